@@ -1,0 +1,33 @@
+# vgc: `make demo` and `make test` work on a fresh machine (they install first).
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+CLIP    ?= demo/sample.mp4
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Encode + decode a sample clip (made here, no download), then describe the file.
+demo: $(STAMP)
+	@mkdir -p demo
+	$(BIN)/python -m vidgen_codec.tools.sample_clip $(CLIP)
+	$(BIN)/vgc encode $(CLIP) demo/sample.vgc --bpp 0.1
+	$(BIN)/vgc decode demo/sample.vgc demo/sample_decoded.mkv
+	$(BIN)/vgc info demo/sample.vgc
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not gpu"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/intra.py
+
+clean:
+	rm -rf demo build .pytest_cache

@@ -1,0 +1,171 @@
+"""The library face of vgc: encode a video to a .vgc file, decode it back, describe it.
+
+    encode: video_io.read_frames -> pad -> codec.encode_frame -> bitstream.ContainerWriter
+    decode: bitstream.ContainerReader -> codec.decode_frame -> crop -> video_io.VideoWriter
+
+The CLI only parses arguments and calls these functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import __version__
+from .bitstream import ContainerReader, ContainerWriter, SequenceHeader
+from .bitstream.ids import PixelFormat
+from .codecs.base import RateTarget
+from .entropy import get_backend
+from .errors import InputError, WeightsError
+from .registry import codec_by_id, get_codec
+from .frames import crop, pad_to_multiple, to_tensor, to_uint8
+from .video_io import RawSpec, probe, read_frames
+from .video_writer import VideoWriter
+
+MIN_SIDE = 16  # smaller frames are refused: a model stride of 64 would be mostly padding
+MAX_SIDE = 65535
+
+
+@dataclass
+class EncodeReport:
+    path: str
+    frames: int
+    width: int
+    height: int
+    bytes: int
+    bpp: float
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda requested but no CUDA device is available")
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"unknown device {device!r} (cpu, cuda or auto)")
+    return device
+
+
+def encode(src: str, dst: str, *, codec: str = "intra", bpp: float | None = 0.1,
+           q: float | None = None, start: int = 0, frames: int | None = None,
+           raw: RawSpec | None = None, device: str = "cpu", weights: str | None = None,
+           progress: bool = True) -> EncodeReport:
+    """Encode frames [start, start+frames) of `src` into the .vgc file `dst` (atomically)."""
+    if Path(dst).resolve() == Path(src).resolve():
+        raise InputError("output path is the input file")
+    if (bpp is None) == (q is None):
+        raise InputError("give exactly one of a bpp target or a rate parameter q")
+    if bpp is not None and not 0 < bpp <= 24:
+        raise InputError(f"--bpp {bpp} outside (0, 24]")
+    info = probe(src, raw)
+    w, h = info.width, info.height
+    if min(w, h) < MIN_SIDE or max(w, h) > MAX_SIDE:
+        raise InputError(f"frame size {w}x{h} not supported (each side {MIN_SIDE}..{MAX_SIDE})")
+    spec = get_codec(codec)
+    dev = resolve_device(device)
+    model = spec.load(weights, device=dev)
+    expected = _expected_frames(info.frame_count, start, frames)
+    state = model.new_encoder(w, h, RateTarget(bpp=bpp, q=q), expected)
+    header = SequenceHeader(
+        codec_id=int(spec.codec_id), entropy_coder_id=int(model.backend.coder_id),
+        pixel_format=int(PixelFormat.RGB24), width=w, height=h,
+        fps_num=info.fps.numerator, fps_den=info.fps.denominator, frame_count=0,
+        gop_size=1, backbone_interval=1, target_bpp=bpp or 0.0, rate=q or 0.0,
+        weights_sha256=model.weights_sha256, model_id=model.model_id,
+        encoder_version=f"vgc {__version__}",
+    )
+    n = 0
+    with ContainerWriter(dst) as out:
+        out.write_sequence_header(header)
+        bar = tqdm(total=expected, desc=f"encode {codec}", unit="frame", disable=not progress)
+        for frame in read_frames(src, start=start, count=frames, raw=raw):
+            chunks, state = model.encode_frame(state, _to_input(frame, model.stride).to(dev))
+            for c in chunks:
+                out.write_frame(c.chunk_type, c.payload, gop_start=c.gop_start)
+            n += 1
+            bar.update(1)
+        chunks, state = model.flush(state)
+        for c in chunks:
+            out.write_frame(c.chunk_type, c.payload, gop_start=c.gop_start)
+        bar.close()
+        if n == 0:
+            raise InputError(f"{src}: no frames to encode in the requested range")
+        out.finish(frame_count=n)
+        size = out.bytes_written
+    return EncodeReport(dst, n, w, h, size, size * 8 / (w * h * n))
+
+
+def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
+           device: str = "cpu", weights: str | None = None, progress: bool = True) -> int:
+    """Decode frames [start, start+frames) of the .vgc `src` into a video `dst`. Returns count."""
+    if not Path(src).is_file():
+        raise InputError(f"{src}: no such file")
+    with ContainerReader(src) as rd:
+        hdr = rd.header
+        spec = codec_by_id(hdr.codec_id)
+        backend = get_backend(hdr.entropy_coder_id)
+        model = spec.load(weights, device=resolve_device(device), backend=backend)
+        check_weights(hdr, model)
+        if start < 0 or start >= hdr.frame_count:
+            raise InputError(f"--start {start} outside the file's {hdr.frame_count} frames")
+        count = hdr.frame_count - start if frames is None else min(frames, hdr.frame_count - start)
+        chunks = _chunks_from(rd, start)
+        hp, wp = _padded(hdr.height, model.stride), _padded(hdr.width, model.stride)
+        state = model.new_decoder()
+        written = 0
+        fps = Fraction(hdr.fps_num, hdr.fps_den)
+        with VideoWriter(dst, hdr.width, hdr.height, fps) as vw:
+            bar = tqdm(total=count, desc="decode", unit="frame", disable=not progress)
+            for fc in chunks:
+                x, state = model.decode_frame(state, fc.payload, hp, wp, chunk=fc.chunk_index)
+                if fc.payload.frame_index < start:
+                    continue
+                vw.write(to_uint8(crop(x, hdr.height, hdr.width))[0])
+                written += 1
+                bar.update(1)
+                if written == count:
+                    break
+            bar.close()
+            if written != count:
+                raise InputError(f"{src}: expected {count} frames, found {written}")
+    return written
+
+
+def check_weights(hdr: SequenceHeader, model) -> None:
+    if hdr.weights_sha256 != model.weights_sha256:
+        raise WeightsError(
+            f"file was encoded with weights {hdr.weights_sha256.hex()[:12]} "
+            f"({hdr.model_id}); the loaded weights are {model.weights_sha256.hex()[:12]} "
+            f"({model.model_id}): pass the matching --weights folder"
+        )
+
+
+def _chunks_from(rd: ContainerReader, start: int):
+    """Frame chunks from the GOP that holds frame `start` (via the index), or from the top."""
+    if start == 0:
+        return rd.iter_frames()
+    entries = [e for e in rd.read_index() if e.frame_index <= start]
+    if not entries:
+        return rd.iter_frames()
+    return rd.iter_frames_from(entries[-1].offset)
+
+
+def _expected_frames(count: int | None, start: int, frames: int | None) -> int | None:
+    if count is None:
+        return frames
+    left = max(count - start, 0)
+    return left if frames is None else min(frames, left)
+
+
+def _padded(n: int, stride: int) -> int:
+    return -(-n // stride) * stride
+
+
+def _to_input(frame: np.ndarray, stride: int) -> torch.Tensor:
+    """uint8 HxWx3 -> (1,3,Hp,Wp) float in [0,1], replicate-padded to the model stride."""
+    return pad_to_multiple(to_tensor(frame), stride)[0]

@@ -1,0 +1,222 @@
+"""SEQUENCE_HEADER and frame chunk payloads (bitstream_spec.md, sections 7.1 and 7.2).
+
+`pack()` raises ValueError for values the format cannot hold (a caller's bug); `unpack()`
+raises only FormatError, whatever the bytes. `unpack(data, chunk=, offset=)` takes the index
+of the chunk and the file offset of the payload's first byte, to say where a problem is.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+
+from ..errors import FormatError
+from .ids import FrameType
+from .varint import decode_uvarint, encode_uvarint
+
+_SEQ_FIXED = struct.Struct("<HBBIIIIIHHIi32s")  # every field before the two strings
+SEQ_FRAME_COUNT_OFFSET = 20  # offset of frame_count inside the payload (patched by the writer)
+MAX_FRAME_COUNT = 2**31 - 1
+MAX_DIMENSION = 65535
+
+_FRAME_FIXED = struct.Struct("<IBhB")  # frame_index, frame_type, rate_code, n_streams
+
+
+def _pack_str(name: str, value: str) -> bytes:
+    raw = value.encode("utf-8")
+    if len(raw) > 255:
+        raise ValueError(f"{name} is {len(raw)} bytes of UTF-8; at most 255 fit")
+    return bytes([len(raw)]) + raw
+
+
+def _unpack_str(
+    data: bytes, pos: int, name: str, chunk: int | None, offset: int
+) -> tuple[str, int]:
+    if pos >= len(data):
+        raise FormatError(
+            f"SEQUENCE_HEADER too short: no {name} length", chunk=chunk, offset=offset + pos
+        )
+    n = data[pos]
+    if pos + 1 + n > len(data):
+        raise FormatError(
+            f"SEQUENCE_HEADER too short: {name} runs past the payload",
+            chunk=chunk,
+            offset=offset + pos,
+        )
+    try:
+        text = bytes(data[pos + 1 : pos + 1 + n]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(
+            f"SEQUENCE_HEADER {name} is not valid UTF-8", chunk=chunk, offset=offset + pos
+        ) from None
+    return text, pos + 1 + n
+
+
+@dataclass
+class SequenceHeader:
+    """Everything a decoder needs before the first frame: the SEQUENCE_HEADER chunk.
+
+    codec_id, entropy_coder_id and pixel_format are kept as plain ints: the container does not
+    judge them (the API layer reports an unknown codec). target_bpp (0 = none) is stored in
+    millionths and rate in thousandths, so `unpack(pack(h))` rounds them to that precision.
+    """
+
+    codec_id: int
+    entropy_coder_id: int
+    pixel_format: int
+    width: int
+    height: int
+    fps_num: int
+    fps_den: int
+    frame_count: int
+    gop_size: int
+    backbone_interval: int
+    target_bpp: float
+    rate: float
+    weights_sha256: bytes
+    model_id: str
+    encoder_version: str
+
+    def pack(self) -> bytes:
+        if not (1 <= self.width <= MAX_DIMENSION and 1 <= self.height <= MAX_DIMENSION):
+            raise ValueError(f"frame size {self.width}x{self.height} outside 1..{MAX_DIMENSION}")
+        if self.fps_num <= 0 or self.fps_den <= 0:
+            raise ValueError(f"frame rate {self.fps_num}/{self.fps_den} must be positive")
+        if not 0 <= self.frame_count <= MAX_FRAME_COUNT:
+            raise ValueError(f"frame_count {self.frame_count} outside 0..{MAX_FRAME_COUNT}")
+        if len(self.weights_sha256) != 32:
+            raise ValueError("weights_sha256 must be 32 bytes")
+        if not (math.isfinite(self.target_bpp) and self.target_bpp >= 0):
+            raise ValueError(f"target_bpp {self.target_bpp} must be finite and >= 0")
+        if not math.isfinite(self.rate):
+            raise ValueError(f"rate {self.rate} must be finite")
+        bpp_micro = round(self.target_bpp * 1e6)
+        rate_milli = round(self.rate * 1000)
+        if bpp_micro >= 2**32:
+            raise ValueError(f"target_bpp {self.target_bpp} too large")
+        if not -(2**31) <= rate_milli < 2**31:
+            raise ValueError(f"rate {self.rate} too large")
+        try:
+            fixed = _SEQ_FIXED.pack(
+                self.codec_id, self.entropy_coder_id, self.pixel_format, self.width, self.height,
+                self.fps_num, self.fps_den, self.frame_count, self.gop_size, self.backbone_interval,
+                bpp_micro, rate_milli, bytes(self.weights_sha256),
+            )  # fmt: skip
+        except struct.error as e:
+            raise ValueError(f"SequenceHeader field out of range: {e}") from None
+        return (
+            fixed
+            + _pack_str("model_id", self.model_id)
+            + _pack_str("encoder_version", self.encoder_version)
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes, *, chunk: int | None = 0, offset: int = 0) -> SequenceHeader:
+        """Parse a SEQUENCE_HEADER payload; bytes after the known fields are ignored."""
+        if len(data) < _SEQ_FIXED.size:
+            raise FormatError(
+                f"SEQUENCE_HEADER too short ({len(data)} bytes, "
+                f"at least {_SEQ_FIXED.size + 2} needed)",
+                chunk=chunk,
+                offset=offset,
+            )
+        (codec, coder, pix, w, h, fnum, fden, count, gop, bbi, bpp, rate, sha) = (
+            _SEQ_FIXED.unpack_from(data)
+        )
+        if not (1 <= w <= MAX_DIMENSION and 1 <= h <= MAX_DIMENSION):
+            raise FormatError(
+                f"frame size {w}x{h} outside 1..{MAX_DIMENSION}", chunk=chunk, offset=offset + 4
+            )
+        if fnum == 0 or fden == 0:
+            raise FormatError(
+                f"frame rate {fnum}/{fden} must be positive", chunk=chunk, offset=offset + 12
+            )
+        if count > MAX_FRAME_COUNT:
+            raise FormatError(
+                f"frame_count {count} exceeds {MAX_FRAME_COUNT}", chunk=chunk, offset=offset + 20
+            )
+        pos = _SEQ_FIXED.size
+        model_id, pos = _unpack_str(data, pos, "model_id", chunk, offset)
+        encoder_version, pos = _unpack_str(data, pos, "encoder_version", chunk, offset)
+        return cls(
+            codec,
+            coder,
+            pix,
+            w,
+            h,
+            fnum,
+            fden,
+            count,
+            gop,
+            bbi,
+            bpp / 1e6,
+            rate / 1000,
+            sha,
+            model_id,
+            encoder_version,
+        )
+
+
+@dataclass
+class FramePayload:
+    """The payload of a BACKBONE_FRAME, MV_PAYLOAD or LATENT_RESIDUAL chunk.
+
+    `streams` are opaque byte strings whose meaning the codec defines (e.g. the y and z
+    strings of a hyperprior model). `rate_code` is the codec's rate parameter for this frame.
+    """
+
+    frame_index: int
+    frame_type: FrameType
+    rate_code: int
+    streams: list[bytes] = field(default_factory=list)
+
+    def pack(self) -> bytes:
+        if len(self.streams) > 255:
+            raise ValueError(f"{len(self.streams)} streams; at most 255 fit")
+        try:
+            frame_type = FrameType(self.frame_type)
+            head = _FRAME_FIXED.pack(
+                self.frame_index, frame_type, self.rate_code, len(self.streams)
+            )
+        except (struct.error, ValueError) as e:
+            raise ValueError(f"FramePayload field out of range: {e}") from None
+        parts = [head]
+        for s in self.streams:
+            parts.append(encode_uvarint(len(s)))
+            parts.append(bytes(s))
+        return b"".join(parts)
+
+    @classmethod
+    def unpack(cls, data: bytes, *, chunk: int | None = None, offset: int = 0) -> FramePayload:
+        """Parse a frame payload; it must be consumed exactly."""
+        if len(data) < _FRAME_FIXED.size:
+            raise FormatError(
+                f"frame payload too short ({len(data)} bytes)", chunk=chunk, offset=offset
+            )
+        frame_index, ftype, rate_code, n_streams = _FRAME_FIXED.unpack_from(data)
+        try:
+            frame_type = FrameType(ftype)
+        except ValueError:
+            raise FormatError(
+                f"unknown frame type {ftype}", chunk=chunk, offset=offset + 4
+            ) from None
+        pos = _FRAME_FIXED.size
+        streams = []
+        for i in range(n_streams):
+            n, pos = decode_uvarint(data, pos, chunk=chunk, offset=offset)
+            if n > len(data) - pos:
+                raise FormatError(
+                    f"stream {i} of {n} bytes runs past the payload",
+                    chunk=chunk,
+                    offset=offset + pos,
+                )
+            streams.append(bytes(data[pos : pos + n]))
+            pos += n
+        if pos != len(data):
+            raise FormatError(
+                f"{len(data) - pos} unexpected bytes after the last stream",
+                chunk=chunk,
+                offset=offset + pos,
+            )
+        return cls(frame_index, frame_type, rate_code, streams)

@@ -1,0 +1,217 @@
+"""ContainerReader: reads and checks a .vgc file chunk by chunk (bitstream_spec.md, sections 9, 12).
+
+    r = ContainerReader("in.vgc")         # checks the file header and the SEQUENCE_HEADER
+    r.header                              # SequenceHeader
+    for fc in r.iter_frames(): ...        # FrameChunk per frame chunk, every chunk checked
+    r.read_index()                        # [IndexEntry(frame, offset)] via END at the tail
+    r.iter_frames_from(offset)            # seek: resume at a chunk offset from the index
+
+The reader holds one chunk in memory at a time and checks every length against the bytes left
+in the file before reading it. Any malformed input raises FormatError and nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ..errors import FormatError, InputError
+from .framing import CHUNK_HEADER_SIZE, FILE_HEADER_SIZE, ChunkInfo, parse_file_header, read_chunk
+from .headers import FramePayload, SequenceHeader
+from .ids import FRAME_CHUNK_TYPES, ChunkType, is_ancillary
+from .index import END_CHUNK_SIZE, IndexEntry, unpack_end, unpack_index
+
+
+@dataclass(frozen=True)
+class FrameChunk:
+    """One frame chunk as read: where it is, what it is, and its parsed payload."""
+
+    chunk_index: int | None  # None when reading began mid-file (iter_frames_from)
+    offset: int
+    chunk_type: ChunkType
+    payload: FramePayload
+    size: int  # whole chunk: header + payload + CRC
+
+
+class ContainerReader:
+    """Reads a .vgc file from a path or from bytes. Use as a context manager or call close()."""
+
+    def __init__(self, source: str | os.PathLike | bytes | bytearray | memoryview):
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            self._f: BinaryIO = io.BytesIO(bytes(source))
+            self.name = "<bytes>"
+        else:
+            self.name = os.fspath(source)
+            try:
+                self._f = open(source, "rb")
+            except OSError as e:
+                raise InputError(f"cannot open {self.name}: {e.strerror or e}") from None
+        try:
+            self._open()
+        except BaseException:
+            self._f.close()
+            raise
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ContainerReader:
+        return cls(data)
+
+    def _open(self) -> None:
+        self._f.seek(0, os.SEEK_END)
+        self.file_size: int = self._f.tell()
+        self._f.seek(0)
+        head = self._f.read(FILE_HEADER_SIZE)
+        major, minor, header_length = parse_file_header(head, self.file_size)
+        self.version: tuple[int, int] = (major, minor)
+        self.header_length = header_length
+        info, payload = read_chunk(self._f, header_length, self.file_size, chunk=0)
+        if info.type != ChunkType.SEQUENCE_HEADER:
+            raise FormatError(
+                f"first chunk is {info.type_name}, not SEQUENCE_HEADER", chunk=0, offset=info.offset
+            )
+        self.header: SequenceHeader = SequenceHeader.unpack(
+            payload, chunk=0, offset=info.offset + CHUNK_HEADER_SIZE
+        )
+        self._seq_info = info
+        self.frames_offset = info.offset + info.size  # where the first chunk after the header lies
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> ContainerReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- sequential reading ----------------------------------------------------------------
+
+    def _walk(self, start: int, first_index: int | None) -> Iterator[tuple[ChunkInfo, bytes]]:
+        """Yield (info, payload) for each chunk after the SEQUENCE_HEADER, from `start` to END.
+
+        Checks CRCs and the order rules; `first_index` is the index of the chunk at `start`.
+        """
+        offset, index = start, first_index
+        index_at = None  # offset of the INDEX chunk, once seen
+        while True:
+            if offset == self.file_size:
+                raise FormatError(
+                    "truncated: no END chunk at end of file", chunk=index, offset=offset
+                )
+            info, payload = read_chunk(self._f, offset, self.file_size, chunk=index)
+            where = {"chunk": index, "offset": offset}
+            t = info.type
+            if t == ChunkType.SEQUENCE_HEADER:
+                raise FormatError("second SEQUENCE_HEADER chunk", **where)
+            elif t in FRAME_CHUNK_TYPES:
+                if index_at is not None:
+                    raise FormatError(f"{info.type_name} chunk after the INDEX chunk", **where)
+            elif t == ChunkType.INDEX:
+                if index_at is not None:
+                    raise FormatError("second INDEX chunk", **where)
+                index_at = offset
+            elif t == ChunkType.END:
+                if offset + info.size != self.file_size:
+                    raise FormatError(
+                        f"{self.file_size - offset - info.size} bytes after the END chunk", **where
+                    )
+                index_offset = unpack_end(payload, chunk=index, offset=offset + CHUNK_HEADER_SIZE)
+                self._check_end(index_offset, index_at, start, where)
+                yield info, payload
+                return
+            elif not is_ancillary(t):
+                raise FormatError(
+                    f"{info.type_name} chunk: this vgc cannot decode this file", **where
+                )
+            yield info, payload
+            offset += info.size
+            index = None if index is None else index + 1
+
+    def _check_end(self, index_offset: int, index_at: int | None, start: int, where: dict) -> None:
+        """END's index_offset must be the INDEX chunk's offset, or 0 when there is none."""
+        if index_offset == 0:
+            if index_at is not None:
+                raise FormatError(
+                    f"END index_offset is 0 but an INDEX chunk lies at {index_at}", **where
+                )
+        elif not self.frames_offset <= index_offset < where["offset"]:
+            raise FormatError(f"END index_offset {index_offset} outside the chunk area", **where)
+        elif index_offset >= start and index_offset != index_at:
+            raise FormatError(
+                f"END index_offset {index_offset} is not the offset of the INDEX chunk", **where
+            )
+
+    def chunks(self) -> list[ChunkInfo]:
+        """Every chunk in the file (SEQUENCE_HEADER to END), each one checked."""
+        return [self._seq_info] + [info for info, _ in self._walk(self.frames_offset, 1)]
+
+    def _frames(self, start: int, first_index: int | None) -> Iterator[FrameChunk]:
+        for info, payload in self._walk(start, first_index):
+            if info.type in FRAME_CHUNK_TYPES:
+                fp = FramePayload.unpack(
+                    payload, chunk=info.index, offset=info.offset + CHUNK_HEADER_SIZE
+                )
+                if fp.frame_index >= self.header.frame_count:
+                    raise FormatError(
+                        f"frame index {fp.frame_index} not below "
+                        f"frame_count {self.header.frame_count}",
+                        chunk=info.index,
+                        offset=info.offset + CHUNK_HEADER_SIZE,
+                    )
+                yield FrameChunk(info.index, info.offset, ChunkType(info.type), fp, info.size)
+
+    def iter_frames(self) -> Iterator[FrameChunk]:
+        """Frame chunks in file order; every chunk up to END is checked, ancillary ones skipped."""
+        return self._frames(self.frames_offset, 1)
+
+    def iter_frames_from(self, offset: int) -> Iterator[FrameChunk]:
+        """Like iter_frames, from a chunk offset taken from read_index().
+
+        Chunk indices are None, as the chunks before `offset` are not counted.
+        """
+        if not self.frames_offset <= offset < self.file_size:
+            raise FormatError(
+                f"offset {offset} is not inside the frame area of the file", offset=offset
+            )
+        return self._frames(offset, 1 if offset == self.frames_offset else None)
+
+    # --- seeking ---------------------------------------------------------------------------
+
+    def read_end(self) -> int:
+        """Check the END chunk in the last 18 bytes; return its index_offset."""
+        end_at = self.file_size - END_CHUNK_SIZE
+        if end_at < self.frames_offset:
+            raise FormatError("truncated: no END chunk at end of file", offset=self.file_size)
+        info, payload = read_chunk(self._f, end_at, self.file_size, chunk=None)
+        if info.type != ChunkType.END or info.size != END_CHUNK_SIZE:
+            raise FormatError("truncated: no END chunk at end of file", offset=end_at)
+        return unpack_end(payload, offset=end_at + CHUNK_HEADER_SIZE)
+
+    def read_index(self) -> list[IndexEntry]:
+        """The GOP-start index found via END: [(frame_index, chunk offset)]; [] if there is none."""
+        end_at = self.file_size - END_CHUNK_SIZE
+        index_offset = self.read_end()
+        if index_offset == 0:
+            return []
+        if not self.frames_offset <= index_offset < end_at:
+            raise FormatError(
+                f"END index_offset {index_offset} outside the chunk area", offset=end_at
+            )
+        info, payload = read_chunk(self._f, index_offset, end_at, chunk=None)
+        if info.type != ChunkType.INDEX:
+            raise FormatError(
+                f"END points at a {info.type_name} chunk, not INDEX", offset=index_offset
+            )
+        entries = unpack_index(payload, offset=index_offset + CHUNK_HEADER_SIZE)
+        for e in entries:
+            if (
+                not self.frames_offset <= e.offset < index_offset
+                or e.frame_index >= self.header.frame_count
+            ):
+                raise FormatError(
+                    f"INDEX entry {tuple(e)} points outside the frames", offset=index_offset
+                )
+        return entries

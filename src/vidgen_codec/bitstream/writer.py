@@ -1,0 +1,205 @@
+"""ContainerWriter: writes a .vgc file atomically (bitstream_spec.md, section 13).
+
+    with ContainerWriter("out.vgc") as w:
+        w.write_sequence_header(hdr)                       # frame_count may still be 0
+        for ...:
+            w.write_frame(ChunkType.BACKBONE_FRAME, payload, gop_start=True)
+        w.finish(frame_count)                              # patch frame_count, INDEX, END
+    # only now does out.vgc exist (fsync + os.replace); on an exception it never appears
+
+Everything goes to `.<name>.<random>.tmp` beside the target, so a crash or an error never leaves
+a partial output and never touches an existing file at the target path.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import struct
+import weakref
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+from .framing import CHUNK_HEADER_SIZE, ChunkInfo, pack_chunk, pack_file_header
+from .headers import MAX_FRAME_COUNT, SEQ_FRAME_COUNT_OFFSET, FramePayload, SequenceHeader
+from .ids import FRAME_CHUNK_TYPES, ChunkType
+from .index import IndexEntry, pack_end, pack_index
+
+
+def _open_temp(path: Path):
+    """Create `.<name>.<random>.tmp` beside path with O_EXCL (mode 0666 less the umask)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+            )
+        except FileExistsError:
+            continue
+        return tmp, os.fdopen(fd, "w+b")
+    raise FileExistsError(f"could not create a temporary file beside {path}")
+
+
+class ContainerWriter:
+    """Writes chunks in order to a temporary file; `close()` after `finish()` publishes it."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise IsADirectoryError(f"{self.path} is a directory")
+        self._tmp_path, self._f = _open_temp(self.path)
+        # If the writer is dropped without close() (no `with`), still remove the temporary file.
+        self._discard = weakref.finalize(self, _discard, self._f, self._tmp_path)
+        self._header: SequenceHeader | None = None
+        self._seq_payload: bytes | None = None
+        self._seq_offset = 0
+        self._index: list[IndexEntry] = []
+        self._max_frame = -1
+        self._finished = False
+        self._closed = False
+        self.chunks: list[ChunkInfo] = []  # every chunk written so far, in file order
+        self._offset = 0
+        self._write(pack_file_header())
+
+    # --- context manager -------------------------------------------------------------------
+
+    def __enter__(self) -> ContainerWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+        return False
+
+    @property
+    def bytes_written(self) -> int:
+        """File size so far (header and every chunk written)."""
+        return self._offset
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        self._f.write(data)
+        self._offset += len(data)
+
+    def _check_open(self) -> None:
+        if self._closed or self._finished:
+            raise ValueError(
+                "ContainerWriter: no more chunks can be written after finish() or close()"
+            )
+
+    def write_chunk(self, chunk_type: int, data: bytes) -> ChunkInfo:
+        """Append one chunk as is. Low level: no ordering checks (tests use it for odd files)."""
+        self._check_open()
+        info = ChunkInfo(len(self.chunks), self._offset, int(chunk_type), len(data))
+        self._write(pack_chunk(int(chunk_type), data))
+        self.chunks.append(info)
+        return info
+
+    def write_sequence_header(self, hdr: SequenceHeader) -> ChunkInfo:
+        """Write the SEQUENCE_HEADER; it must be the first chunk."""
+        if self.chunks:
+            raise ValueError("the SEQUENCE_HEADER must be the first chunk and written once")
+        self._seq_payload = hdr.pack()
+        self._header = hdr
+        info = self.write_chunk(ChunkType.SEQUENCE_HEADER, self._seq_payload)
+        self._seq_offset = info.offset
+        return info
+
+    def write_frame(
+        self, chunk_type: ChunkType, payload: FramePayload, *, gop_start: bool
+    ) -> ChunkInfo:
+        """Write a frame chunk; `gop_start` (decodable alone) records an INDEX entry."""
+        if chunk_type not in FRAME_CHUNK_TYPES:
+            raise ValueError(f"{chunk_type!r} is not a frame chunk type")
+        if self._header is None:
+            raise ValueError("write_sequence_header() must come before the first frame")
+        if gop_start and self._index and payload.frame_index <= self._index[-1].frame_index:
+            raise ValueError(f"GOP start frame {payload.frame_index} is not after the previous one")
+        info = self.write_chunk(chunk_type, payload.pack())
+        self._max_frame = max(self._max_frame, payload.frame_index)
+        if gop_start:
+            self._index.append(IndexEntry(payload.frame_index, info.offset))
+        return info
+
+    def finish(self, frame_count: int) -> None:
+        """Patch frame_count into the SEQUENCE_HEADER (and its CRC), write INDEX and END."""
+        self._check_open()
+        if self._header is None or self._seq_payload is None:
+            raise ValueError("finish() before write_sequence_header()")
+        if not self._max_frame < frame_count <= MAX_FRAME_COUNT:
+            raise ValueError(
+                f"frame_count {frame_count}: frames up to index {self._max_frame} were written"
+            )
+        payload = bytearray(self._seq_payload)
+        struct.pack_into("<I", payload, SEQ_FRAME_COUNT_OFFSET, frame_count)
+        head = self._seq_offset
+        crc = zlib.crc32(
+            payload, zlib.crc32(struct.pack("<HI", ChunkType.SEQUENCE_HEADER, len(payload)))
+        )
+        self._f.seek(head + CHUNK_HEADER_SIZE + SEQ_FRAME_COUNT_OFFSET)
+        self._f.write(payload[SEQ_FRAME_COUNT_OFFSET : SEQ_FRAME_COUNT_OFFSET + 4])
+        self._f.seek(head + CHUNK_HEADER_SIZE + len(payload))
+        self._f.write(struct.pack("<I", crc))
+        self._f.seek(self._offset)
+        self._seq_payload = bytes(payload)
+        self._header = replace(self._header, frame_count=frame_count)
+        index_offset = 0
+        if self._index:
+            index_offset = self.write_chunk(ChunkType.INDEX, pack_index(self._index)).offset
+        self.write_chunk(ChunkType.END, pack_end(index_offset))
+        self._finished = True
+
+    # --- publishing ------------------------------------------------------------------------
+
+    def abort(self) -> None:
+        """Discard everything: close and delete the temporary file; the target is untouched."""
+        if self._closed:
+            return
+        self._closed = True
+        self._discard()
+
+    def close(self) -> None:
+        """Publish the file (fsync, rename over the target). Without finish(): abort and raise."""
+        if self._closed:
+            return
+        if not self._finished:
+            self.abort()
+            raise RuntimeError(
+                f"ContainerWriter for {self.path} closed before finish(): nothing written"
+            )
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+            os.replace(self._tmp_path, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._discard.detach()
+        self._closed = True
+        _fsync_dir(self.path.parent)
+
+
+def _discard(f, tmp_path: Path) -> None:
+    try:
+        f.close()
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable where the OS allows opening a directory (POSIX)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,228 @@
+"""`vgc` command line. Parses arguments and calls `api`; nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from fractions import Fraction
+
+import click
+
+from . import __version__
+from .errors import InputError, VgcError
+from .video_writer import MP4_SETTINGS_HELP, SUPPORTED_OUTPUTS
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _raw_spec(size: str | None, fps: str | None, pix_fmt: str):
+    from .video_io import RawSpec
+
+    if size is None:
+        return None
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+        rate = Fraction(fps or "25")
+    except (ValueError, ZeroDivisionError):
+        raise InputError(f"bad --size {size!r} or --fps {fps!r} (expected WxH and a rate)")
+    return RawSpec(w, h, rate, pix_fmt)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="vgc")
+def main():
+    """vgc: a learned video codec for ultra-low bitrates.
+
+    \b
+    Examples:
+      vgc encode clip.mp4 clip.vgc --bpp 0.1
+      vgc decode clip.vgc clip.mkv
+      vgc info clip.vgc --frames
+      vgc codecs
+    """
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("input_path", metavar="INPUT")
+@click.argument("output_path", metavar="OUTPUT.vgc")
+@click.option("--codec", default="intra", show_default=True, help="Codec name (see `vgc codecs`).")
+@click.option("--bpp", type=float, default=None,
+              help="Target bits per pixel of the whole file (default 0.1 unless --rate).")
+@click.option("--rate", "q", type=float, default=None,
+              help="Fixed rate parameter instead of a bpp target (intra: -1.5 .. 5).")
+@click.option("--start", type=int, default=0, show_default=True, help="First frame to code.")
+@click.option("--frames", type=int, default=None, help="Number of frames to code (default: all).")
+@click.option("--size", default=None, help="Raw .yuv input: frame size WxH.")
+@click.option("--fps", default=None, help="Raw .yuv input: frame rate, e.g. 25 or 30000/1001.")
+@click.option("--pix-fmt", default="yuv420p", show_default=True,
+              help="Raw .yuv input: yuv420p, yuv444p, gray or rgb24.")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]))
+@click.option("--weights", default=None, help="Weights folder (default: the shipped weights).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix_fmt, device,
+           weights, quiet):
+    """Encode a video into a .vgc file.
+
+    INPUT is anything ffmpeg decodes (mp4, mkv, avi, mov, webm, y4m) or a raw .yuv with
+    --size and --fps. The output is written atomically: on any error no file is left.
+
+    \b
+    Examples:
+      vgc encode clip.mp4 clip.vgc --bpp 0.1
+      vgc encode clip.mp4 clip.vgc --bpp 0.05 --start 100 --frames 50
+      vgc encode raw.yuv raw.vgc --size 640x480 --fps 30 --bpp 0.2
+      vgc encode clip.mp4 clip.vgc --rate 2.5          # fixed rate, no rate control
+    """
+    from . import api
+
+    if bpp is None and q is None:
+        bpp = 0.1
+    if start < 0 or (frames is not None and frames <= 0):
+        raise InputError("--start must be >= 0 and --frames > 0")
+    rep = api.encode(input_path, output_path, codec=codec, bpp=bpp, q=q, start=start,
+                     frames=frames, raw=_raw_spec(size, fps, pix_fmt), device=device,
+                     weights=weights, progress=not quiet)
+    click.echo(f"{rep.path}: {rep.frames} frames {rep.width}x{rep.height}, {rep.bytes} bytes, "
+               f"{rep.bpp:.5f} bpp" + (f" (target {bpp:g})" if bpp else ""))
+
+
+@main.command(context_settings=CONTEXT, epilog="Output formats: " + SUPPORTED_OUTPUTS + ". " + MP4_SETTINGS_HELP + ".")
+@click.argument("input_path", metavar="INPUT.vgc")
+@click.argument("output_path", metavar="OUTPUT")
+@click.option("--start", type=int, default=0, show_default=True,
+              help="First frame to output; decoding starts at the GOP that holds it.")
+@click.option("--frames", type=int, default=None, help="Number of frames (default: to the end).")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]))
+@click.option("--weights", default=None, help="Weights folder (default: the shipped weights).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def decode(input_path, output_path, start, frames, device, weights, quiet):
+    """Decode a .vgc file into a video; the output format follows OUTPUT's extension.
+
+    \b
+    Examples:
+      vgc decode clip.vgc clip.mkv              # lossless FFV1
+      vgc decode clip.vgc clip.mp4              # near-lossless H.264
+      vgc decode clip.vgc frames/               # PNG per frame
+      vgc decode clip.vgc part.y4m --start 100 --frames 25
+    """
+    from . import api
+
+    if frames is not None and frames <= 0:
+        raise InputError("--frames must be > 0")
+    n = api.decode(input_path, output_path, start=start, frames=frames, device=device,
+                   weights=weights, progress=not quiet)
+    click.echo(f"{output_path}: {n} frames")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("input_path", metavar="INPUT.vgc")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")
+@click.option("--frames", "per_frame", is_flag=True, help="Add a per-frame table.")
+def info(input_path, as_json, per_frame):
+    """Describe a .vgc file: codec, model, size, rate, bytes per chunk and frame type.
+
+    \b
+    Examples:
+      vgc info clip.vgc
+      vgc info clip.vgc --frames
+      vgc info clip.vgc --json | python -m json.tool
+    """
+    from .info import describe, format_text
+
+    d = describe(input_path)
+    if as_json:
+        if not per_frame:
+            d.pop("per_frame")
+        click.echo(json.dumps(d, indent=2))
+    else:
+        click.echo(format_text(d, per_frame=per_frame))
+
+
+@main.command(context_settings=CONTEXT)
+def codecs():
+    """List the codecs: name, stable id, description, weights and devices.
+
+    \b
+    Example:
+      vgc codecs
+    """
+    from .registry import RESERVED, list_codecs
+    from .weights import repo_weights_dir
+
+    click.echo(f"{'name':<8}{'id':>4}  {'weights':<28}{'devices':<11}description")
+    for s in list_codecs():
+        wdir = repo_weights_dir() / s.weights
+        shipped = "weights/" + s.weights + ("" if (wdir / "config.json").exists() else " (missing)")
+        click.echo(f"{s.name:<8}{int(s.codec_id):>4}  {shipped:<28}{','.join(s.devices):<11}"
+                   f"{s.description}")
+    for cid, desc in RESERVED.items():
+        click.echo(f"{cid.name.lower():<8}{int(cid):>4}  {'-':<28}{'-':<11}{desc}")
+
+
+@main.group(context_settings=CONTEXT)
+def train():
+    """Train the models that vgc ships (reads data from a folder you give).
+
+    \b
+    Example:
+      vgc train intra --data ../shared/data --out runs/intra --steps 16000 --resume
+      vgc train intra --out runs/intra --export weights/intra
+    """
+
+
+@train.command("intra", context_settings=CONTEXT)
+@click.option("--data", default=None, help="Folder of images and videos (cup.mp4, tree.avi held out).")
+@click.option("--out", required=True, help="Run folder: checkpoint, logs.")
+@click.option("--steps", type=int, default=16000, show_default=True, help="Total steps.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt.")
+@click.option("--batch", type=int, default=8, show_default=True)
+@click.option("--patch", type=int, default=128, show_default=True)
+@click.option("--export", "export_dir", default=None,
+              help="Write the checkpoint of OUT as shipped weights to this folder and stop.")
+def train_intra_cmd(data, out, steps, resume, batch, patch, export_dir):
+    """Train the intra codec (rate-distortion, all gain levels jointly); resumes from checkpoints.
+
+    \b
+    Examples:
+      vgc train intra --data ../shared/data --out runs/intra --steps 16000 --resume
+      vgc train intra --out runs/intra --export weights/intra
+    """
+    from pathlib import Path
+
+    if export_dir:
+        from .train.export import export_checkpoint
+
+        digest = export_checkpoint(Path(out) / "ckpt.pt", Path(export_dir))
+        click.echo(f"{export_dir}: exported, sha256 {digest.hex()}")
+        return
+    if not data:
+        raise InputError("--data is required for training")
+    from .train.intra import train_intra
+
+    ck = train_intra(data, out, steps=steps, resume=resume, batch=batch, patch=patch)
+    click.echo(f"checkpoint: {ck}")
+
+
+def run():
+    """Console entry point: one-line errors, non-zero exit codes, no tracebacks for bad input."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("vgc: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except VgcError as e:
+        click.echo(f"vgc: error: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("vgc: interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:  # a bug: say so in one line; VGC_DEBUG=1 shows the traceback
+        if os.environ.get("VGC_DEBUG"):
+            raise
+        click.echo(f"vgc: internal error: {type(e).__name__}: {e} (set VGC_DEBUG=1 for details)",
+                   err=True)
+        sys.exit(3)

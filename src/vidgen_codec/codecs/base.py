@@ -1,0 +1,25 @@
+"""What every codec hands to the API, and what the API hands back, per frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..bitstream import FramePayload
+from ..bitstream.ids import ChunkType
+
+
+@dataclass
+class CodedChunk:
+    """One frame chunk to write: its type, its payload, and whether a GOP starts there."""
+
+    chunk_type: ChunkType
+    payload: FramePayload
+    gop_start: bool
+
+
+@dataclass(frozen=True)
+class RateTarget:
+    """How the encoder picks its rate: a bits-per-pixel target, or a fixed rate parameter."""
+
+    bpp: float | None = None
+    q: float | None = None

@@ -1,0 +1,197 @@
+"""`intra`: every frame is a backbone I-frame coded by the learned image codec.
+
+    frame (uint8 HxWx3) -> pad to x64 -> IntraModel.g_a -> gain(q) -> h_a -> z
+      z: symbols = round(z - median_c), table = channel c          -> stream 0
+      (scale, mean) = h_s(z_hat) in float64 on the CPU -> table index per element
+      y: symbols = round(y - mean), table = index(scale)          -> stream 1
+    decode mirrors it; see bitstream_spec.md, "Codec payloads / intra".
+
+The hyper-synthesis that chooses the CDF tables always runs in float64 on the CPU, so the
+encoder (on any device) and the decoder compute the same table indexes.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from ..bitstream import FramePayload
+from ..bitstream.ids import ChunkType, CodecId, FrameType
+from ..entropy import CdfTable, CompressaiRans, EntropyBackend
+from ..errors import FormatError
+from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel
+from ..ratecontrol import RateState, frame_budget, init_rate, search_q, update_rate
+from ..registry import register_codec
+from ..weights import load_into, load_state, read_config, repo_weights_dir, save_weights
+from .base import CodedChunk, RateTarget
+
+ARCHITECTURE = "IntraModel"
+Q_STEP = 1e-3  # resolution of the rate parameter in the bitstream (rate_code = q * 1000)
+
+
+@dataclass
+class IntraEncoderState:
+    """Explicit encoder state: rate control and frame counter."""
+
+    frame_index: int = 0
+    rate: RateState | None = None
+    q_fixed: float | None = None
+
+
+@dataclass
+class IntraDecoderState:
+    frame_index: int = 0
+
+
+@register_codec("intra", CodecId.INTRA, weights="intra",
+                description="every frame a learned I-frame (mean-scale hyperprior, gain units)")
+class IntraCodec:
+    """Learned intra codec (see module docstring). Build with `load` or `random`."""
+
+    codec_id = CodecId.INTRA
+    stride = STRIDE
+
+    def __init__(self, model: IntraModel, weights_sha256: bytes, *, device: str = "cpu",
+                 backend: EntropyBackend | None = None):
+        self.model = model.eval().to(device)
+        self.cfg = model.cfg
+        self.device = device
+        self.weights_sha256 = weights_sha256
+        self.model_id = model.cfg.model_id
+        self.backend = backend or CompressaiRans()
+        # CPU float64 copies of what chooses CDF tables (see module docstring).
+        self._h_s64 = copy.deepcopy(model.h_s).cpu().double().eval()
+        gc = model.gaussian_conditional
+        self._scale_table64 = gc.scale_table.detach().cpu().double()
+        self._scale_bound = float(gc.scale_bound)
+        self._medians = model.entropy_bottleneck.quantiles[:, 0, 1].detach().cpu().double()
+        self.y_table = CdfTable.from_entropy_model(gc)
+        self.z_table = CdfTable.from_entropy_model(model.entropy_bottleneck)
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def load(cls, weights_dir=None, *, device: str = "cpu", backend=None) -> "IntraCodec":
+        wdir = weights_dir or repo_weights_dir() / "intra"
+        meta = read_config(wdir, ARCHITECTURE)
+        model = IntraModel(IntraConfig(**meta["config"]))
+        state, digest = load_state(wdir, meta)
+        load_into(model, state, str(wdir))
+        return cls(model, digest, device=device, backend=backend)
+
+    @classmethod
+    def random(cls, seed: int = 0, cfg: IntraConfig | None = None, **kw) -> "IntraCodec":
+        """Random weights with built CDF tables: for tests and the conformance suite."""
+        torch.manual_seed(seed)
+        model = IntraModel(cfg or IntraConfig(N=8, M=12, model_id="intra-random"))
+        build_tables(model)
+        digest = torch.tensor([seed]).numpy().tobytes().ljust(32, b"\0")
+        return cls(model, digest, **kw)
+
+    def save(self, out_dir) -> bytes:
+        """Write these weights as a weights folder (tables included); returns the sha256."""
+        return save_weights(copy.deepcopy(self.model).cpu(), self.cfg.to_dict(), ARCHITECTURE, Path(out_dir))
+
+    # -- encode ---------------------------------------------------------------------------
+    def new_encoder(self, width: int, height: int, target: RateTarget,
+                    expected_frames: int | None) -> IntraEncoderState:
+        if target.q is not None:
+            return IntraEncoderState(q_fixed=float(target.q))
+        return IntraEncoderState(rate=init_rate(target.bpp, width, height, expected_frames))
+
+    @torch.no_grad()
+    def encode_frame(self, st: IntraEncoderState, x: torch.Tensor):
+        """x: (1,3,H,W) float in [0,1], H and W multiples of `stride`."""
+        y = self.model.g_a(x.to(self.device))
+        cache: dict[float, list[bytes]] = {}
+
+        def streams_at(q: float) -> list[bytes]:
+            if q not in cache:
+                cache[q] = self._code_latent(y, q)
+            return cache[q]
+
+        if st.q_fixed is not None:
+            q = round(st.q_fixed / Q_STEP) * Q_STEP
+            rate = st.rate
+        else:
+            size = lambda q: sum(len(s) for s in streams_at(q))  # noqa: E731
+            q, _ = search_q(size, frame_budget(st.rate), Q_MIN, self.cfg.levels - 1,
+                            step_q=Q_STEP)
+            rate = update_rate(st.rate, size(q), q)
+        payload = FramePayload(st.frame_index, FrameType.I, rate_code(q), streams_at(q))
+        chunk = CodedChunk(ChunkType.BACKBONE_FRAME, payload, gop_start=True)
+        return [chunk], replace(st, frame_index=st.frame_index + 1, rate=rate)
+
+    def flush(self, st: IntraEncoderState):
+        return [], st
+
+    def _code_latent(self, y: torch.Tensor, q: float) -> list[bytes]:
+        gain, _ = self.model.gains(torch.tensor([q], device=y.device))
+        yg = y * gain
+        z = self.model.h_a(yg).cpu().double()
+        med = self._medians.view(1, -1, 1, 1)
+        z_sym = torch.round(z - med)
+        scales, means = self._hyper(z_sym + med)
+        y_sym = torch.round(yg.cpu().double() - means)
+        z_idx = torch.arange(z.shape[1]).view(1, -1, 1, 1).expand_as(z)
+        return [
+            self.backend.encode(z_sym.int().numpy(), z_idx.int().numpy(), self.z_table),
+            self.backend.encode(y_sym.int().numpy(), self._indexes(scales).numpy(),
+                                self.y_table),
+        ]
+
+    # -- decode ---------------------------------------------------------------------------
+    def new_decoder(self) -> IntraDecoderState:
+        return IntraDecoderState()
+
+    @torch.no_grad()
+    def decode_frame(self, st: IntraDecoderState, payload: FramePayload, hp: int, wp: int,
+                     *, chunk: int | None = None):
+        """Returns ((1,3,hp,wp) float tensor, new state). hp, wp: padded frame size."""
+        if payload.frame_type != FrameType.I or len(payload.streams) != 2:
+            raise FormatError("intra frame must be type I with 2 streams", chunk=chunk)
+        N, M = self.cfg.N, self.cfg.M
+        zshape = (1, N, hp // STRIDE, wp // STRIDE)
+        z_idx = torch.arange(N).view(1, -1, 1, 1).expand(zshape)
+        z_sym = self.backend.decode(payload.streams[0], z_idx.int().numpy(), self.z_table)
+        z_hat = torch.from_numpy(z_sym).double().view(zshape) + self._medians.view(1, -1, 1, 1)
+        scales, means = self._hyper(z_hat)
+        y_sym = self.backend.decode(payload.streams[1], self._indexes(scales).numpy(),
+                                    self.y_table)
+        y_hat = torch.from_numpy(y_sym).double().view(means.shape) + means
+        q = payload.rate_code * Q_STEP
+        _, inv_gain = self.model.gains(torch.tensor([q], device=self.device))
+        x_hat = self.model.g_s(y_hat.float().to(self.device) * inv_gain).clamp(0, 1)
+        return x_hat, replace(st, frame_index=st.frame_index + 1)
+
+    # -- shared ---------------------------------------------------------------------------
+    def _hyper(self, z_hat64: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scales, means = self._h_s64(z_hat64).chunk(2, 1)
+        return scales, means
+
+    def _indexes(self, scales64: torch.Tensor) -> torch.Tensor:
+        """Index of the smallest table scale >= scale (compressai's build_indexes, float64)."""
+        s = scales64.clamp_min(self._scale_bound)
+        idx = torch.searchsorted(self._scale_table64, s.contiguous(), right=False)
+        return idx.clamp_max(len(self._scale_table64) - 1).int()
+
+
+def rate_code(q: float) -> int:
+    return int(round(q / Q_STEP))
+
+
+def build_tables(model: IntraModel) -> None:
+    """Build the CDF tables stored with the weights (done once, at export)."""
+    from compressai.models.base import SCALES_LEVELS, SCALES_MAX, SCALES_MIN
+
+    table = np.exp(np.linspace(np.log(SCALES_MIN), np.log(SCALES_MAX), SCALES_LEVELS))
+    model.gaussian_conditional.update_scale_table(table.tolist(), force=True)
+    model.entropy_bottleneck.update(force=True)
+
+
+def export_intra(model: IntraModel, out_dir) -> bytes:
+    build_tables(model)
+    return save_weights(model, model.cfg.to_dict(), ARCHITECTURE, out_dir)

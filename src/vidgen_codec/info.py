@@ -1,0 +1,107 @@
+"""`vgc info`: what a .vgc file holds, from its headers and chunk table alone (no decoding)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from fractions import Fraction
+from pathlib import Path
+
+from .bitstream import FRAME_TYPE_LETTERS, ContainerReader, chunk_type_name
+from .bitstream.ids import CodecId, EntropyCoderId, FrameType
+from .errors import InputError
+
+
+def _name(enum, value: int) -> str:
+    try:
+        return enum(value).name.lower()
+    except ValueError:
+        return f"unknown({value})"
+
+
+def describe(path: str) -> dict:
+    """A JSON-ready description of the file (see `vgc info --help` for the fields)."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such file")
+    with ContainerReader(path) as rd:
+        h = rd.header
+        chunks = rd.chunks()
+        frames = [
+            {"frame": fc.payload.frame_index,
+             "type": FRAME_TYPE_LETTERS[FrameType(fc.payload.frame_type)],
+             "chunk": chunk_type_name(fc.chunk_type), "offset": fc.offset, "bytes": fc.size,
+             "rate_code": fc.payload.rate_code}
+            for fc in rd.iter_frames()
+        ]
+        major, minor = rd.version
+        size = rd.file_size
+    pixels = h.width * h.height
+    n = max(h.frame_count, 1)
+    fps = Fraction(h.fps_num, h.fps_den)
+    duration = h.frame_count / fps
+    by_chunk: dict[str, int] = defaultdict(int)
+    for c in chunks:
+        by_chunk[chunk_type_name(c.type)] += c.size
+    by_ftype: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for f in frames:
+        by_ftype[f["type"]][0] += 1
+        by_ftype[f["type"]][1] += f["bytes"]
+    return {
+        "file": str(path),
+        "format_version": f"{major}.{minor}",
+        "codec": _name(CodecId, h.codec_id),
+        "codec_id": h.codec_id,
+        "model_id": h.model_id,
+        "weights_sha256": h.weights_sha256.hex(),
+        "entropy_coder": _name(EntropyCoderId, h.entropy_coder_id),
+        "encoder": h.encoder_version,
+        "width": h.width,
+        "height": h.height,
+        "fps": f"{fps.numerator}/{fps.denominator}",
+        "frames": h.frame_count,
+        "duration_s": float(duration),
+        "bytes": size,
+        "bpp": size * 8 / (pixels * n),
+        "kbit_per_s": size * 8 / 1000 / float(duration) if duration else 0.0,
+        "target_bpp": h.target_bpp or None,
+        "gop_size": h.gop_size,
+        "backbone_interval": h.backbone_interval,
+        "frame_types": "".join(f["type"] for f in frames),
+        "chunks": {k: {"count": sum(1 for c in chunks if chunk_type_name(c.type) == k),
+                       "bytes": v, "bpp": v * 8 / (pixels * n)} for k, v in by_chunk.items()},
+        "frame_type_stats": {k: {"frames": c, "bytes": b, "bpp": b * 8 / (pixels * c)}
+                             for k, (c, b) in by_ftype.items()},
+        "per_frame": frames,
+    }
+
+
+def format_text(d: dict, *, per_frame: bool = False) -> str:
+    lines = [
+        f"file        {d['file']}",
+        f"format      vgc {d['format_version']}   encoder: {d['encoder']}",
+        f"codec       {d['codec']} (id {d['codec_id']})   model: {d['model_id']} "
+        f"[{d['weights_sha256'][:12]}]   entropy: {d['entropy_coder']}",
+        f"video       {d['width']}x{d['height']} @ {d['fps']} fps, {d['frames']} frames, "
+        f"{d['duration_s']:.3f} s",
+        f"size        {d['bytes']} bytes   {d['bpp']:.5f} bpp   {d['kbit_per_s']:.2f} kbit/s"
+        + (f"   (target {d['target_bpp']:g} bpp)" if d["target_bpp"] else ""),
+        f"structure   gop {d['gop_size']}, backbone interval {d['backbone_interval']}",
+        f"frame types {_abbrev(d['frame_types'])}",
+        "",
+        f"{'chunk type':<18}{'count':>7}{'bytes':>12}{'bpp':>12}",
+    ]
+    for k, v in d["chunks"].items():
+        lines.append(f"{k:<18}{v['count']:>7}{v['bytes']:>12}{v['bpp']:>12.5f}")
+    lines += ["", f"{'frame type':<18}{'frames':>7}{'bytes':>12}{'bpp':>12}"]
+    for k, v in d["frame_type_stats"].items():
+        lines.append(f"{k:<18}{v['frames']:>7}{v['bytes']:>12}{v['bpp']:>12.5f}")
+    if per_frame:
+        lines += ["", f"{'frame':>7} {'type':<5}{'chunk':<18}{'offset':>10}{'bytes':>9}{'rate':>8}"]
+        for f in d["per_frame"]:
+            lines.append(f"{f['frame']:>7} {f['type']:<5}{f['chunk']:<18}{f['offset']:>10}"
+                         f"{f['bytes']:>9}{f['rate_code'] / 1000:>8.3f}")
+    return "\n".join(lines)
+
+
+def _abbrev(types: str, limit: int = 64) -> str:
+    spaced = " ".join(types[:limit])
+    return spaced + (f" ... ({len(types)} frames)" if len(types) > limit else "")

@@ -1,0 +1,1 @@
+"""Neural networks. Pure modules: tensors in, tensors out; no framing, no files."""

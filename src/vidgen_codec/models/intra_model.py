@@ -1,0 +1,144 @@
+"""Variable-rate learned image codec used for backbone I-frames.
+
+Follows the mean-scale hyperprior of Minnen, Balle & Toderici, "Joint Autoregressive and
+Hierarchical Priors for Learned Image Compression" (NeurIPS 2018, without the autoregressive
+context) on top of Balle et al., "Variational image compression with a scale hyperprior"
+(ICLR 2018). One set of weights covers a range of rates with the gain units of Cui et al.,
+"Asymmetric Gained Deep Image Compression With Continuous Rate Adaptation" (CVPR 2021):
+per-channel gains scale the latent before quantization and inverse gains undo it after; a
+continuous rate parameter `q` interpolates the gain vectors of neighbouring trained levels
+geometrically.
+
+    x ──g_a──> y ──*gain(q)──> y' ──h_a──> z ──Q──> z_hat ──h_s──> (scale, mean)
+                                 │                                      │
+                                 └──────────── Q(y' - mean) + mean ─────┘ = y'_hat
+    x_hat <──g_s── y'_hat * inv_gain(q)
+
+Layers and entropy models come from compressai (GDN, EntropyBottleneck, GaussianConditional).
+Entropy *coding* is not done here: `codecs/intra.py` turns symbols and table indexes into bytes
+through an explicit entropy backend.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.layers import GDN
+
+
+@dataclass
+class IntraConfig:
+    """Constructor arguments; saved as config.json beside the weights."""
+
+    N: int = 64  # channels of the transforms and of the hyper-latent z
+    M: int = 96  # channels of the latent y
+    lambdas: list[float] = field(
+        default_factory=lambda: [0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008]
+    )
+    model_id: str = "intra-mshp-n64m96"
+
+    @property
+    def levels(self) -> int:
+        return len(self.lambdas)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Input sides must be a multiple of this (4 strided convs in g_a, 2 more in h_a).
+STRIDE = 64
+# Rate parameter range: trained levels are 0..levels-1; below 0 the gains are extrapolated
+# geometrically from levels 0 and 1 (lower rates than the lowest trained lambda).
+Q_MIN = -1.5
+
+
+def conv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=s, padding=k // 2)
+
+
+def deconv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, k, stride=s, padding=k // 2, output_padding=s - 1)
+
+
+class IntraModel(nn.Module):
+    """Mean-scale hyperprior image codec with continuous-rate gain units (see module doc)."""
+
+    def __init__(self, cfg: IntraConfig):
+        super().__init__()
+        self.cfg = cfg
+        N, M = cfg.N, cfg.M
+        self.g_a = nn.Sequential(
+            conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M)
+        )
+        self.g_s = nn.Sequential(
+            deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+            deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
+        )
+        self.h_a = nn.Sequential(
+            conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N), nn.LeakyReLU(inplace=True),
+            conv(N, N),
+        )
+        self.h_s = nn.Sequential(
+            deconv(N, N), nn.LeakyReLU(inplace=True), deconv(N, N * 3 // 2),
+            nn.LeakyReLU(inplace=True), conv(N * 3 // 2, 2 * M, 3, 1),
+        )
+        # log-gains: zero init = gain 1; level k trained with lambdas[k].
+        self.log_gain = nn.Parameter(torch.zeros(cfg.levels, M))
+        self.log_inv_gain = nn.Parameter(torch.zeros(cfg.levels, M))
+        self.entropy_bottleneck = EntropyBottleneck(N)
+        self.gaussian_conditional = GaussianConditional(None)
+
+    # -- rate parameter -------------------------------------------------------------------
+    def gains(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gain and inverse gain for continuous rate parameters q (shape [B]) -> [B, M, 1, 1].
+
+        Log-linear interpolation between neighbouring levels (Cui et al. 2021, eq. 9);
+        linear extrapolation of the log-gains below level 0.
+        """
+        K = self.cfg.levels
+        q = q.clamp(Q_MIN, K - 1).to(self.log_gain.dtype)
+        lo = q.floor().clamp(0, K - 2).long()
+        t = (q - lo.to(q.dtype)).unsqueeze(1)
+        g = self.log_gain[lo] * (1 - t) + self.log_gain[lo + 1] * t
+        ig = self.log_inv_gain[lo] * (1 - t) + self.log_inv_gain[lo + 1] * t
+        return g.exp()[:, :, None, None], ig.exp()[:, :, None, None]
+
+    def hyper_synthesis(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scales, means = self.h_s(z_hat).chunk(2, 1)
+        return scales, means
+
+    # -- training -------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, q: torch.Tensor) -> dict:
+        """Training pass: noisy rate, straight-through rounding for the decoder input."""
+        gain, inv_gain = self.gains(q)
+        y = self.g_a(x) * gain
+        z = self.h_a(y)
+        z_hat, z_lik = self.entropy_bottleneck(z)
+        scales, means = self.hyper_synthesis(z_hat)
+        _, y_lik = self.gaussian_conditional(y, scales, means=means)
+        y_hat = ste_round(y - means) + means
+        x_hat = self.g_s(y_hat * inv_gain)
+        return {"x_hat": x_hat, "likelihoods": (y_lik, z_lik)}
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.entropy_bottleneck.loss()
+
+
+def ste_round(x: torch.Tensor) -> torch.Tensor:
+    """Round in the forward pass, identity gradient in the backward pass."""
+    return (torch.round(x) - x).detach() + x
+
+
+def rd_loss(out: dict, x: torch.Tensor, lam: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """lambda * 255^2 * MSE + bpp, with per-sample lambdas (CompressAI's convention)."""
+    B, _, H, W = x.shape
+    bits = sum(torch.log(lk).sum(dim=(1, 2, 3)) for lk in out["likelihoods"]) / -math.log(2)
+    bpp = bits / (H * W)
+    mse = ((out["x_hat"] - x) ** 2).mean(dim=(1, 2, 3))
+    loss = (lam * 255**2 * mse + bpp).mean()
+    return loss, {"bpp": bpp.mean().item(), "mse": mse.mean().item()}

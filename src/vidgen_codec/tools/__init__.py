@@ -1,0 +1,1 @@
+"""Small helper programs (python -m vidgen_codec.tools.NAME)."""

@@ -1,0 +1,137 @@
+"""`vgc train intra`: rate-distortion training of the variable-rate intra codec.
+
+Each sample of a batch draws a trained rate level k and is optimised for
+lambda_k * 255^2 * MSE + bpp (Cui et al. 2021 train all gain levels jointly this way).
+Checkpoints (model + optimisers + step + sampler seed) are written every `ckpt_every` steps
+to OUT/ckpt.pt and `--resume` continues from there. A CSV log of rate and distortion goes
+to OUT/log.csv; validation on held-out clips goes to OUT/val.csv.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..models.intra_model import IntraConfig, IntraModel, rd_loss
+from .data import DEFAULT_HOLDOUT, PatchSampler, load_pool
+
+
+def _lr(step: int, steps: int, base: float) -> float:
+    return base if step < int(0.85 * steps) else base * 0.1
+
+
+def _validate(model: IntraModel, frames: torch.Tensor) -> list[tuple[int, float, float]]:
+    """(level, bpp from likelihoods, PSNR) on held-out frames, rounding as at test time."""
+    rows = []
+    model.eval()
+    with torch.no_grad():
+        for k in range(model.cfg.levels):
+            q = torch.full((frames.shape[0],), float(k))
+            out = model(frames, q)
+            bits = sum(torch.log2(lk).sum() for lk in out["likelihoods"]).neg()
+            bpp = bits.item() / (frames.shape[0] * frames.shape[2] * frames.shape[3])
+            mse = ((out["x_hat"].clamp(0, 1) - frames) ** 2).mean().item()
+            rows.append((k, bpp, 10 * math.log10(1 / max(mse, 1e-10))))
+    model.train()
+    return rows
+
+
+def _val_frames(data: Path) -> torch.Tensor | None:
+    from .data import _decode
+
+    for name in DEFAULT_HOLDOUT:
+        hits = list(data.rglob(name))
+        if hits:
+            fr = [f for i, f in zip(range(40), _decode(hits[0])) if i % 20 == 0]
+            t = torch.stack([torch.from_numpy(f).permute(2, 0, 1) for f in fr]).float() / 255
+            h, w = t.shape[2] // 64 * 64, t.shape[3] // 64 * 64
+            return t[:, :, :h, :w]
+    return None
+
+
+def train_intra(data: str, out: str, *, steps: int = 30000, resume: bool = False,
+                batch: int = 8, patch: int = 128, lr: float = 2e-4, seed: int = 0,
+                ckpt_every: int = 500, cfg: IntraConfig | None = None) -> Path:
+    """Train (or continue training) and return the checkpoint path."""
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "ckpt.pt"
+    torch.manual_seed(seed)
+    cfg = cfg or IntraConfig()
+    model = IntraModel(cfg)
+    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    opt = torch.optim.Adam(main_params, lr=lr)
+    aux_opt = torch.optim.Adam(aux_params, lr=1e-3)
+    step = 0
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        cfg = IntraConfig(**ck["config"])
+        model.load_state_dict(ck["model"], strict=False)
+        opt.load_state_dict(ck["opt"])
+        aux_opt.load_state_dict(ck["aux_opt"])
+        step = ck["step"]
+        torch.set_rng_state(ck["torch_rng"])
+    sampler = PatchSampler(load_pool(data), patch, seed=seed + step)
+    val = _val_frames(Path(data))
+    lambdas = torch.tensor(cfg.lambdas)
+    new_log = not (out_dir / "log.csv").exists()
+    log = open(out_dir / "log.csv", "a", newline="")
+    logw = csv.writer(log)
+    if new_log:
+        logw.writerow(["step", "loss", "bpp", "psnr", "aux", "sec_per_step"])
+    acc = {"loss": 0.0, "bpp": 0.0, "mse": 0.0, "aux": 0.0, "n": 0}
+    t0 = time.time()
+    bar = tqdm(total=steps, initial=step, desc="train intra", unit="step")
+    while step < steps:
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, steps, lr)
+        x = sampler.batch(batch)
+        k = torch.randint(0, cfg.levels, (batch,))
+        res = model(x, k.float())
+        loss, stats = rd_loss(res, x, lambdas[k])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(main_params, 1.0)
+        opt.step()
+        aux = model.aux_loss()
+        aux_opt.zero_grad()
+        aux.backward()
+        aux_opt.step()
+        step += 1
+        bar.update(1)
+        acc["loss"] += loss.item(); acc["bpp"] += stats["bpp"]; acc["mse"] += stats["mse"]
+        acc["aux"] += aux.item(); acc["n"] += 1
+        if step % 100 == 0:
+            n = acc["n"]
+            psnr = 10 * math.log10(1 / max(acc["mse"] / n, 1e-10))
+            logw.writerow([step, acc["loss"] / n, acc["bpp"] / n, psnr, acc["aux"] / n,
+                           (time.time() - t0) / n])
+            log.flush()
+            bar.set_postfix(loss=f"{acc['loss'] / n:.3f}", bpp=f"{acc['bpp'] / n:.3f}",
+                            psnr=f"{psnr:.2f}")
+            acc = {"loss": 0.0, "bpp": 0.0, "mse": 0.0, "aux": 0.0, "n": 0}
+            t0 = time.time()
+        if step % ckpt_every == 0 or step == steps:
+            _save(ckpt_path, model, opt, aux_opt, step, cfg)
+            if val is not None:
+                with open(out_dir / "val.csv", "a", newline="") as f:
+                    w = csv.writer(f)
+                    for level, bpp, psnr in _validate(model, val):
+                        w.writerow([step, level, f"{bpp:.4f}", f"{psnr:.2f}"])
+    bar.close()
+    log.close()
+    return ckpt_path
+
+
+def _save(path: Path, model, opt, aux_opt, step: int, cfg: IntraConfig) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                "aux_opt": aux_opt.state_dict(), "step": step, "config": cfg.to_dict(),
+                "torch_rng": torch.get_rng_state()}, tmp)
+    tmp.replace(path)

@@ -1,0 +1,97 @@
+"""Loading and saving model weights: safetensors + config.json + content hash.
+
+A weights folder holds `model.safetensors` and `config.json`. The config carries the
+constructor arguments of the network, its architecture name and the sha256 of the safetensors
+file; that hash is what a .vgc sequence header records, so a decoder can refuse a file
+encoded with other weights. Entropy-model CDF tables are stored in the safetensors (built once
+at export, never rebuilt at load time), so every machine codes with identical tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import WeightsError
+
+WEIGHTS_FORMAT = "vgc-weights-1"
+# Buffers whose shape depends on the tables built at export; resized before loading.
+_TABLE_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
+
+
+def repo_weights_dir() -> Path:
+    """`weights/` of this checkout (editable install), or $VGC_WEIGHTS."""
+    env = os.environ.get("VGC_WEIGHTS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "weights"
+
+
+def sha256_file(path: Path) -> bytes:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.digest()
+
+
+def save_weights(model: torch.nn.Module, config: dict, architecture: str, out_dir: Path) -> bytes:
+    """Write model.safetensors and config.json (with the sha256). Returns the hash."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    st = out_dir / "model.safetensors"
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(st), metadata={"architecture": architecture})
+    digest = sha256_file(st)
+    meta = {"format": WEIGHTS_FORMAT, "architecture": architecture, "config": config,
+            "sha256": digest.hex()}
+    (out_dir / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return digest
+
+
+def read_config(weights_dir: Path, architecture: str) -> dict:
+    cfg_path = Path(weights_dir) / "config.json"
+    if not cfg_path.exists():
+        raise WeightsError(f"no config.json in weights folder {weights_dir}")
+    try:
+        meta = json.loads(cfg_path.read_text())
+    except (ValueError, OSError) as e:
+        raise WeightsError(f"unreadable weights config {cfg_path}: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != WEIGHTS_FORMAT:
+        raise WeightsError(f"{cfg_path} is not a vgc weights config")
+    if meta.get("architecture") != architecture:
+        raise WeightsError(
+            f"{weights_dir} holds {meta.get('architecture')!r} weights, expected {architecture!r}"
+        )
+    return meta
+
+
+def load_state(weights_dir: Path, meta: dict) -> tuple[dict, bytes]:
+    """The state dict, after checking the file against the hash in the config."""
+    st = Path(weights_dir) / "model.safetensors"
+    if not st.exists():
+        raise WeightsError(f"no model.safetensors in weights folder {weights_dir}")
+    digest = sha256_file(st)
+    if digest.hex() != meta.get("sha256"):
+        raise WeightsError(f"{st} does not match the sha256 in its config.json (corrupt?)")
+    try:
+        return load_file(str(st)), digest
+    except Exception as e:  # safetensors raises its own error types
+        raise WeightsError(f"cannot read {st}: {e}") from None
+
+
+def load_into(model: torch.nn.Module, state: dict, where: str) -> None:
+    """load_state_dict, first resizing CDF-table buffers to the stored shapes."""
+    for name, buf in model.named_buffers():
+        if name.rsplit(".", 1)[-1] in _TABLE_BUFFERS and name in state:
+            mod = model.get_submodule(name.rsplit(".", 1)[0])
+            setattr(mod, name.rsplit(".", 1)[1], torch.empty_like(state[name]))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise WeightsError(f"weights in {where} do not fit the model: {first}") from None

@@ -1,0 +1,163 @@
+"""Shared fixtures: small synthetic clips written with PyAV into tmp_path (no data needed).
+
+    make_frames(w, h, n)      -> [HxWx3 uint8]   moving gradient + moving square + texture
+    make_clip(name, ...)      -> Clip            any codec/container PyAV can write
+    mkv_clip, odd_mkv_clip, mp4_clip, y4m_clip   ready-made clips
+
+Clips are written with PyAV directly, not with vidgen_codec's VideoWriter, so reader tests
+do not depend on the writer under test.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+if _SRC not in sys.path:  # run from a fresh clone without installing the package
+    sys.path.insert(0, _SRC)
+
+
+@dataclass
+class Clip:
+    """A clip on disk and the RGB frames it was made from (exact only for lossless codecs)."""
+
+    path: str
+    frames: list[np.ndarray]
+    fps: Fraction
+    width: int
+    height: int
+
+
+def synthetic_frames(width: int, height: int, count: int, seed: int = 0) -> list[np.ndarray]:
+    """A horizontal gradient sliding right, a square moving diagonally, and fixed fine noise."""
+    rng = np.random.default_rng(seed)
+    texture = rng.integers(-12, 13, size=(height, width, 3))
+    yy, xx = np.mgrid[0:height, 0:width]
+    frames = []
+    for t in range(count):
+        frame = np.empty((height, width, 3), np.int64)
+        frame[..., 0] = (xx * 255 // max(width - 1, 1) + 9 * t) % 256
+        frame[..., 1] = yy * 255 // max(height - 1, 1)
+        frame[..., 2] = 128
+        top, left = (2 * t) % max(height - 8, 1), (3 * t) % max(width - 8, 1)
+        frame[top:top + 8, left:left + 8] = (250, 40, 20)
+        frames.append(np.clip(frame + texture, 0, 255).astype(np.uint8))
+    return frames
+
+
+def write_clip(path: str, frames: list[np.ndarray], fps: Fraction, codec: str = "ffv1",
+               pix_fmt: str = "bgr0", options: dict | None = None) -> str:
+    """Encode RGB frames with PyAV (the container follows the extension)."""
+    height, width = frames[0].shape[:2]
+    with av.open(path, "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.options = options or {}
+        for i, frame in enumerate(frames):
+            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            video_frame.pts, video_frame.time_base = i, 1 / Fraction(fps)
+            container.mux(stream.encode(video_frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture
+def make_frames():
+    """The `synthetic_frames(width, height, count, seed=0)` function, as a fixture."""
+    return synthetic_frames
+
+
+@pytest.fixture
+def make_clip(tmp_path):
+    """Factory: make_clip("a.mkv", width=64, height=48, count=10, fps=25, codec=..., ...)."""
+
+    def make(name: str, width: int = 64, height: int = 48, count: int = 10,
+             fps: Fraction = Fraction(25), codec: str = "ffv1", pix_fmt: str = "bgr0",
+             options: dict | None = None, seed: int = 0) -> Clip:
+        frames = synthetic_frames(width, height, count, seed)
+        path = write_clip(str(tmp_path / name), frames, Fraction(fps), codec, pix_fmt, options)
+        return Clip(path, frames, Fraction(fps), width, height)
+
+    return make
+
+
+@pytest.fixture
+def mkv_clip(make_clip) -> Clip:
+    """64x48, 25 fps, 10 frames, FFV1 bgr0: decodes to exactly `frames`."""
+    return make_clip("clip.mkv")
+
+
+@pytest.fixture
+def odd_mkv_clip(make_clip) -> Clip:
+    """37x29, 30000/1001 fps, 9 frames, FFV1 bgr0 (lossless, odd size, NTSC rate)."""
+    return make_clip("odd.mkv", width=37, height=29, count=9, fps=Fraction(30000, 1001))
+
+
+@pytest.fixture
+def mp4_clip(make_clip) -> Clip:
+    """64x48, 25 fps, 10 frames, H.264 yuv444p qp 0 (lossless in YUV, close in RGB)."""
+    return make_clip("clip.mp4", codec="libx264", pix_fmt="yuv444p", options={"qp": "0"})
+
+
+@pytest.fixture
+def y4m_clip(make_clip) -> Clip:
+    """64x48, 25 fps, 10 frames, y4m yuv420p (close to `frames`, chroma subsampled)."""
+    return make_clip("clip.y4m", codec="rawvideo", pix_fmt="yuv420p")
+
+
+@dataclass
+class RawClip:
+    """A headerless raw file, its spec, the RGB frames it came from, and a y4m twin holding
+    the same YUV samples (None for rgb24) that ffmpeg reads as a reference."""
+
+    path: str
+    spec: object  # vidgen_codec.video_io.RawSpec
+    frames: list[np.ndarray]
+    y4m_twin: str | None
+
+
+def plane_bytes(frame: av.VideoFrame) -> bytes:
+    """The visible samples of each plane, back to back: ffmpeg's rawvideo layout."""
+    out = []
+    for plane in frame.planes:
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        out.append(rows[:, :plane.width].tobytes())
+    return b"".join(out)
+
+
+@pytest.fixture
+def make_raw_clip(tmp_path):
+    """Factory: make_raw_clip("yuv420p", width=64, height=48, count=6) -> RawClip."""
+    from vidgen_codec.video_io import RawSpec
+
+    def make(pix_fmt: str = "yuv420p", width: int = 64, height: int = 48, count: int = 6,
+             fps: Fraction = Fraction(25)) -> RawClip:
+        frames = synthetic_frames(width, height, count)
+        path = str(tmp_path / f"raw_{pix_fmt}_{width}x{height}.yuv")
+        twin = None
+        if pix_fmt == "rgb24":
+            data = b"".join(f.tobytes() for f in frames)
+        else:
+            converted = [av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format=pix_fmt)
+                         for f in frames]
+            data = b"".join(plane_bytes(v) for v in converted)
+            twin = path[:-4] + ".y4m"
+            with av.open(twin, "w") as container:
+                stream = container.add_stream("rawvideo", rate=fps)
+                stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+                for i, v in enumerate(converted):
+                    v.pts, v.time_base = i, 1 / Fraction(fps)
+                    container.mux(stream.encode(v))
+                container.mux(stream.encode(None))
+        with open(path, "wb") as f:
+            f.write(data)
+        return RawClip(path, RawSpec(width, height, Fraction(fps), pix_fmt), frames, twin)
+
+    return make
