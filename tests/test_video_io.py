@@ -52,6 +52,16 @@ def test_read_mp4_and_y4m(mp4_clip, y4m_clip):
     assert len(frames) == 10 and psnr_y(frames, y4m_clip.frames) > 45  # chroma is 4:2:0
 
 
+@pytest.mark.parametrize("name,codec,pix_fmt", [
+    ("a.webm", "libvpx-vp9", "yuv420p"), ("a.avi", "mjpeg", "yuvj420p"),
+    ("a.mov", "mpeg4", "yuv420p"), ("a.mkv", "libx264", "yuv420p")])
+def test_read_other_formats(make_clip, name, codec, pix_fmt):
+    clip = make_clip(name, count=5, fps=Fraction(30000, 1001), codec=codec, pix_fmt=pix_fmt)
+    assert probe(clip.path).fps == Fraction(30000, 1001)
+    frames = list(read_frames(clip.path))
+    assert len(frames) == 5 and psnr_y(frames, clip.frames) > 25
+
+
 @pytest.mark.parametrize("kind", ["mkv", "mp4", "raw"])
 def test_start_count(kind, mkv_clip, mp4_clip, make_raw_clip):
     if kind == "raw":

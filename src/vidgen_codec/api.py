@@ -29,6 +29,7 @@ from .video_writer import VideoWriter
 
 MIN_SIDE = 16  # smaller frames are refused: a model stride of 64 would be mostly padding
 MAX_SIDE = 65535
+DEFAULT_BPP = 0.1
 
 
 @dataclass
@@ -51,15 +52,17 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def encode(src: str, dst: str, *, codec: str = "intra", bpp: float | None = 0.1,
+def encode(src: str, dst: str, *, codec: str = "intra", bpp: float | None = None,
            q: float | None = None, start: int = 0, frames: int | None = None,
            raw: RawSpec | None = None, device: str = "cpu", weights: str | None = None,
            progress: bool = True) -> EncodeReport:
     """Encode frames [start, start+frames) of `src` into the .vgc file `dst` (atomically)."""
     if Path(dst).resolve() == Path(src).resolve():
         raise InputError("output path is the input file")
-    if (bpp is None) == (q is None):
-        raise InputError("give exactly one of a bpp target or a rate parameter q")
+    if bpp is not None and q is not None:
+        raise InputError("give either a bpp target or a rate parameter, not both")
+    if bpp is None and q is None:
+        bpp = DEFAULT_BPP
     if bpp is not None and not 0 < bpp <= 24:
         raise InputError(f"--bpp {bpp} outside (0, 24]")
     info = probe(src, raw)
@@ -131,6 +134,9 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
                 if written == count:
                     break
             bar.close()
+            if frames is None:
+                for _ in chunks:  # full decode: validate the rest of the file (INDEX, END)
+                    pass
             if written != count:
                 raise InputError(f"{src}: expected {count} frames, found {written}")
     return written

@@ -76,8 +76,6 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
     """
     from . import api
 
-    if bpp is None and q is None:
-        bpp = 0.1
     if start < 0 or (frames is not None and frames <= 0):
         raise InputError("--start must be >= 0 and --frames > 0")
     rep = api.encode(input_path, output_path, codec=codec, bpp=bpp, q=q, start=start,

@@ -15,7 +15,8 @@ Everything is compared on the [0, 255] scale: PSNR peak 255, MS-SSIM data_range 
 MS-SSIM uses 5 scales and an 11-tap window, which needs the short side to exceed 160 px.
 Smaller frames get fewer scales (the largest count that fits, with the standard weights
 renormalised); below 11 px, single-scale SSIM with a smaller window. `ms_ssim_scales` tells
-how many were used: scores at different scale counts are not comparable.
+how many were used: scores at different scale counts are not comparable. MS-SSIM needs the
+pytorch-msssim package (the `bench` extra); PSNR needs only torch.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pytorch_msssim import ms_ssim as _library_ms_ssim
-from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
 
 PSNR_CAP = 100.0
 """Value `psnr_capped` reports for identical inputs (and caps anything above it)."""
@@ -130,10 +129,16 @@ def _window(height: int, width: int) -> int:
 
 def _ms_ssim_batch(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-frame MS-SSIM of (N,3,H,W) float32 tensors on [0, 255]."""
+    try:
+        from pytorch_msssim import ms_ssim as library_ms_ssim
+        from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim  # 1.0's per-scale SSIM
+    except ImportError:
+        raise ImportError("ms_ssim needs pytorch-msssim: pip install 'vidgen_codec[bench]'") \
+            from None
     h, w = x.shape[-2:]
     scales = ms_ssim_scales(h, w)
     if scales == len(_MS_SSIM_WEIGHTS):
-        return _library_ms_ssim(x, y, data_range=255, size_average=False)
+        return library_ms_ssim(x, y, data_range=255, size_average=False)
     # Too small for 5 scales: the same product of per-scale contrast-structure terms and the
     # coarsest SSIM, over fewer scales with the leading weights renormalised to sum to 1.
     weights = torch.tensor(_MS_SSIM_WEIGHTS[:scales], dtype=x.dtype)

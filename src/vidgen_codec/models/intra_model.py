@@ -87,9 +87,12 @@ class IntraModel(nn.Module):
             deconv(N, N), nn.LeakyReLU(inplace=True), deconv(N, N * 3 // 2),
             nn.LeakyReLU(inplace=True), conv(N * 3 // 2, 2 * M, 3, 1),
         )
-        # log-gains: zero init = gain 1; level k trained with lambdas[k].
-        self.log_gain = nn.Parameter(torch.zeros(cfg.levels, M))
-        self.log_inv_gain = nn.Parameter(torch.zeros(cfg.levels, M))
+        # log-gains, level k trained with lambdas[k]. Initialised spread out (a factor e^0.35
+        # in quantization step per level, which is about what one lambda doubling needs) so
+        # the levels differ from the first step; training refines them per channel.
+        spread = 0.35 * (torch.arange(cfg.levels, dtype=torch.float32) - (cfg.levels - 1) / 2)
+        self.log_gain = nn.Parameter(spread[:, None].repeat(1, M))
+        self.log_inv_gain = nn.Parameter(-spread[:, None].repeat(1, M))
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional(None)
 

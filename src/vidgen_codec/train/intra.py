@@ -64,9 +64,14 @@ def train_intra(data: str, out: str, *, steps: int = 30000, resume: bool = False
     torch.manual_seed(seed)
     cfg = cfg or IntraConfig()
     model = IntraModel(cfg)
-    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-    opt = torch.optim.Adam(main_params, lr=lr)
+    named = dict(model.named_parameters())
+    gain_params = [named["log_gain"], named["log_inv_gain"]]
+    aux_params = [p for n, p in named.items() if n.endswith(".quantiles")]
+    main_params = [p for n, p in named.items()
+                   if not n.endswith(".quantiles") and n not in ("log_gain", "log_inv_gain")]
+    # gains get a 10x learning rate: they must move by O(1) in log space, weights by O(lr)
+    opt = torch.optim.Adam([{"params": main_params, "lr_scale": 1.0},
+                            {"params": gain_params, "lr_scale": 10.0}], lr=lr)
     aux_opt = torch.optim.Adam(aux_params, lr=1e-3)
     step = 0
     if resume and ckpt_path.exists():
@@ -90,14 +95,14 @@ def train_intra(data: str, out: str, *, steps: int = 30000, resume: bool = False
     bar = tqdm(total=steps, initial=step, desc="train intra", unit="step")
     while step < steps:
         for g in opt.param_groups:
-            g["lr"] = _lr(step, steps, lr)
+            g["lr"] = _lr(step, steps, lr) * g["lr_scale"]
         x = sampler.batch(batch)
         k = torch.randint(0, cfg.levels, (batch,))
         res = model(x, k.float())
         loss, stats = rd_loss(res, x, lambdas[k])
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(main_params, 1.0)
+        torch.nn.utils.clip_grad_norm_(main_params + gain_params, 1.0)
         opt.step()
         aux = model.aux_loss()
         aux_opt.zero_grad()
