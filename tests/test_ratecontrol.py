@@ -1,0 +1,41 @@
+"""Rate control: bisection on real sizes, running budget, and the shipped intra model's accuracy."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from vidgen_codec import api
+from vidgen_codec.ratecontrol import frame_budget, init_rate, search_q, update_rate
+from vidgen_codec.weights import repo_weights_dir
+
+
+def test_search_q_picks_largest_fitting_rate():
+    size = lambda q: int(100 * math.exp(q))  # noqa: E731  monotone, like a real codec
+    q, s = search_q(size, budget=1000, lo=-1.5, hi=5.0)
+    assert s <= 1000 and size(q + 0.02) > 1000 * 0.97
+    assert search_q(size, budget=1, lo=-1.5, hi=5.0)[0] == -1.5  # nothing fits: lowest rate
+    assert search_q(size, budget=1e9, lo=-1.5, hi=5.0)[0] == 5.0  # everything fits: highest
+
+
+def test_running_budget_repays_overshoot():
+    st = init_rate(0.1, 640, 480, 100)
+    b0 = frame_budget(st)
+    st = update_rate(st, int(b0 * 1.5), 1.0)  # first frame overshot by 50 %
+    assert frame_budget(st) < b0
+    st = update_rate(st, int(frame_budget(st)), 1.0)
+    assert abs(st.spent - 2 * b0) <= 2
+
+
+SHIPPED = repo_weights_dir() / "intra" / "config.json"
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped intra weights in weights/intra")
+@pytest.mark.parametrize("target", [0.05, 0.1, 0.5])
+def test_shipped_intra_meets_bpp_target(make_clip, tmp_path, target):
+    clip = make_clip("c.mkv", width=192, height=128, count=4)
+    rep = api.encode(clip.path, str(tmp_path / "a.vgc"), bpp=target, progress=False)
+    real = (tmp_path / "a.vgc").stat().st_size * 8 / (192 * 128 * 4)
+    assert rep.bpp == pytest.approx(real)
+    assert abs(real - target) / target <= 0.10, f"real {real:.4f} vs target {target}"
