@@ -13,10 +13,12 @@ from vidgen_codec.weights import repo_weights_dir
 
 def test_search_q_picks_largest_fitting_rate():
     size = lambda q: int(100 * math.exp(q))  # noqa: E731  monotone, like a real codec
-    q, s = search_q(size, budget=1000, lo=-1.5, hi=5.0)
-    assert s <= 1000 and size(q + 0.02) > 1000 * 0.97
-    assert search_q(size, budget=1, lo=-1.5, hi=5.0)[0] == -1.5  # nothing fits: lowest rate
-    assert search_q(size, budget=1e9, lo=-1.5, hi=5.0)[0] == 5.0  # everything fits: highest
+    for guess in (None, -1.0, 2.3, 4.9):
+        q, s = search_q(size, budget=1000, lo=-1.5, hi=5.0, guess=guess)
+        assert s <= 1000 and size(q + 0.011) > 1000, guess
+    for guess in (None, 0.0):
+        assert search_q(size, budget=1, lo=-1.5, hi=5.0, guess=guess)[0] == -1.5  # lowest
+        assert search_q(size, budget=1e9, lo=-1.5, hi=5.0, guess=guess)[0] == 5.0  # highest
 
 
 def test_running_budget_repays_overshoot():

@@ -50,7 +50,7 @@ def main():
 @click.option("--bpp", type=float, default=None,
               help="Target bits per pixel of the whole file (default 0.1 unless --rate).")
 @click.option("--rate", "q", type=float, default=None,
-              help="Fixed rate parameter instead of a bpp target (intra: -1.5 .. 5).")
+              help="Fixed rate parameter instead of a bpp target (intra: -1.5 .. 7; trained levels 0 .. 5).")
 @click.option("--start", type=int, default=0, show_default=True, help="First frame to code.")
 @click.option("--frames", type=int, default=None, help="Number of frames to code (default: all).")
 @click.option("--size", default=None, help="Raw .yuv input: frame size WxH.")

@@ -44,28 +44,48 @@ def update_rate(st: RateState, spent: int, q: float) -> RateState:
 
 
 def search_q(size_at: Callable[[float], int], budget: float, lo: float, hi: float,
-             *, steps: int = 9, step_q: float = 1e-3) -> tuple[float, int]:
+             *, step_q: float = 1e-3, guess: float | None = None,
+             resolution: float = 0.01) -> tuple[float, int]:
     """Largest q in [lo, hi] whose coded size fits the budget (or lo if none does).
 
     q is snapped to multiples of `step_q` (the resolution stored in the bitstream) so the
-    size measured is exactly the size written. Returns (q, size).
+    size measured is exactly the size written. With a `guess` (the previous frame's q) a
+    bracket is grown from it (0.25, 0.5, 1, ... wide), which usually needs 2-3 sizes instead
+    of the 2 ends of the whole range; then bisection down to `resolution`. Returns (q, size).
     """
     snap = lambda v: round(v / step_q) * step_q  # noqa: E731
     lo, hi = snap(lo), snap(hi)
-    s_hi = size_at(hi)
-    if s_hi <= budget:
-        return hi, s_hi
-    s_lo = size_at(lo)
-    if s_lo > budget:
-        return lo, s_lo
-    best = (lo, s_lo)
-    for _ in range(steps):
-        mid = snap((lo + hi) / 2)
-        if mid in (lo, hi):
+    a = snap(min(max(guess, lo), hi)) if guess is not None else hi
+    sa = size_at(a)
+    d = 0.25
+    if sa <= budget:  # grow upwards until a size exceeds the budget
+        best = (a, sa)
+        while True:
+            b = snap(min(a + d, hi))
+            if b == a:
+                return best
+            sb = size_at(b)
+            if sb > budget:
+                lo_, hi_ = a, b
+                break
+            a, best, d = b, (b, sb), d * 2
+    else:  # grow downwards until a size fits
+        while True:
+            b = snap(max(a - d, lo))
+            if b == a:
+                return a, sa
+            sb = size_at(b)
+            if sb <= budget:
+                lo_, hi_, best = b, a, (b, sb)
+                break
+            a, sa, d = b, sb, d * 2
+    while hi_ - lo_ > resolution:
+        mid = snap((lo_ + hi_) / 2)
+        if mid in (lo_, hi_):
             break
         s = size_at(mid)
         if s <= budget:
-            lo, best = mid, (mid, s)
+            lo_, best = mid, (mid, s)
         else:
-            hi = mid
+            hi_ = mid
     return best

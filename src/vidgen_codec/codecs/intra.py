@@ -23,7 +23,7 @@ from ..bitstream import FramePayload
 from ..bitstream.ids import ChunkType, CodecId, FrameType
 from ..entropy import CdfTable, CompressaiRans, EntropyBackend
 from ..errors import FormatError
-from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel
+from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel, q_max
 from ..ratecontrol import RateState, frame_budget, init_rate, search_q, update_rate
 from ..registry import register_codec
 from ..weights import load_into, load_state, read_config, repo_weights_dir, save_weights
@@ -118,8 +118,8 @@ class IntraCodec:
             rate = st.rate
         else:
             size = lambda q: sum(len(s) for s in streams_at(q))  # noqa: E731
-            q, _ = search_q(size, frame_budget(st.rate), Q_MIN, self.cfg.levels - 1,
-                            step_q=Q_STEP)
+            q, _ = search_q(size, frame_budget(st.rate), Q_MIN, q_max(self.cfg.levels),
+                            step_q=Q_STEP, guess=st.rate.q_last)
             rate = update_rate(st.rate, size(q), q)
         payload = FramePayload(st.frame_index, FrameType.I, rate_code(q), streams_at(q))
         chunk = CodedChunk(ChunkType.BACKBONE_FRAME, payload, gop_start=True)

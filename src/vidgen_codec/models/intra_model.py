@@ -52,9 +52,15 @@ class IntraConfig:
 
 # Input sides must be a multiple of this (4 strided convs in g_a, 2 more in h_a).
 STRIDE = 64
-# Rate parameter range: trained levels are 0..levels-1; below 0 the gains are extrapolated
-# geometrically from levels 0 and 1 (lower rates than the lowest trained lambda).
+# Rate parameter range: trained levels are 0..levels-1; outside it the log-gains are
+# extrapolated linearly from the two nearest levels (rates below the lowest / above the highest
+# trained lambda), by at most Q_MIN below level 0 and Q_EXTRA above the top level.
 Q_MIN = -1.5
+Q_EXTRA = 2.0
+
+
+def q_max(levels: int) -> float:
+    return levels - 1 + Q_EXTRA
 
 
 def conv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.Conv2d:
@@ -101,10 +107,10 @@ class IntraModel(nn.Module):
         """Gain and inverse gain for continuous rate parameters q (shape [B]) -> [B, M, 1, 1].
 
         Log-linear interpolation between neighbouring levels (Cui et al. 2021, eq. 9);
-        linear extrapolation of the log-gains below level 0.
+        linear extrapolation of the log-gains outside the trained levels.
         """
         K = self.cfg.levels
-        q = q.clamp(Q_MIN, K - 1).to(self.log_gain.dtype)
+        q = q.clamp(Q_MIN, q_max(K)).to(self.log_gain.dtype)
         lo = q.floor().clamp(0, K - 2).long()
         t = (q - lo.to(q.dtype)).unsqueeze(1)
         g = self.log_gain[lo] * (1 - t) + self.log_gain[lo + 1] * t
