@@ -204,6 +204,10 @@ def train_intra_cmd(data, out, steps, resume, batch, patch, export_dir):
 
 def run():
     """Console entry point: one-line errors, non-zero exit codes, no tracebacks for bad input."""
+    import warnings
+
+    # compressai's import calls torch.jit.script, which torch 2.14 flags as deprecated
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
     try:
         main(standalone_mode=False)
     except click.exceptions.Abort:
