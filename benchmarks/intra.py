@@ -24,6 +24,7 @@ from baselines import jpeg_at_bytes, x264_intra_at_bytes  # noqa: E402
 from vidgen_codec import api  # noqa: E402
 from vidgen_codec.metrics import ms_ssim, psnr  # noqa: E402
 from vidgen_codec.video_io import probe, read_frames  # noqa: E402
+from vidgen_codec.video_writer import VideoWriter  # noqa: E402
 
 DEFAULT_CLIP = Path(__file__).resolve().parents[1].parent / "shared/data/videos/cup.mp4"
 
@@ -41,8 +42,6 @@ def main() -> None:
     n, h, w = len(ref), info.height, info.width
     tmp = Path(tempfile.mkdtemp())
     src = tmp / "src.mkv"
-    from vidgen_codec.video_writer import VideoWriter
-
     with VideoWriter(str(src), w, h, info.fps) as vw:
         for f in ref:
             vw.write(f)

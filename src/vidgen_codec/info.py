@@ -38,9 +38,11 @@ def describe(path: str) -> dict:
     n = max(h.frame_count, 1)
     fps = Fraction(h.fps_num, h.fps_den)
     duration = h.frame_count / fps
-    by_chunk: dict[str, int] = defaultdict(int)
+    by_chunk: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # name -> [count, bytes]
     for c in chunks:
-        by_chunk[chunk_type_name(c.type)] += c.size
+        entry = by_chunk[chunk_type_name(c.type)]
+        entry[0] += 1
+        entry[1] += c.size
     by_ftype: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for f in frames:
         by_ftype[f["type"]][0] += 1
@@ -66,8 +68,8 @@ def describe(path: str) -> dict:
         "gop_size": h.gop_size,
         "backbone_interval": h.backbone_interval,
         "frame_types": "".join(f["type"] for f in frames),
-        "chunks": {k: {"count": sum(1 for c in chunks if chunk_type_name(c.type) == k),
-                       "bytes": v, "bpp": v * 8 / (pixels * n)} for k, v in by_chunk.items()},
+        "chunks": {k: {"count": c, "bytes": b, "bpp": b * 8 / (pixels * n)}
+                   for k, (c, b) in by_chunk.items()},
         "frame_type_stats": {k: {"frames": c, "bytes": b, "bpp": b * 8 / (pixels * c)}
                              for k, (c, b) in by_ftype.items()},
         "per_frame": frames,

@@ -27,6 +27,8 @@ def load_pool(root: str | Path, *, holdout=DEFAULT_HOLDOUT, frame_step: int = 6,
     """
     from PIL import Image
 
+    from ..video_io import read_frames
+
     pool: list[np.ndarray] = []
     files = sorted(p for p in Path(root).rglob("*") if p.is_file())
     for p in files:
@@ -40,7 +42,7 @@ def load_pool(root: str | Path, *, holdout=DEFAULT_HOLDOUT, frame_step: int = 6,
                 im = im.resize((round(im.width * s), round(im.height * s)), Image.BICUBIC)
             pool.append(np.asarray(im))
         elif ext in VIDEO_EXT:
-            for i, f in enumerate(_decode(p)):
+            for i, f in enumerate(read_frames(str(p))):
                 if i % frame_step == 0:
                     pool.append(f)
     if not pool:
@@ -74,11 +76,3 @@ class PatchSampler:
             out.append(t)
         return torch.cat(out)
 
-
-def _decode(path: Path):
-    """All frames of a video as RGB arrays (training-time reader; no slicing needed)."""
-    import av
-
-    with av.open(str(path)) as c:
-        for fr in c.decode(video=0):
-            yield fr.to_ndarray(format="rgb24")

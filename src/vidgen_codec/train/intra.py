@@ -42,13 +42,14 @@ def _validate(model: IntraModel, frames: torch.Tensor) -> list[tuple[int, float,
 
 
 def _val_frames(data: Path) -> torch.Tensor | None:
-    from .data import _decode
+    from ..frames import to_tensor
+    from ..video_io import read_frames
 
     for name in DEFAULT_HOLDOUT:
         hits = list(data.rglob(name))
         if hits:
-            fr = [f for i, f in zip(range(40), _decode(hits[0])) if i % 20 == 0]
-            t = torch.stack([torch.from_numpy(f).permute(2, 0, 1) for f in fr]).float() / 255
+            fr = [f for i, f in enumerate(read_frames(str(hits[0]), count=40)) if i % 20 == 0]
+            t = to_tensor(fr)
             h, w = t.shape[2] // 64 * 64, t.shape[3] // 64 * 64
             return t[:, :, :h, :w]
     return None
