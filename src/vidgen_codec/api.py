@@ -124,13 +124,13 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         fps = Fraction(hdr.fps_num, hdr.fps_den)
         with VideoWriter(dst, hdr.width, hdr.height, fps) as vw:
             bar = tqdm(total=count, desc="decode", unit="frame", disable=not progress)
-            for fc in chunks:
-                x, state = model.decode_frame(state, fc.payload, hp, wp, chunk=fc.chunk_index)
-                if fc.payload.frame_index < start:
-                    continue
-                vw.write(to_uint8(crop(x, hdr.height, hdr.width))[0])
-                written += 1
-                bar.update(1)
+            for out in _decoded(model, state, chunks, hp, wp):
+                for index, x in out:
+                    if index < start or written == count:
+                        continue
+                    vw.write(to_uint8(crop(x, hdr.height, hdr.width))[0])
+                    written += 1
+                    bar.update(1)
                 if written == count:
                     break
             bar.close()
@@ -140,6 +140,15 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
             if written != count:
                 raise InputError(f"{src}: expected {count} frames, found {written}")
     return written
+
+
+def _decoded(model, state, chunks, hp: int, wp: int):
+    """Lists of (frame_index, frame) in display order, chunk by chunk, then the decoder's rest."""
+    for fc in chunks:
+        out, state = model.decode_frame(state, fc.payload, hp, wp, chunk=fc.chunk_index)
+        yield out
+    out, state = model.flush_decoder(state)
+    yield out
 
 
 def check_weights(hdr: SequenceHeader, model) -> None:

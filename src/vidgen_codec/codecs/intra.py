@@ -105,7 +105,7 @@ class IntraCodec:
     @torch.no_grad()
     def encode_frame(self, st: IntraEncoderState, x: torch.Tensor):
         """x: (1,3,H,W) float in [0,1], H and W multiples of `stride`."""
-        y = self.model.g_a(x.to(self.device))
+        y = self.analyze(x)
         cache: dict[float, list[bytes]] = {}
 
         def streams_at(q: float) -> list[bytes]:
@@ -114,7 +114,7 @@ class IntraCodec:
             return cache[q]
 
         if st.q_fixed is not None:
-            q = round(st.q_fixed / Q_STEP) * Q_STEP
+            q = snap_q(st.q_fixed)
             rate = st.rate
         else:
             size = lambda q: sum(len(s) for s in streams_at(q))  # noqa: E731
@@ -127,6 +127,14 @@ class IntraCodec:
 
     def flush(self, st: IntraEncoderState):
         return [], st
+
+    def analyze(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent of x ((1,3,H,W) in [0,1], H, W multiples of `stride`), before the gain."""
+        return self.model.g_a(x.to(self.device))
+
+    def code_latent(self, y: torch.Tensor, q: float) -> list[bytes]:
+        """Streams [z, y] of the latent `y` at rate parameter q (snapped with `snap_q`)."""
+        return self._code_latent(y, q)
 
     def _code_latent(self, y: torch.Tensor, q: float) -> list[bytes]:
         gain, _ = self.model.gains(torch.tensor([q], device=y.device))
@@ -153,19 +161,24 @@ class IntraCodec:
         """Returns ((1,3,hp,wp) float tensor, new state). hp, wp: padded frame size."""
         if payload.frame_type != FrameType.I or len(payload.streams) != 2:
             raise FormatError("intra frame must be type I with 2 streams", chunk=chunk)
-        N, M = self.cfg.N, self.cfg.M
+        x_hat = self.decode_streams(payload.streams, payload.rate_code * Q_STEP, hp, wp)
+        return [(payload.frame_index, x_hat)], replace(st, frame_index=st.frame_index + 1)
+
+    def flush_decoder(self, st: IntraDecoderState):
+        return [], st
+
+    def decode_streams(self, streams: list[bytes], q: float, hp: int, wp: int) -> torch.Tensor:
+        """(1,3,hp,wp) image in [0,1] from the streams [z, y] written by `code_latent`."""
+        N = self.cfg.N
         zshape = (1, N, hp // STRIDE, wp // STRIDE)
         z_idx = torch.arange(N).view(1, -1, 1, 1).expand(zshape)
-        z_sym = self.backend.decode(payload.streams[0], z_idx.int().numpy(), self.z_table)
+        z_sym = self.backend.decode(streams[0], z_idx.int().numpy(), self.z_table)
         z_hat = torch.from_numpy(z_sym).double().view(zshape) + self._medians.view(1, -1, 1, 1)
         scales, means = self._hyper(z_hat)
-        y_sym = self.backend.decode(payload.streams[1], self._indexes(scales).numpy(),
-                                    self.y_table)
+        y_sym = self.backend.decode(streams[1], self._indexes(scales).numpy(), self.y_table)
         y_hat = torch.from_numpy(y_sym).double().view(means.shape) + means
-        q = payload.rate_code * Q_STEP
         _, inv_gain = self.model.gains(torch.tensor([q], device=self.device))
-        x_hat = self.model.g_s(y_hat.float().to(self.device) * inv_gain).clamp(0, 1)
-        return x_hat, replace(st, frame_index=st.frame_index + 1)
+        return self.model.g_s(y_hat.float().to(self.device) * inv_gain).clamp(0, 1)
 
     # -- shared ---------------------------------------------------------------------------
     def _hyper(self, z_hat64: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,6 +194,11 @@ class IntraCodec:
 
 def rate_code(q: float) -> int:
     return int(round(q / Q_STEP))
+
+
+def snap_q(q: float) -> float:
+    """q on the grid the bitstream stores (rate_code * Q_STEP)."""
+    return rate_code(q) * Q_STEP
 
 
 def build_tables(model: IntraModel) -> None:
