@@ -19,7 +19,7 @@ from tqdm import tqdm
 from . import __version__
 from .bitstream import ContainerReader, ContainerWriter, SequenceHeader
 from .bitstream.ids import PixelFormat
-from .codecs.base import RateTarget
+from .codecs.base import RateTarget, Structure
 from .entropy import get_backend
 from .errors import InputError, WeightsError
 from .registry import codec_by_id, get_codec
@@ -55,6 +55,7 @@ def resolve_device(device: str) -> str:
 def encode(src: str, dst: str, *, codec: str = "intra", bpp: float | None = None,
            q: float | None = None, start: int = 0, frames: int | None = None,
            raw: RawSpec | None = None, device: str = "cpu", weights: str | None = None,
+           gop: int | None = None, backbone_interval: int | None = None,
            progress: bool = True) -> EncodeReport:
     """Encode frames [start, start+frames) of `src` into the .vgc file `dst` (atomically)."""
     if Path(dst).resolve() == Path(src).resolve():
@@ -73,12 +74,14 @@ def encode(src: str, dst: str, *, codec: str = "intra", bpp: float | None = None
     dev = resolve_device(device)
     model = spec.load(weights, device=dev)
     expected = _expected_frames(info.frame_count, start, frames)
-    state = model.new_encoder(w, h, RateTarget(bpp=bpp, q=q), expected)
+    structure = Structure(gop, backbone_interval) if (gop or backbone_interval) else None
+    state = model.new_encoder(w, h, RateTarget(bpp=bpp, q=q), expected, structure)
+    chosen = model.structure(state)
     header = SequenceHeader(
         codec_id=int(spec.codec_id), entropy_coder_id=int(model.backend.coder_id),
         pixel_format=int(PixelFormat.RGB24), width=w, height=h,
         fps_num=info.fps.numerator, fps_den=info.fps.denominator, frame_count=0,
-        gop_size=1, backbone_interval=1, target_bpp=bpp or 0.0, rate=q or 0.0,
+        gop_size=min(chosen.gop, 65535), backbone_interval=min(chosen.backbone_interval, 65535), target_bpp=bpp or 0.0, rate=q or 0.0,
         weights_sha256=model.weights_sha256, model_id=model.model_id,
         encoder_version=f"vgc {__version__}",
     )

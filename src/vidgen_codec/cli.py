@@ -202,6 +202,44 @@ def train_intra_cmd(data, out, steps, resume, batch, patch, export_dir):
     click.echo(f"checkpoint: {ck}")
 
 
+@train.command("residual", context_settings=CONTEXT)
+@click.option("--data", default=None, help="Folder of videos (cup.mp4, tree.avi held out).")
+@click.option("--out", required=True, help="Run folder: checkpoint, logs.")
+@click.option("--steps", type=int, default=4000, show_default=True, help="Total steps.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt.")
+@click.option("--batch", type=int, default=8, show_default=True)
+@click.option("--patch", type=int, default=128, show_default=True)
+@click.option("--intra-weights", default=None, help="Intra weights to start from (default: shipped).")
+@click.option("--export", "export_dir", default=None,
+              help="Write the checkpoint of OUT as STEM residual weights to this folder and stop.")
+def train_residual_cmd(data, out, steps, resume, batch, patch, intra_weights, export_dir):
+    """Train STEM's P-frame residual model (fine-tuned from the intra model); resumes.
+
+    \b
+    Examples:
+      vgc train residual --data ../shared/data --out runs/residual --steps 4000 --resume
+      vgc train residual --out runs/residual --export weights/stem
+    """
+    from pathlib import Path
+
+    if export_dir:
+        from .train.export import export_residual
+
+        digest = export_residual(Path(out) / "ckpt.pt", Path(export_dir))
+        click.echo(f"{export_dir}: exported, sha256 {digest.hex()}")
+        return
+    if not data:
+        raise InputError("--data is required for training")
+    from .train.residual import train_residual
+
+    ck = train_residual(data, out, init_weights=intra_weights, steps=steps, resume=resume,
+                        batch=batch, patch=patch)
+    click.echo(f"checkpoint: {ck}")
+
+from .cli_eval import eval_cmd  # noqa: E402  (vgc eval lives in its own file)
+main.add_command(eval_cmd)
+
+
 def run():
     """Console entry point: one-line errors, non-zero exit codes, no tracebacks for bad input."""
     import warnings

@@ -27,7 +27,6 @@ class CodecSpec:
 
 _REGISTRY: dict[str, CodecSpec] = {}
 RESERVED = {
-    CodecId.STEM: "Diff-SIT STEM: backbone frames + coded motion (not implemented yet)",
     CodecId.S2VC: "S2VC conditional coding (not implemented yet)",
 }
 

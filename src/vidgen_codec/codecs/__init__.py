@@ -1,3 +1,3 @@
 """Built-in codecs; importing this package registers them."""
 
-from . import intra  # noqa: F401
+from . import intra, stem  # noqa: F401

@@ -23,3 +23,11 @@ class RateTarget:
 
     bpp: float | None = None
     q: float | None = None
+
+
+@dataclass(frozen=True)
+class Structure:
+    """GOP length and backbone interval in frames (None: the codec chooses)."""
+
+    gop: int | None = None
+    backbone_interval: int | None = None

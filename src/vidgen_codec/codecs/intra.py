@@ -22,12 +22,12 @@ import torch
 from ..bitstream import FramePayload
 from ..bitstream.ids import ChunkType, CodecId, FrameType
 from ..entropy import CdfTable, CompressaiRans, EntropyBackend
-from ..errors import FormatError
+from ..errors import FormatError, InputError
 from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel, q_max
 from ..ratecontrol import RateState, frame_budget, init_rate, search_q, update_rate
 from ..registry import register_codec
 from ..weights import load_into, load_state, read_config, repo_weights_dir, save_weights
-from .base import CodedChunk, RateTarget
+from .base import CodedChunk, RateTarget, Structure
 
 ARCHITECTURE = "IntraModel"
 Q_STEP = 1e-3  # resolution of the rate parameter in the bitstream (rate_code = q * 1000)
@@ -97,7 +97,11 @@ class IntraCodec:
 
     # -- encode ---------------------------------------------------------------------------
     def new_encoder(self, width: int, height: int, target: RateTarget,
-                    expected_frames: int | None) -> IntraEncoderState:
+                    expected_frames: int | None,
+                    structure: Structure | None = None) -> IntraEncoderState:
+        if structure is not None and {structure.gop, structure.backbone_interval} - {None, 1}:
+            raise InputError("intra codes every frame as an I-frame: --gop and "
+                             "--backbone-interval do not apply")
         if target.q is not None:
             return IntraEncoderState(q_fixed=float(target.q))
         return IntraEncoderState(rate=init_rate(target.bpp, width, height, expected_frames))
@@ -124,6 +128,9 @@ class IntraCodec:
         payload = FramePayload(st.frame_index, FrameType.I, rate_code(q), streams_at(q))
         chunk = CodedChunk(ChunkType.BACKBONE_FRAME, payload, gop_start=True)
         return [chunk], replace(st, frame_index=st.frame_index + 1, rate=rate)
+
+    def structure(self, st: IntraEncoderState) -> Structure:
+        return Structure(1, 1)
 
     def flush(self, st: IntraEncoderState):
         return [], st

@@ -19,3 +19,25 @@ def export_checkpoint(ckpt: Path, out_dir: Path) -> bytes:
     model = IntraModel(IntraConfig(**ck["config"]))
     model.load_state_dict(ck["model"], strict=False)
     return export_intra(model.eval(), out_dir)
+
+
+def export_residual(ckpt: Path, out_dir: Path, intra_dir: str = "../intra") -> bytes:
+    """STEM weights: the residual model of `ckpt` plus the motion tables, naming the intra
+    weights at `intra_dir` (relative to `out_dir`) by their sha256."""
+    from ..codecs.intra import build_tables
+    from ..models.intra_model import IntraConfig, IntraModel
+    from ..models.stem_model import StemConfig, StemModel
+    from ..weights import read_config, save_weights
+
+    if not ckpt.exists():
+        raise WeightsError(f"no checkpoint at {ckpt}")
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    residual = IntraModel(IntraConfig(**ck["config"]))
+    residual.load_state_dict(ck["model"], strict=False)
+    build_tables(residual)
+    intra_meta = read_config((out_dir / intra_dir).resolve(), "IntraModel")
+    cfg = StemConfig(residual=residual.cfg.to_dict(), intra_dir=intra_dir,
+                     intra_sha256=intra_meta["sha256"])
+    model = StemModel(cfg)
+    model.residual = residual.eval()
+    return save_weights(model, cfg.to_dict(), "StemModel", out_dir)

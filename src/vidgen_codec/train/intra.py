@@ -59,12 +59,37 @@ def train_intra(data: str, out: str, *, steps: int = 30000, resume: bool = False
                 batch: int = 8, patch: int = 128, lr: float = 2e-4, seed: int = 0,
                 ckpt_every: int = 500, cfg: IntraConfig | None = None) -> Path:
     """Train (or continue training) and return the checkpoint path."""
+    step = peek_step(Path(out) / "ckpt.pt") if resume else 0
+    sampler = PatchSampler(load_pool(data), patch, seed=seed + step)
+    return train_rd(out, sampler, _val_frames(Path(data)), steps=steps, resume=resume,
+                    batch=batch, lr=lr, seed=seed, ckpt_every=ckpt_every, cfg=cfg,
+                    desc="train intra")
+
+
+def peek_step(ckpt_path: Path) -> int:
+    if not ckpt_path.exists():
+        return 0
+    return int(torch.load(ckpt_path, map_location="cpu", weights_only=False)["step"])
+
+
+def train_rd(out: str, sampler, val: torch.Tensor | None, *, steps: int, resume: bool,
+             batch: int, lr: float = 2e-4, seed: int = 0, ckpt_every: int = 500,
+             cfg: IntraConfig | None = None, init: dict | None = None,
+             dist_scale: float = 1.0, desc: str = "train") -> Path:
+    """The rate-distortion loop shared by the intra and residual models.
+
+    `sampler.batch(n)` gives (n,3,h,w) images in [0,1]; the loss is
+    dist_scale * lambda_k * 255^2 * MSE + bpp. `init` is a state dict to start from (when not
+    resuming). Returns the checkpoint path.
+    """
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "ckpt.pt"
     torch.manual_seed(seed)
     cfg = cfg or IntraConfig()
     model = IntraModel(cfg)
+    if init is not None:
+        model.load_state_dict(init, strict=False)
     named = dict(model.named_parameters())
     gain_params = [named["log_gain"], named["log_inv_gain"]]
     aux_params = [p for n, p in named.items() if n.endswith(".quantiles")]
@@ -83,9 +108,7 @@ def train_intra(data: str, out: str, *, steps: int = 30000, resume: bool = False
         aux_opt.load_state_dict(ck["aux_opt"])
         step = ck["step"]
         torch.set_rng_state(ck["torch_rng"])
-    sampler = PatchSampler(load_pool(data), patch, seed=seed + step)
-    val = _val_frames(Path(data))
-    lambdas = torch.tensor(cfg.lambdas)
+    lambdas = torch.tensor(cfg.lambdas) * dist_scale
     new_log = not (out_dir / "log.csv").exists()
     log = open(out_dir / "log.csv", "a", newline="")
     logw = csv.writer(log)
@@ -93,7 +116,7 @@ def train_intra(data: str, out: str, *, steps: int = 30000, resume: bool = False
         logw.writerow(["step", "loss", "bpp", "psnr", "aux", "sec_per_step"])
     acc = {"loss": 0.0, "bpp": 0.0, "mse": 0.0, "aux": 0.0, "n": 0}
     t0 = time.time()
-    bar = tqdm(total=steps, initial=step, desc="train intra", unit="step")
+    bar = tqdm(total=steps, initial=step, desc=desc, unit="step")
     while step < steps:
         for g in opt.param_groups:
             g["lr"] = _lr(step, steps, lr) * g["lr_scale"]

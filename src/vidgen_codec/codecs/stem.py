@@ -1,0 +1,134 @@
+"""`stem`: Diff-SIT's Sparse Temporal Encoding Module (Zhou, Chen, Zhang 2026, arXiv 2603.18501).
+
+Only backbone frames are coded in full (an I-frame per GOP, then P-frames: motion plus a learned
+residual); the frames between them send motion vectors alone, and the decoder warps the decoded
+backbones with them into the intermediate sequence. See `stem_encoder.py`, `stem_decoder.py`
+and bitstream_spec.md, section 15, "stem".
+
+Weights: a STEM folder (residual model + motion tables, `models/stem_model.py`) and the intra
+weights it names (`intra_dir`, relative to it; by default the sibling `intra` folder).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+
+import torch
+
+from ..bitstream.ids import CodecId
+from ..entropy import CompressaiRans, EntropyBackend
+from ..errors import InputError, WeightsError
+from ..models.intra_model import IntraConfig
+from ..models.stem_model import StemConfig, StemModel
+from ..motion.mv_coding import tables_from_arrays
+from ..registry import register_codec
+from ..weights import load_into, load_state, read_config, repo_weights_dir, save_weights
+from . import stem_decoder, stem_encoder
+from .base import RateTarget, Structure
+from .intra import IntraCodec, build_tables
+from .stem_plan import StemPlan, choose_plan
+from .stem_rate import init_stem_rate
+
+ARCHITECTURE = "StemModel"
+
+
+@register_codec("stem", CodecId.STEM, weights="stem",
+                description="Diff-SIT STEM: I/P backbones + motion-only frames, warped")
+class StemCodec:
+    codec_id = CodecId.STEM
+    stride = IntraCodec.stride
+
+    def __init__(self, intra: IntraCodec, model: StemModel, stem_sha256: bytes, *,
+                 device: str = "cpu", backend: EntropyBackend | None = None):
+        self.backend = backend or intra.backend or CompressaiRans()
+        self.intra = intra
+        self.intra.backend = self.backend
+        self.model = model.eval().to(device)
+        self.residual = IntraCodec(model.residual, b"", device=device, backend=self.backend)
+        self.mv_table = tables_from_arrays(model.mv_cdf.numpy(), model.mv_length.numpy(),
+                                           model.mv_offset.numpy())
+        self.mode_table = tables_from_arrays(model.mode_cdf.numpy(), model.mode_length.numpy(),
+                                             model.mode_offset.numpy())
+        self.device = device
+        self.cfg = model.cfg
+        self.model_id = model.cfg.model_id
+        # the stream depends on both weight files: record a hash of the pair
+        self.weights_sha256 = hashlib.sha256(stem_sha256 + intra.weights_sha256).digest()
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def load(cls, weights_dir=None, *, device: str = "cpu", backend=None) -> "StemCodec":
+        wdir = Path(weights_dir or repo_weights_dir() / "stem")
+        meta = read_config(wdir, ARCHITECTURE)
+        cfg = StemConfig(**meta["config"])
+        intra_dir = (wdir / cfg.intra_dir).resolve()
+        intra = IntraCodec.load(intra_dir, device=device, backend=backend)
+        if cfg.intra_sha256 and intra.weights_sha256.hex() != cfg.intra_sha256:
+            raise WeightsError(f"{intra_dir} is not the intra model {wdir} was trained with "
+                               f"(sha256 {cfg.intra_sha256[:12]})")
+        model = StemModel(cfg)
+        state, digest = load_state(wdir, meta)
+        load_into(model, state, str(wdir))
+        return cls(intra, model, digest, device=device, backend=backend)
+
+    @classmethod
+    def random(cls, seed: int = 0, **kw) -> "StemCodec":
+        """Random weights with built tables: for tests and the conformance suite."""
+        intra = IntraCodec.random(seed)
+        torch.manual_seed(seed + 1)
+        cfg = StemConfig(residual=IntraConfig(N=8, M=12, model_id="stem-residual-random")
+                         .to_dict(), intra_dir="intra", model_id="stem-random")
+        model = StemModel(cfg)
+        build_tables(model.residual)
+        return cls(intra, model, bytes([seed % 256]) * 32, **kw)
+
+    def save(self, out_dir) -> bytes:
+        """Write a self-contained weights folder: STEM files, and the intra model in intra/."""
+        out = Path(out_dir)
+        intra_sha = self.intra.save(out / "intra")
+        cfg = StemConfig(**{**self.cfg.to_dict(), "intra_dir": "intra",
+                            "intra_sha256": intra_sha.hex()})
+        model = copy.deepcopy(self.model).cpu()
+        return save_weights(model, cfg.to_dict(), ARCHITECTURE, out)
+
+    # -- coding ---------------------------------------------------------------------------
+    def plan_for(self, target: RateTarget, structure: Structure | None = None) -> StemPlan:
+        s = structure or Structure()
+        try:
+            return choose_plan(target.bpp, gop=s.gop, backbone_interval=s.backbone_interval)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+
+    def new_encoder(self, width: int, height: int, target: RateTarget,
+                    expected_frames: int | None, structure: Structure | None = None):
+        plan = self.plan_for(target, structure)
+        rate = None
+        if target.q is None:
+            hp, wp = -(-height // self.stride) * self.stride, -(-width // self.stride) * self.stride
+            mv_guess = 24 + 0.05 * (hp // plan.block) * (wp // plan.block)
+            rate = init_stem_rate(target.bpp, width, height, expected_frames, mv_guess)
+        return stem_encoder.StemEncoderState(plan, rate, target.q, expected_frames)
+
+    def structure(self, st) -> Structure:
+        """GOP size and backbone interval of an encoder state (for the sequence header)."""
+        return Structure(st.plan.gop_size, st.plan.backbone_interval)
+
+    @torch.no_grad()
+    def encode_frame(self, st, x: torch.Tensor):
+        return stem_encoder.encode_frame(self, st, x.to(self.device))
+
+    @torch.no_grad()
+    def flush(self, st):
+        return stem_encoder.flush(self, st)
+
+    def new_decoder(self):
+        return stem_decoder.StemDecoderState()
+
+    @torch.no_grad()
+    def decode_frame(self, st, payload, hp: int, wp: int, *, chunk: int | None = None):
+        return stem_decoder.decode_frame(self, st, payload, hp, wp, chunk)
+
+    def flush_decoder(self, st):
+        return stem_decoder.flush(self, st)

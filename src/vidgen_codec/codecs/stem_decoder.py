@@ -1,0 +1,115 @@
+"""STEM decoder: chunks in, frames out in display order.
+
+    I (BACKBONE_FRAME)  -> intra model -> output at once; it becomes backbone b0
+    P (BACKBONE_FRAME)  -> motion field (+ prediction) -> warp b0 -> + residual -> b1, held
+    M (MV_PAYLOAD)      -> fields + modes -> blend of warped b0 and b1 -> output;
+                           after the last M before b1 (or at once if none), b1 is output and
+                           becomes b0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..bitstream import FramePayload
+from ..bitstream.ids import FrameType
+from ..errors import FormatError
+from ..motion.mv_coding import decode_field, decode_modes, peek_format
+from . import stem_motion as sm
+from .intra import Q_STEP
+
+
+@dataclass
+class StemDecoderState:
+    t0: int = -1
+    b0: torch.Tensor | None = None
+    next_t: int = 0  # display index of the next frame to output
+    held: tuple | None = None  # (t1, b1, v1, fmt): a decoded P backbone not yet output
+    prev_field: tuple | None = None  # (V, fmt, tp, t0) of the last P backbone
+
+
+def decode_frame(codec, st: StemDecoderState, payload: FramePayload, hp: int, wp: int,
+                 chunk=None):
+    ftype = payload.frame_type
+    if ftype == FrameType.I:
+        return _decode_i(codec, st, payload, hp, wp, chunk)
+    if ftype == FrameType.P:
+        return _decode_p(codec, st, payload, hp, wp, chunk)
+    if ftype == FrameType.M:
+        return _decode_m(codec, st, payload, hp, wp, chunk)
+    raise FormatError(f"stem does not use frame type {ftype}", chunk=chunk)
+
+
+def flush(codec, st: StemDecoderState):
+    if st.held is not None:
+        raise FormatError(f"stream ends before the MV frames ahead of backbone {st.held[0]}")
+    return [], st
+
+
+def _decode_i(codec, st, payload, hp, wp, chunk):
+    if st.held is not None or len(payload.streams) != 2:
+        raise FormatError("misplaced or malformed I-frame", chunk=chunk)
+    b = codec.intra.decode_streams(payload.streams, payload.rate_code * Q_STEP, hp, wp)
+    t = payload.frame_index
+    return [(t, b)], replace(st, t0=t, b0=b, next_t=t + 1, prev_field=None)
+
+
+def _decode_p(codec, st, payload, hp, wp, chunk):
+    t1 = payload.frame_index
+    if st.b0 is None or st.held is not None or t1 <= st.t0 or len(payload.streams) not in (1, 3):
+        raise FormatError("P-frame without a decoded backbone before it, or malformed",
+                          chunk=chunk)
+    fmt = peek_format(payload.streams[0], chunk=chunk)
+    shape = sm.field_shape(fmt, hp, wp)
+    if hp % fmt.block or wp % fmt.block:
+        raise FormatError("motion block size does not divide the frame", chunk=chunk)
+    v_pred = sm.predict_p_field(st.prev_field, st.t0, t1, fmt, shape)
+    v1, _ = decode_field(payload.streams[0], v_pred, codec.backend, codec.mv_table, chunk=chunk)
+    pred = sm.p_prediction(st.b0, v1, fmt)
+    if len(payload.streams) == 3:
+        r_hat = codec.residual.decode_streams(payload.streams[1:], payload.rate_code * Q_STEP,
+                                              hp, wp)
+        b1 = sm.add_residual(pred, r_hat)
+    else:
+        b1 = pred.clamp(0, 1)
+    st = replace(st, held=(t1, b1, v1, fmt))
+    if t1 == st.t0 + 1:
+        return _release(st)
+    return [], st
+
+
+def _decode_m(codec, st, payload, hp, wp, chunk):
+    t = payload.frame_index
+    if st.held is None or t != st.next_t or len(payload.streams) != 3:
+        raise FormatError("MV frame out of order, without its backbones, or malformed",
+                          chunk=chunk)
+    t1, b1, v1, fmt = st.held
+    if not st.t0 < t < t1:
+        raise FormatError("MV frame outside its backbone interval", chunk=chunk)
+    pf, pb = sm.predict_m_fields(v1, st.t0, t, t1)
+    vf, ff = decode_field(payload.streams[0], pf, codec.backend, codec.mv_table, chunk=chunk)
+    vb, fb = decode_field(payload.streams[1], pb, codec.backend, codec.mv_table, chunk=chunk)
+    if ff != fmt or fb != fmt:
+        raise FormatError("MV frame fields differ in format from their backbone's", chunk=chunk)
+    modes = decode_modes(payload.streams[2], v1.shape[1:], codec.backend, codec.mode_table,
+                         chunk=chunk)
+    w0 = sm.warp(st.b0, sm.pixels(vf, fmt, hp, wp, st.b0.device))
+    w1 = sm.warp(b1, sm.pixels(vb, fmt, hp, wp, b1.device))
+    frame = sm.blend(w0, w1, modes, (t - st.t0) / (t1 - st.t0))
+    out = [(t, frame)]
+    st = replace(st, next_t=t + 1)
+    if t == t1 - 1:
+        more, st = _release(st)
+        out += more
+    return out, st
+
+
+def _release(st: StemDecoderState):
+    """Output the held backbone; it becomes b0."""
+    t1, b1, v1, fmt = st.held
+    return [(t1, b1)], replace(st, t0=t1, b0=b1, held=None, next_t=t1 + 1,
+                               prev_field=(v1, fmt, st.t0, t1))
+
+

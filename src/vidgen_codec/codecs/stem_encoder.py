@@ -1,0 +1,229 @@
+"""STEM encoder: frames in, chunks out, one segment (backbone interval) at a time.
+
+    frame t --(GOP start)--> I-frame: intra model, budget from StemRate
+    frames t0+1 .. t1 buffered; at t1 (or at the clip's end):
+        P backbone t1: DIS flow(t1 -> t0) -> block field V1 -> motion stream
+                       pred = warp(decoded b0, V1) -> residual image -> residual model (q searched)
+        MV frames t:   DIS flows to t0 and t1 -> fields, each sent coded or left to the decoder's
+                       prediction, and block modes: whichever minimises bits + lambda * SSE
+Memory holds one segment of frames, so it does not grow with the clip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from ..bitstream import FramePayload
+from ..bitstream.framing import CHUNK_OVERHEAD
+from ..bitstream.ids import ChunkType, FrameType
+from ..frames import to_uint8
+from ..models.intra_model import Q_MIN, q_max
+from ..motion.estimate import block_field, dense_flow
+from ..motion.mv_coding import (BACKWARD, BLEND, FORWARD, FieldFormat, encode_field,
+                                encode_modes)
+from ..motion.warp import warp
+from ..ratecontrol import search_q
+from . import stem_motion as sm
+from .base import CodedChunk
+from .intra import Q_STEP, rate_code, snap_q
+from .stem_plan import StemPlan
+from .stem_rate import StemRate, backbone_budget, open_gop, spend
+
+MODE_BITS = 3.0  # bits a non-blend mode is assumed to cost when choosing modes
+
+
+@dataclass
+class StemEncoderState:
+    plan: StemPlan
+    rate: StemRate | None
+    q_fixed: float | None
+    expected_frames: int | None
+    index: int = 0  # display index of the next input frame
+    pending: list = field(default_factory=list)  # [(t, x)] after the last backbone
+    t0: int = -1
+    b0: torch.Tensor | None = None  # decoded last backbone
+    o0: np.ndarray | None = None  # its original, uint8
+    prev_field: tuple | None = None  # (V, fmt, tp, t0) of the last P backbone
+    segments_left: int = 0
+    p_left: int = 0  # P-frames / MV frames still to code in the open GOP (for budgets)
+    m_left: int = 0
+
+
+def encode_frame(codec, st: StemEncoderState, x: torch.Tensor):
+    t = st.index
+    st = replace(st, index=t + 1)
+    if st.b0 is None or (st.segments_left == 0 and not st.pending):
+        return _code_i(codec, st, t, x)
+    st = replace(st, pending=st.pending + [(t, x)])
+    if len(st.pending) == st.plan.backbone_interval:
+        return _code_segment(codec, st)
+    return [], st
+
+
+def flush(codec, st: StemEncoderState):
+    if st.pending:
+        return _code_segment(codec, st)
+    return [], st
+
+
+# -- backbones -----------------------------------------------------------------------------
+def _gop_shape(st: StemEncoderState, t: int) -> tuple[int, int, int]:
+    """(frames, P-frames, MV frames) of the GOP that starts at t."""
+    n = st.plan.gop_size
+    if st.expected_frames is not None:
+        n = max(1, min(n, st.expected_frames - t))
+    b = st.plan.backbone_interval
+    p = -(-(n - 1) // b) if n > 1 else 0
+    return n, p, n - 1 - p
+
+
+def _chunk_bytes(payload: FramePayload) -> int:
+    return len(payload.pack()) + CHUNK_OVERHEAD
+
+
+def _code_i(codec, st: StemEncoderState, t: int, x: torch.Tensor):
+    n, n_p, n_m = _gop_shape(st, t)
+    y = codec.intra.analyze(x)
+
+    def payload(q):
+        return FramePayload(t, FrameType.I, rate_code(q), codec.intra.code_latent(y, q))
+
+    rate = st.rate
+    if st.q_fixed is not None:
+        q = snap_q(st.q_fixed)
+        pl = payload(q)
+    else:
+        rate = open_gop(rate, n)
+        w = st.plan.i_weight
+        budget = backbone_budget(rate, w, w + n_p, n_m)
+        cache = {}
+
+        def size(q):
+            if q not in cache:
+                cache[q] = payload(q)
+            return _chunk_bytes(cache[q])
+
+        q, _ = search_q(size, budget, Q_MIN, q_max(codec.intra.cfg.levels), step_q=Q_STEP,
+                        guess=rate.q_i)
+        pl = cache[q]
+        rate = replace(spend(rate, _chunk_bytes(pl)), q_i=q)
+    b0 = codec.intra.decode_streams(pl.streams, q, *x.shape[-2:])
+    chunk = CodedChunk(ChunkType.BACKBONE_FRAME, pl, gop_start=True)
+    st = replace(st, rate=rate, t0=t, b0=b0, o0=_u8(x), prev_field=None,
+                 segments_left=st.plan.segments, p_left=n_p, m_left=n_m)
+    return [chunk], st
+
+
+def _code_segment(codec, st: StemEncoderState):
+    frames = st.pending
+    t1, x1 = frames[-1]
+    hp, wp = x1.shape[-2:]
+    fmt = FieldFormat(st.plan.block, st.plan.step)
+    shape = sm.field_shape(fmt, hp, wp)
+    o1 = _u8(x1)
+    v1 = _quantize(block_field(dense_flow(o1, st.o0), fmt.block), fmt)
+    v1_pred = sm.predict_p_field(st.prev_field, st.t0, t1, fmt, shape)
+    mv = encode_field(v1, v1_pred, fmt, codec.backend, codec.mv_table)
+    pred = sm.p_prediction(st.b0, v1, fmt)
+    p_payload, b1, q, rate = _code_p_residual(codec, st, t1, x1, pred, mv, len(frames) - 1)
+    chunks = [CodedChunk(ChunkType.BACKBONE_FRAME, p_payload, gop_start=False)]
+    lam = sm.lambda_at(codec.residual.cfg.lambdas, q) * 255**2 / 3
+    for t, x in frames[:-1]:
+        payload = _code_m(codec, st, t, x, t1, o1, b1, v1, fmt, lam)
+        chunks.append(CodedChunk(ChunkType.MV_PAYLOAD, payload, gop_start=False))
+        if rate is not None:
+            rate = spend(rate, _chunk_bytes(payload), mv=True)
+    st = replace(st, rate=rate, pending=[], t0=t1, b0=b1, o0=o1,
+                 prev_field=(v1, fmt, st.t0, t1), segments_left=st.segments_left - 1,
+                 p_left=max(st.p_left - 1, 0), m_left=max(st.m_left - (len(frames) - 1), 0))
+    return chunks, st
+
+
+def _code_p_residual(codec, st, t1, x1, pred, mv: bytes, n_m: int):
+    """P payload [motion, z, y] (or [motion] alone when even the lowest rate is too big)."""
+    r = sm.residual_image(x1, pred)
+    y = codec.residual.analyze(r)
+
+    def payload(q):
+        return FramePayload(t1, FrameType.P, rate_code(q), [mv] + codec.residual.code_latent(y, q))
+
+    rate = st.rate
+    if st.q_fixed is not None:
+        q = snap_q(st.q_fixed)
+        pl = payload(q)
+    else:
+        budget = backbone_budget(rate, 1.0, st.p_left, st.m_left)
+        cache = {}
+
+        def size(q):
+            if q not in cache:
+                cache[q] = payload(q)
+            return _chunk_bytes(cache[q])
+
+        q, s = search_q(size, budget, Q_MIN, q_max(codec.residual.cfg.levels), step_q=Q_STEP,
+                        guess=rate.q_p)
+        pl = cache[q]
+        bare = FramePayload(t1, FrameType.P, rate_code(q), [mv])
+        if s > budget and _chunk_bytes(bare) < s:
+            pl = bare
+        rate = replace(spend(rate, _chunk_bytes(pl)), q_p=q)
+    if len(pl.streams) == 1:
+        return pl, pred.clamp(0, 1), q, rate
+    r_hat = codec.residual.decode_streams(pl.streams[1:], q, *x1.shape[-2:])
+    return pl, sm.add_residual(pred, r_hat), q, rate
+
+
+# -- MV frames -----------------------------------------------------------------------------
+def _code_m(codec, st, t, x, t1, o1, b1, v1, fmt: FieldFormat, lam: float) -> FramePayload:
+    """Each field coded or predicted, with block modes: the cheapest in bits + lam * SSE."""
+    hp, wp = x.shape[-2:]
+    alpha = (t - st.t0) / (t1 - st.t0)
+    o = _u8(x)
+    pf, pb = sm.predict_m_fields(v1, st.t0, t, t1)
+    vf = _quantize(block_field(dense_flow(o, st.o0), fmt.block), fmt)
+    vb = _quantize(block_field(dense_flow(o, o1), fmt.block), fmt)
+    fwd = {}  # variant -> (stream, warp of b0)
+    for name, v, p in (("coded", vf, pf), ("pred", pf, pf)):
+        fwd[name] = (encode_field(v, p, fmt, codec.backend, codec.mv_table),
+                     warp(st.b0, sm.pixels(v, fmt, hp, wp, x.device)))
+    bwd = {}
+    for name, v, p in (("coded", vb, pb), ("pred", pb, pb)):
+        bwd[name] = (encode_field(v, p, fmt, codec.backend, codec.mv_table),
+                     warp(b1, sm.pixels(v, fmt, hp, wp, x.device)))
+    best = None
+    for f_stream, w0 in fwd.values():
+        for b_stream, w1 in bwd.values():
+            modes, sse = _choose_modes(x, w0, w1, alpha, fmt.block, lam)
+            m_stream = encode_modes(modes, codec.backend, codec.mode_table)
+            streams = [f_stream, b_stream, m_stream]
+            cost = 8 * sum(len(s) for s in streams) + lam * sse
+            if best is None or cost < best[0]:
+                best = (cost, streams)
+    return FramePayload(t, FrameType.M, 0, best[1])
+
+
+def _choose_modes(x, w0, w1, alpha: float, block: int, lam: float):
+    """Per block: BLEND unless one side alone saves more than MODE_BITS bits of SSE."""
+    cands = torch.stack([(1 - alpha) * w0 + alpha * w1, w0, w1])  # BLEND, FORWARD, BACKWARD
+    err = ((cands - x) ** 2).sum(dim=(1, 2))  # (3, H, W)
+    k = block
+    per_block = err.reshape(3, err.shape[1] // k, k, err.shape[2] // k, k).sum(dim=(2, 4))
+    cost = per_block * lam
+    cost[1:] += MODE_BITS
+    modes = cost.argmin(dim=0).cpu().numpy().astype(np.int64)
+    sse = float(per_block.gather(0, torch.from_numpy(modes)[None].to(per_block.device)).sum())
+    return modes, sse
+
+
+def _quantize(field_px: np.ndarray, fmt: FieldFormat) -> np.ndarray:
+    return np.round(field_px / fmt.step).astype(np.int64)
+
+
+def _u8(x: torch.Tensor) -> np.ndarray:
+    return to_uint8(x)[0]
+
+
+__all__ = ["StemEncoderState", "encode_frame", "flush", "BLEND", "FORWARD", "BACKWARD"]

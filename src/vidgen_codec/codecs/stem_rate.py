@@ -1,0 +1,61 @@
+"""STEM rate control: byte budgets for backbones, after what motion is expected to cost.
+
+    clip target: `per_frame` bytes per frame (bpp * W * H / 8, less container framing)
+    GOP start:   GOP budget = frames in GOP * per_frame + carry (clip-level surplus/deficit,
+                 spread over 2 GOPs), less the expected motion bytes of its MV frames
+                 I budget = i_weight / (i_weight + P count) of what is left
+    each P:      what is left of the GOP budget, less the expected motion bytes still to
+                 come, split evenly over the P-frames still to come
+The expected motion bytes per MV frame follow the running mean of the real ones. All budgets
+are payload bytes (what the codec's streams take); framing is accounted per chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..ratecontrol import FILE_OVERHEAD
+
+
+@dataclass(frozen=True)
+class StemRate:
+    per_frame: float  # target bytes per frame, whole chunks included
+    frames: int = 0  # frames coded so far
+    spent: int = 0  # bytes of whole chunks so far
+    mv_frames: int = 0
+    mv_bytes: int = 0
+    gop_budget: float = 0.0  # bytes left for the open GOP (backbones and motion)
+    mv_guess: float = 40.0  # expected bytes of an MV frame before any was coded
+    q_i: float | None = None  # last rate parameters (search guesses)
+    q_p: float | None = None
+
+    @property
+    def mv_mean(self) -> float:
+        return self.mv_bytes / self.mv_frames if self.mv_frames else self.mv_guess
+
+
+def init_stem_rate(bpp: float, width: int, height: int, expected_frames: int | None,
+                   mv_guess: float) -> StemRate:
+    n = max(1, expected_frames or 300)
+    per_frame = bpp * width * height / 8 - FILE_OVERHEAD / n
+    return StemRate(per_frame=max(per_frame, 1.0), mv_guess=mv_guess)
+
+
+def open_gop(st: StemRate, gop_frames: int) -> StemRate:
+    carry = st.frames * st.per_frame - st.spent
+    budget = gop_frames * st.per_frame + 0.5 * carry
+    return replace(st, gop_budget=max(budget, 0.25 * gop_frames * st.per_frame))
+
+
+def backbone_budget(st: StemRate, weight: float, weights_left: float, mv_left: int) -> float:
+    """Bytes for the next backbone chunk: its weight's share of the GOP budget left."""
+    avail = st.gop_budget - mv_left * st.mv_mean
+    floor = 0.1 * st.per_frame * weight
+    return max(avail * weight / max(weights_left, 1e-9), floor)
+
+
+def spend(st: StemRate, nbytes: int, *, frames: int = 1, mv: bool = False) -> StemRate:
+    return replace(st, frames=st.frames + frames, spent=st.spent + nbytes,
+                   gop_budget=st.gop_budget - nbytes,
+                   mv_frames=st.mv_frames + (frames if mv else 0),
+                   mv_bytes=st.mv_bytes + (nbytes if mv else 0))

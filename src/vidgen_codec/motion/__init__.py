@@ -1,0 +1,1 @@
+"""Motion: estimation (encoder only), block motion fields, warping (encoder and decoder)."""
