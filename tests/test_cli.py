@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from vidgen_codec.cli import run
-from vidgen_codec.codecs.intra import IntraCodec
+from vidgen_codec.codecs.stem import StemCodec
 
 
 def vgc(*args, capsys):
@@ -29,8 +29,8 @@ def vgc(*args, capsys):
 
 @pytest.fixture(scope="module")
 def wdir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("w") / "intra"
-    IntraCodec.random(seed=3).save(d)
+    d = tmp_path_factory.mktemp("w") / "stem"
+    StemCodec.random(seed=3).save(d)  # the default codec; its intra model goes in d/intra
     return str(d)
 
 
@@ -51,15 +51,19 @@ def test_codecs_lists_stable_ids(capsys):
 def test_encode_info_decode(mkv_clip, tmp_path, wdir, capsys):
     out = tmp_path / "a.vgc"
     code, text, err = vgc("encode", mkv_clip.path, out, "--bpp", "0.5", "--weights", wdir, "-q",
-                          capsys=capsys)
+                          "--gop", "4", "--backbone-interval", "3", capsys=capsys)
     assert code == 0, err
     assert "10 frames 64x48" in text
     code, text, _ = vgc("info", out, "--json", "--frames", capsys=capsys)
     d = json.loads(text)
-    assert d["codec"] == "intra" and d["frames"] == 10 and d["frame_types"] == "I" * 10
+    assert d["codec"] == "stem" and d["frames"] == 10
+    assert d["frame_types"] == "IMMPIMMPIP"  # display order; the last frame is a backbone
+    assert (d["gop_size"], d["backbone_interval"]) == (4, 3)
+    assert [f["frame"] for f in d["per_frame"]] == [0, 3, 1, 2, 4, 7, 5, 6, 8, 9]  # file order
     assert d["bytes"] == out.stat().st_size and len(d["per_frame"]) == 10
     code, text, _ = vgc("info", out, "--frames", capsys=capsys)
-    assert code == 0 and "BACKBONE_FRAME" in text and "frame types I I I" in text
+    assert code == 0 and "BACKBONE_FRAME" in text and "frame types I M M P I M M P I P" in text
+    assert "MV_PAYLOAD" in text
     code, text, err = vgc("decode", out, tmp_path / "d.y4m", "--weights", wdir, "-q",
                           capsys=capsys)
     assert code == 0, err
@@ -86,7 +90,9 @@ def test_bad_inputs(tmp_path, wdir, mkv_clip, make_clip, capsys):
         ("encode", text, out),
         ("encode", tiny.path, out),
         ("encode", mkv_clip.path, out, "--codec", "nope"),
-        ("encode", mkv_clip.path, out, "--codec", "stem"),
+        ("encode", mkv_clip.path, out, "--codec", "s2vc"),
+        ("encode", mkv_clip.path, out, "--codec", "intra", "--gop", "8"),
+        ("encode", mkv_clip.path, out, "--backbone-interval", "0"),
         ("encode", mkv_clip.path, out, "--start", "50"),
         ("encode", mkv_clip.path, out, "--weights", tmp_path),
     ]

@@ -17,6 +17,6 @@ GOLDEN_SHA256 = "36e651897b17024e03ccf6c337373dcf476a59338b809368af47e965994bc54
 def test_golden_intra_stream(make_clip, tmp_path):
     clip = make_clip("g.mkv", width=32, height=24, count=2)
     IntraCodec.random(seed=0).save(tmp_path / "w")
-    api.encode(clip.path, str(tmp_path / "g.vgc"), q=2.0, weights=str(tmp_path / "w"),
+    api.encode(clip.path, str(tmp_path / "g.vgc"), codec="intra", q=2.0, weights=str(tmp_path / "w"),
                progress=False)
     assert hashlib.sha256((tmp_path / "g.vgc").read_bytes()).hexdigest() == GOLDEN_SHA256

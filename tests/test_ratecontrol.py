@@ -42,7 +42,7 @@ def test_shipped_intra_meets_bpp_target(tmp_path, target):
     """The demo's synthetic scene (smooth shapes + mild texture), 320x192, 5 frames."""
     frames = list(synthetic_frames(n=5, w=320, h=192))
     write_clip(str(tmp_path / "c.mkv"), frames, Fraction(25))
-    rep = api.encode(str(tmp_path / "c.mkv"), str(tmp_path / "a.vgc"), bpp=target,
+    rep = api.encode(str(tmp_path / "c.mkv"), str(tmp_path / "a.vgc"), codec="intra", bpp=target,
                      progress=False)
     real = (tmp_path / "a.vgc").stat().st_size * 8 / (320 * 192 * 5)
     assert rep.bpp == pytest.approx(real)

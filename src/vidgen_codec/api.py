@@ -29,7 +29,7 @@ from .video_writer import VideoWriter
 
 MIN_SIDE = 16  # smaller frames are refused: a model stride of 64 would be mostly padding
 MAX_SIDE = 65535
-DEFAULT_BPP = 0.1
+DEFAULT_BPP = 0.05
 
 
 @dataclass
@@ -52,7 +52,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def encode(src: str, dst: str, *, codec: str = "intra", bpp: float | None = None,
+def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
            q: float | None = None, start: int = 0, frames: int | None = None,
            raw: RawSpec | None = None, device: str = "cpu", weights: str | None = None,
            gop: int | None = None, backbone_interval: int | None = None,
@@ -74,7 +74,8 @@ def encode(src: str, dst: str, *, codec: str = "intra", bpp: float | None = None
     dev = resolve_device(device)
     model = spec.load(weights, device=dev)
     expected = _expected_frames(info.frame_count, start, frames)
-    structure = Structure(gop, backbone_interval) if (gop or backbone_interval) else None
+    given = gop is not None or backbone_interval is not None
+    structure = Structure(gop, backbone_interval) if given else None
     state = model.new_encoder(w, h, RateTarget(bpp=bpp, q=q), expected, structure)
     chosen = model.structure(state)
     header = SequenceHeader(

@@ -46,9 +46,9 @@ def main():
 @main.command(context_settings=CONTEXT)
 @click.argument("input_path", metavar="INPUT")
 @click.argument("output_path", metavar="OUTPUT.vgc")
-@click.option("--codec", default="intra", show_default=True, help="Codec name (see `vgc codecs`).")
+@click.option("--codec", default="stem", show_default=True, help="Codec name (see `vgc codecs`).")
 @click.option("--bpp", type=float, default=None,
-              help="Target bits per pixel of the whole file (default 0.1 unless --rate).")
+              help="Target bits per pixel of the whole file (default 0.05 unless --rate).")
 @click.option("--rate", "q", type=float, default=None,
               help="Fixed rate parameter instead of a bpp target (intra: -1.5 .. 7; trained levels 0 .. 5).")
 @click.option("--start", type=int, default=0, show_default=True, help="First frame to code.")
@@ -57,11 +57,16 @@ def main():
 @click.option("--fps", default=None, help="Raw .yuv input: frame rate, e.g. 25 or 30000/1001.")
 @click.option("--pix-fmt", default="yuv420p", show_default=True,
               help="Raw .yuv input: yuv420p, yuv444p, gray or rgb24.")
+@click.option("--gop", type=int, default=None,
+              help="stem: GOP length in frames (default: chosen from the rate; below "
+                   "backbone interval + 1, every frame is an I-frame).")
+@click.option("--backbone-interval", type=int, default=None,
+              help="stem: frames from one backbone to the next (default: chosen from the rate).")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]))
 @click.option("--weights", default=None, help="Weights folder (default: the shipped weights).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix_fmt, device,
-           weights, quiet):
+def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix_fmt, gop,
+           backbone_interval, device, weights, quiet):
     """Encode a video into a .vgc file.
 
     INPUT is anything ffmpeg decodes (mp4, mkv, avi, mov, webm, y4m) or a raw .yuv with
@@ -69,8 +74,10 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
 
     \b
     Examples:
-      vgc encode clip.mp4 clip.vgc --bpp 0.1
+      vgc encode clip.mp4 clip.vgc --bpp 0.02
       vgc encode clip.mp4 clip.vgc --bpp 0.05 --start 100 --frames 50
+      vgc encode clip.mp4 clip.vgc --bpp 0.02 --gop 49 --backbone-interval 12
+      vgc encode clip.mp4 clip.vgc --codec intra --bpp 0.3   # every frame an I-frame
       vgc encode raw.yuv raw.vgc --size 640x480 --fps 30 --bpp 0.2
       vgc encode clip.mp4 clip.vgc --rate 2.5          # fixed rate, no rate control
     """
@@ -80,7 +87,8 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
         raise InputError("--start must be >= 0 and --frames > 0")
     rep = api.encode(input_path, output_path, codec=codec, bpp=bpp, q=q, start=start,
                      frames=frames, raw=_raw_spec(size, fps, pix_fmt), device=device,
-                     weights=weights, progress=not quiet)
+                     weights=weights, gop=gop, backbone_interval=backbone_interval,
+                     progress=not quiet)
     click.echo(f"{rep.path}: {rep.frames} frames {rep.width}x{rep.height}, {rep.bytes} bytes, "
                f"{rep.bpp:.5f} bpp" + (f" (target {bpp:g})" if bpp else ""))
 

@@ -67,13 +67,19 @@ def describe(path: str) -> dict:
         "target_bpp": h.target_bpp or None,
         "gop_size": h.gop_size,
         "backbone_interval": h.backbone_interval,
-        "frame_types": "".join(f["type"] for f in frames),
+        "frame_types": _display_order_types(frames),
         "chunks": {k: {"count": c, "bytes": b, "bpp": b * 8 / (pixels * n)}
                    for k, (c, b) in by_chunk.items()},
         "frame_type_stats": {k: {"frames": c, "bytes": b, "bpp": b * 8 / (pixels * c)}
                              for k, (c, b) in by_ftype.items()},
         "per_frame": frames,
     }
+
+
+def _display_order_types(frames: list[dict]) -> str:
+    """One letter per frame, in display order (a frame made of several chunks counts once)."""
+    types = {f["frame"]: f["type"] for f in frames}
+    return "".join(types[k] for k in sorted(types))
 
 
 def format_text(d: dict, *, per_frame: bool = False) -> str:
