@@ -1,11 +1,14 @@
-"""Entropy backend: round trips, escapes, golden bytes, corrupt input."""
+"""COMPRESSAI_RANS (coder id 1), kept to read files written before VGC_RANS: round trips,
+escapes, golden bytes, corrupt input, and legacy intra streams. VGC_RANS: tests/test_rans*.py."""
 
 import hashlib
 
 import numpy as np
 import pytest
+import torch
 
-from vidgen_codec.entropy import CdfTable, CompressaiRans, get_backend
+from vidgen_codec.codecs.intra import IntraCodec
+from vidgen_codec.entropy import CdfTable, CompressaiRans, VgcRansCpu, get_backend
 from vidgen_codec.errors import FormatError
 
 
@@ -59,3 +62,21 @@ def test_corrupt_stream_never_crashes():
 def test_unknown_coder_id():
     with pytest.raises(FormatError):
         get_backend(99)
+
+
+def test_backends_by_coder_id():
+    assert isinstance(get_backend(1), CompressaiRans)
+    assert isinstance(get_backend(2), VgcRansCpu)
+    assert isinstance(IntraCodec.random(seed=0).backend, VgcRansCpu)  # the default
+
+
+def test_legacy_intra_streams_still_decode():
+    """Streams written with COMPRESSAI_RANS chose their tables with h_s in float64: a codec
+    given that backend (as the API does from the file header) decodes them as before."""
+    old = IntraCodec.random(seed=2, backend=CompressaiRans())
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        streams = old.code_latent(old.analyze(x), 1.0)
+        ref = old.decode_streams(streams, 1.0, 64, 64)
+        out = IntraCodec.random(seed=2, backend=get_backend(1)).decode_streams(streams, 1.0, 64, 64)
+    assert torch.equal(out, ref)

@@ -15,8 +15,8 @@ class CodecId(IntEnum):
 
 
 class EntropyCoderId(IntEnum):
-    COMPRESSAI_RANS = 1  # compressai.ans RansEncoder, 32-bit state, 16-bit CDF precision
-    VGC_RANS = 2  # vgc's own lane-interleaved rANS (reserved)
+    COMPRESSAI_RANS = 1  # compressai.ans RansEncoder (64-bit state): files written before VGC_RANS
+    VGC_RANS = 2  # vgc's lane-interleaved rANS (bitstream_spec.md section 16): what vgc writes
 
 
 class FrameType(IntEnum):

@@ -2,12 +2,14 @@
 
     frame (uint8 HxWx3) -> pad to x64 -> IntraModel.g_a -> gain(q) -> h_a -> z
       z: symbols = round(z - median_c), table = channel c          -> stream 0
-      (scale, mean) = h_s(z_hat) in float64 on the CPU -> table index per element
+      (scale, mean) = h_s(z_hat) in integer-exact arithmetic -> table index per element
       y: symbols = round(y - mean), table = index(scale)          -> stream 1
     decode mirrors it; see bitstream_spec.md, "Codec payloads / intra".
 
-The hyper-synthesis that chooses the CDF tables always runs in float64 on the CPU, so the
-encoder (on any device) and the decoder compute the same table indexes.
+The hyper-synthesis that chooses the CDF tables runs as an integer network
+(`models.integer_hyper`, after Ballé et al. 2019), so the encoder and the decoder compute the
+same table indexes and means on any device, dtype or thread count. Streams are coded with
+VGC_RANS (`entropy.VgcRansCpu`) unless another backend is passed.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import numpy as np
 import torch
 
 from ..bitstream import FramePayload
-from ..bitstream.ids import ChunkType, CodecId, FrameType
-from ..entropy import CdfTable, CompressaiRans, EntropyBackend
+from ..bitstream.ids import ChunkType, CodecId, EntropyCoderId, FrameType
+from ..entropy import CdfTable, EntropyBackend, VgcRansCpu
 from ..errors import FormatError, InputError
+from ..models.integer_hyper import IntegerHyperSynthesis
 from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel, q_max
 from ..ratecontrol import RateState, frame_budget, init_rate, search_q, update_rate
 from ..registry import register_codec
@@ -62,9 +65,13 @@ class IntraCodec:
         self.device = device
         self.weights_sha256 = weights_sha256
         self.model_id = model.cfg.model_id
-        self.backend = backend or CompressaiRans()
-        # CPU float64 copies of what chooses CDF tables (see module docstring).
-        self._h_s64 = copy.deepcopy(model.h_s).cpu().double().eval()
+        # VGC_RANS in numpy on every device (the symbols are on the CPU here anyway); pass
+        # entropy.rans_triton.VgcRansTriton for the GPU kernels, which write the same bytes.
+        self.backend = backend or VgcRansCpu()
+        # What chooses CDF tables, device-independent (see module docstring). Files written
+        # with COMPRESSAI_RANS (before VGC_RANS) chose them with h_s in float64 on the CPU.
+        self._h_s_int = IntegerHyperSynthesis(model.h_s)
+        self._h_s64 = None  # built on first use, for COMPRESSAI_RANS streams only
         gc = model.gaussian_conditional
         self._scale_table64 = gc.scale_table.detach().cpu().double()
         self._scale_bound = float(gc.scale_bound)
@@ -189,11 +196,18 @@ class IntraCodec:
 
     # -- shared ---------------------------------------------------------------------------
     def _hyper(self, z_hat64: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scales, means = self._h_s64(z_hat64).chunk(2, 1)
-        return scales, means
+        """(scale, mean) of y from z_hat: float64 multiples of 2^-16, bit-identical everywhere
+        (legacy COMPRESSAI_RANS streams: h_s in float64 on the CPU, as they were written)."""
+        if self.backend.coder_id == EntropyCoderId.COMPRESSAI_RANS:
+            if self._h_s64 is None:
+                self._h_s64 = copy.deepcopy(self.model.h_s).cpu().double().eval()
+            return self._h_s64(z_hat64.cpu()).chunk(2, 1)
+        scales, means = self._h_s_int(z_hat64)
+        return scales.cpu(), means.cpu()
 
     def _indexes(self, scales64: torch.Tensor) -> torch.Tensor:
-        """Index of the smallest table scale >= scale (compressai's build_indexes, float64)."""
+        """Index of the smallest table scale >= scale (compressai's build_indexes). Exact: the
+        scales are binary fractions, compared in float64 with the stored scale table."""
         s = scales64.clamp_min(self._scale_bound)
         idx = torch.searchsorted(self._scale_table64, s.contiguous(), right=False)
         return idx.clamp_max(len(self._scale_table64) - 1).int()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from functools import cached_property
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ..bitstream.ids import EntropyCoderId
 from ..errors import FormatError
+
+if TYPE_CHECKING:
+    from .cdf_arrays import CdfArrays
 
 
 @dataclass(frozen=True)
@@ -17,7 +21,8 @@ class CdfTable:
 
     cdfs[i] is table i: cdf_lengths[i] increasing integers from 0 to 65536, the last entry
     reserved for the escape symbol. A symbol s coded with table i is stored as s - offsets[i];
-    values outside the table are escape-coded (bypass), never clipped.
+    values outside the table are escape-coded, never clipped. `arrays` is the numpy form the
+    backends code with (cached); `entropy.tables` builds Gaussian and Laplace tables.
     """
 
     cdfs: list[list[int]]
@@ -33,6 +38,14 @@ class CdfTable:
         cdfs = [row[:n] for row, n in zip(em._quantized_cdf.int().tolist(), lengths)]
         return cls(cdfs, lengths, em._offset.reshape(-1).int().tolist())
 
+    @cached_property
+    def arrays(self) -> "CdfArrays":
+        """The tables as validated numpy arrays, built on first use and kept (the lists must not
+        be mutated afterwards). Raises ValueError for tables that cannot be coded."""
+        from .cdf_arrays import CdfArrays
+
+        return CdfArrays(self.cdfs, self.cdf_lengths, self.offsets)
+
 
 class EntropyBackend(Protocol):
     coder_id: EntropyCoderId
@@ -43,10 +56,22 @@ class EntropyBackend(Protocol):
     def decode(self, data: bytes, indexes: np.ndarray, table: CdfTable) -> np.ndarray: ...
 
 
-def get_backend(coder_id: int) -> EntropyBackend:
-    """The backend that reads streams written with entropy coder `coder_id`."""
-    from .compressai_rans import CompressaiRans
+def get_backend(coder_id: int, device: str = "cpu") -> EntropyBackend:
+    """The backend that reads streams written with entropy coder `coder_id`.
 
+    VGC_RANS: the numpy backend, or with device="cuda" the Triton one (same bytes).
+    COMPRESSAI_RANS: compressai's coder, kept to read files written before VGC_RANS.
+    """
+    if coder_id == EntropyCoderId.VGC_RANS:
+        if str(device).startswith("cuda"):
+            from .rans_triton import VgcRansTriton
+
+            return VgcRansTriton(device=device)
+        from .rans_cpu import VgcRansCpu
+
+        return VgcRansCpu()
     if coder_id == EntropyCoderId.COMPRESSAI_RANS:
+        from .compressai_rans import CompressaiRans
+
         return CompressaiRans()
     raise FormatError(f"unsupported entropy coder id {coder_id}")
