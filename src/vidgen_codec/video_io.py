@@ -19,7 +19,7 @@ never escape. Writing lives in `video_writer.py` and is re-exported here.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Iterator
 
@@ -86,8 +86,8 @@ class RawSpec:
 class VideoInfo:
     """What `probe` learns about a clip without decoding it.
 
-    `frame_count` is the count the container states (None when it states none, as with
-    mkv and y4m); `pix_fmt` is the stored pixel format (e.g. "yuv420p", "bgr0", "rgb24").
+    `frame_count` is the number of packets of the video stream (demuxed, not decoded), else
+    the count the container states; None when neither is known; `pix_fmt` is the stored pixel format (e.g. "yuv420p", "bgr0", "rgb24").
     """
 
     path: str
@@ -107,9 +107,22 @@ def probe(path: str | os.PathLike, raw: RawSpec | None = None) -> VideoInfo:
         return _probe_image_dir(path)[0]
     container = _open(path)
     try:
-        return _info_from_stream(path, _video_stream(path, container))
+        stream = _video_stream(path, container)
+        info = _info_from_stream(path, stream)
+        # Count the packets (demuxed, not decoded): mkv and webm state no count, and some
+        # files state a wrong one (an avi whose header claims 444 frames but holds 68).
+        counted = _count_packets(container, stream)
+        return replace(info, frame_count=counted or info.frame_count)
     finally:
         container.close()
+
+
+def _count_packets(container, stream) -> int | None:
+    try:
+        n = sum(1 for p in container.demux(stream) if p.size)
+    except av.FFmpegError:
+        return None
+    return n or None
 
 
 def read_frames(path: str | os.PathLike, *, start: int = 0, count: int | None = None,

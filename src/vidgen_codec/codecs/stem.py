@@ -22,7 +22,7 @@ from ..entropy import CompressaiRans, EntropyBackend
 from ..errors import InputError, WeightsError
 from ..models.intra_model import IntraConfig
 from ..models.stem_model import StemConfig, StemModel
-from ..motion.mv_coding import tables_from_arrays
+from ..motion.mv_coding import MotionTables, tables_from_arrays
 from ..registry import register_codec
 from ..weights import load_into, load_state, read_config, repo_weights_dir, save_weights
 from . import stem_decoder, stem_encoder
@@ -47,10 +47,10 @@ class StemCodec:
         self.intra.backend = self.backend
         self.model = model.eval().to(device)
         self.residual = IntraCodec(model.residual, b"", device=device, backend=self.backend)
-        self.mv_table = tables_from_arrays(model.mv_cdf.numpy(), model.mv_length.numpy(),
-                                           model.mv_offset.numpy())
-        self.mode_table = tables_from_arrays(model.mode_cdf.numpy(), model.mode_length.numpy(),
-                                             model.mode_offset.numpy())
+        self.motion_tables = MotionTables(*(
+            tables_from_arrays(*(getattr(model, f"{name}_{part}").numpy()
+                                 for part in ("cdf", "length", "offset")))
+            for name in ("mv", "mode", "sig")))
         self.device = device
         self.cfg = model.cfg
         self.model_id = model.cfg.model_id

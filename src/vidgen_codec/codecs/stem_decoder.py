@@ -66,7 +66,7 @@ def _decode_p(codec, st, payload, hp, wp, chunk):
     if hp % fmt.block or wp % fmt.block:
         raise FormatError("motion block size does not divide the frame", chunk=chunk)
     v_pred = sm.predict_p_field(st.prev_field, st.t0, t1, fmt, shape)
-    v1, _ = decode_field(payload.streams[0], v_pred, codec.backend, codec.mv_table, chunk=chunk)
+    v1, _ = decode_field(payload.streams[0], v_pred, codec.backend, codec.motion_tables, chunk=chunk)
     pred = sm.p_prediction(st.b0, v1, fmt)
     if len(payload.streams) == 3:
         r_hat = codec.residual.decode_streams(payload.streams[1:], payload.rate_code * Q_STEP,
@@ -89,11 +89,11 @@ def _decode_m(codec, st, payload, hp, wp, chunk):
     if not st.t0 < t < t1:
         raise FormatError("MV frame outside its backbone interval", chunk=chunk)
     pf, pb = sm.predict_m_fields(v1, st.t0, t, t1)
-    vf, ff = decode_field(payload.streams[0], pf, codec.backend, codec.mv_table, chunk=chunk)
-    vb, fb = decode_field(payload.streams[1], pb, codec.backend, codec.mv_table, chunk=chunk)
+    vf, ff = decode_field(payload.streams[0], pf, codec.backend, codec.motion_tables, chunk=chunk)
+    vb, fb = decode_field(payload.streams[1], pb, codec.backend, codec.motion_tables, chunk=chunk)
     if ff != fmt or fb != fmt:
         raise FormatError("MV frame fields differ in format from their backbone's", chunk=chunk)
-    modes = decode_modes(payload.streams[2], v1.shape[1:], codec.backend, codec.mode_table,
+    modes = decode_modes(payload.streams[2], v1.shape[1:], codec.backend, codec.motion_tables,
                          chunk=chunk)
     w0 = sm.warp(st.b0, sm.pixels(vf, fmt, hp, wp, st.b0.device))
     w1 = sm.warp(b1, sm.pixels(vb, fmt, hp, wp, b1.device))

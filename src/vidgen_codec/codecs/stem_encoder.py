@@ -33,6 +33,9 @@ from .stem_plan import StemPlan
 from .stem_rate import StemRate, backbone_budget, open_gop, spend
 
 MODE_BITS = 3.0  # bits a non-blend mode is assumed to cost when choosing modes
+# Backbone rate parameters are searched to this resolution: the GOP-level budget absorbs the
+# rest, and each step of the search codes the frame once more.
+SEARCH_RESOLUTION = 0.05
 
 
 @dataclass
@@ -71,13 +74,15 @@ def flush(codec, st: StemEncoderState):
 
 # -- backbones -----------------------------------------------------------------------------
 def _gop_shape(st: StemEncoderState, t: int) -> tuple[int, int, int]:
-    """(frames, P-frames, MV frames) of the GOP that starts at t."""
+    """(frames, P-frames, MV frames) of the GOP that starts at t. When the clip's length is
+    known, a GOP that would leave a stub of less than half a GOP takes the stub in."""
     n = st.plan.gop_size
     if st.expected_frames is not None:
-        n = max(1, min(n, st.expected_frames - t))
+        left = max(1, st.expected_frames - t)
+        n = left if left < n + n // 2 else n
     b = st.plan.backbone_interval
-    p = -(-(n - 1) // b) if n > 1 else 0
-    return n, p, n - 1 - p
+    p = -(-(n - 1) // b) if n > 1 and st.plan.segments else 0
+    return (n, p, n - 1 - p) if p else (1, 0, 0)
 
 
 def _chunk_bytes(payload: FramePayload) -> int:
@@ -107,13 +112,13 @@ def _code_i(codec, st: StemEncoderState, t: int, x: torch.Tensor):
             return _chunk_bytes(cache[q])
 
         q, _ = search_q(size, budget, Q_MIN, q_max(codec.intra.cfg.levels), step_q=Q_STEP,
-                        guess=rate.q_i)
+                        guess=rate.q_i, resolution=SEARCH_RESOLUTION)
         pl = cache[q]
         rate = replace(spend(rate, _chunk_bytes(pl)), q_i=q)
     b0 = codec.intra.decode_streams(pl.streams, q, *x.shape[-2:])
     chunk = CodedChunk(ChunkType.BACKBONE_FRAME, pl, gop_start=True)
     st = replace(st, rate=rate, t0=t, b0=b0, o0=_u8(x), prev_field=None,
-                 segments_left=st.plan.segments, p_left=n_p, m_left=n_m)
+                 segments_left=n_p, p_left=n_p, m_left=n_m)
     return [chunk], st
 
 
@@ -126,13 +131,14 @@ def _code_segment(codec, st: StemEncoderState):
     o1 = _u8(x1)
     v1 = _quantize(block_field(dense_flow(o1, st.o0), fmt.block), fmt)
     v1_pred = sm.predict_p_field(st.prev_field, st.t0, t1, fmt, shape)
-    mv = encode_field(v1, v1_pred, fmt, codec.backend, codec.mv_table)
+    mv = encode_field(v1, v1_pred, fmt, codec.backend, codec.motion_tables)
     pred = sm.p_prediction(st.b0, v1, fmt)
     p_payload, b1, q, rate = _code_p_residual(codec, st, t1, x1, pred, mv, len(frames) - 1)
     chunks = [CodedChunk(ChunkType.BACKBONE_FRAME, p_payload, gop_start=False)]
     lam = sm.lambda_at(codec.residual.cfg.lambdas, q) * 255**2 / 3
+    mu = _mv_pressure(rate, st.plan)
     for t, x in frames[:-1]:
-        payload = _code_m(codec, st, t, x, t1, o1, b1, v1, fmt, lam)
+        payload = _code_m(codec, st, t, x, t1, o1, b1, v1, fmt, lam, mu)
         chunks.append(CodedChunk(ChunkType.MV_PAYLOAD, payload, gop_start=False))
         if rate is not None:
             rate = spend(rate, _chunk_bytes(payload), mv=True)
@@ -164,7 +170,7 @@ def _code_p_residual(codec, st, t1, x1, pred, mv: bytes, n_m: int):
             return _chunk_bytes(cache[q])
 
         q, s = search_q(size, budget, Q_MIN, q_max(codec.residual.cfg.levels), step_q=Q_STEP,
-                        guess=rate.q_p)
+                        guess=rate.q_p, resolution=SEARCH_RESOLUTION)
         pl = cache[q]
         bare = FramePayload(t1, FrameType.P, rate_code(q), [mv])
         if s > budget and _chunk_bytes(bare) < s:
@@ -177,8 +183,18 @@ def _code_p_residual(codec, st, t1, x1, pred, mv: bytes, n_m: int):
 
 
 # -- MV frames -----------------------------------------------------------------------------
-def _code_m(codec, st, t, x, t1, o1, b1, v1, fmt: FieldFormat, lam: float) -> FramePayload:
-    """Each field coded or predicted, with block modes: the cheapest in bits + lam * SSE."""
+def _mv_pressure(rate: StemRate | None, plan: StemPlan) -> float:
+    """Price of a motion bit relative to a backbone bit: above 1 while MV frames cost more
+    than their share (plan.mv_share) of the per-frame budget, so they fall back on the
+    decoder's predictions."""
+    if rate is None or not rate.mv_frames:
+        return 1.0
+    return min(max(rate.mv_mean / max(plan.mv_share * rate.per_frame, 1.0), 1.0), 64.0)
+
+
+def _code_m(codec, st, t, x, t1, o1, b1, v1, fmt: FieldFormat, lam: float,
+            mu: float) -> FramePayload:
+    """Each field coded or predicted, with block modes: the cheapest in mu * bits + lam * SSE."""
     hp, wp = x.shape[-2:]
     alpha = (t - st.t0) / (t1 - st.t0)
     o = _u8(x)
@@ -187,19 +203,19 @@ def _code_m(codec, st, t, x, t1, o1, b1, v1, fmt: FieldFormat, lam: float) -> Fr
     vb = _quantize(block_field(dense_flow(o, o1), fmt.block), fmt)
     fwd = {}  # variant -> (stream, warp of b0)
     for name, v, p in (("coded", vf, pf), ("pred", pf, pf)):
-        fwd[name] = (encode_field(v, p, fmt, codec.backend, codec.mv_table),
+        fwd[name] = (encode_field(v, p, fmt, codec.backend, codec.motion_tables),
                      warp(st.b0, sm.pixels(v, fmt, hp, wp, x.device)))
     bwd = {}
     for name, v, p in (("coded", vb, pb), ("pred", pb, pb)):
-        bwd[name] = (encode_field(v, p, fmt, codec.backend, codec.mv_table),
+        bwd[name] = (encode_field(v, p, fmt, codec.backend, codec.motion_tables),
                      warp(b1, sm.pixels(v, fmt, hp, wp, x.device)))
     best = None
     for f_stream, w0 in fwd.values():
         for b_stream, w1 in bwd.values():
             modes, sse = _choose_modes(x, w0, w1, alpha, fmt.block, lam)
-            m_stream = encode_modes(modes, codec.backend, codec.mode_table)
+            m_stream = encode_modes(modes, codec.backend, codec.motion_tables)
             streams = [f_stream, b_stream, m_stream]
-            cost = 8 * sum(len(s) for s in streams) + lam * sse
+            cost = mu * 8 * sum(len(s) for s in streams) + lam * sse
             if best is None or cost < best[0]:
                 best = (cost, streams)
     return FramePayload(t, FrameType.M, 0, best[1])

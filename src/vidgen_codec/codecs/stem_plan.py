@@ -20,6 +20,7 @@ class StemPlan:
     block: int  # motion block size (pixels)
     step: float  # motion vector precision (pixels)
     i_weight: float  # byte budget of an I-frame relative to a P-frame
+    mv_share: float = 0.3  # share of the per-frame budget an MV frame should stay within
 
     @property
     def gop_size(self) -> int:

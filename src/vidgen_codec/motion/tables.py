@@ -22,6 +22,8 @@ MAX_RADIUS = 255
 LAPLACE_SCALES = tuple(0.12 * 1.45**i for i in range(16))
 # Probability of "blend" in the mode tables; "forward only" and "backward only" share the rest.
 MODE_P_BLEND = (0.5, 0.7, 0.85, 0.93, 0.97, 0.99)
+# Probability of "non-zero" in the significance tables of sparse fields.
+SIG_P1 = (0.003, 0.007, 0.015, 0.03, 0.05, 0.08, 0.12, 0.18, 0.26, 0.36, 0.5, 0.65)
 
 
 def quantize_pmf(pmf: np.ndarray, escape: float) -> list[int]:
@@ -53,11 +55,16 @@ def mode_table(p_blend: float) -> tuple[list[int], int]:
     return quantize_pmf(np.array([p_blend, rest, rest]), 1e-6), 0
 
 
+def sig_table(p1: float) -> tuple[list[int], int]:
+    return quantize_pmf(np.array([1 - p1, p1]), 1e-6), 0
+
+
 def build_tables() -> dict[str, np.ndarray]:
     """All motion tables as padded int32 arrays: {name}_cdf (T, L), _length (T,), _offset (T,)."""
     out = {}
     for name, tables in (("mv", [laplace_table(s) for s in LAPLACE_SCALES]),
-                         ("mode", [mode_table(p) for p in MODE_P_BLEND])):
+                         ("mode", [mode_table(p) for p in MODE_P_BLEND]),
+                         ("sig", [sig_table(p) for p in SIG_P1])):
         width = max(len(c) for c, _ in tables)
         cdf = np.zeros((len(tables), width), np.int32)
         for i, (c, _) in enumerate(tables):

@@ -1,0 +1,217 @@
+"""STEM: motion codec, predictions, coding structure, seeking, streaming, bad streams, rate."""
+
+from __future__ import annotations
+
+import hashlib
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import synthetic_frames as moving_frames, write_clip
+from vidgen_codec import api
+from vidgen_codec.bitstream import ContainerReader
+from vidgen_codec.codecs.base import RateTarget, Structure
+from vidgen_codec.codecs.stem import StemCodec
+from vidgen_codec.codecs.stem_motion import predict_m_fields, scale_field
+from vidgen_codec.codecs.stem_plan import choose_plan
+from vidgen_codec.entropy import CompressaiRans
+from vidgen_codec.errors import FormatError
+from vidgen_codec.frames import pad_to_multiple, to_tensor
+from vidgen_codec.info import describe
+from vidgen_codec.motion.mv_coding import (FieldFormat, decode_field, decode_modes,
+                                           encode_field, encode_modes)
+from vidgen_codec.tools.sample_clip import synthetic_frames
+from vidgen_codec.video_io import read_frames
+from vidgen_codec.weights import repo_weights_dir
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return StemCodec.random(seed=0).motion_tables
+
+
+@pytest.fixture(scope="module")
+def stem_weights(tmp_path_factory):
+    d = tmp_path_factory.mktemp("w") / "stem"
+    StemCodec.random(seed=5).save(d)
+    return str(d)
+
+
+# -- motion codec ----------------------------------------------------------------------------
+@pytest.mark.parametrize("spread", [0, 1, 4, 40, 600])
+def test_field_round_trip(tables, spread):
+    rng = np.random.default_rng(spread)
+    fmt = FieldFormat(16, 0.25)
+    pred = rng.integers(-20, 21, size=(2, 6, 9))
+    v = pred + np.round(rng.laplace(0, spread + 1e-9, size=pred.shape)).astype(np.int64)
+    data = encode_field(v, pred, fmt, CompressaiRans(), tables)
+    out, f = decode_field(data, pred, CompressaiRans(), tables)
+    assert f == fmt and np.array_equal(out, v)
+    if spread == 0:
+        assert len(data) == 1  # V = prediction: one flags byte
+
+
+def test_smooth_field_is_cheaper_than_noise(tables):
+    ramp = np.full((2, 12, 20), 7)  # a moving background and a moving object: piecewise flat
+    ramp[:, 3:8, 5:12] = -3
+    noise = np.random.default_rng(0).integers(-30, 31, size=ramp.shape)
+    zero = np.zeros_like(ramp)
+    fmt = FieldFormat(8, 0.5)
+    smooth = encode_field(ramp, zero, fmt, CompressaiRans(), tables)
+    rough = encode_field(noise, zero, fmt, CompressaiRans(), tables)
+    assert smooth[0] & 0x10  # DPCM chosen for a smooth field
+    assert len(smooth) < len(rough) / 8
+
+
+def test_modes_round_trip(tables):
+    modes = np.zeros((5, 7), np.int64)
+    assert encode_modes(modes, CompressaiRans(), tables) == b""
+    modes[1, 2], modes[3, 4] = 1, 2
+    data = encode_modes(modes, CompressaiRans(), tables)
+    assert np.array_equal(decode_modes(data, (5, 7), CompressaiRans(), tables), modes)
+
+
+@pytest.mark.parametrize("data", [b"", b"\x03", b"\x80", b"\x01\xff\x00", b"\x21\x00",
+                                  b"\x41\x00\x7f\x00", b"\x41\xf0\x00"])
+def test_bad_field_streams_are_format_errors(tables, data):
+    with pytest.raises(FormatError):
+        decode_field(data, np.zeros((2, 3, 3), np.int64), CompressaiRans(), tables)
+
+
+def test_scaled_predictions_round_half_away_from_zero():
+    v = np.array([-5, -3, -1, 0, 1, 3, 5])
+    assert scale_field(v, 1, 2).tolist() == [-3, -2, -1, 0, 1, 2, 3]
+    assert scale_field(v, 3, -4).tolist() == [4, 2, 1, 0, -1, -2, -4]
+    fwd, bwd = predict_m_fields(np.array([8, -8]), t0=0, t=1, t1=4)
+    assert fwd.tolist() == [2, -2] and bwd.tolist() == [-6, 6]
+
+
+# -- structure ---------------------------------------------------------------------------------
+def test_plan_gets_sparser_at_lower_rates():
+    plans = [choose_plan(b) for b in (0.2, 0.1, 0.05, 0.02, 0.01)]
+    intervals = [p.backbone_interval for p in plans]
+    assert intervals == sorted(intervals) and intervals[0] < intervals[-1]
+    assert choose_plan(0.02, backbone_interval=5, gop=21).gop_size == 21
+    assert choose_plan(0.02, backbone_interval=5, gop=3).segments == 0  # all I-frames
+    with pytest.raises(ValueError):
+        choose_plan(0.02, backbone_interval=0)
+
+
+@pytest.mark.parametrize("n, gop, b, types", [
+    (10, 4, 3, "IMMPIMMPIP"),
+    (7, 9, 4, "IMMMPMP"),  # the last segment is short, the last frame a backbone
+    (4, 1, 3, "IIII"),
+    (5, 30, 1, "IPPPP"),
+])
+def test_frame_type_map(make_clip, tmp_path, stem_weights, n, gop, b, types):
+    clip = make_clip("c.mkv", count=n)
+    api.encode(clip.path, str(tmp_path / "a.vgc"), codec="stem", bpp=0.5, weights=stem_weights,
+               gop=gop, backbone_interval=b, progress=False)
+    d = describe(str(tmp_path / "a.vgc"))
+    assert d["frame_types"] == types
+    with ContainerReader(str(tmp_path / "a.vgc")) as rd:
+        gop_starts = [e.frame_index for e in rd.read_index()]
+    assert gop_starts == [i for i, t in enumerate(types) if t == "I"]
+    api.decode(str(tmp_path / "a.vgc"), str(tmp_path / "d") + "/", weights=stem_weights,
+               progress=False)
+    assert len(list((tmp_path / "d").iterdir())) == n
+
+
+def _digests(folder):
+    return [hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())]
+
+
+@pytest.mark.parametrize("start, count", [(5, 3), (2, 1), (4, 4), (8, 2)])
+def test_seek_matches_full_decode(make_clip, tmp_path, stem_weights, start, count):
+    clip = make_clip("c.mkv", count=10)
+    vgc = str(tmp_path / "a.vgc")
+    api.encode(clip.path, vgc, codec="stem", bpp=0.5, weights=stem_weights, gop=4,
+               backbone_interval=3, progress=False)
+    api.decode(vgc, str(tmp_path / "all") + "/", weights=stem_weights, progress=False)
+    n = api.decode(vgc, str(tmp_path / "part") + "/", start=start, frames=count,
+                   weights=stem_weights, progress=False)
+    assert n == count
+    assert _digests(tmp_path / "part") == _digests(tmp_path / "all")[start:start + count]
+
+
+# -- streaming ---------------------------------------------------------------------------------
+def test_encoder_holds_at_most_one_segment():
+    codec = StemCodec.random(seed=2)
+    st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), None, Structure(13, 4))
+    emitted, peak = 0, 0
+    for f in moving_frames(64, 64, 30):
+        chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
+        emitted += len(chunks)
+        peak = max(peak, len(st.pending))
+    chunks, st = codec.flush(st)
+    assert peak <= 3 and emitted + len(chunks) == 30  # chunks leave as each segment is done
+
+
+# -- bad streams -------------------------------------------------------------------------------
+def _chunks(codec, n=9):
+    st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), n, Structure(9, 4))
+    out = []
+    for f in moving_frames(64, 64, n):
+        chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
+        out += chunks
+    out += codec.flush(st)[0]
+    return [c.payload for c in out]
+
+
+def _decode_all(codec, payloads):
+    st = codec.new_decoder()
+    frames = []
+    for p in payloads:
+        out, st = codec.decode_frame(st, p, 64, 64)
+        frames += [t for t, _ in out]
+    frames += [t for t, _ in codec.flush_decoder(st)[0]]
+    return frames
+
+
+def test_decoder_refuses_misordered_streams():
+    codec = StemCodec.random(seed=2)
+    p = _chunks(codec)
+    assert [x.frame_type for x in p] == [0, 1, 2, 2, 2, 1, 2, 2, 2]
+    assert _decode_all(codec, p) == list(range(9))
+    bad = [p[1:],  # P-frame first
+           [p[0], p[2]] + p[3:],  # M frame without its backbone
+           [p[0], p[1], p[3], p[2]] + p[4:],  # M frames out of order
+           p[:-1]]  # ends while a backbone waits for its M frames
+    for payloads in bad:
+        with pytest.raises(FormatError):
+            _decode_all(codec, payloads)
+
+
+# -- shipped weights ---------------------------------------------------------------------------
+SHIPPED = repo_weights_dir() / "stem" / "config.json"
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped stem weights")
+@pytest.mark.parametrize("target", [0.02, 0.05])
+def test_shipped_stem_meets_bpp_target(tmp_path, target):
+    """A moving synthetic scene, 320x192, 41 frames: the file is within 10 % of the target."""
+    frames = list(synthetic_frames(n=41, w=320, h=192))
+    write_clip(str(tmp_path / "c.mkv"), frames, Fraction(25))
+    rep = api.encode(str(tmp_path / "c.mkv"), str(tmp_path / "a.vgc"), codec="stem",
+                     bpp=target, progress=False)
+    real = (tmp_path / "a.vgc").stat().st_size * 8 / (320 * 192 * 41)
+    assert rep.bpp == pytest.approx(real)
+    assert abs(real - target) / target <= 0.10, f"real {real:.4f} vs target {target}"
+    n = api.decode(str(tmp_path / "a.vgc"), str(tmp_path / "d.mkv"), progress=False)
+    assert n == 41 and len(list(read_frames(str(tmp_path / "d.mkv")))) == 41
+
+
+def test_random_weights_are_deterministic_across_threads(make_clip, tmp_path, stem_weights):
+    clip = make_clip("c.mkv", count=6)
+    a, b = str(tmp_path / "a.vgc"), str(tmp_path / "b.vgc")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        api.encode(clip.path, a, codec="stem", bpp=0.5, weights=stem_weights, progress=False)
+        torch.set_num_threads(2)
+        api.encode(clip.path, b, codec="stem", bpp=0.5, weights=stem_weights, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert open(a, "rb").read() == open(b, "rb").read()
