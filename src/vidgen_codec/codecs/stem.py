@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..bitstream.ids import CodecId
-from ..entropy import CompressaiRans, EntropyBackend
+from ..entropy import EntropyBackend
 from ..errors import InputError, WeightsError
 from ..models.intra_model import IntraConfig
 from ..models.stem_model import StemConfig, StemModel
@@ -42,7 +42,7 @@ class StemCodec:
 
     def __init__(self, intra: IntraCodec, model: StemModel, stem_sha256: bytes, *,
                  device: str = "cpu", backend: EntropyBackend | None = None):
-        self.backend = backend or intra.backend or CompressaiRans()
+        self.backend = backend or intra.backend  # the intra codec picks the default coder
         self.intra = intra
         self.intra.backend = self.backend
         self.model = model.eval().to(device)
