@@ -19,7 +19,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	@mkdir -p demo
 	$(BIN)/python -m vidgen_codec.tools.sample_clip $(CLIP)
-	$(BIN)/vgc encode $(CLIP) demo/sample.vgc --bpp 0.1
+	$(BIN)/vgc encode $(CLIP) demo/sample.vgc --bpp 0.02
 	$(BIN)/vgc decode demo/sample.vgc demo/sample_decoded.mkv
 	$(BIN)/vgc info demo/sample.vgc
 
@@ -27,6 +27,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not gpu"
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/stem.py
+	$(BIN)/python benchmarks/entropy.py
 	$(BIN)/python benchmarks/intra.py
 
 clean:

@@ -16,7 +16,8 @@ from vidgen_codec.codecs.base import RateTarget, Structure
 from vidgen_codec.codecs.stem import StemCodec
 from vidgen_codec.codecs.stem_motion import predict_m_fields, scale_field
 from vidgen_codec.codecs.stem_plan import choose_plan
-from vidgen_codec.entropy import CompressaiRans
+from vidgen_codec.entropy import CompressaiRans, VgcRansCpu
+from vidgen_codec.errors import InputError
 from vidgen_codec.errors import FormatError
 from vidgen_codec.frames import pad_to_multiple, to_tensor
 from vidgen_codec.info import describe
@@ -40,14 +41,18 @@ def stem_weights(tmp_path_factory):
 
 
 # -- motion codec ----------------------------------------------------------------------------
+BACKENDS = [VgcRansCpu(), CompressaiRans()]
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
 @pytest.mark.parametrize("spread", [0, 1, 4, 40, 600])
-def test_field_round_trip(tables, spread):
+def test_field_round_trip(tables, spread, backend):
     rng = np.random.default_rng(spread)
     fmt = FieldFormat(16, 0.25)
     pred = rng.integers(-20, 21, size=(2, 6, 9))
     v = pred + np.round(rng.laplace(0, spread + 1e-9, size=pred.shape)).astype(np.int64)
-    data = encode_field(v, pred, fmt, CompressaiRans(), tables)
-    out, f = decode_field(data, pred, CompressaiRans(), tables)
+    data = encode_field(v, pred, fmt, backend, tables)
+    out, f = decode_field(data, pred, backend, tables)
     assert f == fmt and np.array_equal(out, v)
     if spread == 0:
         assert len(data) == 1  # V = prediction: one flags byte
@@ -65,19 +70,22 @@ def test_smooth_field_is_cheaper_than_noise(tables):
     assert len(smooth) < len(rough) / 8
 
 
-def test_modes_round_trip(tables):
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
+def test_modes_round_trip(tables, backend):
     modes = np.zeros((5, 7), np.int64)
-    assert encode_modes(modes, CompressaiRans(), tables) == b""
+    assert encode_modes(modes, backend, tables) == b""
     modes[1, 2], modes[3, 4] = 1, 2
-    data = encode_modes(modes, CompressaiRans(), tables)
-    assert np.array_equal(decode_modes(data, (5, 7), CompressaiRans(), tables), modes)
+    data = encode_modes(modes, backend, tables)
+    assert np.array_equal(decode_modes(data, (5, 7), backend, tables), modes)
 
 
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
 @pytest.mark.parametrize("data", [b"", b"\x03", b"\x80", b"\x01\xff\x00", b"\x21\x00",
-                                  b"\x41\x00\x7f\x00", b"\x41\xf0\x00"])
-def test_bad_field_streams_are_format_errors(tables, data):
+                                  b"\x41\x00\x7f\x00", b"\x41\xf0\x00", b"\x41\x0c\x00",
+                                  b"\x01\x00"])
+def test_bad_field_streams_are_format_errors(tables, data, backend):
     with pytest.raises(FormatError):
-        decode_field(data, np.zeros((2, 3, 3), np.int64), CompressaiRans(), tables)
+        decode_field(data, np.zeros((2, 3, 3), np.int64), backend, tables)
 
 
 def test_scaled_predictions_round_half_away_from_zero():
@@ -170,6 +178,50 @@ def _decode_all(codec, payloads):
     return frames
 
 
+def test_decoder_reconstructs_what_the_encoder_predicted_from():
+    """The encoder's decoded backbones (its references) equal the decoder's output."""
+    codec = StemCodec.random(seed=4)
+    st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), 9, Structure(9, 4))
+    refs, payloads = {}, []
+    for f in moving_frames(64, 64, 9):
+        chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
+        payloads += [c.payload for c in chunks]
+        refs[st.t0] = st.b0.clone()
+    dst = codec.new_decoder()
+    out = {}
+    for p in payloads:
+        frames, dst = codec.decode_frame(dst, p, 64, 64)
+        out.update(frames)
+    assert sorted(out) == list(range(9)) and sorted(refs) == [0, 4, 8]
+    for t, ref in refs.items():
+        assert torch.equal(out[t], ref), t
+
+
+def test_clip_longer_than_expected_keeps_its_structure():
+    codec = StemCodec.random(seed=2)
+    st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), 5, Structure(9, 4))
+    types = {}
+    for f in moving_frames(64, 64, 14):
+        chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
+        types.update((c.payload.frame_index, "IPMR"[c.payload.frame_type]) for c in chunks)
+    types.update((c.payload.frame_index, "IPMR"[c.payload.frame_type])
+                 for c in codec.flush(st)[0])
+    assert "".join(types[t] for t in range(14)) == "IMMMP" + "IMMMPMMMP"
+
+
+def test_fixed_rate_and_bad_rates(make_clip, tmp_path, stem_weights):
+    clip = make_clip("c.mkv", count=5)
+    a = str(tmp_path / "a.vgc")
+    api.encode(clip.path, a, codec="stem", q=1.0, weights=stem_weights, progress=False)
+    d = describe(a)
+    assert [f["rate_code"] for f in d["per_frame"] if f["type"] in "IP"] == [1000, 1000]
+    for q in (100.0, float("nan"), -9.0):
+        with pytest.raises(InputError):
+            api.encode(clip.path, str(tmp_path / "b.vgc"), codec="stem", q=q,
+                       weights=stem_weights, progress=False)
+    assert not (tmp_path / "b.vgc").exists()
+
+
 def test_decoder_refuses_misordered_streams():
     codec = StemCodec.random(seed=2)
     p = _chunks(codec)
@@ -178,7 +230,8 @@ def test_decoder_refuses_misordered_streams():
     bad = [p[1:],  # P-frame first
            [p[0], p[2]] + p[3:],  # M frame without its backbone
            [p[0], p[1], p[3], p[2]] + p[4:],  # M frames out of order
-           p[:-1]]  # ends while a backbone waits for its M frames
+           p[:-1],  # ends while a backbone waits for its M frames
+           p + [p[0]]]  # an I-frame again, out of display order
     for payloads in bad:
         with pytest.raises(FormatError):
             _decode_all(codec, payloads)

@@ -21,7 +21,7 @@ from .bitstream import ContainerReader, ContainerWriter, SequenceHeader
 from .bitstream.ids import PixelFormat
 from .codecs.base import RateTarget, Structure
 from .entropy import get_backend
-from .errors import InputError, WeightsError
+from .errors import FormatError, InputError, WeightsError
 from .registry import codec_by_id, get_codec
 from .frames import crop, pad_to_multiple, to_tensor, to_uint8
 from .video_io import RawSpec, probe, read_frames
@@ -128,7 +128,7 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         fps = Fraction(hdr.fps_num, hdr.fps_den)
         with VideoWriter(dst, hdr.width, hdr.height, fps) as vw:
             bar = tqdm(total=count, desc="decode", unit="frame", disable=not progress)
-            for out in _decoded(model, state, chunks, hp, wp):
+            for out in _in_order(_decoded(model, state, chunks, hp, wp)):
                 for index, x in out:
                     if index < start or written == count:
                         continue
@@ -144,6 +144,17 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
             if written != count:
                 raise InputError(f"{src}: expected {count} frames, found {written}")
     return written
+
+
+def _in_order(outputs):
+    """Pass decoder outputs through, refusing a frame index that is not the next one."""
+    expect = None
+    for out in outputs:
+        for index, _ in out:
+            if expect is not None and index != expect:
+                raise FormatError(f"frame {index} decoded where frame {expect} was due")
+            expect = index + 1
+        yield out
 
 
 def _decoded(model, state, chunks, hp: int, wp: int):

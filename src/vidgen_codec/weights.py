@@ -21,7 +21,7 @@ from .errors import WeightsError
 
 WEIGHTS_FORMAT = "vgc-weights-1"
 # Buffers whose shape depends on the tables built at export; resized before loading.
-_TABLE_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
+_TABLE_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table", "_cdf", "_length")
 
 
 def repo_weights_dir() -> Path:
@@ -87,9 +87,9 @@ def load_state(weights_dir: Path, meta: dict) -> tuple[dict, bytes]:
 def load_into(model: torch.nn.Module, state: dict, where: str) -> None:
     """load_state_dict, first resizing CDF-table buffers to the stored shapes."""
     for name, buf in model.named_buffers():
-        if name.rsplit(".", 1)[-1] in _TABLE_BUFFERS and name in state:
-            mod = model.get_submodule(name.rsplit(".", 1)[0])
-            setattr(mod, name.rsplit(".", 1)[1], torch.empty_like(state[name]))
+        owner, _, attr = name.rpartition(".")
+        if attr.endswith(_TABLE_BUFFERS) and name in state:
+            setattr(model.get_submodule(owner), attr, torch.empty_like(state[name]))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

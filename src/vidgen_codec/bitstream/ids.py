@@ -10,7 +10,7 @@ from enum import IntEnum
 
 class CodecId(IntEnum):
     INTRA = 1  # every frame a backbone I-frame, learned image codec
-    STEM = 2  # Diff-SIT sparse temporal encoding (reserved)
+    STEM = 2  # Diff-SIT sparse temporal encoding
     S2VC = 3  # S2VC conditional coding (reserved)
 
 

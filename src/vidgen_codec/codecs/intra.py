@@ -110,7 +110,7 @@ class IntraCodec:
             raise InputError("intra codes every frame as an I-frame: --gop and "
                              "--backbone-interval do not apply")
         if target.q is not None:
-            return IntraEncoderState(q_fixed=float(target.q))
+            return IntraEncoderState(q_fixed=check_rate(target.q, self.cfg.levels))
         return IntraEncoderState(rate=init_rate(target.bpp, width, height, expected_frames))
 
     @torch.no_grad()
@@ -215,6 +215,15 @@ class IntraCodec:
 
 def rate_code(q: float) -> int:
     return int(round(q / Q_STEP))
+
+
+def check_rate(q: float, levels: int) -> float:
+    """A user's fixed rate parameter, refused unless finite and within the model's range."""
+    import math
+
+    if not math.isfinite(q) or not Q_MIN <= q <= q_max(levels):
+        raise InputError(f"--rate {q} outside {Q_MIN} .. {q_max(levels):g}")
+    return float(q)
 
 
 def snap_q(q: float) -> float:

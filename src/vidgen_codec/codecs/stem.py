@@ -27,7 +27,7 @@ from ..registry import register_codec
 from ..weights import load_into, load_state, read_config, repo_weights_dir, save_weights
 from . import stem_decoder, stem_encoder
 from .base import RateTarget, Structure
-from .intra import IntraCodec, build_tables
+from .intra import IntraCodec, build_tables, check_rate
 from .stem_plan import StemPlan, choose_plan
 from .stem_rate import init_stem_rate
 
@@ -48,7 +48,7 @@ class StemCodec:
         self.model = model.eval().to(device)
         self.residual = IntraCodec(model.residual, b"", device=device, backend=self.backend)
         self.motion_tables = MotionTables(*(
-            tables_from_arrays(*(getattr(model, f"{name}_{part}").numpy()
+            tables_from_arrays(*(getattr(model, f"{name}_{part}").detach().cpu().numpy()
                                  for part in ("cdf", "length", "offset")))
             for name in ("mv", "mode", "sig")))
         self.device = device
@@ -109,7 +109,10 @@ class StemCodec:
             hp, wp = -(-height // self.stride) * self.stride, -(-width // self.stride) * self.stride
             mv_guess = 24 + 0.05 * (hp // plan.block) * (wp // plan.block)
             rate = init_stem_rate(target.bpp, width, height, expected_frames, mv_guess)
-        return stem_encoder.StemEncoderState(plan, rate, target.q, expected_frames)
+        q = None
+        if target.q is not None:
+            q = check_rate(target.q, min(self.intra.cfg.levels, self.residual.cfg.levels))
+        return stem_encoder.StemEncoderState(plan, rate, q, expected_frames)
 
     def structure(self, st) -> Structure:
         """GOP size and backbone interval of an encoder state (for the sequence header)."""

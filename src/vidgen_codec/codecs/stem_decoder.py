@@ -49,10 +49,11 @@ def flush(codec, st: StemDecoderState):
 
 
 def _decode_i(codec, st, payload, hp, wp, chunk):
-    if st.held is not None or len(payload.streams) != 2:
+    t = payload.frame_index
+    if st.held is not None or len(payload.streams) != 2 or (st.b0 is not None
+                                                             and t != st.next_t):
         raise FormatError("misplaced or malformed I-frame", chunk=chunk)
     b = codec.intra.decode_streams(payload.streams, payload.rate_code * Q_STEP, hp, wp)
-    t = payload.frame_index
     return [(t, b)], replace(st, t0=t, b0=b, next_t=t + 1, prev_field=None)
 
 

@@ -77,9 +77,9 @@ def _gop_shape(st: StemEncoderState, t: int) -> tuple[int, int, int]:
     """(frames, P-frames, MV frames) of the GOP that starts at t. When the clip's length is
     known, a GOP that would leave a stub of less than half a GOP takes the stub in."""
     n = st.plan.gop_size
-    if st.expected_frames is not None:
-        left = max(1, st.expected_frames - t)
-        n = left if left < n + n // 2 else n
+    if st.expected_frames is not None and t < st.expected_frames:
+        left = st.expected_frames - t
+        n = left if 2 * (left - n) < n else n  # a stub under half a GOP joins this one
     b = st.plan.backbone_interval
     p = -(-(n - 1) // b) if n > 1 and st.plan.segments else 0
     return (n, p, n - 1 - p) if p else (1, 0, 0)
@@ -133,7 +133,7 @@ def _code_segment(codec, st: StemEncoderState):
     v1_pred = sm.predict_p_field(st.prev_field, st.t0, t1, fmt, shape)
     mv = encode_field(v1, v1_pred, fmt, codec.backend, codec.motion_tables)
     pred = sm.p_prediction(st.b0, v1, fmt)
-    p_payload, b1, q, rate = _code_p_residual(codec, st, t1, x1, pred, mv, len(frames) - 1)
+    p_payload, b1, q, rate = _code_p_residual(codec, st, t1, x1, pred, mv)
     chunks = [CodedChunk(ChunkType.BACKBONE_FRAME, p_payload, gop_start=False)]
     lam = sm.lambda_at(codec.residual.cfg.lambdas, q) * 255**2 / 3
     mu = _mv_pressure(rate, st.plan)
@@ -148,7 +148,7 @@ def _code_segment(codec, st: StemEncoderState):
     return chunks, st
 
 
-def _code_p_residual(codec, st, t1, x1, pred, mv: bytes, n_m: int):
+def _code_p_residual(codec, st, t1, x1, pred, mv: bytes):
     """P payload [motion, z, y] (or [motion] alone when even the lowest rate is too big)."""
     r = sm.residual_image(x1, pred)
     y = codec.residual.analyze(r)
@@ -212,7 +212,7 @@ def _code_m(codec, st, t, x, t1, o1, b1, v1, fmt: FieldFormat, lam: float,
     best = None
     for f_stream, w0 in fwd.values():
         for b_stream, w1 in bwd.values():
-            modes, sse = _choose_modes(x, w0, w1, alpha, fmt.block, lam)
+            modes, sse = _choose_modes(x, w0, w1, alpha, fmt.block, lam, mu)
             m_stream = encode_modes(modes, codec.backend, codec.motion_tables)
             streams = [f_stream, b_stream, m_stream]
             cost = mu * 8 * sum(len(s) for s in streams) + lam * sse
@@ -221,14 +221,14 @@ def _code_m(codec, st, t, x, t1, o1, b1, v1, fmt: FieldFormat, lam: float,
     return FramePayload(t, FrameType.M, 0, best[1])
 
 
-def _choose_modes(x, w0, w1, alpha: float, block: int, lam: float):
+def _choose_modes(x, w0, w1, alpha: float, block: int, lam: float, mu: float):
     """Per block: BLEND unless one side alone saves more than MODE_BITS bits of SSE."""
     cands = torch.stack([(1 - alpha) * w0 + alpha * w1, w0, w1])  # BLEND, FORWARD, BACKWARD
     err = ((cands - x) ** 2).sum(dim=(1, 2))  # (3, H, W)
     k = block
     per_block = err.reshape(3, err.shape[1] // k, k, err.shape[2] // k, k).sum(dim=(2, 4))
     cost = per_block * lam
-    cost[1:] += MODE_BITS
+    cost[1:] += MODE_BITS * mu
     modes = cost.argmin(dim=0).cpu().numpy().astype(np.int64)
     sse = float(per_block.gather(0, torch.from_numpy(modes)[None].to(per_block.device)).sum())
     return modes, sse

@@ -27,6 +27,10 @@ class StemPlan:
         return self.segments * self.backbone_interval + 1
 
 
+# The encoder holds one segment of frames: this bounds its memory (64 frames of 1080p in
+# float32 are 1.6 GB).
+MAX_BACKBONE_INTERVAL = 64
+
 # (upper bpp bound, plan) - the first row whose bound exceeds the target applies.
 _PLANS = (
     (0.015, StemPlan(16, 4, 32, 0.5, 4.0)),
@@ -41,14 +45,18 @@ def choose_plan(bpp: float | None, *, gop: int | None = None,
                 backbone_interval: int | None = None) -> StemPlan:
     """The plan for a bpp target (a mid-rate plan for a fixed rate parameter), with the
     user's overrides: `backbone_interval` sets B, `gop` the GOP length (rounded down to
-    S * B + 1 frames; below B + 1 every frame is an I-frame)."""
+    S * B + 1 frames; below B + 1 every frame is an I-frame; a `gop` given alone lowers B to
+    gop - 1 if needed). When the clip's length is known, the encoder folds a last GOP stub of
+    less than half a GOP into the GOP before it."""
     plan = next(p for bound, p in _PLANS if (bpp if bpp is not None else 0.05) < bound)
     if backbone_interval is not None:
-        if not 1 <= backbone_interval <= 1000:
-            raise ValueError("backbone interval must be 1..1000")
+        if not 1 <= backbone_interval <= MAX_BACKBONE_INTERVAL:
+            raise ValueError(f"backbone interval must be 1..{MAX_BACKBONE_INTERVAL}")
         plan = replace(plan, backbone_interval=backbone_interval)
     if gop is not None:
         if not 1 <= gop <= 65535:
             raise ValueError("GOP size must be 1..65535")
+        if backbone_interval is None and gop > 1:  # a GOP shorter than the chosen interval
+            plan = replace(plan, backbone_interval=min(plan.backbone_interval, gop - 1))
         plan = replace(plan, segments=(gop - 1) // plan.backbone_interval)
     return plan

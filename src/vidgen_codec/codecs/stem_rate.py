@@ -36,7 +36,7 @@ class StemRate:
 
 def init_stem_rate(bpp: float, width: int, height: int, expected_frames: int | None,
                    mv_guess: float) -> StemRate:
-    n = max(1, expected_frames or 300)
+    n = expected_frames if expected_frames else 300
     per_frame = bpp * width * height / 8 - FILE_OVERHEAD / n
     return StemRate(per_frame=max(per_frame, 1.0), mv_guess=mv_guess)
 

@@ -17,8 +17,19 @@ def export_checkpoint(ckpt: Path, out_dir: Path) -> bytes:
         raise WeightsError(f"no checkpoint at {ckpt}")
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
     model = IntraModel(IntraConfig(**ck["config"]))
-    model.load_state_dict(ck["model"], strict=False)
+    _load_checked(model, ck["model"], ckpt)
     return export_intra(model.eval(), out_dir)
+
+
+def _load_checked(model, state: dict, ckpt: Path) -> None:
+    """load_state_dict that tolerates only the CDF tables (rebuilt at export) being absent."""
+    tables = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
+    state = {k: v for k, v in state.items() if not k.endswith(tables)}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith(tables)]
+    if missing or unexpected:
+        raise WeightsError(f"{ckpt} does not fit the model: missing {missing[:3]}, "
+                           f"unexpected {unexpected[:3]}")
 
 
 def export_residual(ckpt: Path, out_dir: Path, intra_dir: str = "../intra") -> bytes:
@@ -33,7 +44,7 @@ def export_residual(ckpt: Path, out_dir: Path, intra_dir: str = "../intra") -> b
         raise WeightsError(f"no checkpoint at {ckpt}")
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
     residual = IntraModel(IntraConfig(**ck["config"]))
-    residual.load_state_dict(ck["model"], strict=False)
+    _load_checked(residual, ck["model"], ckpt)
     build_tables(residual)
     intra_meta = read_config((out_dir / intra_dir).resolve(), "IntraModel")
     cfg = StemConfig(residual=residual.cfg.to_dict(), intra_dir=intra_dir,

@@ -50,7 +50,9 @@ class ResidualSampler:
 
     def __init__(self, clips: list[np.ndarray], size: int, seed: int,
                  degrade: IntraModel | None = None):
-        self.clips = [c for c in clips if min(c.shape[1:3]) >= size + 32]
+        self.clips = [c for c in clips if min(c.shape[1:3]) >= size + 32 and len(c) >= 2]
+        if not self.clips:
+            raise FileNotFoundError(f"no training clip of 2+ frames at least {size + 32} px")
         self.size = size
         self.rng = random.Random(seed)
         self.degrade = degrade
@@ -106,9 +108,12 @@ def train_residual(data: str, out: str, *, init_weights=None, steps: int = 4000,
     step = peek_step(Path(out) / "ckpt.pt") if resume else 0
     clips = load_clips(data)
     sampler = ResidualSampler(clips, patch, seed=seed + step, degrade=intra.model.eval())
-    val_sampler = ResidualSampler(load_clips(data, holdout=(), only=DEFAULT_HOLDOUT, max_frames=60),
-                                   128, seed=12345)
-    val = val_sampler.batch(8)
+    val = None
+    try:  # validation on the held-out clips, when the data folder has them
+        held = load_clips(data, holdout=(), only=DEFAULT_HOLDOUT, max_frames=60)
+        val = ResidualSampler(held, 128, seed=12345).batch(8)
+    except FileNotFoundError:
+        pass
     return train_rd(out, sampler, val, steps=steps, resume=resume, batch=batch, lr=lr,
                     seed=seed, ckpt_every=ckpt_every, cfg=cfg,
                     init=_without_tables(intra.model.state_dict()), dist_scale=RESIDUAL_SCALE**2,

@@ -1,0 +1,92 @@
+"""STEM speed and streaming memory on the CPU (or GPU with --device cuda). Prints a table.
+
+    python benchmarks/stem.py                      # 640x360, bpp 0.02 and 0.05
+    python benchmarks/stem.py --lengths 50,150,400 # peak RSS against clip length
+
+Each point runs in its own process so its peak RSS (ru_maxrss) is its own. The clip is the
+synthetic panning scene of `vgc`'s demo (made here, nothing downloaded), written losslessly.
+Quality against other codecs is measured by `vgc eval` (see benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+CHILD = r"""
+import json, resource, sys, time
+from vidgen_codec import api
+src, vgc, out, bpp, device = sys.argv[1:6]
+t = time.perf_counter()
+rep = api.encode(src, vgc, codec="stem", bpp=float(bpp), device=device, progress=False)
+t_enc = time.perf_counter() - t
+rss_enc = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+n = api.decode(vgc, out, device=device, progress=False)
+t_dec = time.perf_counter() - t
+print(json.dumps({"frames": rep.frames, "bytes": rep.bytes, "bpp": rep.bpp,
+                  "enc_fps": rep.frames / t_enc, "dec_fps": n / t_dec,
+                  "rss_enc_mib": rss_enc / 1024,
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def make_clip(path: Path, n: int, w: int, h: int) -> None:
+    import av
+
+    from vidgen_codec.tools.sample_clip import synthetic_frames
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("ffv1", rate=Fraction(25))
+        s.width, s.height, s.pix_fmt = w, h, "bgr0"
+        for i, f in enumerate(synthetic_frames(n=n, w=w, h=h)):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts, vf.time_base = i, Fraction(1, 25)
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+
+
+def run_point(clip: Path, tmp: Path, bpp: float, device: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(clip), str(tmp / "a.vgc"),
+                          str(tmp / "d.mkv"), str(bpp), device],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="640x360")
+    ap.add_argument("--bpp", default="0.02,0.05")
+    ap.add_argument("--frames", type=int, default=49)
+    ap.add_argument("--lengths", default="", help="clip lengths for the memory table")
+    ap.add_argument("--device", default="cpu")
+    a = ap.parse_args()
+    w, h = map(int, a.size.split("x"))
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        clip = tmp / "clip.mkv"
+        make_clip(clip, a.frames, w, h)
+        print(f"STEM speed, {w}x{h}, {a.frames} frames, device {a.device}")
+        print(f"{'bpp target':>10} {'bpp':>8} {'bytes':>8} {'enc fps':>8} {'dec fps':>8} "
+              f"{'peak MiB':>9}")
+        for bpp in map(float, a.bpp.split(",")):
+            r = run_point(clip, tmp, bpp, a.device)
+            print(f"{bpp:>10g} {r['bpp']:>8.4f} {r['bytes']:>8} {r['enc_fps']:>8.2f} "
+                  f"{r['dec_fps']:>8.2f} {r['rss_mib']:>9.0f}")
+        if a.lengths:
+            print(f"\nPeak RSS against clip length, {w}x{h}, bpp 0.02")
+            print(f"{'frames':>7} {'encode MiB':>11} {'enc+dec MiB':>12} {'enc fps':>8}")
+            for n in map(int, a.lengths.split(",")):
+                make_clip(clip, n, w, h)
+                r = run_point(clip, tmp, 0.02, a.device)
+                print(f"{n:>7} {r['rss_enc_mib']:>11.0f} {r['rss_mib']:>12.0f} "
+                      f"{r['enc_fps']:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
