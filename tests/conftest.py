@@ -161,3 +161,22 @@ def make_raw_clip(tmp_path):
         return RawClip(path, RawSpec(width, height, Fraction(fps), pix_fmt), frames, twin)
 
     return make
+
+
+def vgc(*args, capsys):
+    """Run the real console entry point in-process; returns (exit code, stdout, stderr)."""
+    import sys
+
+    from vidgen_codec.cli import run
+
+    old = sys.argv
+    sys.argv = ["vgc", *map(str, args)]
+    try:
+        run()
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    finally:
+        sys.argv = old
+    out = capsys.readouterr()
+    return code, out.out, out.err

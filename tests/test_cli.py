@@ -8,23 +8,10 @@ import sys
 
 import pytest
 
-from vidgen_codec.cli import run
 from vidgen_codec.codecs.stem import StemCodec
 
 
-def vgc(*args, capsys):
-    """Run the real console entry point in-process; returns (exit code, stdout, stderr)."""
-    old = sys.argv
-    sys.argv = ["vgc", *map(str, args)]
-    try:
-        run()
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from conftest import vgc  # noqa: E402
 
 
 @pytest.fixture(scope="module")

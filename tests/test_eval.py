@@ -166,20 +166,7 @@ def test_benchmarks_reexport_still_works():
 
 # --- the command --------------------------------------------------------------------------
 
-def vgc(*args, capsys):
-    from vidgen_codec.cli import run
-
-    old = sys.argv
-    sys.argv = ["vgc", *map(str, args)]
-    try:
-        run()
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from conftest import vgc  # noqa: E402,F401  (used by the command tests below)
 
 
 @pytest.fixture(scope="module")

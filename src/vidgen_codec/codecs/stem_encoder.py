@@ -85,6 +85,20 @@ def _gop_shape(st: StemEncoderState, t: int) -> tuple[int, int, int]:
     return (n, p, n - 1 - p) if p else (1, 0, 0)
 
 
+def _fit(payload, budget: float, levels: int, guess: float | None):
+    """(q, payload(q)) for the largest q whose whole chunk fits `budget` (else the lowest q)."""
+    cache = {}
+
+    def size(q):
+        if q not in cache:
+            cache[q] = payload(q)
+        return _chunk_bytes(cache[q])
+
+    q, _ = search_q(size, budget, Q_MIN, q_max(levels), step_q=Q_STEP, guess=guess,
+                    resolution=SEARCH_RESOLUTION)
+    return q, cache[q]
+
+
 def _chunk_bytes(payload: FramePayload) -> int:
     return len(payload.pack()) + CHUNK_OVERHEAD
 
@@ -104,16 +118,7 @@ def _code_i(codec, st: StemEncoderState, t: int, x: torch.Tensor):
         rate = open_gop(rate, n)
         w = st.plan.i_weight
         budget = backbone_budget(rate, w, w + n_p, n_m)
-        cache = {}
-
-        def size(q):
-            if q not in cache:
-                cache[q] = payload(q)
-            return _chunk_bytes(cache[q])
-
-        q, _ = search_q(size, budget, Q_MIN, q_max(codec.intra.cfg.levels), step_q=Q_STEP,
-                        guess=rate.q_i, resolution=SEARCH_RESOLUTION)
-        pl = cache[q]
+        q, pl = _fit(payload, budget, codec.intra.cfg.levels, rate.q_i)
         rate = replace(spend(rate, _chunk_bytes(pl)), q_i=q)
     b0 = codec.intra.decode_streams(pl.streams, q, *x.shape[-2:])
     chunk = CodedChunk(ChunkType.BACKBONE_FRAME, pl, gop_start=True)
@@ -162,16 +167,8 @@ def _code_p_residual(codec, st, t1, x1, pred, mv: bytes):
         pl = payload(q)
     else:
         budget = backbone_budget(rate, 1.0, st.p_left, st.m_left)
-        cache = {}
-
-        def size(q):
-            if q not in cache:
-                cache[q] = payload(q)
-            return _chunk_bytes(cache[q])
-
-        q, s = search_q(size, budget, Q_MIN, q_max(codec.residual.cfg.levels), step_q=Q_STEP,
-                        guess=rate.q_p, resolution=SEARCH_RESOLUTION)
-        pl = cache[q]
+        q, pl = _fit(payload, budget, codec.residual.cfg.levels, rate.q_p)
+        s = _chunk_bytes(pl)
         bare = FramePayload(t1, FrameType.P, rate_code(q), [mv])
         if s > budget and _chunk_bytes(bare) < s:
             pl = bare
