@@ -4,7 +4,8 @@
     python benchmarks/stem.py --lengths 50,150,400 # peak RSS against clip length
 
 Each point runs in its own process so its peak RSS (ru_maxrss) is its own. The clip is the
-synthetic panning scene of `vgc`'s demo (made here, nothing downloaded), written losslessly.
+synthetic panning scene of `vgc`'s demo (made here, nothing downloaded; long clips pan back
+and forth), written losslessly.
 Quality against other codecs is measured by `vgc eval` (see benchmarks/RESULTS.md).
 """
 
@@ -41,10 +42,13 @@ def make_clip(path: Path, n: int, w: int, h: int) -> None:
 
     from vidgen_codec.tools.sample_clip import synthetic_frames
 
+    period = max(2, min(n, w // 3))  # the scene pans w / 3 frames; longer clips pan back
+    scene = list(synthetic_frames(n=period, w=w, h=h))
+    cycle = scene + scene[-2:0:-1]
     with av.open(str(path), "w") as c:
         s = c.add_stream("ffv1", rate=Fraction(25))
         s.width, s.height, s.pix_fmt = w, h, "bgr0"
-        for i, f in enumerate(synthetic_frames(n=n, w=w, h=h)):
+        for i, f in enumerate(cycle[i % len(cycle)] for i in range(n)):
             vf = av.VideoFrame.from_ndarray(f, format="rgb24")
             vf.pts, vf.time_base = i, Fraction(1, 25)
             c.mux(s.encode(vf))
