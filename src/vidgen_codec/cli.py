@@ -5,28 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from fractions import Fraction
 
 import click
 
 from . import __version__
+from .cli_options import raw_input_options, raw_spec
 from .errors import InputError, VgcError
 from .video_writer import MP4_SETTINGS_HELP, SUPPORTED_OUTPUTS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _raw_spec(size: str | None, fps: str | None, pix_fmt: str):
-    from .video_io import RawSpec
-
-    if size is None:
-        return None
-    try:
-        w, h = (int(v) for v in size.lower().split("x"))
-        rate = Fraction(fps or "25")
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"bad --size {size!r} or --fps {fps!r} (expected WxH and a rate)")
-    return RawSpec(w, h, rate, pix_fmt)
 
 
 @click.group(context_settings=CONTEXT)
@@ -36,7 +23,7 @@ def main():
 
     \b
     Examples:
-      vgc encode clip.mp4 clip.vgc --bpp 0.1
+      vgc encode clip.mp4 clip.vgc --bpp 0.02
       vgc decode clip.vgc clip.mkv
       vgc info clip.vgc --frames
       vgc codecs
@@ -53,10 +40,7 @@ def main():
               help="Fixed rate parameter instead of a bpp target (intra: -1.5 .. 7; trained levels 0 .. 5).")
 @click.option("--start", type=int, default=0, show_default=True, help="First frame to code.")
 @click.option("--frames", type=int, default=None, help="Number of frames to code (default: all).")
-@click.option("--size", default=None, help="Raw .yuv input: frame size WxH.")
-@click.option("--fps", default=None, help="Raw .yuv input: frame rate, e.g. 25 or 30000/1001.")
-@click.option("--pix-fmt", default="yuv420p", show_default=True,
-              help="Raw .yuv input: yuv420p, yuv444p, gray or rgb24.")
+@raw_input_options
 @click.option("--gop", type=int, default=None,
               help="stem: GOP length in frames (default: chosen from the rate; below "
                    "backbone interval + 1, every frame is an I-frame).")
@@ -86,7 +70,7 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
     if start < 0 or (frames is not None and frames <= 0):
         raise InputError("--start must be >= 0 and --frames > 0")
     rep = api.encode(input_path, output_path, codec=codec, bpp=bpp, q=q, start=start,
-                     frames=frames, raw=_raw_spec(size, fps, pix_fmt), device=device,
+                     frames=frames, raw=raw_spec(size, fps, pix_fmt), device=device,
                      weights=weights, gop=gop, backbone_interval=backbone_interval,
                      progress=not quiet)
     click.echo(f"{rep.path}: {rep.frames} frames {rep.width}x{rep.height}, {rep.bytes} bytes, "
@@ -194,20 +178,12 @@ def train_intra_cmd(data, out, steps, resume, batch, patch, export_dir):
       vgc train intra --data ../shared/data --out runs/intra --steps 16000 --resume
       vgc train intra --out runs/intra --export weights/intra
     """
-    from pathlib import Path
+    def run_training():
+        from .train.intra import train_intra
 
-    if export_dir:
-        from .train.export import export_checkpoint
+        return train_intra(data, out, steps=steps, resume=resume, batch=batch, patch=patch)
 
-        digest = export_checkpoint(Path(out) / "ckpt.pt", Path(export_dir))
-        click.echo(f"{export_dir}: exported, sha256 {digest.hex()}")
-        return
-    if not data:
-        raise InputError("--data is required for training")
-    from .train.intra import train_intra
-
-    ck = train_intra(data, out, steps=steps, resume=resume, batch=batch, patch=patch)
-    click.echo(f"checkpoint: {ck}")
+    _train_or_export(data, out, export_dir, "export_checkpoint", run_training)
 
 
 @train.command("residual", context_settings=CONTEXT)
@@ -228,21 +204,28 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, intra_weights, ex
       vgc train residual --data ../shared/data --out runs/residual --steps 4000 --resume
       vgc train residual --out runs/residual --export weights/stem
     """
+    def run_training():
+        from .train.residual import train_residual
+
+        return train_residual(data, out, init_weights=intra_weights, steps=steps,
+                              resume=resume, batch=batch, patch=patch)
+
+    _train_or_export(data, out, export_dir, "export_residual", run_training)
+
+
+def _train_or_export(data, out: str, export_dir, exporter: str, run_training) -> None:
+    """`--export DIR`: turn OUT/ckpt.pt into weights with train.export.<exporter>; else train."""
     from pathlib import Path
 
     if export_dir:
-        from .train.export import export_residual
+        from .train import export
 
-        digest = export_residual(Path(out) / "ckpt.pt", Path(export_dir))
+        digest = getattr(export, exporter)(Path(out) / "ckpt.pt", Path(export_dir))
         click.echo(f"{export_dir}: exported, sha256 {digest.hex()}")
         return
     if not data:
         raise InputError("--data is required for training")
-    from .train.residual import train_residual
-
-    ck = train_residual(data, out, init_weights=intra_weights, steps=steps, resume=resume,
-                        batch=batch, patch=patch)
-    click.echo(f"checkpoint: {ck}")
+    click.echo(f"checkpoint: {run_training()}")
 
 from .cli_eval import eval_cmd  # noqa: E402  (vgc eval lives in its own file)
 main.add_command(eval_cmd)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .cli_options import raw_input_options, raw_spec
 from .errors import InputError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -39,10 +40,7 @@ def _targets(text: str) -> list[float]:
 @click.option("--out", required=True, help="Results folder (created; reruns resume from it).")
 @click.option("--start", type=int, default=0, show_default=True, help="First frame of each clip.")
 @click.option("--frames", type=int, default=None, help="Frames per clip (default: all).")
-@click.option("--size", default=None, help="Raw .yuv input: frame size WxH.")
-@click.option("--fps", default=None, help="Raw .yuv input: frame rate, e.g. 25 or 30000/1001.")
-@click.option("--pix-fmt", default="yuv420p", show_default=True,
-              help="Raw .yuv input: yuv420p, yuv444p, gray or rgb24.")
+@raw_input_options
 @click.option("--device", default="cpu", show_default=True,
               type=click.Choice(["cpu", "cuda", "auto"]),
               help="Device of the vgc codecs and the torch metrics.")
@@ -68,7 +66,6 @@ def eval_cmd(clips, codecs, bpp, baselines, anchor, metrics, out, start, frames,
       vgc eval seq.yuv --size 1920x1080 --fps 50 --frames 96 --out results/uvg
       vgc eval clip.mp4 --baselines x264 --metrics psnr,ms_ssim,ewarp --out results/quick
     """
-    from .cli import _raw_spec
     from .eval.run import EvalConfig, run_eval
     from .eval import report
 
@@ -79,7 +76,7 @@ def eval_cmd(clips, codecs, bpp, baselines, anchor, metrics, out, start, frames,
         clips=list(clips), bpp=_targets(bpp), out=out,
         codecs=_csv(codecs) if codecs is not None else None, baselines=base,
         **({"metrics": _csv(metrics)} if metrics is not None else {}),
-        start=start, frames=frames, raw=_raw_spec(size, fps, pix_fmt), anchor=anchor,
+        start=start, frames=frames, raw=raw_spec(size, fps, pix_fmt), anchor=anchor,
         device=device, jobs=jobs, progress=not quiet)
     if cfg.codecs is not None and not cfg.codecs:
         raise InputError("--codecs lists no codec")

@@ -21,7 +21,12 @@ from .errors import WeightsError
 
 WEIGHTS_FORMAT = "vgc-weights-1"
 # Buffers whose shape depends on the tables built at export; resized before loading.
-_TABLE_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table", "_cdf", "_length")
+TABLE_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table", "_cdf", "_length")
+
+
+def without_tables(state: dict) -> dict:
+    """A state dict without its CDF-table buffers (built at export, sized by the tables)."""
+    return {k: v for k, v in state.items() if not k.endswith(TABLE_BUFFERS)}
 
 
 def repo_weights_dir() -> Path:
@@ -88,7 +93,7 @@ def load_into(model: torch.nn.Module, state: dict, where: str) -> None:
     """load_state_dict, first resizing CDF-table buffers to the stored shapes."""
     for name, buf in model.named_buffers():
         owner, _, attr = name.rpartition(".")
-        if attr.endswith(_TABLE_BUFFERS) and name in state:
+        if attr.endswith(TABLE_BUFFERS) and name in state:
             setattr(model.get_submodule(owner), attr, torch.empty_like(state[name]))
     try:
         model.load_state_dict(state, strict=True)

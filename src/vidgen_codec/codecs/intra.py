@@ -121,7 +121,7 @@ class IntraCodec:
 
         def streams_at(q: float) -> list[bytes]:
             if q not in cache:
-                cache[q] = self._code_latent(y, q)
+                cache[q] = self.code_latent(y, q)
             return cache[q]
 
         if st.q_fixed is not None:
@@ -148,9 +148,6 @@ class IntraCodec:
 
     def code_latent(self, y: torch.Tensor, q: float) -> list[bytes]:
         """Streams [z, y] of the latent `y` at rate parameter q (snapped with `snap_q`)."""
-        return self._code_latent(y, q)
-
-    def _code_latent(self, y: torch.Tensor, q: float) -> list[bytes]:
         gain, _ = self.model.gains(torch.tensor([q], device=y.device))
         yg = y * gain
         z = self.model.h_a(yg).cpu().double()

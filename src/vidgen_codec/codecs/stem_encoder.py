@@ -50,15 +50,14 @@ class StemEncoderState:
     b0: torch.Tensor | None = None  # decoded last backbone
     o0: np.ndarray | None = None  # its original, uint8
     prev_field: tuple | None = None  # (V, fmt, tp, t0) of the last P backbone
-    segments_left: int = 0
-    p_left: int = 0  # P-frames / MV frames still to code in the open GOP (for budgets)
+    p_left: int = 0  # P-frames (segments) / MV frames still to code in the open GOP
     m_left: int = 0
 
 
 def encode_frame(codec, st: StemEncoderState, x: torch.Tensor):
     t = st.index
     st = replace(st, index=t + 1)
-    if st.b0 is None or (st.segments_left == 0 and not st.pending):
+    if st.b0 is None or (st.p_left == 0 and not st.pending):
         return _code_i(codec, st, t, x)
     st = replace(st, pending=st.pending + [(t, x)])
     if len(st.pending) == st.plan.backbone_interval:
@@ -123,7 +122,7 @@ def _code_i(codec, st: StemEncoderState, t: int, x: torch.Tensor):
     b0 = codec.intra.decode_streams(pl.streams, q, *x.shape[-2:])
     chunk = CodedChunk(ChunkType.BACKBONE_FRAME, pl, gop_start=True)
     st = replace(st, rate=rate, t0=t, b0=b0, o0=_u8(x), prev_field=None,
-                 segments_left=n_p, p_left=n_p, m_left=n_m)
+                 p_left=n_p, m_left=n_m)
     return [chunk], st
 
 
@@ -148,8 +147,7 @@ def _code_segment(codec, st: StemEncoderState):
         if rate is not None:
             rate = spend(rate, _chunk_bytes(payload), mv=True)
     st = replace(st, rate=rate, pending=[], t0=t1, b0=b1, o0=o1,
-                 prev_field=(v1, fmt, st.t0, t1), segments_left=st.segments_left - 1,
-                 p_left=max(st.p_left - 1, 0), m_left=max(st.m_left - (len(frames) - 1), 0))
+                 prev_field=(v1, fmt, st.t0, t1), p_left=max(st.p_left - 1, 0), m_left=max(st.m_left - (len(frames) - 1), 0))
     return chunks, st
 
 

@@ -22,7 +22,6 @@ import torch
 
 from ..motion.mv_coding import BACKWARD, BLEND, FORWARD, FieldFormat
 from ..motion.warp import dense_from_blocks, warp  # noqa: F401  (warp: used by callers)
-from ..train.residual import RESIDUAL_SCALE
 
 
 def scale_field(v: np.ndarray, num: int, den: int) -> np.ndarray:
@@ -61,6 +60,9 @@ def predict_m_fields(v1: np.ndarray, t0: int, t: int, t1: int) -> tuple[np.ndarr
 def p_prediction(b0: torch.Tensor, v1: np.ndarray, fmt: FieldFormat) -> torch.Tensor:
     hp, wp = b0.shape[-2:]
     return warp(b0, pixels(v1, fmt, hp, wp, b0.device))
+
+
+RESIDUAL_SCALE = 2.0  # residual image = (x - pred) / RESIDUAL_SCALE + 0.5
 
 
 def residual_image(x: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:

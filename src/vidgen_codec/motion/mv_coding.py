@@ -189,16 +189,9 @@ def decode_modes(data: bytes, shape: tuple[int, int], backend: EntropyBackend,
 
 
 def _best_table(symbols: np.ndarray, table: CdfTable) -> int:
-    """Index of the table with the fewest ideal bits for these symbols (escapes at 32 bits)."""
-    s = symbols.reshape(-1).astype(np.int64)
-    best, best_bits = 0, None
-    for i, (cdf, n, off) in enumerate(zip(table.cdfs, table.cdf_lengths, table.offsets)):
-        c = np.asarray(cdf, np.int64)
-        v = s - off
-        inside = (v >= 0) & (v < n - 2)
-        vi = np.where(inside, v, n - 2)
-        freq = c[vi + 1] - c[vi]
-        bits = -np.log2(freq / 65536.0).sum() + 32 * np.count_nonzero(~inside)
-        if best_bits is None or bits < best_bits:
-            best, best_bits = i, bits
-    return best
+    """Index of the table that codes these symbols in the fewest bits (the entropy engine's
+    integer size estimate, escapes included)."""
+    s = symbols.reshape(-1)
+    arrays = table.arrays
+    costs = [arrays.map_symbols(s, np.full(s.size, i)).cost16 for i in range(arrays.n_tables)]
+    return int(np.argmin(costs))

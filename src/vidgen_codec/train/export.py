@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..errors import WeightsError
+from ..weights import TABLE_BUFFERS, without_tables
 
 
 def export_checkpoint(ckpt: Path, out_dir: Path) -> bytes:
@@ -23,10 +24,8 @@ def export_checkpoint(ckpt: Path, out_dir: Path) -> bytes:
 
 def _load_checked(model, state: dict, ckpt: Path) -> None:
     """load_state_dict that tolerates only the CDF tables (rebuilt at export) being absent."""
-    tables = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
-    state = {k: v for k, v in state.items() if not k.endswith(tables)}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith(tables)]
+    missing, unexpected = model.load_state_dict(without_tables(state), strict=False)
+    missing = [k for k in missing if not k.endswith(TABLE_BUFFERS)]
     if missing or unexpected:
         raise WeightsError(f"{ckpt} does not fit the model: missing {missing[:3]}, "
                            f"unexpected {unexpected[:3]}")

@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..codecs.stem_motion import RESIDUAL_SCALE, residual_image
 from ..models.intra_model import IntraConfig, IntraModel
 from ..motion.estimate import block_field, dense_flow
 from ..motion.warp import dense_from_blocks, warp
 from .data import DEFAULT_HOLDOUT, VIDEO_EXT
+from ..weights import without_tables
 from .intra import peek_step, train_rd
 
-RESIDUAL_SCALE = 2.0  # residual image = (x - pred) / RESIDUAL_SCALE + 0.5
 
 
 def load_clips(root, *, holdout=DEFAULT_HOLDOUT, only=None,
@@ -83,14 +84,8 @@ class ResidualSampler:
         out = []
         for _ in range(n):
             tgt, pred = self.pair()
-            out.append((tgt - pred) / RESIDUAL_SCALE + 0.5)
+            out.append(residual_image(tgt, pred))
         return torch.cat(out)
-
-
-def _without_tables(state: dict) -> dict:
-    """Drop the built CDF tables (rebuilt at export) so the state loads into a fresh model."""
-    skip = ("_quantized_cdf", "_cdf_length", "_offset", "scale_table")
-    return {k: v for k, v in state.items() if not k.endswith(skip)}
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
@@ -116,5 +111,5 @@ def train_residual(data: str, out: str, *, init_weights=None, steps: int = 4000,
         pass
     return train_rd(out, sampler, val, steps=steps, resume=resume, batch=batch, lr=lr,
                     seed=seed, ckpt_every=ckpt_every, cfg=cfg,
-                    init=_without_tables(intra.model.state_dict()), dist_scale=RESIDUAL_SCALE**2,
+                    init=without_tables(intra.model.state_dict()), dist_scale=RESIDUAL_SCALE**2,
                     desc="train residual")
