@@ -1,7 +1,8 @@
 """The library face of vgc: encode a video to a .vgc file, decode it back, describe it.
 
     encode: video_io.read_frames -> pad -> codec.encode_frame -> bitstream.ContainerWriter
-    decode: bitstream.ContainerReader -> codec.decode_frame -> crop -> video_io.VideoWriter
+    decode: bitstream.ContainerReader -> codec.decode_frame [-> refine.windows: one diffusion
+            step over windows of frames] -> crop -> video_io.VideoWriter
 
 The CLI only parses arguments and calls these functions.
 """
@@ -18,6 +19,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .bitstream import ContainerReader, ContainerWriter, SequenceHeader
+from .bitstream.headers import RefineRecord
 from .bitstream.ids import PixelFormat
 from .codecs.base import RateTarget, Structure
 from .entropy import get_backend
@@ -56,8 +58,12 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
            q: float | None = None, start: int = 0, frames: int | None = None,
            raw: RawSpec | None = None, device: str = "cpu", weights: str | None = None,
            gop: int | None = None, backbone_interval: int | None = None,
-           progress: bool = True) -> EncodeReport:
-    """Encode frames [start, start+frames) of `src` into the .vgc file `dst` (atomically)."""
+           refine: bool = True, refiner: str | None = None, model_dir: str | None = None,
+           seed: int = 0, progress: bool = True) -> EncodeReport:
+    """Encode frames [start, start+frames) of `src` into the .vgc file `dst` (atomically).
+
+    For a codec decoded through the refiner (stem), `refine` writes a REFINE chunk naming the
+    refiner (shipped, `refiner` folder, or `model_dir` Wan base + adapter) and the noise seed."""
     if Path(dst).resolve() == Path(src).resolve():
         raise InputError("output path is the input file")
     if bpp is not None and q is not None:
@@ -71,6 +77,7 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     if min(w, h) < MIN_SIDE or max(w, h) > MAX_SIDE:
         raise InputError(f"frame size {w}x{h} not supported (each side {MIN_SIDE}..{MAX_SIDE})")
     spec = get_codec(codec)
+    refine_record = _refine_record(spec, refine, refiner, model_dir, seed)
     dev = resolve_device(device)
     model = spec.load(weights, device=dev)
     expected = _expected_frames(info.frame_count, start, frames)
@@ -89,6 +96,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     n = 0
     with ContainerWriter(dst) as out:
         out.write_sequence_header(header)
+        if refine_record is not None:
+            out.write_refine(refine_record)
         bar = tqdm(total=expected, desc=f"encode {codec}", unit="frame", disable=not progress)
         for frame in read_frames(src, start=start, count=frames, raw=raw):
             chunks, state = model.encode_frame(state, _to_input(frame, model.stride).to(dev))
@@ -108,27 +117,39 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
 
 
 def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
-           device: str = "cpu", weights: str | None = None, progress: bool = True) -> int:
-    """Decode frames [start, start+frames) of the .vgc `src` into a video `dst`. Returns count."""
+           device: str = "cpu", weights: str | None = None, refine: bool = True,
+           refiner: str | None = None, model_dir: str | None = None,
+           progress: bool = True) -> int:
+    """Decode frames [start, start+frames) of the .vgc `src` into a video `dst`. Returns count.
+
+    A file with a REFINE chunk goes through the refiner it names, unless `refine` is False."""
     if not Path(src).is_file():
         raise InputError(f"{src}: no such file")
     with ContainerReader(src) as rd:
         hdr = rd.header
         spec = codec_by_id(hdr.codec_id)
         backend = get_backend(hdr.entropy_coder_id)
-        model = spec.load(weights, device=resolve_device(device), backend=backend)
+        dev = resolve_device(device)
+        model = spec.load(weights, device=dev, backend=backend)
         check_weights(hdr, model)
+        ref = _load_refiner(rd.refine, refine, refiner, model_dir, dev)
         if start < 0 or start >= hdr.frame_count:
             raise InputError(f"--start {start} outside the file's {hdr.frame_count} frames")
         count = hdr.frame_count - start if frames is None else min(frames, hdr.frame_count - start)
         chunks = _chunks_from(rd, start)
         hp, wp = _padded(hdr.height, model.stride), _padded(hdr.width, model.stride)
-        state = model.new_decoder()
+        types: dict[int, int] = {}
+        outputs = _in_order(_decoded(model, model.new_decoder(), chunks, hp, wp, types))
+        if ref is not None:
+            from .refine.windows import refine_stream
+
+            outputs = refine_stream(ref, outputs, types, rd.refine.seed)
         written = 0
         fps = Fraction(hdr.fps_num, hdr.fps_den)
         with VideoWriter(dst, hdr.width, hdr.height, fps) as vw:
-            bar = tqdm(total=count, desc="decode", unit="frame", disable=not progress)
-            for out in _in_order(_decoded(model, state, chunks, hp, wp)):
+            bar = tqdm(total=count, desc="decode" + (" + refine" if ref else ""),
+                       unit="frame", disable=not progress)
+            for out in outputs:
                 for index, x in out:
                     if index < start or written == count:
                         continue
@@ -146,6 +167,38 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
     return written
 
 
+def _refine_record(spec, refine: bool, refiner, model_dir, seed: int) -> RefineRecord | None:
+    if not spec.refined or not refine:
+        if refiner is not None or model_dir is not None:
+            raise InputError(f"--refiner/--model-dir given, but {spec.name} files are not "
+                             "refined" + (" (--no-refine)" if spec.refined else ""))
+        return None
+    from .refine.loading import refiner_identity
+
+    if not 0 <= seed < 2**63:
+        raise InputError(f"--seed {seed} outside 0 .. 2^63-1")
+    sha, model_id = refiner_identity(refiner, model_dir)
+    return RefineRecord(seed, sha, model_id)
+
+
+def _load_refiner(record: RefineRecord | None, refine: bool, refiner, model_dir, device: str):
+    """The refiner a file asks for (None: the file has no REFINE chunk, or --no-refine)."""
+    if record is None or not refine:
+        if refine and (refiner is not None or model_dir is not None):
+            raise InputError("--refiner/--model-dir given, but the file has no REFINE chunk "
+                             "(it was encoded with --no-refine)")
+        return None
+    from .refine.loading import load_refiner
+
+    ref, sha = load_refiner(refiner, model_dir, device=device)
+    if sha != record.refiner_sha256:
+        raise WeightsError(
+            f"file asks for refiner {record.refiner_sha256.hex()[:12]} ({record.model_id}); "
+            f"the loaded refiner is {sha.hex()[:12]} ({ref.cfg.model_id}): pass the matching "
+            "--refiner/--model-dir, or --no-refine")
+    return ref
+
+
 def _in_order(outputs):
     """Pass decoder outputs through, refusing a frame index that is not the next one."""
     expect = None
@@ -157,9 +210,11 @@ def _in_order(outputs):
         yield out
 
 
-def _decoded(model, state, chunks, hp: int, wp: int):
-    """Lists of (frame_index, frame) in display order, chunk by chunk, then the decoder's rest."""
+def _decoded(model, state, chunks, hp: int, wp: int, types: dict):
+    """Lists of (frame_index, frame) in display order, chunk by chunk, then the decoder's rest.
+    Records each frame's type in `types` (the refiner's frame type embedder needs them)."""
     for fc in chunks:
+        types[fc.payload.frame_index] = int(fc.payload.frame_type)
         out, state = model.decode_frame(state, fc.payload, hp, wp, chunk=fc.chunk_index)
         yield out
     out, state = model.flush_decoder(state)

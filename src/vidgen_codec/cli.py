@@ -9,7 +9,7 @@ import sys
 import click
 
 from . import __version__
-from .cli_options import raw_input_options, raw_spec
+from .cli_options import raw_input_options, raw_spec, refiner_options, train_options
 from .errors import InputError, VgcError
 from .video_writer import MP4_SETTINGS_HELP, SUPPORTED_OUTPUTS
 
@@ -48,13 +48,18 @@ def main():
               help="stem: frames from one backbone to the next (default: chosen from the rate).")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]))
 @click.option("--weights", default=None, help="Weights folder (default: the shipped weights).")
+@refiner_options
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the refiner's noise, stored in the file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix_fmt, gop,
-           backbone_interval, device, weights, quiet):
+           backbone_interval, device, weights, no_refine, refiner, model_dir, seed, quiet):
     """Encode a video into a .vgc file.
 
     INPUT is anything ffmpeg decodes (mp4, mkv, avi, mov, webm, y4m) or a raw .yuv with
     --size and --fps. The output is written atomically: on any error no file is left.
+    stem files name the diffusion refiner their decoder runs (and its seed); --no-refine
+    leaves it out.
 
     \b
     Examples:
@@ -64,6 +69,7 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
       vgc encode clip.mp4 clip.vgc --codec intra --bpp 0.3   # every frame an I-frame
       vgc encode raw.yuv raw.vgc --size 640x480 --fps 30 --bpp 0.2
       vgc encode clip.mp4 clip.vgc --rate 2.5          # fixed rate, no rate control
+      vgc encode clip.mp4 clip.vgc --model-dir Wan2.1-T2V-1.3B-Diffusers --refiner adapter/
     """
     from . import api
 
@@ -72,6 +78,7 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
     rep = api.encode(input_path, output_path, codec=codec, bpp=bpp, q=q, start=start,
                      frames=frames, raw=raw_spec(size, fps, pix_fmt), device=device,
                      weights=weights, gop=gop, backbone_interval=backbone_interval,
+                     refine=not no_refine, refiner=refiner, model_dir=model_dir, seed=seed,
                      progress=not quiet)
     click.echo(f"{rep.path}: {rep.frames} frames {rep.width}x{rep.height}, {rep.bytes} bytes, "
                f"{rep.bpp:.5f} bpp" + (f" (target {bpp:g})" if bpp else ""))
@@ -85,9 +92,13 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
 @click.option("--frames", type=int, default=None, help="Number of frames (default: to the end).")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]))
 @click.option("--weights", default=None, help="Weights folder (default: the shipped weights).")
+@refiner_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def decode(input_path, output_path, start, frames, device, weights, quiet):
+def decode(input_path, output_path, start, frames, device, weights, no_refine, refiner,
+           model_dir, quiet):
     """Decode a .vgc file into a video; the output format follows OUTPUT's extension.
+
+    A stem file is refined by one diffusion step (the refiner it names) unless --no-refine.
 
     \b
     Examples:
@@ -95,13 +106,16 @@ def decode(input_path, output_path, start, frames, device, weights, quiet):
       vgc decode clip.vgc clip.mp4              # near-lossless H.264
       vgc decode clip.vgc frames/               # PNG per frame
       vgc decode clip.vgc part.y4m --start 100 --frames 25
+      vgc decode clip.vgc warped.mkv --no-refine  # STEM's intermediate frames
+      vgc decode clip.vgc clip.mkv --device cuda --model-dir Wan2.1-T2V-1.3B-Diffusers --refiner adapter/
     """
     from . import api
 
     if frames is not None and frames <= 0:
         raise InputError("--frames must be > 0")
     n = api.decode(input_path, output_path, start=start, frames=frames, device=device,
-                   weights=weights, progress=not quiet)
+                   weights=weights, refine=not no_refine, refiner=refiner, model_dir=model_dir,
+                   progress=not quiet)
     click.echo(f"{output_path}: {n} frames")
 
 
@@ -162,14 +176,7 @@ def train():
 
 
 @train.command("intra", context_settings=CONTEXT)
-@click.option("--data", default=None, help="Folder of images and videos (cup.mp4, tree.avi held out).")
-@click.option("--out", required=True, help="Run folder: checkpoint, logs.")
-@click.option("--steps", type=int, default=16000, show_default=True, help="Total steps.")
-@click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt.")
-@click.option("--batch", type=int, default=8, show_default=True)
-@click.option("--patch", type=int, default=128, show_default=True)
-@click.option("--export", "export_dir", default=None,
-              help="Write the checkpoint of OUT as shipped weights to this folder and stop.")
+@train_options(steps=16000, batch=8)
 def train_intra_cmd(data, out, steps, resume, batch, patch, export_dir):
     """Train the intra codec (rate-distortion, all gain levels jointly); resumes from checkpoints.
 
@@ -187,16 +194,9 @@ def train_intra_cmd(data, out, steps, resume, batch, patch, export_dir):
 
 
 @train.command("residual", context_settings=CONTEXT)
-@click.option("--data", default=None, help="Folder of videos (cup.mp4, tree.avi held out).")
-@click.option("--out", required=True, help="Run folder: checkpoint, logs.")
-@click.option("--steps", type=int, default=4000, show_default=True, help="Total steps.")
-@click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt.")
-@click.option("--batch", type=int, default=8, show_default=True)
-@click.option("--patch", type=int, default=128, show_default=True)
+@train_options(steps=4000, batch=8)
 @click.option("--intra-weights", default=None, help="Intra weights to start from (default: shipped).")
-@click.option("--export", "export_dir", default=None,
-              help="Write the checkpoint of OUT as STEM residual weights to this folder and stop.")
-def train_residual_cmd(data, out, steps, resume, batch, patch, intra_weights, export_dir):
+def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, intra_weights):
     """Train STEM's P-frame residual model (fine-tuned from the intra model); resumes.
 
     \b
@@ -211,6 +211,40 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, intra_weights, ex
                               resume=resume, batch=batch, patch=patch)
 
     _train_or_export(data, out, export_dir, "export_residual", run_training)
+
+
+@train.command("refiner", context_settings=CONTEXT)
+@train_options(steps=3000, batch=2)
+@click.option("--stem-weights", default=None,
+              help="STEM weights that make the intermediate sequences (default: shipped).")
+@click.option("--model-dir", default=None,
+              help="Fine-tune a Wan model in diffusers format (LoRA adapters + FTE) instead of "
+                   "training the tiny refiner.")
+@click.option("--lora-rank", type=int, default=16, show_default=True,
+              help="With --model-dir: rank of the LoRA adapters.")
+@click.option("--lr", type=float, default=4e-4, show_default=True)
+@click.option("--device", default="auto", show_default=True,
+              type=click.Choice(["cpu", "cuda", "auto"]))
+def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, stem_weights,
+                      model_dir, lora_rank, lr, device):
+    """Train the one-step diffusion refiner on STEM intermediate sequences made on the fly
+    from the training clips; resumes from checkpoints.
+
+    \b
+    Examples:
+      vgc train refiner --data ../shared/data --out runs/refiner --steps 3000 --resume
+      vgc train refiner --out runs/refiner --export weights/refiner
+      vgc train refiner --data ../shared/data --out runs/wan --model-dir Wan2.1-T2V-1.3B-Diffusers --device cuda
+    """
+    def run_training():
+        from .api import resolve_device
+        from .train.refiner import train_refiner
+
+        return train_refiner(data, out, steps=steps, resume=resume, batch=batch, patch=patch,
+                             lr=lr, stem_weights=stem_weights, model_dir=model_dir,
+                             lora_rank=lora_rank, device=resolve_device(device))
+
+    _train_or_export(data, out, export_dir, "export_refiner", run_training)
 
 
 def _train_or_export(data, out: str, export_dir, exporter: str, run_training) -> None:

@@ -30,3 +30,32 @@ def raw_spec(size: str | None, fps: str | None, pix_fmt: str):
     except (ValueError, ZeroDivisionError):
         raise InputError(f"bad --size {size!r} or --fps {fps!r} (expected WxH and a rate)")
     return RawSpec(w, h, rate, pix_fmt)
+
+
+def train_options(steps: int, batch: int, patch: int = 128):
+    """--data, --out, --steps, --resume, --batch, --patch, --export: every `vgc train` command."""
+    def deco(f):
+        f = click.option("--export", "export_dir", default=None,
+                         help="Write the checkpoint of OUT as shipped weights to this folder "
+                              "and stop.")(f)
+        f = click.option("--patch", type=int, default=patch, show_default=True,
+                         help="Training crop side in pixels.")(f)
+        f = click.option("--batch", type=int, default=batch, show_default=True)(f)
+        f = click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt.")(f)
+        f = click.option("--steps", type=int, default=steps, show_default=True,
+                         help="Total steps.")(f)
+        f = click.option("--out", required=True, help="Run folder: checkpoint, logs.")(f)
+        return click.option("--data", default=None,
+                            help="Folder of images and videos (cup.mp4, tree.avi held out).")(f)
+    return deco
+
+
+def refiner_options(f):
+    """--no-refine, --refiner, --model-dir: which diffusion refiner runs after the codec."""
+    f = click.option("--model-dir", default=None,
+                     help="A Wan model in diffusers format (vae/, transformer/) to refine "
+                          "with; --refiner then names its adapter folder.")(f)
+    f = click.option("--refiner", default=None,
+                     help="Refiner weights folder (default: the shipped weights/refiner).")(f)
+    return click.option("--no-refine", "no_refine", is_flag=True,
+                        help="No diffusion refinement: the codec's frames as they are.")(f)

@@ -32,6 +32,7 @@ def describe(path: str) -> dict:
              "rate_code": fc.payload.rate_code}
             for fc in rd.iter_frames()
         ]
+        refine = rd.refine
         major, minor = rd.version
         size = rd.file_size
     pixels = h.width * h.height
@@ -68,6 +69,9 @@ def describe(path: str) -> dict:
         "gop_size": h.gop_size,
         "backbone_interval": h.backbone_interval,
         "frame_types": _display_order_types(frames),
+        "refine": None if refine is None else {
+            "seed": refine.seed, "refiner_sha256": refine.refiner_sha256.hex(),
+            "model_id": refine.model_id},
         "chunks": {k: {"count": c, "bytes": b, "bpp": b * 8 / (pixels * n)}
                    for k, (c, b) in by_chunk.items()},
         "frame_type_stats": {k: {"frames": c, "bytes": b, "bpp": b * 8 / (pixels * c)}
@@ -94,6 +98,8 @@ def format_text(d: dict, *, per_frame: bool = False) -> str:
         + (f"   (target {d['target_bpp']:g} bpp)" if d["target_bpp"] else ""),
         f"structure   gop {d['gop_size']}, backbone interval {d['backbone_interval']}",
         f"frame types {_abbrev(d['frame_types'])}",
+        "refine      " + (f"{d['refine']['model_id']} [{d['refine']['refiner_sha256'][:12]}], "
+                          f"seed {d['refine']['seed']}" if d["refine"] else "none"),
         "",
         f"{'chunk type':<18}{'count':>7}{'bytes':>12}{'bpp':>12}",
     ]

@@ -20,6 +20,7 @@ class CodecSpec:
     weights: str  # folder name under weights/
     devices: tuple[str, ...]
     cls: type  # .load(weights_dir, device=, backend=), .random(seed), instance.save(dir)
+    refined: bool = False  # decoded through the diffusion refiner by default (REFINE chunk)
 
     def load(self, weights_dir=None, *, device: str = "cpu", backend=None):
         return self.cls.load(weights_dir, device=device, backend=backend)
@@ -32,12 +33,13 @@ RESERVED = {
 
 
 def register_codec(name: str, codec_id: CodecId, *, description: str, weights: str,
-                   devices: tuple[str, ...] = ("cpu", "cuda")):
+                   devices: tuple[str, ...] = ("cpu", "cuda"), refined: bool = False):
     def deco(cls):
         for spec in _REGISTRY.values():
             if spec.codec_id == codec_id or spec.name == name:
                 raise ValueError(f"codec {name}/{int(codec_id)} registered twice")
-        _REGISTRY[name] = CodecSpec(name, CodecId(codec_id), description, weights, devices, cls)
+        _REGISTRY[name] = CodecSpec(name, CodecId(codec_id), description, weights, devices, cls,
+                                    refined)
         return cls
 
     return deco

@@ -47,9 +47,15 @@ def sha256_file(path: Path) -> bytes:
 
 def save_weights(model: torch.nn.Module, config: dict, architecture: str, out_dir: Path) -> bytes:
     """Write model.safetensors and config.json (with the sha256). Returns the hash."""
+    return save_state(model.state_dict(), config, architecture, out_dir)
+
+
+def save_state(state: dict, config: dict, architecture: str, out_dir: Path) -> bytes:
+    """save_weights for a state dict (e.g. an adapter's part of a model)."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     st = out_dir / "model.safetensors"
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     save_file(state, str(st), metadata={"architecture": architecture})
     digest = sha256_file(st)
     meta = {"format": WEIGHTS_FORMAT, "architecture": architecture, "config": config,

@@ -20,7 +20,8 @@ SEQ_FRAME_COUNT_OFFSET = 20  # offset of frame_count inside the payload (patched
 MAX_FRAME_COUNT = 2**31 - 1
 MAX_DIMENSION = 65535
 
-_FRAME_FIXED = struct.Struct("<IBhB")  # frame_index, frame_type, rate_code, n_streams
+_FRAME_FIXED = struct.Struct("<IBhB")
+_REFINE_FIXED = struct.Struct("<Q32s")  # seed, refiner_sha256  # frame_index, frame_type, rate_code, n_streams
 
 
 def _pack_str(name: str, value: str) -> bytes:
@@ -31,16 +32,17 @@ def _pack_str(name: str, value: str) -> bytes:
 
 
 def _unpack_str(
-    data: bytes, pos: int, name: str, chunk: int | None, offset: int
+    data: bytes, pos: int, name: str, chunk: int | None, offset: int,
+    what: str = "SEQUENCE_HEADER",
 ) -> tuple[str, int]:
     if pos >= len(data):
         raise FormatError(
-            f"SEQUENCE_HEADER too short: no {name} length", chunk=chunk, offset=offset + pos
+            f"{what} too short: no {name} length", chunk=chunk, offset=offset + pos
         )
     n = data[pos]
     if pos + 1 + n > len(data):
         raise FormatError(
-            f"SEQUENCE_HEADER too short: {name} runs past the payload",
+            f"{what} too short: {name} runs past the payload",
             chunk=chunk,
             offset=offset + pos,
         )
@@ -48,7 +50,7 @@ def _unpack_str(
         text = bytes(data[pos + 1 : pos + 1 + n]).decode("utf-8")
     except UnicodeDecodeError:
         raise FormatError(
-            f"SEQUENCE_HEADER {name} is not valid UTF-8", chunk=chunk, offset=offset + pos
+            f"{what} {name} is not valid UTF-8", chunk=chunk, offset=offset + pos
         ) from None
     return text, pos + 1 + n
 
@@ -220,3 +222,31 @@ class FramePayload:
                 offset=offset + pos,
             )
         return cls(frame_index, frame_type, rate_code, streams)
+
+
+@dataclass
+class RefineRecord:
+    """The REFINE chunk (section 7.5): which refiner the decoder runs after the codec, and the
+    seed its noise is drawn from. A file without one is decoded without refinement."""
+
+    seed: int
+    refiner_sha256: bytes
+    model_id: str
+
+    def pack(self) -> bytes:
+        if len(self.refiner_sha256) != 32:
+            raise ValueError("refiner_sha256 must be 32 bytes")
+        if not 0 <= self.seed < 2**64:
+            raise ValueError(f"seed {self.seed} outside 0..2^64-1")
+        return _REFINE_FIXED.pack(self.seed, bytes(self.refiner_sha256)) + _pack_str(
+            "model_id", self.model_id)
+
+    @classmethod
+    def unpack(cls, data: bytes, *, chunk: int | None = 1, offset: int = 0) -> RefineRecord:
+        """Parse a REFINE payload; bytes after the known fields are ignored (later minors)."""
+        if len(data) < _REFINE_FIXED.size + 1:
+            raise FormatError(f"REFINE payload too short ({len(data)} bytes)", chunk=chunk,
+                              offset=offset)
+        seed, sha = _REFINE_FIXED.unpack_from(data)
+        model_id, _ = _unpack_str(data, _REFINE_FIXED.size, "model_id", chunk, offset, "REFINE")
+        return cls(seed, sha, model_id)

@@ -42,6 +42,7 @@ class ChunkType(IntEnum):
     LATENT_RESIDUAL = 0x0004
     END = 0x0005
     INDEX = 0x8001  # ancillary: only seeking needs it
+    REFINE = 0x8002  # ancillary: the refiner the decoder should run, and its seed
 
 
 ANCILLARY_BIT = 0x8000

@@ -2,6 +2,7 @@
 
     r = ContainerReader("in.vgc")         # checks the file header and the SEQUENCE_HEADER
     r.header                              # SequenceHeader
+    r.refine                              # RefineRecord, or None when the file has none
     for fc in r.iter_frames(): ...        # FrameChunk per frame chunk, every chunk checked
     r.read_index()                        # [IndexEntry(frame, offset)] via END at the tail
     r.iter_frames_from(offset)            # seek: resume at a chunk offset from the index
@@ -20,7 +21,7 @@ from typing import BinaryIO
 
 from ..errors import FormatError, InputError
 from .framing import CHUNK_HEADER_SIZE, FILE_HEADER_SIZE, ChunkInfo, parse_file_header, read_chunk
-from .headers import FramePayload, SequenceHeader
+from .headers import FramePayload, RefineRecord, SequenceHeader
 from .ids import FRAME_CHUNK_TYPES, ChunkType, is_ancillary
 from .index import END_CHUNK_SIZE, IndexEntry, unpack_end, unpack_index
 
@@ -77,6 +78,15 @@ class ContainerReader:
         )
         self._seq_info = info
         self.frames_offset = info.offset + info.size  # where the first chunk after the header lies
+        self.refine: RefineRecord | None = None
+        self._refine_info: ChunkInfo | None = None
+        if self.frames_offset < self.file_size:
+            nxt, payload = read_chunk(self._f, self.frames_offset, self.file_size, chunk=1)
+            if nxt.type == ChunkType.REFINE:
+                self.refine = RefineRecord.unpack(
+                    payload, chunk=1, offset=nxt.offset + CHUNK_HEADER_SIZE)
+                self._refine_info = nxt
+                self.frames_offset = nxt.offset + nxt.size
 
     def close(self) -> None:
         self._f.close()
@@ -109,6 +119,8 @@ class ContainerReader:
             elif t in FRAME_CHUNK_TYPES:
                 if index_at is not None:
                     raise FormatError(f"{info.type_name} chunk after the INDEX chunk", **where)
+            elif t == ChunkType.REFINE:
+                raise FormatError("REFINE chunk not right after the SEQUENCE_HEADER", **where)
             elif t == ChunkType.INDEX:
                 if index_at is not None:
                     raise FormatError("second INDEX chunk", **where)
@@ -146,7 +158,8 @@ class ContainerReader:
 
     def chunks(self) -> list[ChunkInfo]:
         """Every chunk in the file (SEQUENCE_HEADER to END), each one checked."""
-        return [self._seq_info] + [info for info, _ in self._walk(self.frames_offset, 1)]
+        head = [self._seq_info] + ([self._refine_info] if self._refine_info else [])
+        return head + [info for info, _ in self._walk(self.frames_offset, len(head))]
 
     def _frames(self, start: int, first_index: int | None) -> Iterator[FrameChunk]:
         for info, payload in self._walk(start, first_index):
@@ -165,7 +178,7 @@ class ContainerReader:
 
     def iter_frames(self) -> Iterator[FrameChunk]:
         """Frame chunks in file order; every chunk up to END is checked, ancillary ones skipped."""
-        return self._frames(self.frames_offset, 1)
+        return self._frames(self.frames_offset, 2 if self.refine else 1)
 
     def iter_frames_from(self, offset: int) -> Iterator[FrameChunk]:
         """Like iter_frames, from a chunk offset taken from read_index().
@@ -176,7 +189,8 @@ class ContainerReader:
             raise FormatError(
                 f"offset {offset} is not inside the frame area of the file", offset=offset
             )
-        return self._frames(offset, 1 if offset == self.frames_offset else None)
+        first = 2 if self.refine else 1
+        return self._frames(offset, first if offset == self.frames_offset else None)
 
     # --- seeking ---------------------------------------------------------------------------
 

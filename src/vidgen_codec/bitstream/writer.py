@@ -22,7 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from .framing import CHUNK_HEADER_SIZE, ChunkInfo, pack_chunk, pack_file_header
-from .headers import MAX_FRAME_COUNT, SEQ_FRAME_COUNT_OFFSET, FramePayload, SequenceHeader
+from .headers import (MAX_FRAME_COUNT, SEQ_FRAME_COUNT_OFFSET, FramePayload, RefineRecord,
+                      SequenceHeader)
 from .ids import FRAME_CHUNK_TYPES, ChunkType
 from .index import IndexEntry, pack_end, pack_index
 
@@ -108,6 +109,12 @@ class ContainerWriter:
         info = self.write_chunk(ChunkType.SEQUENCE_HEADER, self._seq_payload)
         self._seq_offset = info.offset
         return info
+
+    def write_refine(self, record: RefineRecord) -> ChunkInfo:
+        """Write the REFINE chunk; it must come right after the SEQUENCE_HEADER."""
+        if len(self.chunks) != 1 or self._header is None:
+            raise ValueError("the REFINE chunk must come right after the SEQUENCE_HEADER")
+        return self.write_chunk(ChunkType.REFINE, record.pack())
 
     def write_frame(
         self, chunk_type: ChunkType, payload: FramePayload, *, gop_start: bool

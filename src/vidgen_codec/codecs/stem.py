@@ -34,8 +34,9 @@ from .stem_rate import init_stem_rate
 ARCHITECTURE = "StemModel"
 
 
-@register_codec("stem", CodecId.STEM, weights="stem",
-                description="Diff-SIT STEM: I/P backbones + motion-only frames, warped")
+@register_codec("stem", CodecId.STEM, weights="stem", refined=True,
+                description="Diff-SIT STEM: I/P backbones + motion-only frames, warped, "
+                            "then one diffusion step")
 class StemCodec:
     codec_id = CodecId.STEM
     stride = IntraCodec.stride

@@ -51,3 +51,18 @@ def export_residual(ckpt: Path, out_dir: Path, intra_dir: str = "../intra") -> b
     model = StemModel(cfg)
     model.residual = residual.eval()
     return save_weights(model, cfg.to_dict(), "StemModel", out_dir)
+
+
+def export_refiner(ckpt: Path, out_dir: Path) -> bytes:
+    """Shipped weights from a checkpoint: the whole tiny refiner, or an adapter folder."""
+    from ..models.refiner import Refiner, RefinerConfig
+    from ..refine.loading import ARCHITECTURE
+    from ..weights import save_state
+
+    if not ckpt.exists():
+        raise WeightsError(f"no checkpoint at {ckpt}")
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    cfg = RefinerConfig(**ck["config"])
+    if cfg.vae is not None:  # check it loads before writing
+        Refiner(cfg).load_state_dict(ck["model"], strict=True)
+    return save_state(ck["model"], cfg.to_dict(), ARCHITECTURE, out_dir)

@@ -1,0 +1,201 @@
+"""One-step video diffusion refiner with a Frame Type Embedder (Diff-SIT's ODFTE, Zhou, Chen,
+Zhang 2026, arXiv 2603.18501), built on diffusers' Wan classes (Wan 2.1, Wan Team 2025).
+
+    intermediate frames x (1,3,T,H,W) in [0,1], frame types (T,)   [from the STEM decoder]
+      -> AutoencoderKLWan encoder (posterior mode) -> z, normalised by latents_mean/std
+      -> z_t = (1 - s) z + s eps,  s = timestep / 1000,  eps from the stream's seed
+      -> WanTransformer3DModel at the fixed timestep, per-token condition
+             temb = time_embedding(timestep) + FTE(types of the frames under the token)
+         -> velocity v;  z0 = z_t - s v            (rectified-flow x0 estimate, one step)
+      -> AutoencoderKLWan decoder -> y
+      output "residual": frames = x + y   (the decoder predicts a correction)
+      output "image":    frames = y       (a pretrained Wan VAE decodes images)
+
+The Frame Type Embedder is added to the timestep embedding rather than put in place of the text:
+the timestep embedding drives every block's adaptive LayerNorm (shift, scale and gate of the
+attention and feed-forward branches), so a per-token type embedding sets per frame how strongly
+the step rewrites it, which is what "how much to trust this frame" means; a cross-attended text
+token carries content, and would reach every token equally. It follows the class conditioning
+of DiT (Peebles & Xie 2023), per token as in Wan 2.2's per-token timesteps. The text input is
+kept as a few learned context tokens (no text encoder is shipped).
+
+"residual" output is for our small model trained from scratch: with the decoder's last layer
+zero-initialised the refiner starts as the identity, and the VAE need not learn to reproduce
+every pixel (the skip idea of pix2pix-turbo, Parmar et al. 2024).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+N_FRAME_TYPES = 4  # I, P, M, R (bitstream_spec.md section 11.3)
+
+
+def tiny_vae_config() -> dict:
+    """The shipped size: 8x spatial (4x pixel patches, then one 2x stage), 2x temporal."""
+    return dict(base_dim=16, z_dim=16, dim_mult=[1, 2], num_res_blocks=1, attn_scales=[],
+                temperal_downsample=[True], latents_mean=[0.0] * 16, latents_std=[1.0] * 16,
+                in_channels=48, out_channels=48, patch_size=4, scale_factor_spatial=8,
+                scale_factor_temporal=2)
+
+
+def tiny_transformer_config() -> dict:
+    return dict(patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=32,
+                in_channels=16, out_channels=16, text_dim=16, freq_dim=64, ffn_dim=128,
+                num_layers=2, rope_max_seq_len=1024)
+
+
+def wan21_1_3b_transformer_config() -> dict:
+    """Wan2.1-T2V-1.3B dimensions (its diffusers transformer/config.json)."""
+    return dict(patch_size=[1, 2, 2], num_attention_heads=12, attention_head_dim=128,
+                in_channels=16, out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=8960,
+                num_layers=30, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+                eps=1e-6, rope_max_seq_len=1024)
+
+
+@dataclass
+class RefinerConfig:
+    vae: dict | None = field(default_factory=tiny_vae_config)  # None: from --model-dir
+    transformer: dict | None = field(default_factory=tiny_transformer_config)
+    timestep: float = 100.0  # the one fixed step, in Wan's 0..1000 scale
+    output: str = "residual"  # "residual" or "image"
+    window: int = 9  # frames per window: 1 + k * temporal compression
+    context_tokens: int = 4
+    lora_rank: int = 0  # > 0: peft LoRA adapters on the transformer's attention
+    model_id: str = "refiner-tiny-v1"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FrameTypeEmbedder(nn.Module):
+    """Frame types -> one embedding per latent frame (the mean over the frames it covers).
+
+    Zero-initialised, so an untrained embedder leaves the timestep embedding as it is.
+    """
+
+    def __init__(self, dim: int, temporal_ratio: int):
+        super().__init__()
+        self.table = nn.Embedding(N_FRAME_TYPES, dim)
+        nn.init.zeros_(self.table.weight)
+        self.ratio = temporal_ratio
+
+    def forward(self, types: torch.Tensor) -> torch.Tensor:
+        """types (B,T) long, T = 1 + k * ratio -> (B, 1 + k, dim)."""
+        e = self.table(types)
+        first, rest = e[:, :1], e[:, 1:]
+        rest = rest.unflatten(1, (-1, self.ratio)).mean(2)
+        return torch.cat([first, rest], 1)
+
+
+class Refiner(nn.Module):
+    def __init__(self, cfg: RefinerConfig, vae=None, transformer=None):
+        super().__init__()
+        from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+        self.cfg = cfg
+        self.vae = vae if vae is not None else AutoencoderKLWan(**cfg.vae)
+        self.transformer = (transformer if transformer is not None
+                            else WanTransformer3DModel(**cfg.transformer))
+        tc = self.transformer.config
+        inner = tc.num_attention_heads * tc.attention_head_dim
+        self.fte = FrameTypeEmbedder(inner, self.temporal_ratio)
+        self.context = nn.Parameter(torch.zeros(1, cfg.context_tokens, tc.text_dim))
+        if cfg.output == "residual" and vae is None:
+            last = self.vae.decoder.conv_out
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        if cfg.output not in ("residual", "image"):
+            raise ValueError(f"refiner output {cfg.output!r}: 'residual' or 'image'")
+        if (cfg.window - 1) % self.temporal_ratio:
+            raise ValueError(f"window {cfg.window} is not 1 + k * {self.temporal_ratio}")
+
+    @property
+    def temporal_ratio(self) -> int:
+        return int(self.vae.config.scale_factor_temporal or 1)
+
+    @property
+    def spatial_multiple(self) -> int:
+        """Frame sides must be multiples of this (VAE stride times transformer patch)."""
+        p = self.transformer.config.patch_size
+        return int(self.vae.config.scale_factor_spatial) * int(max(p[1], p[2]))
+
+    @property
+    def sigma(self) -> float:
+        return self.cfg.timestep / 1000.0
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,3,T,H,W) in [-1,1] -> normalised latent (posterior mode: no sampling noise)."""
+        z = self.vae.encode(x).latent_dist.mode()
+        mean, std = self._latent_stats(z)
+        return (z - mean) / std
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        mean, std = self._latent_stats(z)
+        return self.vae.decode(z * std + mean).sample
+
+    def _latent_stats(self, z):
+        c = self.vae.config
+        shape = (1, -1, 1, 1, 1)
+        mean = torch.tensor(c.latents_mean, dtype=z.dtype, device=z.device).view(shape)
+        std = torch.tensor(c.latents_std, dtype=z.dtype, device=z.device).view(shape)
+        return mean, std
+
+    def velocity(self, zt: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """The transformer's prediction at the fixed timestep, with FTE added to the timestep
+        embedding of every token (the stock forward takes one embedding per batch or per token
+        from timesteps only; this is that forward with the addition)."""
+        tr = self.transformer
+        b, _, f, h, w = zt.shape
+        pt, ph, pw = tr.config.patch_size
+        rotary = tr.rope(zt)
+        hs = tr.patch_embedding(zt).flatten(2).transpose(1, 2).contiguous()
+        ce = tr.condition_embedder
+        t = torch.full((b,), self.cfg.timestep, device=zt.device)
+        dtype = next(ce.time_embedder.parameters()).dtype
+        temb = ce.time_embedder(ce.timesteps_proj(t).to(dtype))  # (B, inner)
+        per_frame = self.fte(types).to(temb.dtype)  # (B, f, inner)
+        tokens = (h // ph) * (w // pw)
+        temb = temb[:, None, :] + per_frame.repeat_interleave(tokens, dim=1)  # (B, seq, inner)
+        tproj = ce.time_proj(ce.act_fn(temb)).unflatten(2, (6, -1))
+        ctx = ce.text_embedder(self.context.expand(b, -1, -1).to(temb.dtype))
+        for block in tr.blocks:
+            hs = block(hs, ctx, tproj, rotary)
+        shift, scale = (tr.scale_shift_table.unsqueeze(0) + temb.unsqueeze(2)).chunk(2, dim=2)
+        hs = tr.norm_out(hs.float()) * (1 + scale.squeeze(2)) + shift.squeeze(2)
+        hs = tr.proj_out(hs.type_as(zt))
+        hs = hs.reshape(b, f // pt, h // ph, w // pw, pt, ph, pw, -1)
+        return hs.permute(0, 7, 1, 4, 2, 5, 3, 6).flatten(6, 7).flatten(4, 5).flatten(2, 3)
+
+    def forward(self, frames: torch.Tensor, types: torch.Tensor,
+                noise: torch.Tensor | None) -> torch.Tensor:
+        """frames (B,3,T,H,W) in [0,1], types (B,T) long, noise like the latent (or None:
+        no noise) -> refined frames (B,3,T,H,W) in [0,1]."""
+        x = frames * 2 - 1
+        z = self.encode(x)
+        s = self.sigma
+        zt = z if noise is None else (1 - s) * z + s * noise
+        z0 = zt - s * self.velocity(zt, types)
+        y = self.decode(z0)
+        if self.cfg.output == "residual":
+            y = x + y
+        return ((y + 1) / 2).clamp(0, 1)
+
+    def latent_shape(self, t: int, h: int, w: int) -> tuple[int, ...]:
+        r, s = self.temporal_ratio, int(self.vae.config.scale_factor_spatial)
+        return (1, int(self.vae.config.z_dim), 1 + (t - 1) // r, h // s, w // s)
+
+
+def seeded_noise(shape, seed: int, window: int) -> torch.Tensor:
+    """The noise of window `window`: a CPU generator seeded from the stream's seed, so every
+    device draws the same numbers."""
+    g = torch.Generator(device="cpu").manual_seed((seed * 1_000_003 + window) % 2**63)
+    return torch.randn(shape, generator=g)
+
+
+def count_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+

@@ -1,0 +1,132 @@
+"""Refiner weights: our tiny model (one vgc weights folder), or a Wan model in diffusers format
+(`--model-dir`, with `vae/` and `transformer/` sub-folders) plus our adapter folder.
+
+    weights/refiner/config.json     architecture "Refiner", RefinerConfig (vae and transformer
+    weights/refiner/model.safetensors  configs inside): the whole network
+    adapter/config.json              RefinerConfig with vae = transformer = None, lora_rank r
+    adapter/model.safetensors        FTE, context tokens and LoRA tensors only
+
+The identity a stream records (REFINE chunk, bitstream_spec.md section 7.5) is the sha256 of
+the folder's model.safetensors; for a --model-dir refiner it is
+sha256(adapter sha256 || sha256(vae/config.json) || sha256(transformer/config.json)): the base
+model is named by its configs, not hashed (gigabytes), so two checkpoints of one architecture
+are not told apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..errors import WeightsError
+from ..models.refiner import Refiner, RefinerConfig
+from ..weights import load_into, load_state, read_config, repo_weights_dir, save_state
+
+ARCHITECTURE = "Refiner"
+LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+
+
+def default_refiner_dir() -> Path:
+    return repo_weights_dir() / "refiner"
+
+
+def refiner_identity(weights_dir=None, model_dir=None) -> tuple[bytes, str]:
+    """(sha256, model_id) that a stream records for this refiner, from the configs alone."""
+    if model_dir is not None:
+        model_dir = Path(model_dir)
+        if weights_dir is None:
+            digest, model_id = b"\0" * 32, adapter_config().model_id
+        else:
+            meta = read_config(Path(weights_dir), ARCHITECTURE)
+            digest, model_id = bytes.fromhex(meta["sha256"]), meta["config"]["model_id"]
+        return hashlib.sha256(digest + _base_digest(model_dir)).digest(), model_id
+    wdir = Path(weights_dir) if weights_dir is not None else default_refiner_dir()
+    meta = read_config(wdir, ARCHITECTURE)
+    return bytes.fromhex(meta["sha256"]), meta["config"]["model_id"]
+
+
+def load_refiner(weights_dir=None, model_dir=None, *, device: str = "cpu"
+                 ) -> tuple[Refiner, bytes]:
+    """(refiner in eval mode, identity sha256). `model_dir` given: the base Wan model comes from
+    it and `weights_dir` (optional) is an adapter; else `weights_dir` (default: the shipped
+    one) holds the whole refiner."""
+    if model_dir is not None:
+        ref = _load_on_base(Path(model_dir), weights_dir)
+    else:
+        wdir = Path(weights_dir) if weights_dir is not None else default_refiner_dir()
+        meta = read_config(wdir, ARCHITECTURE)
+        cfg = RefinerConfig(**meta["config"])
+        if cfg.vae is None:
+            raise WeightsError(f"{wdir} is an adapter for a Wan model: pass --model-dir too")
+        state, _ = load_state(wdir, meta)
+        ref = Refiner(cfg)
+        load_into(ref, state, str(wdir))
+    return ref.eval().to(device), refiner_identity(weights_dir, model_dir)[0]
+
+
+def adapter_config(lora_rank: int = 16, **kw) -> RefinerConfig:
+    """An adapter's config: the base networks come from --model-dir; the pretrained Wan VAE
+    decodes images."""
+    kw.setdefault("model_id", f"wan-lora{lora_rank}")
+    return RefinerConfig(vae=None, transformer=None, output="image", lora_rank=lora_rank,
+                         window=kw.pop("window", 17), **kw)
+
+
+def build_on_base(model_dir: Path, cfg: RefinerConfig) -> Refiner:
+    """Base VAE and transformer from a diffusers folder, with fresh FTE/context/LoRA."""
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    _base_digest(model_dir)  # checks the folder layout
+    try:
+        vae = AutoencoderKLWan.from_pretrained(model_dir / "vae")
+        tr = WanTransformer3DModel.from_pretrained(model_dir / "transformer")
+    except (OSError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"cannot load the Wan model in {model_dir}: {e}") from None
+    if cfg.lora_rank > 0:
+        from peft import LoraConfig
+
+        tr.add_adapter(LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_rank,
+                                  init_lora_weights=True, target_modules=LORA_TARGETS))
+    return Refiner(cfg, vae=vae, transformer=tr)
+
+
+def adapter_state(ref: Refiner) -> dict:
+    """The tensors an adapter folder stores: everything but the frozen base weights."""
+    return {k: v for k, v in ref.state_dict().items()
+            if k.startswith(("fte.", "context")) or "lora_" in k}
+
+
+def _base_digest(model_dir: Path) -> bytes:
+    parts = []
+    for sub in ("vae", "transformer"):
+        cfg = model_dir / sub / "config.json"
+        if not cfg.is_file():
+            raise WeightsError(f"{model_dir} is not a diffusers Wan folder: no {sub}/config.json")
+        parts.append(hashlib.sha256(cfg.read_bytes()).digest())
+    return b"".join(parts)
+
+
+def _load_on_base(model_dir: Path, adapter_dir) -> Refiner:
+    if adapter_dir is None:
+        cfg, state = adapter_config(), None
+    else:
+        meta = read_config(Path(adapter_dir), ARCHITECTURE)
+        cfg = RefinerConfig(**meta["config"])
+        if cfg.vae is not None:
+            raise WeightsError(f"{adapter_dir} is a whole refiner, not an adapter: "
+                               "drop --model-dir")
+        state, _ = load_state(Path(adapter_dir), meta)
+    ref = build_on_base(model_dir, cfg)
+    if state is not None:
+        missing = set(adapter_state(ref)) ^ set(state)
+        if missing:
+            raise WeightsError(f"adapter {adapter_dir} does not fit the model in {model_dir}: "
+                               f"{sorted(missing)[0]}")
+        ref.load_state_dict(state, strict=False)
+    return ref
+
+
+def save_refiner(ref: Refiner, out_dir) -> bytes:
+    """Write a weights folder: the whole refiner, or (on a Wan base) the adapter only."""
+    state = ref.state_dict() if ref.cfg.vae is not None else adapter_state(ref)
+    return save_state(state, ref.cfg.to_dict(), ARCHITECTURE, Path(out_dir))

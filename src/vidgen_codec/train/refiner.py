@@ -1,0 +1,144 @@
+"""`vgc train refiner`: the one-step diffusion refiner on STEM intermediate sequences.
+
+    RefinerSampler (STEM round trips of training clips, refiner_data.py)
+      -> (target, intermediate, types) windows
+      -> Refiner(intermediate, types, noise) = y        (models/refiner.py)
+      -> generator loss (refiner_loss.py); after `adv_start` steps, + hinge adversarial term,
+         and a discriminator step on (target, y)
+
+What trains: our tiny model trains all of it, VAE decoder included: it is built from scratch,
+so there is no pretrained decoder to keep (and with the "residual" output the decoder predicts
+corrections, not images). On a Wan base (`--model-dir`) the pretrained VAE and transformer stay
+frozen and the LoRA adapters, FTE and context tokens train, as Diff-SIT fine-tunes Wan.
+
+Checkpoints (OUT/ckpt.pt) hold the trainable state, both optimizers, the step and the RNG
+state; `--resume` continues from them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..errors import WeightsError
+from ..models.refiner import Refiner, RefinerConfig
+from ..refine.loading import adapter_config, adapter_state, build_on_base
+from .refiner_loss import (LossWeights, PatchDiscriminator3d, fidelity_terms, generator_loss,
+                           hinge_d_loss)
+
+
+def build(model_dir, lora_rank: int) -> Refiner:
+    if model_dir is None:
+        return Refiner(RefinerConfig())
+    ref = build_on_base(Path(model_dir), adapter_config(lora_rank))
+    keep = set(adapter_state(ref))
+    for name, p in ref.named_parameters():
+        p.requires_grad_(name in keep)
+    return ref
+
+
+def trainable_state(ref: Refiner) -> dict:
+    return ref.state_dict() if ref.cfg.vae is not None else adapter_state(ref)
+
+
+def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = False,
+                  batch: int = 2, patch: int = 128, lr: float = 2e-4, seed: int = 0,
+                  ckpt_every: int = 100, stem_weights=None, model_dir=None,
+                  lora_rank: int = 16, adv_start: int = 500, device: str = "cpu",
+                  weights: LossWeights | None = None, seq_len: int = 33,
+                  pool: int = 24) -> Path:
+    from ..codecs.stem import StemCodec
+    from .refiner_data import RefinerSampler
+    from .residual import load_clips
+
+    w = weights or LossWeights()
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "ckpt.pt"
+    torch.manual_seed(seed)
+    ref = build(model_dir, lora_rank).to(device).train()
+    disc = PatchDiscriminator3d().to(device)
+    params = [p for p in ref.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    dopt = torch.optim.AdamW(disc.parameters(), lr=lr, betas=(0.5, 0.99), weight_decay=0.0)
+    step = 0
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        missing = set(trainable_state(ref)) ^ set(ck["model"])
+        if missing:
+            raise WeightsError(f"{ckpt_path} does not fit this refiner: {sorted(missing)[0]}")
+        ref.load_state_dict(ck["model"], strict=False)
+        disc.load_state_dict(ck["disc"])
+        opt.load_state_dict(ck["opt"])
+        dopt.load_state_dict(ck["dopt"])
+        step = ck["step"]
+        torch.set_rng_state(ck["torch_rng"])
+    codec = StemCodec.load(stem_weights)
+    sampler = RefinerSampler(load_clips(data, max_frames=300), codec, size=patch,
+                             seq_len=seq_len, window=ref.cfg.window, pool=pool,
+                             seed=seed + step)
+    new_log = not (out_dir / "log.csv").exists()
+    with open(out_dir / "log.csv", "a", newline="") as log:
+        logw = csv.writer(log)
+        if new_log:
+            logw.writerow(["step", "loss", "l1", "ssim", "lap", "temp", "adv", "d_loss",
+                           "psnr_in", "psnr_out", "sec_per_step"])
+        acc: dict[str, float] = {}
+        t0 = time.time()
+        bar = tqdm(total=steps, initial=step, desc="train refiner", unit="step")
+        while step < steps:
+            for g in opt.param_groups:
+                g["lr"] = lr * min(1.0, (step + 1) / 200) * (0.1 if step > 0.9 * steps else 1)
+            tgt, inter, types = (v.to(device) for v in sampler.batch(batch))
+            noise = torch.randn(batch, *ref.latent_shape(*inter.shape[2:])[1:], device=device)
+            y = ref(inter, types, noise)
+            terms = fidelity_terms(y, tgt)
+            adv = -disc(y).mean() if step >= adv_start else None
+            loss = generator_loss(terms, adv, w)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            d_loss = torch.zeros(())
+            if step >= adv_start - 100:  # the discriminator gets a head start
+                d_loss = hinge_d_loss(disc(tgt), disc(y.detach()))
+                dopt.zero_grad()
+                d_loss.backward()
+                dopt.step()
+            step += 1
+            bar.update(1)
+            stats = {k: float(v) for k, v in terms.items()}
+            stats.update(loss=float(loss), adv=float(adv) if adv is not None else 0.0,
+                         d_loss=float(d_loss), mse_in=float(((inter - tgt) ** 2).mean()),
+                         mse_out=float(((y - tgt) ** 2).mean()))
+            for k, v in stats.items():
+                acc[k] = acc.get(k, 0.0) + v
+            acc["n"] = acc.get("n", 0) + 1
+            if step % 20 == 0:
+                n = acc.pop("n")
+                m = {k: v / n for k, v in acc.items()}
+                p_in, p_out = (10 * math.log10(1 / max(m[k], 1e-10)) for k in ("mse_in", "mse_out"))
+                logw.writerow([step] + [f"{m[k]:.5f}" for k in ("loss", "l1", "ssim", "lap",
+                               "temp", "adv", "d_loss")] + [f"{p_in:.2f}", f"{p_out:.2f}",
+                              f"{(time.time() - t0) / n:.2f}"])
+                log.flush()
+                bar.set_postfix(loss=f"{m['loss']:.4f}", gain=f"{p_out - p_in:+.2f}dB")
+                acc, t0 = {}, time.time()
+            if step % ckpt_every == 0 or step == steps:
+                _save(ckpt_path, ref, disc, opt, dopt, step)
+        bar.close()
+    return ckpt_path
+
+
+def _save(path: Path, ref: Refiner, disc, opt, dopt, step: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": {k: v.cpu() for k, v in trainable_state(ref).items()},
+                "config": ref.cfg.to_dict(), "disc": disc.state_dict(),
+                "opt": opt.state_dict(), "dopt": dopt.state_dict(), "step": step,
+                "torch_rng": torch.get_rng_state()}, tmp)
+    tmp.replace(path)

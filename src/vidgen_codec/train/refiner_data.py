@@ -1,0 +1,99 @@
+"""Training windows for the refiner: STEM intermediate sequences made on the fly.
+
+    training clip -> random crop (size x size), start, frame stride, flip
+      -> STEM encode at a random target (log-uniform bpp) -> STEM decode   [in memory, no file]
+      -> (original, intermediate, frame types) for up to `seq_len` frames
+    a pool of such sequences is refreshed one sequence every `refresh` batches; a batch is
+    random `window`-frame slices of pool sequences.
+
+The round trip is the real codec (shipped or given STEM weights), so the refiner sees exactly
+the warps, holes and backbone blur that `vgc decode --no-refine` produces, across rates.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import torch
+
+from ..codecs.base import RateTarget
+from ..frames import to_tensor
+
+
+def stem_round_trip(codec, frames: torch.Tensor, bpp: float
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """frames (T,3,H,W) in [0,1], H and W multiples of the codec stride -> (decoded frames
+    (T,3,H,W), frame types (T,) long) from STEM's encoder and decoder, in memory."""
+    t, _, h, w = frames.shape
+    st = codec.new_encoder(w, h, RateTarget(bpp=bpp), t)
+    chunks = []
+    for x in frames:
+        out, st = codec.encode_frame(st, x[None])
+        chunks += out
+    out, st = codec.flush(st)
+    chunks += out
+    dst = codec.new_decoder()
+    decoded, types = {}, {}
+    for c in chunks:
+        types[c.payload.frame_index] = int(c.payload.frame_type)
+        out, dst = codec.decode_frame(dst, c.payload, h, w)
+        decoded.update(dict(out))
+    frames_out = torch.cat([decoded[i] for i in range(t)])
+    return frames_out.clamp(0, 1), torch.tensor([types[i] for i in range(t)])
+
+
+class RefinerSampler:
+    def __init__(self, clips: list[np.ndarray], codec, *, size: int = 128, seq_len: int = 33,
+                 window: int = 9, pool: int = 24, refresh: int = 4,
+                 bpp_range: tuple[float, float] = (0.01, 0.2), seed: int = 0):
+        self.clips = [c for c in clips if min(c.shape[1:3]) >= size and len(c) >= window]
+        if not self.clips:
+            raise FileNotFoundError(f"no training clip of {window}+ frames at least {size} px")
+        self.codec, self.size, self.seq_len, self.window = codec, size, seq_len, window
+        self.bpp_range, self.refresh = bpp_range, refresh
+        self.rng = random.Random(seed)
+        self.pool_size = pool
+        self.pool: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.calls = 0
+
+    def sequence(self):
+        """One (original uint8 (T,3,s,s), intermediate uint8, types (T,)) sequence."""
+        r, s = self.rng, self.size
+        clip = self.clips[r.randrange(len(self.clips))]
+        n, h, w = clip.shape[:3]
+        stride = r.choice([1, 1, 2])
+        length = min(self.seq_len, (n - 1) // stride + 1)
+        i0 = r.randrange(n - (length - 1) * stride)
+        y0, x0 = r.randrange(h - s + 1), r.randrange(w - s + 1)
+        crop = clip[i0:i0 + length * stride:stride, y0:y0 + s, x0:x0 + s]
+        if r.random() < 0.5:
+            crop = crop[:, :, ::-1]
+        orig = to_tensor(np.ascontiguousarray(crop))
+        lo, hi = self.bpp_range
+        bpp = math.exp(r.uniform(math.log(lo), math.log(hi)))
+        inter, types = stem_round_trip(self.codec, orig, bpp)
+        as_u8 = lambda x: (x * 255).round().to(torch.uint8)  # noqa: E731
+        return as_u8(orig), as_u8(inter), types
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(target (n,3,W,s,s), intermediate (n,3,W,s,s) in [0,1], types (n,W) long)."""
+        while len(self.pool) < self.pool_size:
+            self.pool.append(self.sequence())
+        if self.calls % self.refresh == 0:
+            self.pool[self.rng.randrange(self.pool_size)] = self.sequence()
+        self.calls += 1
+        tgt, inter, types = [], [], []
+        for _ in range(n):
+            o, x, t = self.pool[self.rng.randrange(self.pool_size)]
+            if len(o) < self.window:
+                continue
+            i = self.rng.randrange(len(o) - self.window + 1)
+            tgt.append(o[i:i + self.window])
+            inter.append(x[i:i + self.window])
+            types.append(t[i:i + self.window])
+        if not tgt:
+            return self.batch(n)
+        to_f = lambda xs: torch.stack(xs).permute(0, 2, 1, 3, 4).float() / 255  # noqa: E731
+        return to_f(tgt), to_f(inter), torch.stack(types)

@@ -1,0 +1,277 @@
+"""The diffusion refiner: model, FTE, windows, REFINE chunk, API and CLI, Wan-format loading."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+
+from vidgen_codec import api
+from vidgen_codec.bitstream import ChunkType, ContainerReader, ContainerWriter, SequenceHeader
+from vidgen_codec.bitstream.headers import RefineRecord
+from vidgen_codec.bitstream.ids import FrameType
+from vidgen_codec.codecs.stem import StemCodec
+from vidgen_codec.errors import FormatError, InputError, WeightsError
+from vidgen_codec.models.refiner import (Refiner, RefinerConfig, seeded_noise,
+                                         tiny_transformer_config, tiny_vae_config,
+                                         wan21_1_3b_transformer_config)
+from vidgen_codec.refine import windows
+from vidgen_codec.refine.loading import load_refiner, refiner_identity, save_refiner
+
+from conftest import vgc
+
+I, P, M = FrameType.I, FrameType.P, FrameType.M
+
+
+def _random_refiner(seed=0, **kw) -> Refiner:
+    torch.manual_seed(seed)
+    ref = Refiner(RefinerConfig(model_id=f"refiner-random-{seed}", **kw))
+    for p in ref.parameters():  # make every part non-trivial (no zero-init identity)
+        p.data.add_(torch.randn_like(p) * 0.02)
+    return ref.eval()
+
+
+@pytest.fixture(scope="module")
+def stem_weights(tmp_path_factory):
+    d = tmp_path_factory.mktemp("w") / "stem"
+    StemCodec.random(seed=5).save(d)
+    return str(d)
+
+
+@pytest.fixture(scope="module")
+def refiner_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("r") / "refiner"
+    save_refiner(_random_refiner(1), d)
+    return str(d)
+
+
+# -- model -------------------------------------------------------------------------------------
+def test_untrained_refiner_is_the_identity():
+    torch.manual_seed(0)
+    ref = Refiner(RefinerConfig()).eval()
+    x = torch.rand(1, 3, 9, 32, 48)
+    with torch.no_grad():
+        y = ref(x, torch.zeros(1, 9, dtype=torch.long), seeded_noise(ref.latent_shape(9, 32, 48), 0, 0))
+    assert torch.equal(y, x)
+
+
+def test_velocity_is_the_wan_forward_plus_frame_types():
+    ref = _random_refiner(2)
+    zt = torch.randn(1, 16, 5, 4, 6)
+    types = torch.tensor([[I, M, M, M, M, P, M, M, P]])
+    with torch.no_grad():
+        ref.fte.table.weight.zero_()
+        ours = ref.velocity(zt, types)
+        stock = ref.transformer(zt, torch.tensor([ref.cfg.timestep]), ref.context,
+                                return_dict=False)[0]
+        assert torch.allclose(ours, stock, atol=1e-5)
+        ref.fte.table.weight.normal_()
+        typed = ref.velocity(zt, types)
+        retyped = ref.velocity(zt, torch.tensor([[I, P, P, P, P, P, P, P, P]]))
+    assert not torch.allclose(typed, retyped)  # the frame types steer the step
+
+
+def test_frame_type_embedder_averages_per_latent_frame():
+    ref = _random_refiner(3)
+    e = ref.fte(torch.tensor([[I, M, P, M, M]]))  # temporal ratio 2: latent frames {0},{1,2},{3,4}
+    table = ref.fte.table.weight
+    assert e.shape == (1, 3, table.shape[1])
+    assert torch.allclose(e[0, 1], (table[M] + table[P]) / 2)
+    assert torch.allclose(e[0, 2], table[M])
+
+
+def test_wan21_dimensions_give_a_1_3b_transformer():
+    from diffusers import WanTransformer3DModel
+
+    with torch.device("meta"):
+        tr = WanTransformer3DModel(**wan21_1_3b_transformer_config())
+    n = sum(p.numel() for p in tr.parameters())
+    assert 1.3e9 < n < 1.5e9
+
+
+def test_noise_depends_on_seed_and_window_only():
+    a = seeded_noise((1, 16, 2, 3, 4), 7, 0)
+    assert torch.equal(a, seeded_noise((1, 16, 2, 3, 4), 7, 0))
+    assert not torch.equal(a, seeded_noise((1, 16, 2, 3, 4), 8, 0))
+    assert not torch.equal(a, seeded_noise((1, 16, 2, 3, 4), 7, 9))
+
+
+# -- windows -----------------------------------------------------------------------------------
+def _stream(ref, types, seed=3, h=32, w=48):
+    frames = [(i, torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(i)), t)
+              for i, t in enumerate(types)]
+    st, out = windows.RefineState(seed), []
+    for k in range(0, len(frames), 3):  # arrive in uneven groups, as a decoder hands them out
+        done, st = windows.push(ref, st, frames[k:k + 3])
+        out += done
+    done, st = windows.flush(ref, st)
+    return out + done
+
+
+@pytest.mark.parametrize("types", ["I", "IMMMP", "IMMMPMMMP", "IMMMPMMMPMMMPMMMPMP",
+                                   "IMMPIMMPIMMMMMMMMMMP"])
+def test_windows_output_every_frame_once_in_order(types):
+    ref = _random_refiner(4)
+    ft = [{"I": I, "P": P, "M": M}[c] for c in types]
+    out = _stream(ref, ft)
+    assert [i for i, _ in out] == list(range(len(types)))
+    assert all(x.shape == (1, 3, 32, 48) and 0 <= x.min() and x.max() <= 1 for _, x in out)
+
+
+def test_windows_restart_at_each_gop():
+    """Frames from the second I-frame on do not depend on what came before it."""
+    ref = _random_refiner(5)
+    full = _stream(ref, [I, M, M, P, M, P, I, M, M, M, P, M, P])
+    # the same frames, fed from the second GOP on, keeping their indexes
+    frames = [(i, torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(i)), t)
+              for i, t in enumerate([I, M, M, P, M, P, I, M, M, M, P, M, P])][6:]
+    done, st = windows.push(ref, windows.RefineState(3), frames)
+    rest, _ = windows.flush(ref, st)
+    for (i, a), (j, b) in zip(full[6:], done + rest):
+        assert i == j and torch.equal(a, b)
+
+
+# -- REFINE chunk ------------------------------------------------------------------------------
+def _header():
+    return SequenceHeader(2, 2, 0, 64, 48, 25, 1, 0, 9, 4, 0.02, 0.0, b"\1" * 32, "m", "t")
+
+
+def test_refine_record_round_trip_and_position(tmp_path):
+    rec = RefineRecord(2**40 + 5, bytes(range(32)), "refiner-x")
+    assert RefineRecord.unpack(rec.pack()) == rec
+    with pytest.raises(FormatError):
+        RefineRecord.unpack(rec.pack()[:40])
+    path = tmp_path / "a.vgc"
+    with ContainerWriter(path) as w:
+        w.write_sequence_header(_header())
+        w.write_refine(rec)
+        w.finish(frame_count=0)
+    with ContainerReader(path) as rd:
+        assert rd.refine == rec
+        assert [c.type for c in rd.chunks()][:2] == [ChunkType.SEQUENCE_HEADER, ChunkType.REFINE]
+    bad = tmp_path / "b.vgc"
+    with ContainerWriter(bad) as w:  # a REFINE chunk anywhere else is refused
+        w.write_sequence_header(_header())
+        w.write_chunk(ChunkType.INDEX + 0x100, b"")  # an unknown ancillary chunk first
+        w.write_chunk(ChunkType.REFINE, rec.pack())
+        w.finish(frame_count=0)
+    with ContainerReader(bad) as rd, pytest.raises(FormatError, match="REFINE"):
+        rd.chunks()
+
+
+# -- API and CLI -------------------------------------------------------------------------------
+def _digests(folder):
+    return [hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())]
+
+
+def test_refined_decode_is_deterministic_and_differs_from_no_refine(
+        make_clip, tmp_path, stem_weights, refiner_dir):
+    clip = make_clip("c.mkv", width=64, height=48, count=11)
+    f = str(tmp_path / "a.vgc")
+    api.encode(clip.path, f, bpp=0.5, weights=stem_weights, refiner=refiner_dir, seed=9,
+               gop=6, backbone_interval=3, progress=False)
+    with ContainerReader(f) as rd:
+        assert rd.refine.seed == 9 and rd.refine.model_id == "refiner-random-1"
+    for name in ("r1", "r2"):
+        api.decode(f, str(tmp_path / name) + "/", weights=stem_weights, refiner=refiner_dir,
+                   progress=False)
+    api.decode(f, str(tmp_path / "n") + "/", weights=stem_weights, refine=False,
+               progress=False)
+    assert _digests(tmp_path / "r1") == _digests(tmp_path / "r2")
+    assert _digests(tmp_path / "r1") != _digests(tmp_path / "n")
+    assert len(_digests(tmp_path / "n")) == 11
+    # seeking starts at a GOP, where the refiner's windows restart: same frames
+    api.decode(f, str(tmp_path / "s") + "/", start=7, frames=3, weights=stem_weights,
+               refiner=refiner_dir, progress=False)
+    assert _digests(tmp_path / "s") == _digests(tmp_path / "r1")[7:10]
+
+
+def test_wrong_or_absent_refiner_is_refused(make_clip, tmp_path, stem_weights, refiner_dir):
+    clip = make_clip("c.mkv", width=64, height=48, count=4)
+    f, g = str(tmp_path / "a.vgc"), str(tmp_path / "b.vgc")
+    api.encode(clip.path, f, bpp=0.5, weights=stem_weights, refiner=refiner_dir, progress=False)
+    other = tmp_path / "other"
+    save_refiner(_random_refiner(2), other)
+    with pytest.raises(WeightsError, match="refiner"):
+        api.decode(f, str(tmp_path / "x.mkv"), weights=stem_weights, refiner=str(other),
+                   progress=False)
+    assert not (tmp_path / "x.mkv").exists()
+    api.encode(clip.path, g, bpp=0.5, weights=stem_weights, refine=False, progress=False)
+    with ContainerReader(g) as rd:
+        assert rd.refine is None
+    with pytest.raises(InputError, match="no REFINE"):
+        api.decode(g, str(tmp_path / "y.mkv"), weights=stem_weights, refiner=refiner_dir,
+                   progress=False)
+    with pytest.raises(InputError, match="not refined"):
+        api.encode(clip.path, g, codec="intra", bpp=0.5, refiner=refiner_dir, progress=False)
+
+
+def test_cli_no_refine_and_info(make_clip, tmp_path, stem_weights, refiner_dir, capsys):
+    clip = make_clip("c.mkv", width=64, height=48, count=3)
+    f = tmp_path / "a.vgc"
+    code, _, _ = vgc("encode", clip.path, f, "--bpp", "0.5", "--weights", stem_weights,
+                     "--refiner", refiner_dir, "--seed", "4", "-q", capsys=capsys)
+    assert code == 0
+    code, out, _ = vgc("info", f, "--json", capsys=capsys)
+    d = json.loads(out)
+    assert d["refine"]["seed"] == 4 and d["refine"]["model_id"] == "refiner-random-1"
+    assert d["refine"]["refiner_sha256"] == refiner_identity(refiner_dir)[0].hex()
+    code, out, err = vgc("decode", f, tmp_path / "o.mkv", "--weights", stem_weights,
+                         "--no-refine", "-q", capsys=capsys)
+    assert code == 0 and "3 frames" in out
+
+
+# -- a Wan model in diffusers format (full-size code path, tiny random weights) -----------------
+@pytest.fixture(scope="module")
+def wan_dir(tmp_path_factory):
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("wan") / "Wan-tiny-Diffusers"
+    AutoencoderKLWan(**tiny_vae_config()).save_pretrained(d / "vae")
+    WanTransformer3DModel(**tiny_transformer_config()).save_pretrained(d / "transformer")
+    (d / "model_index.json").write_text(json.dumps({"_class_name": "WanPipeline"}))
+    return d
+
+
+def test_wan_folder_loads_with_lora_and_refines(wan_dir):
+    ref, sha = load_refiner(None, wan_dir)
+    assert ref.cfg.output == "image" and ref.cfg.lora_rank > 0
+    assert any("lora_A" in k for k in ref.state_dict())
+    assert sha == refiner_identity(None, wan_dir)[0]
+    out = _stream(ref, [I, M, M, P, M], h=32, w=48)
+    assert [i for i, _ in out] == list(range(5))
+    with pytest.raises(WeightsError, match="diffusers"):
+        load_refiner(None, wan_dir / "vae")
+
+
+def test_train_adapter_on_wan_folder_then_code_with_it(tmp_path, wan_dir, make_clip,
+                                                       stem_weights):
+    from vidgen_codec.train.export import export_refiner
+    from vidgen_codec.train.refiner import train_refiner
+
+    data = tmp_path / "data"
+    data.mkdir()
+    make_clip(str(data / "a.mkv"), width=128, height=64, count=18)
+    run = tmp_path / "run"
+    kw = dict(batch=1, patch=64, lr=1e-3, stem_weights=stem_weights, model_dir=str(wan_dir),
+              lora_rank=4, adv_start=1, seq_len=17, pool=1)
+    train_refiner(str(data), str(run), steps=1, **kw)
+    first = torch.load(run / "ckpt.pt", weights_only=False)
+    train_refiner(str(data), str(run), steps=2, resume=True, **kw)
+    ck = torch.load(run / "ckpt.pt", weights_only=False)
+    assert ck["step"] == 2 and set(ck["model"]) == set(first["model"])
+    assert all("lora_" in k or k.startswith(("fte.", "context")) for k in ck["model"])
+    adapter = tmp_path / "adapter"
+    export_refiner(run / "ckpt.pt", adapter)
+    clip = make_clip("c.mkv", width=64, height=48, count=5)
+    f = str(tmp_path / "a.vgc")
+    api.encode(clip.path, f, bpp=0.5, weights=stem_weights, refiner=str(adapter),
+               model_dir=str(wan_dir), progress=False)
+    n = api.decode(f, str(tmp_path / "o") + "/", weights=stem_weights, refiner=str(adapter),
+                   model_dir=str(wan_dir), progress=False)
+    assert n == 5
+    with pytest.raises(WeightsError):  # the shipped tiny refiner is not the one named
+        api.decode(f, str(tmp_path / "p.mkv"), weights=stem_weights, progress=False)
