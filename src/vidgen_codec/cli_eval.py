@@ -27,7 +27,8 @@ def _targets(text: str) -> list[float]:
 @click.argument("clips", metavar="CLIP...", nargs=-1, required=True)
 @click.option("--codecs", default=None,
               help="vgc codecs, comma-separated (default: every registered codec; one whose "
-                   "weights are missing is skipped with a message).")
+                   "weights are missing is skipped with a message). stem/no-refine: the stem "
+                   "file decoded without the refiner.")
 @click.option("--bpp", default="0.02,0.05,0.1", show_default=True,
               help="Target bits per pixel of each vgc file, comma-separated.")
 @click.option("--baselines", default="x264,x265,svtav1", show_default=True,
@@ -63,6 +64,7 @@ def eval_cmd(clips, codecs, bpp, baselines, anchor, metrics, out, start, frames,
     Examples:
       vgc eval clip.mp4 --out results/clip --frames 30
       vgc eval a.mp4 b.mkv --codecs intra --bpp 0.01,0.02,0.05 --out results/ab --jobs 2
+      vgc eval cup.mp4 --codecs stem,stem/no-refine --bpp 0.02,0.05 --out results/refine
       vgc eval seq.yuv --size 1920x1080 --fps 50 --frames 96 --out results/uvg
       vgc eval clip.mp4 --baselines x264 --metrics psnr,ms_ssim,ewarp --out results/quick
     """

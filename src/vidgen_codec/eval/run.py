@@ -169,19 +169,35 @@ def _resolve_codecs(cfg: EvalConfig, log) -> tuple[list[tuple[str, str]], dict[s
     device = resolve_device(cfg.device)
     ok, skipped = [], {}
     for name in names:
-        spec = get_codec(name)  # InputError for an unknown name
+        base, refine = codec_variant(name)
+        spec = get_codec(base)  # InputError for an unknown name
+        if not refine and not spec.refined:
+            raise InputError(f"{name}: {base} has no refiner to leave out")
         try:
-            model = spec.load(None, device=device)
+            sha = spec.load(None, device=device).weights_sha256
+            if refine and spec.refined:  # the refiner shapes the frames: part of the cache key
+                from ..refine.loading import refiner_identity
+
+                sha += refiner_identity()[0]
         except VgcError as e:
             skipped[name] = f"weights not available: {e}"
             log(f"vgc eval: codec {name} skipped: {skipped[name]}")
             continue
-        ok.append((name, model.weights_sha256.hex()))
+        ok.append((name, sha.hex()))
     if not ok and not cfg.baselines:
         raise InputError("nothing to evaluate: no vgc codec has its weights, and no baseline")
     if not ok:
         raise InputError("no vgc codec has its weights: baselines are matched to vgc files")
     return ok, skipped
+
+
+def codec_variant(name: str) -> tuple[str, bool]:
+    """"stem" -> ("stem", refined); "stem/no-refine" -> ("stem", not refined): the same
+    file decoded without the diffusion refiner, for comparisons at equal bytes."""
+    base, _, variant = name.partition("/")
+    if variant not in ("", "no-refine"):
+        raise InputError(f"unknown codec variant {name!r} (CODEC or CODEC/no-refine)")
+    return base, variant == ""
 
 
 def _clip_info(path: str, cfg: EvalConfig, taken: set[str]) -> ClipInfo:
@@ -255,7 +271,7 @@ def _label(t: dict) -> str:
 
 
 def _point_path(t: dict) -> str:
-    name = (f"{t['codec']}_bpp{t['bpp']:g}" if t["kind"] == "vgc"
+    name = (f"{t['codec'].replace('/', '-')}_bpp{t['bpp']:g}" if t["kind"] == "vgc"
             else f"{t['baseline']}_{t['target_bytes']}B")
     return str(Path(t["out"]) / "points" / t["clip"]["id"] / f"{name}.json")
 
@@ -349,17 +365,18 @@ def _vgc_encode_decode(t: dict, point: dict) -> tuple[np.ndarray, dict]:
     warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
 
     clip = ClipInfo(**t["clip"])
-    rel = Path("streams") / clip.id / f"{t['codec']}_bpp{t['bpp']:g}.vgc"
+    codec, refine = codec_variant(t["codec"])
+    rel = Path("streams") / clip.id / f"{t['codec'].replace('/', '-')}_bpp{t['bpp']:g}.vgc"
     stream = Path(t["out"]) / rel
     stream.parent.mkdir(parents=True, exist_ok=True)
-    with Cost(t["device"]) as enc:
-        rep = api.encode(clip.path, str(stream), codec=t["codec"], bpp=t["bpp"],
+    with Cost(t["device"]) as enc:  # a /no-refine file is the same file, decoded unrefined
+        rep = api.encode(clip.path, str(stream), codec=codec, bpp=t["bpp"],
                          start=clip.start, frames=clip.frames, raw=clip.raw_spec(),
                          device=t["device"], progress=False)
     with tempfile.TemporaryDirectory(prefix="vgc-eval-") as tmp:
         out = os.path.join(tmp, "decoded.mkv")  # FFV1: lossless
         with Cost(t["device"]) as dec:
-            api.decode(str(stream), out, device=t["device"], progress=False)
+            api.decode(str(stream), out, device=t["device"], refine=refine, progress=False)
         decoded = np.stack(list(read_frames(out)))
     point.update(stream=str(rel), bytes=rep.bytes)
     n = clip.frames

@@ -112,7 +112,7 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                 dopt.step()
             step += 1
             bar.update(1)
-            stats = {k: float(v) for k, v in terms.items()}
+            stats = {k: float(v.detach()) for k, v in terms.items()}
             stats.update(loss=float(loss), adv=float(adv) if adv is not None else 0.0,
                          d_loss=float(d_loss), mse_in=float(((inter - tgt) ** 2).mean()),
                          mse_out=float(((y - tgt) ** 2).mean()))
