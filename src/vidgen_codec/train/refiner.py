@@ -113,9 +113,10 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
             step += 1
             bar.update(1)
             stats = {k: float(v.detach()) for k, v in terms.items()}
-            stats.update(loss=float(loss), adv=float(adv) if adv is not None else 0.0,
-                         d_loss=float(d_loss), mse_in=float(((inter - tgt) ** 2).mean()),
-                         mse_out=float(((y - tgt) ** 2).mean()))
+            stats.update(loss=float(loss.detach()),
+                         adv=float(adv.detach()) if adv is not None else 0.0,
+                         d_loss=float(d_loss.detach()), mse_in=float(((inter - tgt) ** 2).mean()),
+                         mse_out=float(((y.detach() - tgt) ** 2).mean()))
             for k, v in stats.items():
                 acc[k] = acc.get(k, 0.0) + v
             acc["n"] = acc.get("n", 0) + 1
