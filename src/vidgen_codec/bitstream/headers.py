@@ -20,8 +20,8 @@ SEQ_FRAME_COUNT_OFFSET = 20  # offset of frame_count inside the payload (patched
 MAX_FRAME_COUNT = 2**31 - 1
 MAX_DIMENSION = 65535
 
-_FRAME_FIXED = struct.Struct("<IBhB")
-_REFINE_FIXED = struct.Struct("<Q32s")  # seed, refiner_sha256  # frame_index, frame_type, rate_code, n_streams
+_FRAME_FIXED = struct.Struct("<IBhB")  # frame_index, frame_type, rate_code, n_streams
+_REFINE_FIXED = struct.Struct("<Q32s")  # seed, refiner_sha256
 
 
 def _pack_str(name: str, value: str) -> bytes:

@@ -76,17 +76,22 @@ class ContainerReader:
         self.header: SequenceHeader = SequenceHeader.unpack(
             payload, chunk=0, offset=info.offset + CHUNK_HEADER_SIZE
         )
-        self._seq_info = info
         self.frames_offset = info.offset + info.size  # where the first chunk after the header lies
         self.refine: RefineRecord | None = None
-        self._refine_info: ChunkInfo | None = None
-        if self.frames_offset < self.file_size:
+        self._head = [info]  # the chunks before the frame area: SEQUENCE_HEADER [, REFINE]
+        if self._next_type() == ChunkType.REFINE:  # peek: only a REFINE chunk is read here
             nxt, payload = read_chunk(self._f, self.frames_offset, self.file_size, chunk=1)
-            if nxt.type == ChunkType.REFINE:
-                self.refine = RefineRecord.unpack(
-                    payload, chunk=1, offset=nxt.offset + CHUNK_HEADER_SIZE)
-                self._refine_info = nxt
-                self.frames_offset = nxt.offset + nxt.size
+            self.refine = RefineRecord.unpack(
+                payload, chunk=1, offset=nxt.offset + CHUNK_HEADER_SIZE)
+            self._head.append(nxt)
+            self.frames_offset = nxt.offset + nxt.size
+
+    def _next_type(self) -> int | None:
+        """The type of the chunk at frames_offset, from its first 2 bytes (None: no room)."""
+        if self.frames_offset + CHUNK_HEADER_SIZE > self.file_size:
+            return None
+        self._f.seek(self.frames_offset)
+        return int.from_bytes(self._f.read(2), "little")
 
     def close(self) -> None:
         self._f.close()
@@ -158,8 +163,8 @@ class ContainerReader:
 
     def chunks(self) -> list[ChunkInfo]:
         """Every chunk in the file (SEQUENCE_HEADER to END), each one checked."""
-        head = [self._seq_info] + ([self._refine_info] if self._refine_info else [])
-        return head + [info for info, _ in self._walk(self.frames_offset, len(head))]
+        return self._head + [info for info, _ in self._walk(self.frames_offset,
+                                                             len(self._head))]
 
     def _frames(self, start: int, first_index: int | None) -> Iterator[FrameChunk]:
         for info, payload in self._walk(start, first_index):
@@ -178,7 +183,7 @@ class ContainerReader:
 
     def iter_frames(self) -> Iterator[FrameChunk]:
         """Frame chunks in file order; every chunk up to END is checked, ancillary ones skipped."""
-        return self._frames(self.frames_offset, 2 if self.refine else 1)
+        return self._frames(self.frames_offset, len(self._head))
 
     def iter_frames_from(self, offset: int) -> Iterator[FrameChunk]:
         """Like iter_frames, from a chunk offset taken from read_index().
@@ -189,8 +194,7 @@ class ContainerReader:
             raise FormatError(
                 f"offset {offset} is not inside the frame area of the file", offset=offset
             )
-        first = 2 if self.refine else 1
-        return self._frames(offset, first if offset == self.frames_offset else None)
+        return self._frames(offset, len(self._head) if offset == self.frames_offset else None)
 
     # --- seeking ---------------------------------------------------------------------------
 

@@ -64,12 +64,11 @@ def load_refiner(weights_dir=None, model_dir=None, *, device: str = "cpu"
     return ref.eval().to(device), refiner_identity(weights_dir, model_dir)[0]
 
 
-def adapter_config(lora_rank: int = 16, **kw) -> RefinerConfig:
+def adapter_config(lora_rank: int = 16, window: int = 17) -> RefinerConfig:
     """An adapter's config: the base networks come from --model-dir; the pretrained Wan VAE
-    decodes images."""
-    kw.setdefault("model_id", f"wan-lora{lora_rank}")
+    decodes images; 17 frames = 5 latent frames at Wan's 4x temporal stride."""
     return RefinerConfig(vae=None, transformer=None, output="image", lora_rank=lora_rank,
-                         window=kw.pop("window", 17), **kw)
+                         window=window, model_id=f"wan-lora{lora_rank}")
 
 
 def build_on_base(model_dir: Path, cfg: RefinerConfig) -> Refiner:

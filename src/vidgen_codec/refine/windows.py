@@ -38,7 +38,7 @@ def push(ref: Refiner, st: RefineState, items) -> tuple[list, RefineState]:
             out += done
         st.pending.append(item)
         if len(st.pending) == ref.cfg.window:
-            refined = _run(ref, st)
+            refined = _run(ref, st.pending, st.seed)
             out += _emit(st, refined, ref.cfg.window - 1)
             st = RefineState(st.seed, st.pending[-1:], refined[-1])
     return out, st
@@ -53,7 +53,7 @@ def flush(ref: Refiner, st: RefineState) -> tuple[list, RefineState]:
         out = [(st.pending[0][0], st.carry)]
     else:
         padded = st.pending + [st.pending[-1]] * (ref.cfg.window - n)
-        refined = _run(ref, RefineState(st.seed, padded, None))
+        refined = _run(ref, padded, st.seed)
         out = _emit(st, refined, n)
     return out, RefineState(st.seed)
 
@@ -69,9 +69,9 @@ def _emit(st: RefineState, refined: list, n: int) -> list:
 
 
 @torch.no_grad()
-def _run(ref: Refiner, st: RefineState) -> list[torch.Tensor]:
-    """Refine the window in st.pending: list of (1,3,H,W) frames in [0,1]."""
-    frames = torch.cat([f for _, f, _ in st.pending]).transpose(0, 1)[None]  # (1,3,W,H,W)
+def _run(ref: Refiner, window: list, seed: int) -> list[torch.Tensor]:
+    """Refine a window [(index, frame, type)]: list of (1,3,H,W) frames in [0,1]."""
+    frames = torch.cat([f for _, f, _ in window]).transpose(0, 1)[None]  # (1,3,W,H,W)
     h, w = frames.shape[-2:]
     m = ref.spatial_multiple
     ph, pw = (-h) % m, (-w) % m
@@ -79,8 +79,8 @@ def _run(ref: Refiner, st: RefineState) -> list[torch.Tensor]:
         frames = F.pad(frames, (0, pw, 0, ph, 0, 0), mode="replicate")
     p = next(ref.parameters())
     frames = frames.to(p.device, p.dtype)
-    types = torch.tensor([[int(t) for _, _, t in st.pending]], device=p.device)
-    noise = seeded_noise(ref.latent_shape(*frames.shape[2:]), st.seed, st.pending[0][0])
+    types = torch.tensor([[int(t) for _, _, t in window]], device=p.device)
+    noise = seeded_noise(ref.latent_shape(*frames.shape[2:]), seed, window[0][0])
     y = ref(frames, types, noise.to(p.device, p.dtype))[..., :h, :w].float()
     return [y[:, :, k] for k in range(y.shape[2])]
 
