@@ -29,7 +29,6 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/stem.py
 	$(BIN)/python benchmarks/refiner.py
-	$(PY) benchmarks/refiner.py
 	$(BIN)/python benchmarks/entropy.py
 	$(BIN)/python benchmarks/intra.py
 

@@ -57,6 +57,33 @@ def test_untrained_refiner_is_the_identity():
     assert torch.equal(y, x)
 
 
+def test_skip_head_corrects_each_frame_from_its_own_pixels():
+    ref = _random_refiner(3)
+    z = torch.randn(ref.latent_shape(9, 32, 48))
+    x = torch.rand(1, 3, 9, 32, 48) * 2 - 1
+    x2 = x.clone()
+    x2[:, :, 4, 10, 20] += 0.5
+    with torch.no_grad():
+        no_skip = ref.vae.decode(z).sample
+        y, y2 = ref.decode(z, x), ref.decode(z, x2)
+    assert y.shape == no_skip.shape == x.shape
+    assert not torch.allclose(y, no_skip)
+    changed = (y2 - y).abs().amax(dim=(0, 1, 3, 4)) > 0
+    assert changed.tolist() == [t == 4 for t in range(9)]
+
+
+def test_warm_start_from_a_refiner_without_skip_keeps_its_output(tmp_path):
+    from vidgen_codec.train.refiner import warm_start
+
+    old = _random_refiner(4, skip=0)
+    save_refiner(old, tmp_path / "old")
+    new = Refiner(RefinerConfig()).eval()
+    assert warm_start(new, tmp_path / "old") == len(old.state_dict())
+    x, types = torch.rand(1, 3, 9, 32, 32), torch.tensor([[0, 2, 2, 2, 2, 2, 2, 2, 1]])
+    with torch.no_grad():
+        assert torch.equal(new(x, types, None), old(x, types, None))
+
+
 def test_velocity_is_the_wan_forward_plus_frame_types():
     ref = _random_refiner(2)
     zt = torch.randn(1, 16, 5, 4, 6)

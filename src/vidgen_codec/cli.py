@@ -223,16 +223,19 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, intra
 @click.option("--lora-rank", type=int, default=16, show_default=True,
               help="With --model-dir: rank of the LoRA adapters.")
 @click.option("--lr", type=float, default=4e-4, show_default=True)
+@click.option("--init", "init_dir", default=None,
+              help="Warm-start a new run from a refiner weights folder (tensors that fit).")
 @click.option("--device", default="auto", show_default=True,
               type=click.Choice(["cpu", "cuda", "auto"]))
 def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, stem_weights,
-                      model_dir, lora_rank, lr, device):
+                      model_dir, lora_rank, lr, init_dir, device):
     """Train the one-step diffusion refiner on STEM intermediate sequences made on the fly
     from the training clips; resumes from checkpoints.
 
     \b
     Examples:
       vgc train refiner --data ../shared/data --out runs/refiner --steps 3000 --resume
+      vgc train refiner --data ../shared/data --out runs/refiner2 --init weights/refiner
       vgc train refiner --out runs/refiner --export weights/refiner
       vgc train refiner --data ../shared/data --out runs/wan --model-dir Wan2.1-T2V-1.3B-Diffusers --device cuda
     """
@@ -242,7 +245,8 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, stem_w
 
         return train_refiner(data, out, steps=steps, resume=resume, batch=batch, patch=patch,
                              lr=lr, stem_weights=stem_weights, model_dir=model_dir,
-                             lora_rank=lora_rank, device=resolve_device(device))
+                             lora_rank=lora_rank, init=init_dir,
+                             device=resolve_device(device))
 
     _train_or_export(data, out, export_dir, "export_refiner", run_training)
 

@@ -7,7 +7,7 @@ Zhang 2026, arXiv 2603.18501), built on diffusers' Wan classes (Wan 2.1, Wan Tea
       -> WanTransformer3DModel at the fixed timestep, per-token condition
              temb = time_embedding(timestep) + FTE(types of the frames under the token)
          -> velocity v;  z0 = z_t - s v            (rectified-flow x0 estimate, one step)
-      -> AutoencoderKLWan decoder -> y
+      -> AutoencoderKLWan decoder -> y   (+ skip, when cfg.skip > 0: see SkipHead)
       output "residual": frames = x + y   (the decoder predicts a correction)
       output "image":    frames = y       (a pretrained Wan VAE decodes images)
 
@@ -21,7 +21,11 @@ kept as a few learned context tokens (no text encoder is shipped).
 
 "residual" output is for our small model trained from scratch: with the decoder's last layer
 zero-initialised the refiner starts as the identity, and the VAE need not learn to reproduce
-every pixel (the skip idea of pix2pix-turbo, Parmar et al. 2024).
+every pixel (the skip idea of pix2pix-turbo, Parmar et al. 2024). pix2pix-turbo also adds
+encoder-to-decoder skip connections through zero-initialised convolutions, so that the input's
+detail need not pass the latent bottleneck; `SkipHead` is that connection at the VAE's pixel-patch
+level (see its docstring). A 16-channel latent per 8x8x2 pixels cannot say where each edge is,
+and without the skip a correction of edge-level detail has to be learned through it.
 """
 
 from __future__ import annotations
@@ -65,7 +69,8 @@ class RefinerConfig:
     window: int = 9  # frames per window: 1 + k * temporal compression
     context_tokens: int = 4
     lora_rank: int = 0  # > 0: peft LoRA adapters on the transformer's attention
-    model_id: str = "refiner-tiny-v1"
+    skip: int = 32  # > 0: width of the encoder-to-decoder SkipHead (0: none)
+    model_id: str = "refiner-tiny-v2"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +96,32 @@ class FrameTypeEmbedder(nn.Module):
         return torch.cat([first, rest], 1)
 
 
+class SkipHead(nn.Module):
+    """Encoder-to-decoder skip at the pixel-patch level (pix2pix-turbo's skip connections,
+    Parmar et al. 2024, placed where a patchified Wan VAE (Wan 2.2) meets the pixels).
+
+    Input: the patchified input frames (what the encoder's first convolution sees, 3*p*p
+    channels at 1/p resolution) and the decoder's last features (the input of its conv_out, at
+    the same resolution), concatenated. Output: a correction in the decoder's patch space,
+    added to the decoder's output before unpatchify. Two 3x3 convolutions per frame (no
+    temporal kernel, so it keeps the VAE's causality), the last zero-initialised: an untrained
+    skip adds nothing.
+    """
+
+    def __init__(self, patch_channels: int, decoder_channels: int, width: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv3d(patch_channels + decoder_channels, width, (1, 3, 3), padding=(0, 1, 1)),
+            nn.SiLU(),
+            nn.Conv3d(width, patch_channels, (1, 3, 3), padding=(0, 1, 1)),
+        )
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, patches: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([patches, features], 1))
+
+
 class Refiner(nn.Module):
     def __init__(self, cfg: RefinerConfig, vae=None, transformer=None):
         super().__init__()
@@ -108,6 +139,10 @@ class Refiner(nn.Module):
             last = self.vae.decoder.conv_out
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
+        self.skip = None
+        if cfg.skip:
+            p = int(self.vae.config.patch_size or 1)
+            self.skip = SkipHead(3 * p * p, self.vae.decoder.conv_out.in_channels, cfg.skip)
         if cfg.output not in ("residual", "image"):
             raise ValueError(f"refiner output {cfg.output!r}: 'residual' or 'image'")
         if (cfg.window - 1) % self.temporal_ratio:
@@ -133,9 +168,23 @@ class Refiner(nn.Module):
         mean, std = self._latent_stats(z)
         return (z - mean) / std
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised latent -> frames in [-1,1]; with a SkipHead, `x` is the refiner's input."""
         mean, std = self._latent_stats(z)
-        return self.vae.decode(z * std + mean).sample
+        if self.skip is None:
+            return self.vae.decode(z * std + mean).sample
+        from diffusers.models.autoencoders.autoencoder_kl_wan import patchify, unpatchify
+
+        features: list[torch.Tensor] = []  # conv_out's input, one chunk per latent frame
+        hook = self.vae.decoder.conv_out.register_forward_pre_hook(
+            lambda _m, args: features.append(args[0]))
+        try:
+            y = self.vae.decode(z * std + mean).sample
+        finally:
+            hook.remove()
+        p = int(self.vae.config.patch_size or 1)
+        correction = self.skip(patchify(x, p), torch.cat(features, 2))
+        return y + unpatchify(correction, p)
 
     def _latent_stats(self, z):
         c = self.vae.config
@@ -179,7 +228,7 @@ class Refiner(nn.Module):
         s = self.sigma
         zt = z if noise is None else (1 - s) * z + s * noise
         z0 = zt - s * self.velocity(zt, types)
-        y = self.decode(z0)
+        y = self.decode(z0, x)
         if self.cfg.output == "residual":
             y = x + y
         return ((y + 1) / 2).clamp(0, 1)

@@ -68,7 +68,7 @@ def adapter_config(lora_rank: int = 16, window: int = 17) -> RefinerConfig:
     """An adapter's config: the base networks come from --model-dir; the pretrained Wan VAE
     decodes images; 17 frames = 5 latent frames at Wan's 4x temporal stride."""
     return RefinerConfig(vae=None, transformer=None, output="image", lora_rank=lora_rank,
-                         window=window, model_id=f"wan-lora{lora_rank}")
+                         window=window, skip=0, model_id=f"wan-lora{lora_rank}")
 
 
 def build_on_base(model_dir: Path, cfg: RefinerConfig) -> Refiner:

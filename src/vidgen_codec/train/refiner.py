@@ -11,6 +11,9 @@ so there is no pretrained decoder to keep (and with the "residual" output the de
 corrections, not images). On a Wan base (`--model-dir`) the pretrained VAE and transformer stay
 frozen and the LoRA adapters, FTE and context tokens train, as Diff-SIT fine-tunes Wan.
 
+`init` warm-starts a new run from a refiner weights folder (the shipped one, say): every tensor
+whose name and shape match is copied, the rest (a new SkipHead, say) keeps its initialisation.
+
 Checkpoints (OUT/ckpt.pt) hold the trainable state, both optimizers, the step and the RNG
 state; `--resume` continues from them.
 """
@@ -51,7 +54,7 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                   ckpt_every: int = 100, stem_weights=None, model_dir=None,
                   lora_rank: int = 16, adv_start: int = 500, device: str = "cpu",
                   weights: LossWeights | None = None, seq_len: int = 33,
-                  pool: int = 24) -> Path:
+                  pool: int = 24, init: str | None = None) -> Path:
     from ..codecs.stem import StemCodec
     from .refiner_data import RefinerSampler
     from .residual import load_clips
@@ -78,6 +81,8 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
         dopt.load_state_dict(ck["dopt"])
         step = ck["step"]
         torch.set_rng_state(ck["torch_rng"])
+    elif init is not None:
+        warm_start(ref, Path(init))
     codec = StemCodec.load(stem_weights)
     sampler = RefinerSampler(load_clips(data, max_frames=300), codec, size=patch,
                              seq_len=seq_len, window=ref.cfg.window, pool=pool,
@@ -86,7 +91,7 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
     with open(out_dir / "log.csv", "a", newline="") as log:
         logw = csv.writer(log)
         if new_log:
-            logw.writerow(["step", "loss", "l1", "ssim", "lap", "temp", "adv", "d_loss",
+            logw.writerow(["step", "loss", "l1", "ssim", "lap", "energy", "temp", "adv", "d_loss",
                            "psnr_in", "psnr_out", "sec_per_step"])
         acc: dict[str, float] = {}
         t0 = time.time()
@@ -125,7 +130,7 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                 m = {k: v / n for k, v in acc.items()}
                 p_in, p_out = (10 * math.log10(1 / max(m[k], 1e-10)) for k in ("mse_in", "mse_out"))
                 logw.writerow([step] + [f"{m[k]:.5f}" for k in ("loss", "l1", "ssim", "lap",
-                               "temp", "adv", "d_loss")] + [f"{p_in:.2f}", f"{p_out:.2f}",
+                               "energy", "temp", "adv", "d_loss")] + [f"{p_in:.2f}", f"{p_out:.2f}",
                               f"{(time.time() - t0) / n:.2f}"])
                 log.flush()
                 bar.set_postfix(loss=f"{m['loss']:.4f}", gain=f"{p_out - p_in:+.2f}dB")
@@ -134,6 +139,20 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                 _save(ckpt_path, ref, disc, opt, dopt, step)
         bar.close()
     return ckpt_path
+
+
+def warm_start(ref: Refiner, weights_dir: Path) -> int:
+    """Copy the tensors of a refiner weights folder that fit `ref`; returns how many."""
+    from ..refine.loading import ARCHITECTURE
+    from ..weights import load_state, read_config
+
+    state, _ = load_state(weights_dir, read_config(weights_dir, ARCHITECTURE))
+    own = trainable_state(ref)
+    fit = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not fit:
+        raise WeightsError(f"{weights_dir}: no tensor fits this refiner")
+    ref.load_state_dict(fit, strict=False)
+    return len(fit)
 
 
 def _save(path: Path, ref: Refiner, disc, opt, dopt, step: int) -> None:
