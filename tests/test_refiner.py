@@ -302,3 +302,32 @@ def test_train_adapter_on_wan_folder_then_code_with_it(tmp_path, wan_dir, make_c
     assert n == 5
     with pytest.raises(WeightsError):  # the shipped tiny refiner is not the one named
         api.decode(f, str(tmp_path / "p.mkv"), weights=stem_weights, progress=False)
+
+
+# -- training data -----------------------------------------------------------------------------
+def test_photo_pans_move_a_window_across_each_photo(tmp_path):
+    import math
+    import random
+
+    import numpy as np
+    from PIL import Image
+
+    from vidgen_codec.train.photo_pans import pan, photo_pans
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "cup.mp4").write_bytes(b"")  # held out and not a photo: ignored
+    clips = photo_pans(tmp_path, frames=6, size=64, seed=1)
+    assert len(clips) == 1 and clips[0].shape == (6, 64, 64, 3) and clips[0].dtype == np.uint8
+    assert np.array_equal(clips[0], photo_pans(tmp_path, frames=6, size=64, seed=1)[0])
+    # a smooth photo panned by a known velocity: frame t is frame 0 shifted by t * v
+    yy, xx = np.mgrid[0:200, 0:200]
+    photo = np.stack([xx, yy, (xx + yy) // 2], -1).astype(np.uint8)  # red = x
+    r = random.Random(3)
+    state = r.getstate()
+    clip = pan(photo, 5, 32, 2.0, r).astype(np.float64)
+    r.setstate(state)
+    angle, speed = r.uniform(0, 2 * math.pi), r.uniform(0.3, 2.0)
+    vx = speed * math.cos(angle)
+    dx = (clip[4, 16, 16, 0] - clip[0, 16, 16, 0]) / 4
+    assert abs(dx - vx) < 0.3

@@ -1,6 +1,7 @@
 """`vgc train refiner`: the one-step diffusion refiner on STEM intermediate sequences.
 
-    RefinerSampler (STEM round trips of training clips, refiner_data.py)
+    training videos + photos as camera pans (photo_pans.py), drawn about equally often
+      -> RefinerSampler (STEM round trips of training clips, refiner_data.py)
       -> (target, intermediate, types) windows
       -> Refiner(intermediate, types, noise) = y        (models/refiner.py)
       -> generator loss (refiner_loss.py); after `adv_start` steps, + hinge adversarial term,
@@ -56,6 +57,7 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                   weights: LossWeights | None = None, seq_len: int = 33,
                   pool: int = 24, init: str | None = None) -> Path:
     from ..codecs.stem import StemCodec
+    from .photo_pans import photo_pans
     from .refiner_data import RefinerSampler
     from .residual import load_clips
 
@@ -84,7 +86,9 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
     elif init is not None:
         warm_start(ref, Path(init))
     codec = StemCodec.load(stem_weights)
-    sampler = RefinerSampler(load_clips(data, max_frames=300), codec, size=patch,
+    videos, pans = load_clips(data, max_frames=300), photo_pans(data, seed=seed)
+    clips = videos * max(1, len(pans) // len(videos)) + pans  # each kind about half the draws
+    sampler = RefinerSampler(clips, codec, size=patch,
                              seq_len=seq_len, window=ref.cfg.window, pool=pool,
                              seed=seed + step)
     new_log = not (out_dir / "log.csv").exists()
