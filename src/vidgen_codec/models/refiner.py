@@ -173,6 +173,8 @@ class Refiner(nn.Module):
         mean, std = self._latent_stats(z)
         if self.skip is None:
             return self.vae.decode(z * std + mean).sample
+        if x is None:
+            raise ValueError("a refiner with a skip head decodes with its input frames")
         from diffusers.models.autoencoders.autoencoder_kl_wan import patchify, unpatchify
 
         features: list[torch.Tensor] = []  # conv_out's input, one chunk per latent frame
