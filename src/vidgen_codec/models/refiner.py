@@ -141,12 +141,17 @@ class Refiner(nn.Module):
             nn.init.zeros_(last.bias)
         self.skip = None
         if cfg.skip:
-            p = int(self.vae.config.patch_size or 1)
+            p = self.pixel_patch
             self.skip = SkipHead(3 * p * p, self.vae.decoder.conv_out.in_channels, cfg.skip)
         if cfg.output not in ("residual", "image"):
             raise ValueError(f"refiner output {cfg.output!r}: 'residual' or 'image'")
         if (cfg.window - 1) % self.temporal_ratio:
             raise ValueError(f"window {cfg.window} is not 1 + k * {self.temporal_ratio}")
+
+    @property
+    def pixel_patch(self) -> int:
+        """Side of the VAE's pixel patches (Wan 2.2 style patchify; 1: none)."""
+        return int(self.vae.config.patch_size or 1)
 
     @property
     def temporal_ratio(self) -> int:
@@ -184,7 +189,7 @@ class Refiner(nn.Module):
             y = self.vae.decode(z * std + mean).sample
         finally:
             hook.remove()
-        p = int(self.vae.config.patch_size or 1)
+        p = self.pixel_patch
         correction = self.skip(patchify(x, p), torch.cat(features, 2))
         return y + unpatchify(correction, p)
 

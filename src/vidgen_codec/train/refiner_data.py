@@ -26,6 +26,7 @@ import torch
 
 from ..codecs.base import RateTarget
 from ..frames import to_tensor
+from ..metrics import psnr
 
 
 def stem_round_trip(codec, frames: torch.Tensor, bpp: float
@@ -69,12 +70,13 @@ class RefinerSampler:
         """One (original uint8 (T,3,s,s), intermediate uint8, types (T,)) sequence."""
         for _ in range(tries):
             orig, inter, types = self._round_trip()
-            mse = float(((orig.float() - inter.float()) ** 2).mean()) / 255**2
-            if 10 * math.log10(1 / max(mse, 1e-10)) >= self.min_psnr:
+            if psnr(orig, inter) >= self.min_psnr:
                 break
-        return orig, inter, types
+        as_u8 = lambda x: (x * 255).round().to(torch.uint8)  # noqa: E731
+        return as_u8(orig), as_u8(inter), types
 
     def _round_trip(self):
+        """(original (T,3,s,s) in [0,1], STEM-decoded, types) of a random crop and target."""
         r, s = self.rng, self.size
         clip = self.clips[r.randrange(len(self.clips))]
         n, h, w = clip.shape[:3]
@@ -89,8 +91,7 @@ class RefinerSampler:
         lo, hi = self.bpp_range
         bpp = math.exp(r.uniform(math.log(lo), math.log(hi)))
         inter, types = stem_round_trip(self.codec, orig, bpp)
-        as_u8 = lambda x: (x * 255).round().to(torch.uint8)  # noqa: E731
-        return as_u8(orig), as_u8(inter), types
+        return orig, inter, types
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(target (n,3,W,s,s), intermediate (n,3,W,s,s) in [0,1], types (n,W) long)."""

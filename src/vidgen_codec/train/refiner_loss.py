@@ -68,31 +68,37 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return s.mean()
 
 
-def _bands(x: torch.Tensor, levels: int):
+def _bands(x: torch.Tensor, levels: int = 4) -> list[torch.Tensor]:
     """Laplacian-pyramid bands of (N,C,H,W) images, finest first."""
+    bands = []
     for _ in range(levels):
-        yield x - F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="bilinear")
-        x = F.avg_pool2d(x, 2)
+        down = F.avg_pool2d(x, 2)
+        bands.append(x - F.interpolate(down, scale_factor=2, mode="bilinear"))
+        x = down
+    return bands
 
 
-def laplacian_l1(a: torch.Tensor, b: torch.Tensor, levels: int = 4) -> torch.Tensor:
+def laplacian_l1(a_bands: list, b_bands: list) -> torch.Tensor:
+    """sum_k 2^k L1 of the band difference, from `_bands` of both images."""
     return sum((2**k) * (da - db).abs().mean()
-               for k, (da, db) in enumerate(zip(_bands(a, levels), _bands(b, levels))))
+               for k, (da, db) in enumerate(zip(a_bands, b_bands)))
 
 
-def detail_energy_l1(a: torch.Tensor, b: torch.Tensor, levels: int = 4) -> torch.Tensor:
+def detail_energy_l1(a_bands: list, b_bands: list) -> torch.Tensor:
+    """sum_k 2^k L1 of the bands' local energies (blurred magnitudes)."""
     blur = lambda x: _gauss(F.pad(x, (2, 2, 2, 2), mode="replicate"), 5, 1.0)  # noqa: E731
     return sum((2**k) * (blur(da.abs()) - blur(db.abs())).abs().mean()
-               for k, (da, db) in enumerate(zip(_bands(a, levels), _bands(b, levels))))
+               for k, (da, db) in enumerate(zip(a_bands, b_bands)))
 
 
 def fidelity_terms(y: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
     yf, xf = _frames(y), _frames(x)
+    yb, xb = _bands(yf), _bands(xf)  # one pyramid each, for both band terms
     return {
         "l1": (y - x).abs().mean(),
         "ssim": 1 - ssim(yf, xf),
-        "lap": laplacian_l1(yf, xf),
-        "energy": detail_energy_l1(yf, xf),
+        "lap": laplacian_l1(yb, xb),
+        "energy": detail_energy_l1(yb, xb),
         "temp": ((y[:, :, 1:] - y[:, :, :-1]) - (x[:, :, 1:] - x[:, :, :-1])).abs().mean(),
     }
 
