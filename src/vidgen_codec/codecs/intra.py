@@ -31,6 +31,7 @@ from ..ratecontrol import RateState, frame_budget, init_rate, search_q, update_r
 from ..registry import register_codec
 from ..weights import load_into, load_state, read_config, repo_weights_dir, save_weights
 from .base import CodedChunk, RateTarget, Structure
+from .dc_trim import trimmed
 
 ARCHITECTURE = "IntraModel"
 Q_STEP = 1e-3  # resolution of the rate parameter in the bitstream (rate_code = q * 1000)
@@ -121,7 +122,11 @@ class IntraCodec:
 
         def streams_at(q: float) -> list[bytes]:
             if q not in cache:
-                cache[q] = self.code_latent(y, q)
+                def code_at(offset):
+                    s = self.code_latent(y if offset is None else self.analyze(x - offset), q)
+                    return s, self.decode_streams(s, q, *x.shape[-2:])
+                cache[q], _ = trimmed(x.to(self.device), code_at,
+                                      lambda s: sum(len(b) for b in s))
             return cache[q]
 
         if st.q_fixed is not None:

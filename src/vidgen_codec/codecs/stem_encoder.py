@@ -4,6 +4,8 @@
     frames t0+1 .. t1 buffered; at t1 (or at the clip's end):
         P backbone t1: DIS flow(t1 -> t0) -> block field V1 -> motion stream
                        pred = warp(decoded b0, V1) -> residual image -> residual model (q searched)
+    each backbone is coded twice at a rate when its first coding's mean error is visible
+    (`dc_trim`: the second codes the frame shifted against that error)
         MV frames t:   DIS flows to t0 and t1 -> fields, each sent coded or left to the decoder's
                        prediction, and block modes: whichever minimises bits + lambda * SSE
 Memory holds one segment of frames, so it does not grow with the clip.
@@ -28,6 +30,7 @@ from ..motion.warp import warp
 from ..ratecontrol import search_q
 from . import stem_motion as sm
 from .base import CodedChunk
+from .dc_trim import trimmed
 from .intra import Q_STEP, rate_code, snap_q
 from .stem_plan import StemPlan
 from .stem_rate import StemRate, backbone_budget, open_gop, spend
@@ -85,13 +88,14 @@ def _gop_shape(st: StemEncoderState, t: int) -> tuple[int, int, int]:
 
 
 def _fit(payload, budget: float, levels: int, guess: float | None):
-    """(q, payload(q)) for the largest q whose whole chunk fits `budget` (else the lowest q)."""
+    """(q, payload(q)) for the largest q whose whole chunk fits `budget` (else the lowest q);
+    payload(q) is (FramePayload, its reconstruction)."""
     cache = {}
 
     def size(q):
         if q not in cache:
             cache[q] = payload(q)
-        return _chunk_bytes(cache[q])
+        return _chunk_bytes(cache[q][0])
 
     q, _ = search_q(size, budget, Q_MIN, q_max(levels), step_q=Q_STEP, guess=guess,
                     resolution=SEARCH_RESOLUTION)
@@ -107,19 +111,23 @@ def _code_i(codec, st: StemEncoderState, t: int, x: torch.Tensor):
     y = codec.intra.analyze(x)
 
     def payload(q):
-        return FramePayload(t, FrameType.I, rate_code(q), codec.intra.code_latent(y, q))
+        def code_at(offset):
+            streams = codec.intra.code_latent(y if offset is None
+                                              else codec.intra.analyze(x - offset), q)
+            return (FramePayload(t, FrameType.I, rate_code(q), streams),
+                    codec.intra.decode_streams(streams, q, *x.shape[-2:]))
+        return trimmed(x, code_at, _chunk_bytes)
 
     rate = st.rate
     if st.q_fixed is not None:
         q = snap_q(st.q_fixed)
-        pl = payload(q)
+        pl, b0 = payload(q)
     else:
         rate = open_gop(rate, n)
         w = st.plan.i_weight
         budget = backbone_budget(rate, w, w + n_p, n_m)
-        q, pl = _fit(payload, budget, codec.intra.cfg.levels, rate.q_i)
+        q, (pl, b0) = _fit(payload, budget, codec.intra.cfg.levels, rate.q_i)
         rate = replace(spend(rate, _chunk_bytes(pl)), q_i=q)
-    b0 = codec.intra.decode_streams(pl.streams, q, *x.shape[-2:])
     chunk = CodedChunk(ChunkType.BACKBONE_FRAME, pl, gop_start=True)
     st = replace(st, rate=rate, t0=t, b0=b0, o0=_u8(x), prev_field=None,
                  p_left=n_p, m_left=n_m)
@@ -153,28 +161,31 @@ def _code_segment(codec, st: StemEncoderState):
 
 def _code_p_residual(codec, st, t1, x1, pred, mv: bytes):
     """P payload [motion, z, y] (or [motion] alone when even the lowest rate is too big)."""
-    r = sm.residual_image(x1, pred)
-    y = codec.residual.analyze(r)
+    y = codec.residual.analyze(sm.residual_image(x1, pred))
 
     def payload(q):
-        return FramePayload(t1, FrameType.P, rate_code(q), [mv] + codec.residual.code_latent(y, q))
+        def code_at(offset):
+            y_at = y if offset is None else codec.residual.analyze(
+                sm.residual_image(x1 - offset, pred))
+            streams = codec.residual.code_latent(y_at, q)
+            r_hat = codec.residual.decode_streams(streams, q, *x1.shape[-2:])
+            return (FramePayload(t1, FrameType.P, rate_code(q), [mv] + streams),
+                    sm.add_residual(pred, r_hat))
+        return trimmed(x1, code_at, _chunk_bytes)
 
     rate = st.rate
     if st.q_fixed is not None:
         q = snap_q(st.q_fixed)
-        pl = payload(q)
+        pl, b1 = payload(q)
     else:
         budget = backbone_budget(rate, 1.0, st.p_left, st.m_left)
-        q, pl = _fit(payload, budget, codec.residual.cfg.levels, rate.q_p)
+        q, (pl, b1) = _fit(payload, budget, codec.residual.cfg.levels, rate.q_p)
         s = _chunk_bytes(pl)
         bare = FramePayload(t1, FrameType.P, rate_code(q), [mv])
         if s > budget and _chunk_bytes(bare) < s:
-            pl = bare
+            pl, b1 = bare, pred.clamp(0, 1)
         rate = replace(spend(rate, _chunk_bytes(pl)), q_p=q)
-    if len(pl.streams) == 1:
-        return pl, pred.clamp(0, 1), q, rate
-    r_hat = codec.residual.decode_streams(pl.streams[1:], q, *x1.shape[-2:])
-    return pl, sm.add_residual(pred, r_hat), q, rate
+    return pl, b1, q, rate
 
 
 # -- MV frames -----------------------------------------------------------------------------
