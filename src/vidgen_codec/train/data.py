@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,6 +19,23 @@ VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".y4m"}
 DEFAULT_HOLDOUT = ("cup.mp4", "tree.avi")
 
 
+def training_files(root: str | Path, holdout, exts) -> list[Path]:
+    """Files under root with one of `exts`, in name order, less the held-out names."""
+    return sorted(p for p in Path(root).rglob("*")
+                  if p.is_file() and p.suffix.lower() in exts and p.name not in holdout)
+
+
+def read_photo(path: Path, fit: Callable[[int, int], tuple[int, int]]) -> np.ndarray:
+    """RGB uint8 array of an image, resized (bicubic) to fit(width, height)."""
+    from PIL import Image
+
+    im = Image.open(path).convert("RGB")
+    size = fit(*im.size)
+    if size != im.size:
+        im = im.resize(size, Image.BICUBIC)
+    return np.asarray(im)
+
+
 def load_pool(root: str | Path, *, holdout=DEFAULT_HOLDOUT, frame_step: int = 6,
               max_side: int = 1024) -> list[np.ndarray]:
     """Decode every image and every `frame_step`-th frame of each video into RGB uint8 arrays.
@@ -25,23 +43,17 @@ def load_pool(root: str | Path, *, holdout=DEFAULT_HOLDOUT, frame_step: int = 6,
     Large photos are downscaled so their longer side is at most `max_side` (photos are much
     larger than the video frames the codec sees).
     """
-    from PIL import Image
-
     from ..video_io import read_frames
 
+    def fit(w, h):
+        s = min(1.0, max_side / max(w, h))
+        return round(w * s), round(h * s)
+
     pool: list[np.ndarray] = []
-    files = sorted(p for p in Path(root).rglob("*") if p.is_file())
-    for p in files:
-        ext = p.suffix.lower()
-        if p.name in holdout:
-            continue
-        if ext in IMAGE_EXT:
-            im = Image.open(p).convert("RGB")
-            s = max_side / max(im.size)
-            if s < 1:
-                im = im.resize((round(im.width * s), round(im.height * s)), Image.BICUBIC)
-            pool.append(np.asarray(im))
-        elif ext in VIDEO_EXT:
+    for p in training_files(root, holdout, IMAGE_EXT | VIDEO_EXT):
+        if p.suffix.lower() in IMAGE_EXT:
+            pool.append(read_photo(p, fit))
+        else:
             for i, f in enumerate(read_frames(str(p))):
                 if i % frame_step == 0:
                     pool.append(f)

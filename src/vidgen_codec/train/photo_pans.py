@@ -12,31 +12,23 @@ from __future__ import annotations
 
 import math
 import random
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import DEFAULT_HOLDOUT, IMAGE_EXT
+from .data import DEFAULT_HOLDOUT, IMAGE_EXT, read_photo, training_files
 
 
 def photo_pans(root, *, frames: int = 40, size: int = 256, max_speed: float = 2.0,
                seed: int = 0, holdout=DEFAULT_HOLDOUT) -> list[np.ndarray]:
     """One (frames, size, size, 3) uint8 pan clip per photo under `root`."""
-    from PIL import Image
+    def fit(w, h):
+        s = 2 * size / min(w, h)
+        return max(size, round(w * s)), max(size, round(h * s))
 
     rng = random.Random(seed)
-    clips = []
-    for p in sorted(Path(root).rglob("*")):
-        if not (p.is_file() and p.suffix.lower() in IMAGE_EXT) or p.name in holdout:
-            continue
-        im = Image.open(p).convert("RGB")
-        s = 2 * size / min(im.size)
-        im = im.resize((max(size, round(im.width * s)), max(size, round(im.height * s))),
-                       Image.BICUBIC)
-        clips.append(pan(np.asarray(im), frames, size, max_speed, rng))
-    return clips
+    return [pan(read_photo(p, fit), frames, size, max_speed, rng)
+            for p in training_files(root, holdout, IMAGE_EXT)]
 
 
 def pan(photo: np.ndarray, frames: int, size: int, max_speed: float,

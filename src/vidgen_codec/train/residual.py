@@ -24,7 +24,7 @@ from ..codecs.stem_motion import RESIDUAL_SCALE, residual_image
 from ..models.intra_model import IntraConfig, IntraModel
 from ..motion.estimate import block_field, dense_flow
 from ..motion.warp import dense_from_blocks, warp
-from .data import DEFAULT_HOLDOUT, VIDEO_EXT
+from .data import DEFAULT_HOLDOUT, VIDEO_EXT, training_files
 from ..weights import without_tables
 from .intra import peek_step, train_rd
 
@@ -37,9 +37,8 @@ def load_clips(root, *, holdout=DEFAULT_HOLDOUT, only=None,
     from ..video_io import read_frames
 
     clips = []
-    for p in sorted(Path(root).rglob("*")):
-        if p.is_file() and p.suffix.lower() in VIDEO_EXT and p.name not in holdout \
-                and (only is None or p.name in only):
+    for p in training_files(root, holdout, VIDEO_EXT):
+        if only is None or p.name in only:
             clips.append(np.stack(list(read_frames(str(p), count=max_frames))))
     if not clips:
         raise FileNotFoundError(f"no training videos under {root}")
