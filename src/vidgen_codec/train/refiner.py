@@ -95,8 +95,8 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
     with open(out_dir / "log.csv", "a", newline="") as log:
         logw = csv.writer(log)
         if new_log:
-            logw.writerow(["step", "loss", "l1", "ssim", "lap", "energy", "temp", "adv", "d_loss",
-                           "psnr_in", "psnr_out", "sec_per_step"])
+            logw.writerow(["step", "loss", "l1", "ssim", "lap", "energy", "nlpd", "temp", "adv",
+                           "d_loss", "psnr_in", "psnr_out", "sec_per_step"])
         acc: dict[str, float] = {}
         t0 = time.time()
         bar = tqdm(total=steps, initial=step, desc="train refiner", unit="step")
@@ -134,7 +134,7 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                 m = {k: v / n for k, v in acc.items()}
                 p_in, p_out = (10 * math.log10(1 / max(m[k], 1e-10)) for k in ("mse_in", "mse_out"))
                 logw.writerow([step] + [f"{m[k]:.5f}" for k in ("loss", "l1", "ssim", "lap",
-                               "energy", "temp", "adv", "d_loss")] + [f"{p_in:.2f}", f"{p_out:.2f}",
+                               "energy", "nlpd", "temp", "adv", "d_loss")] + [f"{p_in:.2f}", f"{p_out:.2f}",
                               f"{(time.time() - t0) / n:.2f}"])
                 log.flush()
                 bar.set_postfix(loss=f"{m['loss']:.4f}", gain=f"{p_out - p_in:+.2f}dB")
