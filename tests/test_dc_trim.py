@@ -13,34 +13,37 @@ from vidgen_codec.weights import repo_weights_dir
 
 
 def _biased_coder(bias: torch.Tensor, sizes: dict):
-    """A stand-in coder that reconstructs its input plus a fixed bias; payload = call number."""
+    """A stand-in coder whose payload is (call number, what it coded) and whose decoder adds a
+    fixed bias."""
+    x = torch.rand(1, 3, 8, 8)
     calls = []
 
     def code_at(offset):
         calls.append(offset)
-        return len(calls), x - (0 if offset is None else offset) + bias
+        return len(calls) + 1, x - offset
 
-    x = torch.rand(1, 3, 8, 8)
-    return x, code_at, lambda n: sizes[n], calls
+    return x, (1, x), code_at, lambda p: p[1] + bias, lambda p: sizes[p[0]], calls
 
 
 def test_bias_is_coded_away():
     bias = torch.tensor([0.02, -0.01, 0.005]).view(1, 3, 1, 1)
-    x, code_at, size, calls = _biased_coder(bias, {1: 100, 2: 101})
-    payload, rec = trimmed(x, code_at, size)
-    assert payload == 2 and torch.allclose(calls[1], bias)
+    x, first, code_at, decode, size, calls = _biased_coder(bias, {1: 100, 2: 101})
+    payload, rec = trimmed(x, first, code_at, decode, size)
+    assert payload[0] == 2 and torch.allclose(calls[0], bias)
     assert float((rec - x).abs().max()) < 1e-6
 
 
 def test_second_coding_must_fit_the_slack():
     bias = torch.full((1, 3, 1, 1), 0.02)
-    x, code_at, size, _ = _biased_coder(bias, {1: 100, 2: 103})
-    assert trimmed(x, code_at, size)[0] == 1
+    x, first, code_at, decode, size, _ = _biased_coder(bias, {1: 100, 2: 103})
+    payload, rec = trimmed(x, first, code_at, decode, size)
+    assert payload[0] == 1 and torch.allclose(rec, x + bias)
 
 
 def test_invisible_bias_is_not_coded_twice():
-    x, code_at, size, calls = _biased_coder(torch.full((1, 3, 1, 1), 0.1 / 255), {1: 100})
-    assert trimmed(x, code_at, size)[0] == 1 and len(calls) == 1
+    x, first, code_at, decode, size, calls = _biased_coder(
+        torch.full((1, 3, 1, 1), 0.1 / 255), {1: 100})
+    assert trimmed(x, first, code_at, decode, size)[0][0] == 1 and not calls
 
 
 @pytest.mark.skipif(not (repo_weights_dir() / "stem" / "config.json").exists(),
@@ -58,13 +61,15 @@ def test_shipped_residual_coder_bias_is_trimmed(q):
     res = codec.residual
 
     def code_at(offset):
-        r = sm.residual_image(x if offset is None else x - offset, pred)
-        streams = res.code_latent(res.analyze(r), q)
-        return streams, sm.add_residual(pred, res.decode_streams(streams, q, 128, 128))
+        return res.code_latent(res.analyze(sm.residual_image(x - offset, pred)), q)
+
+    def decode(streams):
+        return sm.add_residual(pred, res.decode_streams(streams, q, 128, 128))
 
     size = lambda s: sum(map(len, s))  # noqa: E731
-    first, rec0 = code_at(None)
-    second, rec1 = trimmed(x, code_at, size)
+    first = res.code_latent(res.analyze(sm.residual_image(x, pred)), q)
+    rec0 = decode(first)
+    second, rec1 = trimmed(x, first, code_at, decode, size)
     bias0 = float((rec0 - x).mean().abs())
     assert bias0 * 255 > 0.5, "the coder no longer shows the bias this test was written for"
     assert float((rec1 - x).mean().abs()) < bias0 / 2

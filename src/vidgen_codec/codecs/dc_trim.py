@@ -9,8 +9,9 @@ against it saved 26% of a P residual at q = 1 while lowering the MSE from 61.5 t
 the encoder-only half of an offset correction (compare HEVC's sample adaptive offset, which
 signals offsets instead): decoders are unchanged, the trim is only a choice of what to code.
 
-`trimmed` keeps the second coding when it is closer to the source and at most `SLACK` times
-the bytes of the first.
+`trimmed` runs once per backbone, at the rate that rate control chose for the first coding, and
+keeps the second coding when it is closer to the source and at most `SLACK` times the bytes of
+the first (the GOP budget absorbs the difference).
 """
 
 from __future__ import annotations
@@ -25,18 +26,21 @@ MIN_BIAS = 0.25 / 255  # below this mean error (any channel) the frame is not co
 SLACK = 1.02
 
 
-def trimmed(x: torch.Tensor, code_at: Callable[[torch.Tensor | None], tuple[P, torch.Tensor]],
-            size: Callable[[P], int]) -> tuple[P, torch.Tensor]:
-    """(payload, reconstruction) of x (1,3,H,W): `code_at(offset)` codes x - offset (offset
-    (1,3,1,1) in pixel units, None for x itself) and returns what the decoder will decode."""
-    first = code_at(None)
-    bias = (first[1] - x).mean((0, 2, 3), keepdim=True)
+def trimmed(x: torch.Tensor, first: P, code_at: Callable[[torch.Tensor], P],
+            decode: Callable[[P], torch.Tensor], size: Callable[[P], int]
+            ) -> tuple[P, torch.Tensor]:
+    """(payload, reconstruction) of x (1,3,H,W), given `first`, x's payload at the chosen rate:
+    `code_at(offset)` codes x - offset at that rate (offset (1,3,1,1), in pixel units) and
+    `decode` gives what the decoder will make of a payload."""
+    rec = decode(first)
+    bias = (rec - x).mean((0, 2, 3), keepdim=True)
     if float(bias.abs().max()) < MIN_BIAS:
-        return first
+        return first, rec
     second = code_at(bias)
-    if _mse(second[1], x) < _mse(first[1], x) and size(second[0]) <= SLACK * size(first[0]):
-        return second
-    return first
+    rec2 = decode(second)
+    if _mse(rec2, x) < _mse(rec, x) and size(second) <= SLACK * size(first):
+        return second, rec2
+    return first, rec
 
 
 def _mse(a: torch.Tensor, b: torch.Tensor) -> float:

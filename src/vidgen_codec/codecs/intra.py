@@ -122,11 +122,7 @@ class IntraCodec:
 
         def streams_at(q: float) -> list[bytes]:
             if q not in cache:
-                def code_at(offset):
-                    s = self.code_latent(y if offset is None else self.analyze(x - offset), q)
-                    return s, self.decode_streams(s, q, *x.shape[-2:])
-                cache[q], _ = trimmed(x.to(self.device), code_at,
-                                      lambda s: sum(len(b) for b in s))
+                cache[q] = self.code_latent(y, q)
             return cache[q]
 
         if st.q_fixed is not None:
@@ -136,8 +132,14 @@ class IntraCodec:
             size = lambda q: sum(len(s) for s in streams_at(q))  # noqa: E731
             q, _ = search_q(size, frame_budget(st.rate), Q_MIN, q_max(self.cfg.levels),
                             step_q=Q_STEP, guess=st.rate.q_last)
-            rate = update_rate(st.rate, size(q), q)
-        payload = FramePayload(st.frame_index, FrameType.I, rate_code(q), streams_at(q))
+        xd = x.to(self.device)
+        streams, _ = trimmed(xd, streams_at(q),
+                             lambda off: self.code_latent(self.analyze(xd - off), q),
+                             lambda s: self.decode_streams(s, q, *x.shape[-2:]),
+                             lambda s: sum(len(b) for b in s))
+        if st.q_fixed is None:
+            rate = update_rate(st.rate, sum(len(s) for s in streams), q)
+        payload = FramePayload(st.frame_index, FrameType.I, rate_code(q), streams)
         chunk = CodedChunk(ChunkType.BACKBONE_FRAME, payload, gop_start=True)
         return [chunk], replace(st, frame_index=st.frame_index + 1, rate=rate)
 

@@ -4,8 +4,8 @@
     frames t0+1 .. t1 buffered; at t1 (or at the clip's end):
         P backbone t1: DIS flow(t1 -> t0) -> block field V1 -> motion stream
                        pred = warp(decoded b0, V1) -> residual image -> residual model (q searched)
-    each backbone is coded twice at a rate when its first coding's mean error is visible
-    (`dc_trim`: the second codes the frame shifted against that error)
+    each backbone is coded once more at the chosen rate when its first coding's mean error is
+    visible (`dc_trim`: the second codes the frame shifted against that error)
         MV frames t:   DIS flows to t0 and t1 -> fields, each sent coded or left to the decoder's
                        prediction, and block modes: whichever minimises bits + lambda * SSE
 Memory holds one segment of frames, so it does not grow with the clip.
@@ -14,6 +14,7 @@ Memory holds one segment of frames, so it does not grow with the clip.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -88,14 +89,13 @@ def _gop_shape(st: StemEncoderState, t: int) -> tuple[int, int, int]:
 
 
 def _fit(payload, budget: float, levels: int, guess: float | None):
-    """(q, payload(q)) for the largest q whose whole chunk fits `budget` (else the lowest q);
-    payload(q) is (FramePayload, its reconstruction)."""
+    """(q, payload(q)) for the largest q whose whole chunk fits `budget` (else the lowest q)."""
     cache = {}
 
     def size(q):
         if q not in cache:
             cache[q] = payload(q)
-        return _chunk_bytes(cache[q][0])
+        return _chunk_bytes(cache[q])
 
     q, _ = search_q(size, budget, Q_MIN, q_max(levels), step_q=Q_STEP, guess=guess,
                     resolution=SEARCH_RESOLUTION)
@@ -110,23 +110,23 @@ def _code_i(codec, st: StemEncoderState, t: int, x: torch.Tensor):
     n, n_p, n_m = _gop_shape(st, t)
     y = codec.intra.analyze(x)
 
-    def payload(q):
-        def code_at(offset):
-            streams = codec.intra.code_latent(y if offset is None
-                                              else codec.intra.analyze(x - offset), q)
-            return (FramePayload(t, FrameType.I, rate_code(q), streams),
-                    codec.intra.decode_streams(streams, q, *x.shape[-2:]))
-        return trimmed(x, code_at, _chunk_bytes)
+    def payload(q, offset=None):
+        y_at = y if offset is None else codec.intra.analyze(x - offset)
+        return FramePayload(t, FrameType.I, rate_code(q), codec.intra.code_latent(y_at, q))
 
     rate = st.rate
     if st.q_fixed is not None:
         q = snap_q(st.q_fixed)
-        pl, b0 = payload(q)
+        pl = payload(q)
     else:
         rate = open_gop(rate, n)
         w = st.plan.i_weight
         budget = backbone_budget(rate, w, w + n_p, n_m)
-        q, (pl, b0) = _fit(payload, budget, codec.intra.cfg.levels, rate.q_i)
+        q, pl = _fit(payload, budget, codec.intra.cfg.levels, rate.q_i)
+    pl, b0 = trimmed(x, pl, partial(payload, q),
+                     lambda p: codec.intra.decode_streams(p.streams, q, *x.shape[-2:]),
+                     _chunk_bytes)
+    if st.q_fixed is None:
         rate = replace(spend(rate, _chunk_bytes(pl)), q_i=q)
     chunk = CodedChunk(ChunkType.BACKBONE_FRAME, pl, gop_start=True)
     st = replace(st, rate=rate, t0=t, b0=b0, o0=_u8(x), prev_field=None,
@@ -163,29 +163,27 @@ def _code_p_residual(codec, st, t1, x1, pred, mv: bytes):
     """P payload [motion, z, y] (or [motion] alone when even the lowest rate is too big)."""
     y = codec.residual.analyze(sm.residual_image(x1, pred))
 
-    def payload(q):
-        def code_at(offset):
-            y_at = y if offset is None else codec.residual.analyze(
-                sm.residual_image(x1 - offset, pred))
-            streams = codec.residual.code_latent(y_at, q)
-            r_hat = codec.residual.decode_streams(streams, q, *x1.shape[-2:])
-            return (FramePayload(t1, FrameType.P, rate_code(q), [mv] + streams),
-                    sm.add_residual(pred, r_hat))
-        return trimmed(x1, code_at, _chunk_bytes)
+    def payload(q, offset=None):
+        y_at = y if offset is None else codec.residual.analyze(
+            sm.residual_image(x1 - offset, pred))
+        return FramePayload(t1, FrameType.P, rate_code(q), [mv] + codec.residual.code_latent(y_at, q))
+
+    def decode(p):
+        r_hat = codec.residual.decode_streams(p.streams[1:], q, *x1.shape[-2:])
+        return sm.add_residual(pred, r_hat)
 
     rate = st.rate
     if st.q_fixed is not None:
         q = snap_q(st.q_fixed)
-        pl, b1 = payload(q)
-    else:
-        budget = backbone_budget(rate, 1.0, st.p_left, st.m_left)
-        q, (pl, b1) = _fit(payload, budget, codec.residual.cfg.levels, rate.q_p)
-        s = _chunk_bytes(pl)
-        bare = FramePayload(t1, FrameType.P, rate_code(q), [mv])
-        if s > budget and _chunk_bytes(bare) < s:
-            pl, b1 = bare, pred.clamp(0, 1)
-        rate = replace(spend(rate, _chunk_bytes(pl)), q_p=q)
-    return pl, b1, q, rate
+        return (*trimmed(x1, payload(q), partial(payload, q), decode, _chunk_bytes), q, rate)
+    budget = backbone_budget(rate, 1.0, st.p_left, st.m_left)
+    q, pl = _fit(payload, budget, codec.residual.cfg.levels, rate.q_p)
+    pl, b1 = trimmed(x1, pl, partial(payload, q), decode, _chunk_bytes)
+    s = _chunk_bytes(pl)
+    bare = FramePayload(t1, FrameType.P, rate_code(q), [mv])
+    if s > budget and _chunk_bytes(bare) < s:
+        pl, b1 = bare, pred.clamp(0, 1)
+    return pl, b1, q, replace(spend(rate, _chunk_bytes(pl)), q_p=q)
 
 
 # -- MV frames -----------------------------------------------------------------------------
