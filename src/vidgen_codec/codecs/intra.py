@@ -5,6 +5,8 @@
       (scale, mean) = h_s(z_hat) in integer-exact arithmetic -> table index per element
       y: symbols = round(y - mean), table = index(scale)          -> stream 1
     decode mirrors it; see bitstream_spec.md, "Codec payloads / intra".
+    At the rate chosen, the frame may be coded once more against the first coding's mean error
+    (`dc_trim`; an encoder choice, decoders do not see it).
 
 The hyper-synthesis that chooses the CDF tables runs as an integer network
 (`models.integer_hyper`, after Ballé et al. 2019), so the encoder and the decoder compute the

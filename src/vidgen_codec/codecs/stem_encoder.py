@@ -4,10 +4,10 @@
     frames t0+1 .. t1 buffered; at t1 (or at the clip's end):
         P backbone t1: DIS flow(t1 -> t0) -> block field V1 -> motion stream
                        pred = warp(decoded b0, V1) -> residual image -> residual model (q searched)
-    each backbone is coded once more at the chosen rate when its first coding's mean error is
-    visible (`dc_trim`: the second codes the frame shifted against that error)
         MV frames t:   DIS flows to t0 and t1 -> fields, each sent coded or left to the decoder's
                        prediction, and block modes: whichever minimises bits + lambda * SSE
+Each backbone is coded once more at the chosen rate when its first coding's mean error is
+visible (`dc_trim`: the second coding shifts the frame against that error).
 Memory holds one segment of frames, so it does not grow with the clip.
 """
 
