@@ -263,6 +263,24 @@ def wan_dir(tmp_path_factory):
     return d
 
 
+def test_wan_identity_names_the_base_weights_not_only_their_configs(wan_dir, tmp_path):
+    """A base with the same configs but other weights (a fine-tune, say) is another refiner."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    other = tmp_path / "other"
+    shutil.copytree(wan_dir, other)
+    f = next((other / "transformer").glob("*.safetensors"))
+    state = load_file(f)
+    name = sorted(state)[0]
+    state[name] = state[name] + 1
+    save_file(state, f, metadata={"format": "pt"})
+    assert refiner_identity(None, other)[0] != refiner_identity(None, wan_dir)[0]
+    shutil.copytree(wan_dir, tmp_path / "same")
+    assert refiner_identity(None, tmp_path / "same")[0] == refiner_identity(None, wan_dir)[0]
+
+
 def test_wan_folder_loads_with_lora_and_refines(wan_dir):
     ref, sha = load_refiner(None, wan_dir)
     assert ref.cfg.output == "image" and ref.cfg.lora_rank > 0
