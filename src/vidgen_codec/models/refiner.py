@@ -70,7 +70,7 @@ class RefinerConfig:
     context_tokens: int = 4
     lora_rank: int = 0  # > 0: peft LoRA adapters on the transformer's attention
     skip: int = 32  # > 0: width of the encoder-to-decoder SkipHead (0: none)
-    model_id: str = "refiner-tiny-v3"
+    model_id: str = "refiner-tiny-v4"
 
     def to_dict(self) -> dict:
         return asdict(self)

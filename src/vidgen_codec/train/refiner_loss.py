@@ -49,7 +49,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 class LossWeights:
     ssim: float = 0.2
     lap: float = 0.5
-    energy: float = 0.3
+    energy: float = 1.0
     nlpd: float = 0.5
     temp: float = 0.5
     adv: float = 0.005
