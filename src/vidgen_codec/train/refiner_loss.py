@@ -95,32 +95,35 @@ def laplacian_l1(a_bands: list, b_bands: list) -> torch.Tensor:
                for k, (da, db) in enumerate(zip(a_bands, b_bands)))
 
 
-def detail_energy_l1(a_bands: list, b_bands: list) -> torch.Tensor:
-    """sum_k 2^k L1 of the bands' local energies (blurred magnitudes)."""
-    blur = lambda x: _gauss(F.pad(x, (2, 2, 2, 2), mode="replicate"), 5, 1.0)  # noqa: E731
-    return sum((2**k) * (blur(da.abs()) - blur(db.abs())).abs().mean()
-               for k, (da, db) in enumerate(zip(a_bands, b_bands)))
+def _amplitudes(bands: list) -> list[torch.Tensor]:
+    """Local amplitude of each band: its magnitude, Gaussian-blurred (5 taps, sigma 1)."""
+    return [_gauss(F.pad(b.abs(), (2, 2, 2, 2), mode="replicate"), 5, 1.0) for b in bands]
 
 
-def normalized_band_l1(a_bands: list, b_bands: list, sigma: float = 0.01) -> torch.Tensor:
+def detail_energy_l1(a_amps: list, b_amps: list) -> torch.Tensor:
+    """sum_k 2^k L1 of the bands' local energies, from `_amplitudes` of both pyramids."""
+    return sum((2**k) * (ea - eb).abs().mean() for k, (ea, eb) in enumerate(zip(a_amps, b_amps)))
+
+
+def normalized_band_l1(a_bands: list, b_bands: list, a_amps: list, b_amps: list,
+                       sigma: float = 0.01) -> torch.Tensor:
     """Mean over bands of L1 between the bands, each divided by its own local amplitude
-    (sigma + blurred |band|): differences where an image is flat count in full, differences
+    (sigma + `_amplitudes`): differences where an image is flat count in full, differences
     inside texture are masked."""
-    blur = lambda x: _gauss(F.pad(x, (2, 2, 2, 2), mode="replicate"), 5, 1.0)  # noqa: E731
-    norm = lambda d: d / (sigma + blur(d.abs()))  # noqa: E731
-    return sum((norm(da) - norm(db)).abs().mean()
-               for da, db in zip(a_bands, b_bands)) / len(a_bands)
+    return sum((da / (sigma + ea) - db / (sigma + eb)).abs().mean()
+               for da, db, ea, eb in zip(a_bands, b_bands, a_amps, b_amps)) / len(a_bands)
 
 
 def fidelity_terms(y: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
     yf, xf = _frames(y), _frames(x)
-    yb, xb = _bands(yf), _bands(xf)  # one pyramid each, for both band terms
+    yb, xb = _bands(yf), _bands(xf)  # one pyramid each, for all three band terms
+    ya, xa = _amplitudes(yb), _amplitudes(xb)
     return {
         "l1": (y - x).abs().mean(),
         "ssim": 1 - ssim(yf, xf),
         "lap": laplacian_l1(yb, xb),
-        "energy": detail_energy_l1(yb, xb),
-        "nlpd": normalized_band_l1(yb, xb),
+        "energy": detail_energy_l1(ya, xa),
+        "nlpd": normalized_band_l1(yb, xb, ya, xa),
         "temp": ((y[:, :, 1:] - y[:, :, :-1]) - (x[:, :, 1:] - x[:, :, :-1])).abs().mean(),
     }
 
