@@ -84,6 +84,21 @@ def test_warm_start_from_a_refiner_without_skip_keeps_its_output(tmp_path):
         assert torch.equal(new(x, types, None), old(x, types, None))
 
 
+def test_warm_start_adds_skip_blocks_without_changing_the_output(tmp_path):
+    from vidgen_codec.train.refiner import warm_start
+
+    old = _random_refiner(5, skip_blocks=0)
+    save_refiner(old, tmp_path / "old")
+    new = Refiner(RefinerConfig(skip_blocks=2)).eval()
+    assert len(new.skip.blocks) == 2
+    assert warm_start(new, tmp_path / "old") == len(old.state_dict())
+    x, types = torch.rand(1, 3, 9, 32, 32), torch.tensor([[0, 2, 2, 2, 2, 2, 2, 2, 1]])
+    with torch.no_grad():
+        assert torch.equal(new(x, types, None), old(x, types, None))
+        new.skip.blocks[1][-1].weight.normal_()  # a trained block changes the correction
+        assert not torch.equal(new(x, types, None), old(x, types, None))
+
+
 def test_velocity_is_the_wan_forward_plus_frame_types():
     ref = _random_refiner(2)
     zt = torch.randn(1, 16, 5, 4, 6)

@@ -70,7 +70,8 @@ class RefinerConfig:
     context_tokens: int = 4
     lora_rank: int = 0  # > 0: peft LoRA adapters on the transformer's attention
     skip: int = 32  # > 0: width of the encoder-to-decoder SkipHead (0: none)
-    model_id: str = "refiner-tiny-v4"
+    skip_blocks: int = 4  # residual blocks in the SkipHead (FFDNet-style restoration path)
+    model_id: str = "refiner-tiny-v5"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,23 +104,46 @@ class SkipHead(nn.Module):
     Input: the patchified input frames (what the encoder's first convolution sees, 3*p*p
     channels at 1/p resolution) and the decoder's last features (the input of its conv_out, at
     the same resolution), concatenated. Output: a correction in the decoder's patch space,
-    added to the decoder's output before unpatchify. Two 3x3 convolutions per frame (no
-    temporal kernel, so it keeps the VAE's causality), the last zero-initialised: an untrained
-    skip adds nothing.
+    added to the decoder's output before unpatchify.
+
+        [patches, features] -> 3x3 conv -> SiLU -> `blocks` x (h + 3x3 conv, SiLU, 3x3 conv)
+                            -> 3x3 conv (zero-initialised: an untrained skip adds nothing)
+
+    Working on pixel patches (a reversible 1/p downsampling) with a stack of 3x3 convolutions is
+    FFDNet's design (Zhang, Zuo & Zhang 2018) for restoring detail cheaply: the latent, one
+    16-channel vector per 8x8x2 pixels, says what to correct; this path says where each edge is.
+    The residual blocks widen to 2x and end in a zero-initialised convolution, so adding them to
+    a trained head leaves its output unchanged until they train. Every convolution is per frame
+    (no temporal kernel), which keeps the VAE's causality.
     """
 
-    def __init__(self, patch_channels: int, decoder_channels: int, width: int):
+    def __init__(self, patch_channels: int, decoder_channels: int, width: int, blocks: int = 0):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv3d(patch_channels + decoder_channels, width, (1, 3, 3), padding=(0, 1, 1)),
             nn.SiLU(),
             nn.Conv3d(width, patch_channels, (1, 3, 3), padding=(0, 1, 1)),
         )
+        self.blocks = nn.ModuleList(_residual_block(width) for _ in range(blocks))
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, patches: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([patches, features], 1))
+        h = self.net[1](self.net[0](torch.cat([patches, features], 1)))
+        for block in self.blocks:
+            h = h + block(h)
+        return self.net[2](h)
+
+
+def _residual_block(width: int) -> nn.Sequential:
+    block = nn.Sequential(
+        nn.Conv3d(width, 2 * width, (1, 3, 3), padding=(0, 1, 1)),
+        nn.SiLU(),
+        nn.Conv3d(2 * width, width, (1, 3, 3), padding=(0, 1, 1)),
+    )
+    nn.init.zeros_(block[-1].weight)
+    nn.init.zeros_(block[-1].bias)
+    return block
 
 
 class Refiner(nn.Module):
@@ -142,7 +166,8 @@ class Refiner(nn.Module):
         self.skip = None
         if cfg.skip:
             p = self.pixel_patch
-            self.skip = SkipHead(3 * p * p, self.vae.decoder.conv_out.in_channels, cfg.skip)
+            self.skip = SkipHead(3 * p * p, self.vae.decoder.conv_out.in_channels, cfg.skip,
+                                 cfg.skip_blocks)
         if cfg.output not in ("residual", "image"):
             raise ValueError(f"refiner output {cfg.output!r}: 'residual' or 'image'")
         if (cfg.window - 1) % self.temporal_ratio:
