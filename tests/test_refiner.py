@@ -97,6 +97,11 @@ def test_warm_start_adds_skip_blocks_without_changing_the_output(tmp_path):
         assert torch.equal(new(x, types, None), old(x, types, None))
         new.skip.blocks[1][-1].weight.normal_()  # a trained block changes the correction
         assert not torch.equal(new(x, types, None), old(x, types, None))
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    del config["config"]["skip_blocks"]  # as v4 and earlier wrote it
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    loaded, _ = load_refiner(tmp_path / "old")
+    assert len(loaded.skip.blocks) == 0
 
 
 def test_velocity_is_the_wan_forward_plus_frame_types():

@@ -76,6 +76,12 @@ class RefinerConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "RefinerConfig":
+        """A saved config; one written before `skip_blocks` existed had none (refiner-tiny-v4
+        and earlier), not the current default."""
+        return cls(**{"skip_blocks": 0, **d})
+
 
 class FrameTypeEmbedder(nn.Module):
     """Frame types -> one embedding per latent frame (the mean over the frames it covers).
@@ -129,6 +135,8 @@ class SkipHead(nn.Module):
         nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, patches: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        # `net` keeps the layer names of the block-less head (net.0, net.2), so a warm start
+        # from it copies them; the blocks run between its two convolutions
         h = self.net[1](self.net[0](torch.cat([patches, features], 1)))
         for block in self.blocks:
             h = h + block(h)

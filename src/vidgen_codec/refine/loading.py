@@ -56,7 +56,7 @@ def load_refiner(weights_dir=None, model_dir=None, *, device: str = "cpu"
     else:
         wdir = Path(weights_dir) if weights_dir is not None else default_refiner_dir()
         meta = read_config(wdir, ARCHITECTURE)
-        cfg = RefinerConfig(**meta["config"])
+        cfg = RefinerConfig.from_dict(meta["config"])
         if cfg.vae is None:
             raise WeightsError(f"{wdir} is an adapter for a Wan model: pass --model-dir too")
         state, _ = load_state(wdir, meta)
@@ -126,7 +126,7 @@ def _load_on_base(model_dir: Path, adapter_dir) -> Refiner:
         cfg, state = adapter_config(), None
     else:
         meta = read_config(Path(adapter_dir), ARCHITECTURE)
-        cfg = RefinerConfig(**meta["config"])
+        cfg = RefinerConfig.from_dict(meta["config"])
         if cfg.vae is not None:
             raise WeightsError(f"{adapter_dir} is a whole refiner, not an adapter: "
                                "drop --model-dir")
