@@ -121,6 +121,7 @@ class IntraCodec:
         """x: (1,3,H,W) float in [0,1], H and W multiples of `stride`."""
         y = self.analyze(x)
         cache: dict[float, list[bytes]] = {}
+        nbytes = lambda streams: sum(map(len, streams))  # noqa: E731
 
         def streams_at(q: float) -> list[bytes]:
             if q not in cache:
@@ -131,16 +132,14 @@ class IntraCodec:
             q = snap_q(st.q_fixed)
             rate = st.rate
         else:
-            size = lambda q: sum(len(s) for s in streams_at(q))  # noqa: E731
-            q, _ = search_q(size, frame_budget(st.rate), Q_MIN, q_max(self.cfg.levels),
-                            step_q=Q_STEP, guess=st.rate.q_last)
+            q, _ = search_q(lambda q: nbytes(streams_at(q)), frame_budget(st.rate), Q_MIN,
+                            q_max(self.cfg.levels), step_q=Q_STEP, guess=st.rate.q_last)
         xd = x.to(self.device)
         streams, _ = trimmed(xd, streams_at(q),
                              lambda off: self.code_latent(self.analyze(xd - off), q),
-                             lambda s: self.decode_streams(s, q, *x.shape[-2:]),
-                             lambda s: sum(len(b) for b in s))
+                             lambda s: self.decode_streams(s, q, *x.shape[-2:]), nbytes)
         if st.q_fixed is None:
-            rate = update_rate(st.rate, sum(len(s) for s in streams), q)
+            rate = update_rate(st.rate, nbytes(streams), q)
         payload = FramePayload(st.frame_index, FrameType.I, rate_code(q), streams)
         chunk = CodedChunk(ChunkType.BACKBONE_FRAME, payload, gop_start=True)
         return [chunk], replace(st, frame_index=st.frame_index + 1, rate=rate)

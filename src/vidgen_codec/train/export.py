@@ -62,7 +62,7 @@ def export_refiner(ckpt: Path, out_dir: Path) -> bytes:
     if not ckpt.exists():
         raise WeightsError(f"no checkpoint at {ckpt}")
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
-    cfg = RefinerConfig(**ck["config"])
+    cfg = RefinerConfig.from_dict(ck["config"])
     if cfg.vae is not None:  # check it loads before writing
         Refiner(cfg).load_state_dict(ck["model"], strict=True)
     return save_state(ck["model"], cfg.to_dict(), ARCHITECTURE, out_dir)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+
 import numpy as np
 import torch
 import torch.nn.functional as F
