@@ -38,7 +38,8 @@ def test_codecs_lists_stable_ids(capsys):
 def test_encode_info_decode(mkv_clip, tmp_path, wdir, capsys):
     out = tmp_path / "a.vgc"
     code, text, err = vgc("encode", mkv_clip.path, out, "--bpp", "0.5", "--weights", wdir, "-q",
-                          "--gop", "4", "--backbone-interval", "3", capsys=capsys)
+                          "--gop", "4", "--backbone-interval", "3", "--backbone", "learned",
+                          capsys=capsys)
     assert code == 0, err
     assert "10 frames 64x48" in text
     code, text, _ = vgc("info", out, "--json", "--frames", capsys=capsys)

@@ -108,7 +108,7 @@ def test_round_trip(tmp_path):
     path = write_sample(tmp_path / "a.vgc")
     data = path.read_bytes()
     with ContainerReader(path) as r:
-        assert r.version == (1, 0) and r.file_size == len(data)
+        assert r.version == (1, 1) and r.file_size == len(data)
         h = r.header
         assert (h.codec_id, h.entropy_coder_id, h.pixel_format) == (1, 1, 0)
         assert (h.width, h.height, h.fps_num, h.fps_den, h.frame_count) == (640, 360, 25, 1, 6)
@@ -437,7 +437,7 @@ def test_missing_file_is_input_error(tmp_path):
 # The exact bytes of write_example(). Regenerate ONLY on purpose (a deliberate format change, with
 # a version bump and a bitstream_spec.md update): print(write_example(path).hex()).
 GOLDEN_HEX = (
-    "895647430d0a1a0a01000c000100590000000100010010000000100000001900000001000000010000000100"
+    "895647430d0a1a0a01010c000100590000000100010010000000100000001900000001000000010000000100"
     "010000000000f4010000d335679ad8e4423c65a3e6de5424d48099a1cd39bb87f895940cd7893e0ea1b90a69"
     "6e7472612d74696e790976676320302e312e30d6dfe8d702000f0000000000000000f401020301020302aabb"
     "5ab2b83301800300000001006f54896e4f05000800000088000000000000003bffcad3"

@@ -147,7 +147,7 @@ def test_seek_matches_full_decode(make_clip, tmp_path, stem_weights, start, coun
 # -- streaming ---------------------------------------------------------------------------------
 def test_encoder_holds_at_most_one_segment():
     codec = StemCodec.random(seed=2)
-    st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), None, Structure(13, 4))
+    st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), None, Structure(13, 4, "learned"))
     emitted, peak = 0, 0
     for f in moving_frames(64, 64, 30):
         chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
@@ -159,7 +159,7 @@ def test_encoder_holds_at_most_one_segment():
 
 # -- bad streams -------------------------------------------------------------------------------
 def _chunks(codec, n=9):
-    st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), n, Structure(9, 4))
+    st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), n, Structure(9, 4, "learned"))
     out = []
     for f in moving_frames(64, 64, n):
         chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
@@ -181,7 +181,7 @@ def _decode_all(codec, payloads):
 def test_decoder_reconstructs_what_the_encoder_predicted_from():
     """The encoder's decoded backbones (its references) equal the decoder's output."""
     codec = StemCodec.random(seed=4)
-    st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), 9, Structure(9, 4))
+    st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), 9, Structure(9, 4, "learned"))
     refs, payloads = {}, []
     for f in moving_frames(64, 64, 9):
         chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
@@ -199,7 +199,7 @@ def test_decoder_reconstructs_what_the_encoder_predicted_from():
 
 def test_clip_longer_than_expected_keeps_its_structure():
     codec = StemCodec.random(seed=2)
-    st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), 5, Structure(9, 4))
+    st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), 5, Structure(9, 4, "learned"))
     types = {}
     for f in moving_frames(64, 64, 14):
         chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
@@ -212,13 +212,14 @@ def test_clip_longer_than_expected_keeps_its_structure():
 def test_fixed_rate_and_bad_rates(make_clip, tmp_path, stem_weights):
     clip = make_clip("c.mkv", count=5)
     a = str(tmp_path / "a.vgc")
-    api.encode(clip.path, a, codec="stem", q=1.0, weights=stem_weights, progress=False)
+    api.encode(clip.path, a, codec="stem", q=1.0, weights=stem_weights, progress=False,
+               backbone="learned")
     d = describe(a)
     assert [f["rate_code"] for f in d["per_frame"] if f["type"] in "IP"] == [1000, 1000]
     for q in (100.0, float("nan"), -9.0):
         with pytest.raises(InputError):
             api.encode(clip.path, str(tmp_path / "b.vgc"), codec="stem", q=q,
-                       weights=stem_weights, progress=False)
+                       weights=stem_weights, progress=False, backbone="learned")
     assert not (tmp_path / "b.vgc").exists()
 
 

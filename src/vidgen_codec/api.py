@@ -58,6 +58,7 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
            q: float | None = None, start: int = 0, frames: int | None = None,
            raw: RawSpec | None = None, device: str = "cpu", weights: str | None = None,
            gop: int | None = None, backbone_interval: int | None = None,
+           backbone: str | None = None, backbone_scale: int | None = None,
            refine: bool = True, refiner: str | None = None, model_dir: str | None = None,
            seed: int = 0, progress: bool = True) -> EncodeReport:
     """Encode frames [start, start+frames) of `src` into the .vgc file `dst` (atomically).
@@ -81,8 +82,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     dev = resolve_device(device)
     model = spec.load(weights, device=dev)
     expected = _expected_frames(info.frame_count, start, frames)
-    given = gop is not None or backbone_interval is not None
-    structure = Structure(gop, backbone_interval) if given else None
+    given = (gop, backbone_interval, backbone, backbone_scale) != (None,) * 4
+    structure = Structure(gop, backbone_interval, backbone, backbone_scale) if given else None
     state = model.new_encoder(w, h, RateTarget(bpp=bpp, q=q), expected, structure)
     chosen = model.structure(state)
     header = SequenceHeader(
@@ -96,6 +97,9 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     n = 0
     with ContainerWriter(dst) as out:
         out.write_sequence_header(header)
+        config = model.codec_config(state)
+        if config is not None:
+            out.write_codec_config(config)
         if refine_record is not None:
             out.write_refine(refine_record)
         bar = tqdm(total=expected, desc=f"encode {codec}", unit="frame", disable=not progress)
@@ -139,7 +143,8 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         chunks = _chunks_from(rd, start)
         hp, wp = _padded(hdr.height, model.stride), _padded(hdr.width, model.stride)
         types: dict[int, int] = {}
-        outputs = _in_order(_decoded(model, model.new_decoder(), chunks, hp, wp, types))
+        decoder = model.new_decoder(rd.codec_config, hdr.width, hdr.height)
+        outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types))
         if ref is not None:
             from .refine.windows import refine_stream
 
@@ -214,7 +219,7 @@ def _decoded(model, state, chunks, hp: int, wp: int, types: dict):
     """Lists of (frame_index, frame) in display order, chunk by chunk, then the decoder's rest.
     Records each frame's type in `types` (the refiner's frame type embedder needs them)."""
     for fc in chunks:
-        types[fc.payload.frame_index] = int(fc.payload.frame_type)
+        types.update(model.frame_types(state, fc.payload, chunk=fc.chunk_index))
         out, state = model.decode_frame(state, fc.payload, hp, wp, chunk=fc.chunk_index)
         yield out
     out, state = model.flush_decoder(state)

@@ -46,6 +46,12 @@ def main():
                    "backbone interval + 1, every frame is an I-frame).")
 @click.option("--backbone-interval", type=int, default=None,
               help="stem: frames from one backbone to the next (default: chosen from the rate).")
+@click.option("--backbone", type=click.Choice(["av1", "learned"]), default=None,
+              help="stem: backbone coder, SVT-AV1 (default) or the learned intra + residual "
+                   "models.")
+@click.option("--backbone-scale", type=click.Choice(["1", "2"]), default=None,
+              help="stem av1: code backbones at full (1) or half (2) resolution per side "
+                   "(default: measured per GOP).")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]))
 @click.option("--weights", default=None, help="Weights folder (default: the shipped weights).")
 @refiner_options
@@ -53,7 +59,7 @@ def main():
               help="Seed of the refiner's noise, stored in the file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix_fmt, gop,
-           backbone_interval, device, weights, no_refine, refiner, model_dir, seed, quiet):
+           backbone_interval, backbone, backbone_scale, device, weights, no_refine, refiner, model_dir, seed, quiet):
     """Encode a video into a .vgc file.
 
     INPUT is anything ffmpeg decodes (mp4, mkv, avi, mov, webm, y4m) or a raw .yuv with
@@ -66,9 +72,12 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
       vgc encode clip.mp4 clip.vgc --bpp 0.02
       vgc encode clip.mp4 clip.vgc --bpp 0.05 --start 100 --frames 50
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --gop 49 --backbone-interval 12
+      vgc encode clip.mp4 clip.vgc --bpp 0.005 --backbone-scale 2
+      vgc encode clip.mp4 clip.vgc --bpp 0.02 --backbone learned
       vgc encode clip.mp4 clip.vgc --codec intra --bpp 0.3   # every frame an I-frame
       vgc encode raw.yuv raw.vgc --size 640x480 --fps 30 --bpp 0.2
       vgc encode clip.mp4 clip.vgc --rate 2.5          # fixed rate, no rate control
+                                                       # (av1 backbone: the CRF, 1 .. 70)
       vgc encode clip.mp4 clip.vgc --model-dir Wan2.1-T2V-1.3B-Diffusers --refiner adapter/
     """
     from . import api
@@ -78,6 +87,8 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
     rep = api.encode(input_path, output_path, codec=codec, bpp=bpp, q=q, start=start,
                      frames=frames, raw=raw_spec(size, fps, pix_fmt), device=device,
                      weights=weights, gop=gop, backbone_interval=backbone_interval,
+                     backbone=backbone,
+                     backbone_scale=int(backbone_scale) if backbone_scale else None,
                      refine=not no_refine, refiner=refiner, model_dir=model_dir, seed=seed,
                      progress=not quiet)
     click.echo(f"{rep.path}: {rep.frames} frames {rep.width}x{rep.height}, {rep.bytes} bytes, "

@@ -25,13 +25,11 @@ def describe(path: str) -> dict:
     with ContainerReader(path) as rd:
         h = rd.header
         chunks = rd.chunks()
-        frames = [
-            {"frame": fc.payload.frame_index,
-             "type": FRAME_TYPE_LETTERS[FrameType(fc.payload.frame_type)],
-             "chunk": chunk_type_name(fc.chunk_type), "offset": fc.offset, "bytes": fc.size,
-             "rate_code": fc.payload.rate_code}
-            for fc in rd.iter_frames()
-        ]
+        backbone = _backbone(h.codec_id, rd.codec_config)
+        frames, payload_bytes = [], 0
+        for fc in rd.iter_frames():
+            payload_bytes += sum(map(len, fc.payload.streams))
+            frames += _frame_entries(fc, backbone)
         refine = rd.refine
         major, minor = rd.version
         size = rd.file_size
@@ -66,6 +64,9 @@ def describe(path: str) -> dict:
         "bpp": size * 8 / (pixels * n),
         "kbit_per_s": size * 8 / 1000 / float(duration) if duration else 0.0,
         "target_bpp": h.target_bpp or None,
+        "overhead_bytes": size - payload_bytes,
+        "overhead_share": (size - payload_bytes) / size,
+        "backbone": backbone,
         "gop_size": h.gop_size,
         "backbone_interval": h.backbone_interval,
         "frame_types": _display_order_types(frames),
@@ -78,6 +79,32 @@ def describe(path: str) -> dict:
                              for k, (c, b) in by_ftype.items()},
         "per_frame": frames,
     }
+
+
+def _backbone(codec_id: int, config: bytes | None) -> str | None:
+    if codec_id != CodecId.STEM:
+        return None
+    from .stem_gop import AV1, BackboneConfig
+
+    return "av1" if BackboneConfig.unpack(config).coder == AV1 else "learned"
+
+
+def _frame_entries(fc, backbone: str | None) -> list[dict]:
+    """Per-frame rows of a frame chunk: one, or a whole GOP's for an av1 GOP chunk (each
+    frame's bytes are its streams; the I-frame also carries the chunk's framing)."""
+    p = fc.payload
+    common = {"chunk": chunk_type_name(fc.chunk_type), "offset": fc.offset,
+              "rate_code": p.rate_code}
+    if backbone != "av1":
+        return [{"frame": p.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(p.frame_type)],
+                 "bytes": fc.size, **common}]
+    from .stem_gop import unpack_gop
+
+    _, parts = unpack_gop(p, chunk=fc.chunk_index)
+    rows = [{"frame": q.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(q.frame_type)],
+             "bytes": sum(map(len, q.streams)), **common} for q in parts]
+    rows[0]["bytes"] += fc.size - sum(r["bytes"] for r in rows)
+    return rows
 
 
 def _display_order_types(frames: list[dict]) -> str:
@@ -96,7 +123,10 @@ def format_text(d: dict, *, per_frame: bool = False) -> str:
         f"{d['duration_s']:.3f} s",
         f"size        {d['bytes']} bytes   {d['bpp']:.5f} bpp   {d['kbit_per_s']:.2f} kbit/s"
         + (f"   (target {d['target_bpp']:g} bpp)" if d["target_bpp"] else ""),
-        f"structure   gop {d['gop_size']}, backbone interval {d['backbone_interval']}",
+        f"overhead    {d['overhead_bytes']} bytes ({100 * d['overhead_share']:.2f} %) of "
+        "headers, framing, index: everything but codec streams",
+        f"structure   gop {d['gop_size']}, backbone interval {d['backbone_interval']}"
+        + (f", {d['backbone']} backbone" if d["backbone"] else ""),
         f"frame types {_abbrev(d['frame_types'])}",
         "refine      " + (f"{d['refine']['model_id']} [{d['refine']['refiner_sha256'][:12]}], "
                           f"seed {d['refine']['seed']}" if d["refine"] else "none"),

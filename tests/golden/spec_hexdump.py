@@ -53,7 +53,7 @@ def main() -> None:
     d.section("file header (12 bytes)")
     d.field(8, 'magic "\\x89VGC\\r\\n\\x1a\\n"')
     d.field(1, "major = 1")
-    d.field(1, "minor = 0")
+    d.field(1, "minor = 1")
     d.field(2, "header_length = 12")
 
     s = d.chunk_head("chunk 0: SEQUENCE_HEADER", "type = 0x0001 SEQUENCE_HEADER (critical)")

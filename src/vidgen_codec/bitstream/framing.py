@@ -19,7 +19,7 @@ from .ids import ChunkType, is_ancillary
 
 MAGIC = b"\x89VGC\r\n\x1a\n"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1  # 1.1 added CODEC_CONFIG; 1.0 files are still read
 FILE_HEADER_SIZE = 12  # the size of a 1.0 header; a later minor may write a longer one
 
 CHUNK_HEADER_SIZE = 6  # u16 type + u32 length

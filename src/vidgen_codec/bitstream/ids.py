@@ -41,6 +41,7 @@ class ChunkType(IntEnum):
     MV_PAYLOAD = 0x0003
     LATENT_RESIDUAL = 0x0004
     END = 0x0005
+    CODEC_CONFIG = 0x0006  # critical (format 1.1): codec settings a decoder must understand
     INDEX = 0x8001  # ancillary: only seeking needs it
     REFINE = 0x8002  # ancillary: the refiner the decoder should run, and its seed
 

@@ -2,6 +2,7 @@
 
     r = ContainerReader("in.vgc")         # checks the file header and the SEQUENCE_HEADER
     r.header                              # SequenceHeader
+    r.codec_config                        # CODEC_CONFIG payload (bytes), or None
     r.refine                              # RefineRecord, or None when the file has none
     for fc in r.iter_frames(): ...        # FrameChunk per frame chunk, every chunk checked
     r.read_index()                        # [IndexEntry(frame, offset)] via END at the tail
@@ -78,11 +79,19 @@ class ContainerReader:
         )
         self.frames_offset = info.offset + info.size  # where the first chunk after the header lies
         self.refine: RefineRecord | None = None
-        self._head = [info]  # the chunks before the frame area: SEQUENCE_HEADER [, REFINE]
-        if self._next_type() == ChunkType.REFINE:  # peek: only a REFINE chunk is read here
-            nxt, payload = read_chunk(self._f, self.frames_offset, self.file_size, chunk=1)
+        self.codec_config: bytes | None = None
+        # the chunks before the frame area: SEQUENCE_HEADER [, CODEC_CONFIG] [, REFINE]
+        self._head = [info]
+        if self._next_type() == ChunkType.CODEC_CONFIG:  # peek: read only what is there
+            nxt, self.codec_config = read_chunk(self._f, self.frames_offset, self.file_size,
+                                                chunk=1)
+            self._head.append(nxt)
+            self.frames_offset = nxt.offset + nxt.size
+        if self._next_type() == ChunkType.REFINE:
+            k = len(self._head)
+            nxt, payload = read_chunk(self._f, self.frames_offset, self.file_size, chunk=k)
             self.refine = RefineRecord.unpack(
-                payload, chunk=1, offset=nxt.offset + CHUNK_HEADER_SIZE)
+                payload, chunk=k, offset=nxt.offset + CHUNK_HEADER_SIZE)
             self._head.append(nxt)
             self.frames_offset = nxt.offset + nxt.size
 
@@ -125,7 +134,11 @@ class ContainerReader:
                 if index_at is not None:
                     raise FormatError(f"{info.type_name} chunk after the INDEX chunk", **where)
             elif t == ChunkType.REFINE:
-                raise FormatError("REFINE chunk not right after the SEQUENCE_HEADER", **where)
+                raise FormatError("REFINE chunk not right after the SEQUENCE_HEADER "
+                                  "(and CODEC_CONFIG)", **where)
+            elif t == ChunkType.CODEC_CONFIG:
+                raise FormatError("CODEC_CONFIG chunk not right after the SEQUENCE_HEADER",
+                                  **where)
             elif t == ChunkType.INDEX:
                 if index_at is not None:
                     raise FormatError("second INDEX chunk", **where)

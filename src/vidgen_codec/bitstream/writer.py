@@ -110,10 +110,20 @@ class ContainerWriter:
         self._seq_offset = info.offset
         return info
 
-    def write_refine(self, record: RefineRecord) -> ChunkInfo:
-        """Write the REFINE chunk; it must come right after the SEQUENCE_HEADER."""
+    def write_codec_config(self, config: bytes) -> ChunkInfo:
+        """Write the CODEC_CONFIG chunk; it must come right after the SEQUENCE_HEADER."""
         if len(self.chunks) != 1 or self._header is None:
-            raise ValueError("the REFINE chunk must come right after the SEQUENCE_HEADER")
+            raise ValueError("the CODEC_CONFIG chunk must come right after the SEQUENCE_HEADER")
+        return self.write_chunk(ChunkType.CODEC_CONFIG, config)
+
+    def write_refine(self, record: RefineRecord) -> ChunkInfo:
+        """Write the REFINE chunk: right after the SEQUENCE_HEADER (and CODEC_CONFIG)."""
+        head = [c.type for c in self.chunks]
+        if self._header is None or head not in ([ChunkType.SEQUENCE_HEADER],
+                                                [ChunkType.SEQUENCE_HEADER,
+                                                 ChunkType.CODEC_CONFIG]):
+            raise ValueError("the REFINE chunk must come right after the SEQUENCE_HEADER "
+                             "(and CODEC_CONFIG)")
         return self.write_chunk(ChunkType.REFINE, record.pack())
 
     def write_frame(

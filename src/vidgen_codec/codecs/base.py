@@ -27,7 +27,10 @@ class RateTarget:
 
 @dataclass(frozen=True)
 class Structure:
-    """GOP length and backbone interval in frames (None: the codec chooses)."""
+    """GOP length and backbone interval in frames, the backbone coder ("learned", "av1") and
+    the backbone scale (1 full, 2 half per side); None: the codec chooses."""
 
     gop: int | None = None
     backbone_interval: int | None = None
+    backbone: str | None = None
+    backbone_scale: int | None = None

@@ -112,6 +112,9 @@ class IntraCodec:
         if structure is not None and {structure.gop, structure.backbone_interval} - {None, 1}:
             raise InputError("intra codes every frame as an I-frame: --gop and "
                              "--backbone-interval do not apply")
+        if structure is not None and (structure.backbone, structure.backbone_scale) != (None,
+                                                                                        None):
+            raise InputError("--backbone and --backbone-scale are stem options")
         if target.q is not None:
             return IntraEncoderState(q_fixed=check_rate(target.q, self.cfg.levels))
         return IntraEncoderState(rate=init_rate(target.bpp, width, height, expected_frames))
@@ -147,6 +150,9 @@ class IntraCodec:
     def structure(self, st: IntraEncoderState) -> Structure:
         return Structure(1, 1)
 
+    def codec_config(self, st) -> bytes | None:
+        return None
+
     def flush(self, st: IntraEncoderState):
         return [], st
 
@@ -171,7 +177,10 @@ class IntraCodec:
         ]
 
     # -- decode ---------------------------------------------------------------------------
-    def new_decoder(self) -> IntraDecoderState:
+    def new_decoder(self, config: bytes | None = None, width: int = 0,
+                    height: int = 0) -> IntraDecoderState:
+        if config is not None:
+            raise FormatError("intra files have no CODEC_CONFIG chunk")
         return IntraDecoderState()
 
     @torch.no_grad()
@@ -182,6 +191,10 @@ class IntraCodec:
             raise FormatError("intra frame must be type I with 2 streams", chunk=chunk)
         x_hat = self.decode_streams(payload.streams, payload.rate_code * Q_STEP, hp, wp)
         return [(payload.frame_index, x_hat)], replace(st, frame_index=st.frame_index + 1)
+
+    def frame_types(self, st, payload: FramePayload, *, chunk=None) -> dict[int, int]:
+        """{frame index: frame type} of the frames a chunk holds."""
+        return {payload.frame_index: int(payload.frame_type)}
 
     def flush_decoder(self, st: IntraDecoderState):
         return [], st

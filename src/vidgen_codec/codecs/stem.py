@@ -25,13 +25,17 @@ from ..models.stem_model import StemConfig, StemModel
 from ..motion.mv_coding import MotionTables, tables_from_arrays
 from ..registry import register_codec
 from ..weights import load_into, load_state, read_config, repo_weights_dir, save_weights
-from . import stem_decoder, stem_encoder
+from ..pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
+from . import stem_av1, stem_decoder, stem_encoder
 from .base import RateTarget, Structure
 from .intra import IntraCodec, build_tables, check_rate
+from ..stem_gop import AV1, BACKBONES, SCALES, BackboneConfig, unpack_gop
+from .stem_cuts import CutDetector
 from .stem_plan import StemPlan, choose_plan
 from .stem_rate import init_stem_rate
 
 ARCHITECTURE = "StemModel"
+DEFAULT_BACKBONE = "av1"
 
 
 @register_codec("stem", CodecId.STEM, weights="stem", refined=True,
@@ -104,6 +108,14 @@ class StemCodec:
 
     def new_encoder(self, width: int, height: int, target: RateTarget,
                     expected_frames: int | None, structure: Structure | None = None):
+        s = structure or Structure()
+        backbone = s.backbone or DEFAULT_BACKBONE
+        if backbone not in BACKBONES:
+            raise InputError(f"unknown backbone {backbone!r}: {', '.join(BACKBONES)}")
+        if backbone == "av1":
+            return self._new_av1_encoder(width, height, target, expected_frames, s)
+        if s.backbone_scale not in (None, 1):
+            raise InputError("--backbone-scale 2 needs --backbone av1")
         plan = self.plan_for(target, structure)
         rate = None
         if target.q is None:
@@ -115,24 +127,62 @@ class StemCodec:
             q = check_rate(target.q, min(self.intra.cfg.levels, self.residual.cfg.levels))
         return stem_encoder.StemEncoderState(plan, rate, q, expected_frames)
 
+    def _new_av1_encoder(self, width, height, target: RateTarget, expected_frames, s):
+        import math
+
+        plan = self.plan_for(target, s)
+        rate, crf = None, None
+        if target.q is None:
+            rate = init_stem_rate(target.bpp, width, height, expected_frames, 40.0)
+        elif not (math.isfinite(target.q) and CRF_MIN <= target.q <= CRF_MAX):
+            raise InputError(f"--rate {target.q}: the av1 backbone's rate is its CRF, "
+                             f"{CRF_MIN:g} .. {CRF_MAX:g}")
+        else:
+            crf = round(target.q * 4) / 4
+        if s.backbone_scale is not None and s.backbone_scale not in SCALES:
+            raise InputError(f"--backbone-scale {s.backbone_scale}: 1 (full) or 2 (half)")
+        fixed = s.backbone_interval is not None or s.gop is not None
+        intervals = (plan.backbone_interval,) if fixed else (1, plan.backbone_interval)
+        scales = (s.backbone_scale,) if s.backbone_scale else SCALES
+        return stem_av1.Av1EncoderState(plan, rate, crf, Av1Settings(), width, height,
+                                        expected_frames, intervals, scales, CutDetector())
+
     def structure(self, st) -> Structure:
         """GOP size and backbone interval of an encoder state (for the sequence header)."""
         return Structure(st.plan.gop_size, st.plan.backbone_interval)
 
+    def codec_config(self, st) -> bytes | None:
+        """The CODEC_CONFIG payload for this encoder (None: learned backbone, a 1.0 file)."""
+        if isinstance(st, stem_av1.Av1EncoderState):
+            return BackboneConfig(AV1, st.settings).pack()
+        return None
+
     @torch.no_grad()
     def encode_frame(self, st, x: torch.Tensor):
+        if isinstance(st, stem_av1.Av1EncoderState):
+            return stem_av1.encode_frame(self, st, x.to(self.device))
         return stem_encoder.encode_frame(self, st, x.to(self.device))
 
     @torch.no_grad()
     def flush(self, st):
+        if isinstance(st, stem_av1.Av1EncoderState):
+            return stem_av1.flush(self, st)
         return stem_encoder.flush(self, st)
 
-    def new_decoder(self):
-        return stem_decoder.StemDecoderState()
+    def new_decoder(self, config: bytes | None = None, width: int = 0, height: int = 0):
+        return stem_decoder.StemDecoderState(backbone=BackboneConfig.unpack(config),
+                                             width=width, height=height)
 
     @torch.no_grad()
     def decode_frame(self, st, payload, hp: int, wp: int, *, chunk: int | None = None):
         return stem_decoder.decode_frame(self, st, payload, hp, wp, chunk)
+
+    def frame_types(self, st, payload, *, chunk=None) -> dict[int, int]:
+        """{frame index: frame type} of the frames a chunk holds (an av1 GOP chunk: all)."""
+        if st.backbone.coder == AV1 and payload.frame_type == 0:
+            _, parts = unpack_gop(payload, chunk=chunk)
+            return {p.frame_index: int(p.frame_type) for p in parts}
+        return {payload.frame_index: int(payload.frame_type)}
 
     def flush_decoder(self, st):
         return stem_decoder.flush(self, st)

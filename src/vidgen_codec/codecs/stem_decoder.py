@@ -19,6 +19,7 @@ from ..errors import FormatError
 from ..motion.mv_coding import decode_field, decode_modes, peek_format
 from . import stem_motion as sm
 from .intra import Q_STEP
+from .stem_backbone import AV1, Av1BackboneDecoder, BackboneConfig, unpack_gop
 
 
 @dataclass
@@ -28,11 +29,20 @@ class StemDecoderState:
     next_t: int = 0  # display index of the next frame to output
     held: tuple | None = None  # (t1, b1, v1, fmt): a decoded P backbone not yet output
     prev_field: tuple | None = None  # (V, fmt, tp, t0) of the last P backbone
+    backbone: BackboneConfig = BackboneConfig()  # from the CODEC_CONFIG chunk
+    width: int = 0  # frame size (the av1 backbone codes the frame, not its padding)
+    height: int = 0
+    av1: Av1BackboneDecoder | None = None  # the open GOP's AV1 sequence
 
 
 def decode_frame(codec, st: StemDecoderState, payload: FramePayload, hp: int, wp: int,
                  chunk=None):
     ftype = payload.frame_type
+    if st.backbone.coder == AV1:
+        if ftype != FrameType.I:
+            raise FormatError("an av1-backbone stem file holds one I chunk per GOP",
+                              chunk=chunk)
+        return _decode_gop_av1(codec, st, payload, hp, wp, chunk)
     if ftype == FrameType.I:
         return _decode_i(codec, st, payload, hp, wp, chunk)
     if ftype == FrameType.P:
@@ -55,6 +65,46 @@ def _decode_i(codec, st, payload, hp, wp, chunk):
         raise FormatError("misplaced or malformed I-frame", chunk=chunk)
     b = codec.intra.decode_streams(payload.streams, payload.rate_code * Q_STEP, hp, wp)
     return [(t, b)], replace(st, t0=t, b0=b, next_t=t + 1, prev_field=None)
+
+
+def _decode_gop_av1(codec, st, payload, hp, wp, chunk):
+    t = payload.frame_index
+    if st.held is not None or (st.b0 is not None and t != st.next_t):
+        raise FormatError("misplaced av1 GOP chunk", chunk=chunk)
+    head, frames = unpack_gop(payload, chunk=chunk)
+    av1 = Av1BackboneDecoder(head.scale, st.height, st.width)
+    b = av1.decode(frames[0].streams[0], hp, wp, chunk=chunk)
+    out = [(t, b)]
+    st = replace(st, t0=t, b0=b, next_t=t + 1, prev_field=None, av1=av1)
+    for fp in frames[1:]:
+        step = _decode_p_av1 if fp.frame_type == FrameType.P else _decode_m
+        more, st = step(codec, st, fp, hp, wp, chunk)
+        out += more
+    if st.held is not None:
+        raise FormatError("av1 GOP chunk ends before its last backbone is output", chunk=chunk)
+    return out, replace(st, av1=None)
+
+
+def _decode_p_av1(codec, st, payload, hp, wp, chunk):
+    """[motion field, AV1 unit] before motion frames, [AV1 unit] right after a backbone."""
+    t1 = payload.frame_index
+    n = len(payload.streams)
+    if st.av1 is None or st.held is not None or n not in (1, 2) or t1 <= st.t0 \
+            or (n == 1) != (t1 == st.t0 + 1):
+        raise FormatError("av1 P-frame malformed, or without its GOP's I-frame", chunk=chunk)
+    v1 = fmt = None
+    if n == 2:
+        fmt = peek_format(payload.streams[0], chunk=chunk)
+        if hp % fmt.block or wp % fmt.block:
+            raise FormatError("motion block size does not divide the frame", chunk=chunk)
+        v_pred = sm.predict_p_field(st.prev_field, st.t0, t1, fmt, sm.field_shape(fmt, hp, wp))
+        v1, _ = decode_field(payload.streams[0], v_pred, codec.backend, codec.motion_tables,
+                             chunk=chunk)
+    b1 = st.av1.decode(payload.streams[-1], hp, wp, chunk=chunk)
+    st = replace(st, held=(t1, b1, v1, fmt))
+    if t1 == st.t0 + 1:
+        return _release(st)
+    return [], st
 
 
 def _decode_p(codec, st, payload, hp, wp, chunk):
@@ -110,7 +160,7 @@ def _decode_m(codec, st, payload, hp, wp, chunk):
 def _release(st: StemDecoderState):
     """Output the held backbone; it becomes b0."""
     t1, b1, v1, fmt = st.held
-    return [(t1, b1)], replace(st, t0=t1, b0=b1, held=None, next_t=t1 + 1,
-                               prev_field=(v1, fmt, st.t0, t1))
+    prev = None if v1 is None else (v1, fmt, st.t0, t1)
+    return [(t1, b1)], replace(st, t0=t1, b0=b1, held=None, next_t=t1 + 1, prev_field=prev)
 
 

@@ -196,23 +196,49 @@ def _mv_pressure(rate: StemRate | None, plan: StemPlan) -> float:
     return min(max(rate.mv_mean / max(plan.mv_share * rate.per_frame, 1.0), 1.0), 64.0)
 
 
+@dataclass(frozen=True)
+class MotionContext:
+    """What an MV frame between backbones t0 and t1 is coded against: the decoded backbones
+    b0, b1, their originals o0, o1 (uint8), the P backbone's field v1, and `flow(t, t_ref)`,
+    the quantised block field of frame t against frame t_ref (from originals)."""
+
+    t0: int
+    b0: torch.Tensor
+    o0: np.ndarray
+    t1: int
+    b1: torch.Tensor
+    o1: np.ndarray
+    v1: np.ndarray
+    fmt: FieldFormat
+    flow: object
+
+
 def _code_m(codec, st, t, x, t1, o1, b1, v1, fmt: FieldFormat, lam: float,
             mu: float) -> FramePayload:
+    frames = {st.t0: st.o0, t1: o1, t: _u8(x)}
+    ctx = MotionContext(st.t0, st.b0, st.o0, t1, b1, o1, v1, fmt,
+                        lambda a, b: _quantize(block_field(dense_flow(frames[a], frames[b]),
+                                                           fmt.block), fmt))
+    return code_motion_frame(codec, ctx, t, x, lam, mu)
+
+
+def code_motion_frame(codec, ctx: MotionContext, t: int, x: torch.Tensor, lam: float,
+                      mu: float) -> FramePayload:
     """Each field coded or predicted, with block modes: the cheapest in mu * bits + lam * SSE."""
     hp, wp = x.shape[-2:]
-    alpha = (t - st.t0) / (t1 - st.t0)
-    o = _u8(x)
-    pf, pb = sm.predict_m_fields(v1, st.t0, t, t1)
-    vf = _quantize(block_field(dense_flow(o, st.o0), fmt.block), fmt)
-    vb = _quantize(block_field(dense_flow(o, o1), fmt.block), fmt)
+    fmt = ctx.fmt
+    alpha = (t - ctx.t0) / (ctx.t1 - ctx.t0)
+    pf, pb = sm.predict_m_fields(ctx.v1, ctx.t0, t, ctx.t1)
+    vf = ctx.flow(t, ctx.t0)
+    vb = ctx.flow(t, ctx.t1)
     fwd = {}  # variant -> (stream, warp of b0)
     for name, v, p in (("coded", vf, pf), ("pred", pf, pf)):
         fwd[name] = (encode_field(v, p, fmt, codec.backend, codec.motion_tables),
-                     warp(st.b0, sm.pixels(v, fmt, hp, wp, x.device)))
+                     warp(ctx.b0, sm.pixels(v, fmt, hp, wp, x.device)))
     bwd = {}
     for name, v, p in (("coded", vb, pb), ("pred", pb, pb)):
         bwd[name] = (encode_field(v, p, fmt, codec.backend, codec.motion_tables),
-                     warp(b1, sm.pixels(v, fmt, hp, wp, x.device)))
+                     warp(ctx.b1, sm.pixels(v, fmt, hp, wp, x.device)))
     best = None
     for f_stream, w0 in fwd.values():
         for b_stream, w1 in bwd.values():
@@ -246,4 +272,4 @@ def _u8(x: torch.Tensor) -> np.ndarray:
     return to_uint8(x)[0]
 
 
-__all__ = ["StemEncoderState", "encode_frame", "flush", "BLEND", "FORWARD", "BACKWARD"]
+__all__ = ["StemEncoderState", "MotionContext", "code_motion_frame", "encode_frame", "flush", "BLEND", "FORWARD", "BACKWARD"]

@@ -113,7 +113,9 @@ CODECS = {
                            options={"preset": "medium", "x265-params": "log-level=error:info=0"}),
     # libsvtav1 ignores gop_size 1; all-intra needs keyint=1. Its crf through svtav1-params is
     # fractional (quarter steps) and reaches 70, below the plain option's integer 63.
+    # preset 8: the preset of vgc's av1 backbone (pictures/av1.py), so the two compare like for like
     "libsvtav1": RateControl("crf", 1, 70, True, "libdav1d", params_option="svtav1-params",
+                             options={"preset": "8"},
                              step=0.25, intra_options={"svtav1-params": "keyint=1"}),
     "libvpx-vp9": RateControl("crf", 0, 63, False, "vp9", options={"b": "0"}),
 }

@@ -24,7 +24,7 @@ import random
 import numpy as np
 import torch
 
-from ..codecs.base import RateTarget
+from ..codecs.base import RateTarget, Structure
 from ..frames import to_tensor
 from ..metrics import psnr
 
@@ -32,9 +32,10 @@ from ..metrics import psnr
 def stem_round_trip(codec, frames: torch.Tensor, bpp: float
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """frames (T,3,H,W) in [0,1], H and W multiples of the codec stride -> (decoded frames
-    (T,3,H,W), frame types (T,) long) from STEM's encoder and decoder, in memory."""
+    (T,3,H,W), frame types (T,) long) from STEM's encoder and decoder, in memory. The learned
+    backbone: the shipped refiner is trained on it (not yet on the av1 backbone)."""
     t, _, h, w = frames.shape
-    st = codec.new_encoder(w, h, RateTarget(bpp=bpp), t)
+    st = codec.new_encoder(w, h, RateTarget(bpp=bpp), t, Structure(backbone="learned"))
     chunks = []
     for x in frames:
         out, st = codec.encode_frame(st, x[None])

@@ -1,0 +1,273 @@
+"""STEM with the `av1` backbone: one GOP at a time, its structure chosen by measurement.
+
+    frames --scene cut? / GOP full?--> GOP buffer (uint8 originals + padded tensors)
+    per GOP, for each candidate (backbone interval B, backbone scale s):
+        backbones 0, B, 2B, .., last  --downscale s--> SVT-AV1, one closed sequence, CRF
+            fitted to (GOP budget - motion bytes)                              [pictures.fit]
+        frames between backbones: motion only (the learned path's MV coder, stem_encoder)
+        the candidate's chunks are decoded by the real decoder, measured against the originals
+    keep the candidate with the best MS-SSIM (in dB) among those within the budget whose
+    predictions did not fail (no frame > FAIL_DB below the mean of its backbones, luma PSNR);
+    B = 1 (every frame an AV1 frame, no motion frames) is always a candidate.
+
+Chunks of a GOP: I (gop header + key frame TU), then per backbone interval P (motion field +
+TU) followed by its MV frames, as the learned backbone orders them (bitstream_spec.md, stem).
+The encoder holds one GOP of frames. Rate control: `stem_rate` budgets per GOP, carrying
+surplus or deficit to the next GOP.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from .. import metrics
+from ..bitstream import FramePayload
+from ..bitstream.framing import CHUNK_OVERHEAD
+from ..bitstream.ids import ChunkType, FrameType
+from ..frames import to_uint8
+from ..motion.estimate import block_field, dense_flow
+from ..motion.mv_coding import FieldFormat, encode_field
+from ..pictures.av1 import CRF_MAX, CRF_MIN, CRF_STEP, Av1Settings, encode_sequence
+from ..pictures.fit import fit_to_budget
+from . import stem_backbone as bb
+from . import stem_encoder as se
+from . import stem_motion as sm
+from .base import CodedChunk
+from .stem_cuts import CutDetector
+from .stem_plan import StemPlan
+from .stem_rate import StemRate, open_gop, spend
+
+import os
+DEBUG = bool(os.environ.get("VGC_DEBUG"))
+FAIL_DB = 4.0  # a motion frame this far below its backbones' mean (luma PSNR) has failed
+BUDGET_SLACK = 1.03  # a candidate over budget by more than this is not within it
+MOTION_SLOPE = 0.03
+REFIT = 0.02  # refit the backbones when the motion bytes miss their estimate by this share
+
+
+@dataclass
+class Av1EncoderState:
+    plan: StemPlan
+    rate: StemRate | None
+    crf_fixed: float | None
+    settings: Av1Settings
+    width: int
+    height: int
+    expected_frames: int | None
+    intervals: tuple[int, ...]  # candidate backbone intervals (1 always among them)
+    scales: tuple[int, ...]  # candidate backbone scales (1 full, 2 half per side)
+    cuts: CutDetector | None
+    index: int = 0
+    gop: list = field(default_factory=list)  # [(t, x (1,3,hp,wp))] of the open GOP
+    chosen: list = field(default_factory=list)  # [(first frame, B, s, crf, bytes)] per GOP
+    crf_last: float | None = None
+
+
+def encode_frame(codec, st: Av1EncoderState, x: torch.Tensor):
+    t = st.index
+    st = replace(st, index=t + 1)
+    cut = st.cuts is not None and st.cuts.is_cut(t, _real(st, x))
+    chunks = []
+    if st.gop and (cut or len(st.gop) >= _gop_len(st, st.gop[0][0])):
+        chunks, st = _code_gop(codec, st)
+    return chunks, replace(st, gop=st.gop + [(t, x)])
+
+
+def flush(codec, st: Av1EncoderState):
+    if st.gop:
+        return _code_gop(codec, st)
+    return [], st
+
+
+def _gop_len(st: Av1EncoderState, t: int) -> int:
+    """The plan's GOP length; a stub of less than half a GOP at the clip's end joins it."""
+    n = st.plan.gop_size
+    if st.expected_frames is not None and t < st.expected_frames:
+        left = st.expected_frames - t
+        if 2 * (left - n) < n:
+            return left
+    return n
+
+
+def _real(st: Av1EncoderState, x: torch.Tensor) -> np.ndarray:
+    return to_uint8(x)[0][: st.height, : st.width]
+
+
+# -- one GOP -------------------------------------------------------------------------------
+def _code_gop(codec, st: Av1EncoderState):
+    frames = st.gop
+    n = len(frames)
+    originals = [to_uint8(x)[0] for _, x in frames]  # padded, hp x wp
+    rate = open_gop(st.rate, n) if st.rate is not None else None
+    budget = rate.gop_budget if rate is not None else None
+    flows: dict = {}
+    results = []
+    for s in st.scales:
+        for b in sorted({min(i, max(n - 1, 1)) for i in st.intervals}):
+            results.append(_candidate(codec, st, frames, originals, b, s, budget, flows))
+    best = _choose(results, budget)
+    chunks = best.chunks
+    if rate is not None:
+        rate = replace(spend(rate, best.bytes, frames=n), q_i=best.crf)
+    chosen = st.chosen + [(frames[0][0], best.interval, best.scale, best.crf, best.bytes)]
+    if DEBUG:
+        print([(c.interval, c.scale, c.crf, c.bytes, round(c.score, 2), c.failed) for c in results], budget)
+    return chunks, replace(st, rate=rate, gop=[], chosen=chosen, crf_last=best.crf)
+
+
+@dataclass
+class _Candidate:
+    interval: int
+    scale: int
+    crf: float
+    chunks: list
+    bytes: int
+    score: float  # MS-SSIM in dB over the GOP
+    failed: bool
+
+
+def _choose(results: list[_Candidate], budget: float | None) -> _Candidate:
+    ok = [c for c in results if not c.failed or c.interval == 1] or results
+    fits = [c for c in ok if budget is None or c.bytes <= BUDGET_SLACK * budget]
+    if fits:
+        return max(fits, key=lambda c: (c.score, -c.bytes))
+    return min(ok, key=lambda c: (c.bytes, -c.score))
+
+
+def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _Candidate:
+    n = len(frames)
+    t0 = frames[0][0]
+    head = bb.GopHeader(s, n, b)
+    pos = head.positions()
+    pics = [bb.downscale(originals[i][: bb.even(st.height), : bb.even(st.width)], s)
+            for i in pos]
+    hp, wp = originals[0].shape[:2]
+    fmt = FieldFormat(st.plan.block, st.plan.step)
+    mv_frames = n - len(pos)
+    # motion fields of the P backbones: from originals only, so fixed for every rate
+    fields = {}
+    for k in range(1, len(pos)):
+        if pos[k] - pos[k - 1] > 1:
+            fields[pos[k]] = _field(flows, originals, pos[k], pos[k - 1], fmt)
+    p_mv = {}
+    prev = None
+    for k in range(1, len(pos)):
+        i1, i0 = pos[k], pos[k - 1]
+        if i1 in fields:
+            shape = sm.field_shape(fmt, hp, wp)
+            pred = sm.predict_p_field(prev, t0 + i0, t0 + i1, fmt, shape)
+            p_mv[i1] = encode_field(fields[i1], pred, fmt, codec.backend, codec.motion_tables)
+            prev = (fields[i1], fmt, t0 + i0, t0 + i1)
+        else:
+            prev = None
+
+    def payloads(units, m_payloads):
+        """Per-frame payloads in decode order: I, then per interval P and its MV frames."""
+        out = [FramePayload(t0, FrameType.I, 0, [units[0]])]
+        for k in range(1, len(pos)):
+            i0, i1 = pos[k - 1], pos[k]
+            out.append(FramePayload(t0 + i1, FrameType.P, 0,
+                                    ([p_mv[i1]] if i1 in p_mv else []) + [units[k]]))
+            out += [m_payloads[i] for i in range(i0 + 1, i1)]
+        return out
+
+    # until the motion frames are coded, placeholders of the expected size stand for them
+    guess = max(int(st.rate.mv_mean if st.rate is not None else 40) // 3 - 1, 0)
+    m_est = {i: FramePayload(t0 + i, FrameType.M, 0, [b"\0" * guess] * 3)
+             for i in range(n) if i not in pos}
+
+    def gop(units, m_payloads) -> FramePayload:
+        return bb.pack_gop(t0, head, payloads(units, m_payloads))
+
+    def fit(target, m_payloads):
+        if st.crf_fixed is not None:
+            crf = st.crf_fixed
+            return crf, gop(encode_sequence(pics, crf, st.settings), m_payloads)
+        return fit_to_budget(lambda c: gop(encode_sequence(pics, c, st.settings), m_payloads),
+                             _chunk_bytes, target, CRF_MIN, CRF_MAX, CRF_STEP, falling=True,
+                             guess=st.crf_last, over=BUDGET_SLACK - 1)
+
+    m_payloads = m_est
+    crf, payload = fit(budget, m_payloads)
+    if mv_frames:
+        units = [payload.streams[1]] + _units_after_i(payload, head)
+        recon = dict(zip(pos, bb.decode_backbones(units, s, st, hp, wp)))
+        m_payloads = _code_motion_frames(codec, st, frames, originals, pos, recon, fields,
+                                         flows, fmt)
+        payload = gop(units, m_payloads)
+        if budget is not None and abs(_chunk_bytes(payload) - budget) > REFIT * budget \
+                and st.crf_fixed is None:
+            crf, payload = fit(budget, m_payloads)
+    decoded = bb.decode_gop(codec, payload, st, hp, wp)
+    real = [o[: st.height, : st.width] for o in originals]
+    rec = [d[: st.height, : st.width] for d in decoded]
+    chunk = CodedChunk(ChunkType.BACKBONE_FRAME, payload, gop_start=True)
+    return _Candidate(b, s, crf, [chunk], _chunk_bytes(payload), _score(rec, real),
+                      _failed(rec, real, pos))
+
+
+def _units_after_i(payload: FramePayload, head) -> list[bytes]:
+    """The AV1 units of a GOP payload's P backbones, in order."""
+    _, frames = bb.unpack_gop(payload)
+    return [f.streams[-1] for f in frames if f.frame_type == FrameType.P]
+
+
+def _field(flows: dict, originals, i: int, j: int, fmt: FieldFormat) -> np.ndarray:
+    """Quantised block field of frame i against frame j (cached: candidates share them)."""
+    key = (i, j, fmt.block, fmt.step)
+    if key not in flows:
+        v = block_field(dense_flow(originals[i], originals[j]), fmt.block)
+        flows[key] = np.round(v / fmt.step).astype(np.int64)
+    return flows[key]
+
+
+def _code_motion_frames(codec, st, frames, originals, pos, recon, fields, flows, fmt):
+    """MV payloads of the frames between backbones, against the decoded backbones `recon`."""
+    out = {}
+    lam = _lambda(recon, originals)
+    for k in range(1, len(pos)):
+        i0, i1 = pos[k - 1], pos[k]
+        if i1 - i0 < 2:
+            continue
+        ctx = se.MotionContext(t0=frames[i0][0], b0=recon[i0], o0=originals[i0],
+                               t1=frames[i1][0], b1=recon[i1], o1=originals[i1],
+                               v1=fields[i1], fmt=fmt,
+                               flow=lambda i, j: _field(flows, originals, i - frames[0][0],
+                                                        j - frames[0][0], fmt))
+        for i in range(i0 + 1, i1):
+            t, x = frames[i]
+            pl = se.code_motion_frame(codec, ctx, t, x, lam, 1.0)
+            out[i] = pl
+    return out
+
+
+def _lambda(recon: dict, originals) -> float:
+    """Lagrangian of the motion choices, in bits per unit of squared error (frames in [0,1]):
+    the high-rate slope of the backbones' rate-distortion curve, 1 / (2 ln 2 * MSE), scaled by
+    MOTION_SLOPE (chosen so that at the learned backbone's middle rate it gives that rate's
+    training lambda, which the learned path uses)."""
+    mse = np.mean([np.mean((recon[i].double().cpu().numpy() - originals[i].transpose(2, 0, 1)
+                            [None] / 255.0) ** 2) for i in recon])
+    return MOTION_SLOPE / (2 * math.log(2) * max(float(mse), 1e-6))
+
+
+def _score(rec: list[np.ndarray], real: list[np.ndarray]) -> float:
+    m = metrics.ms_ssim(rec, real)
+    return -10 * math.log10(max(1 - m, 1e-10))
+
+
+def _failed(rec, real, pos) -> bool:
+    """A motion frame more than FAIL_DB below the mean of its GOP's backbones (luma PSNR)."""
+    if len(pos) == len(rec):
+        return False
+    q = [min(metrics.psnr_y(r[None], o[None]), 99.0) for r, o in zip(rec, real)]
+    ref = float(np.mean([q[i] for i in pos]))
+    return any(q[i] < ref - FAIL_DB for i in range(len(rec)) if i not in pos)
+
+
+def _chunk_bytes(payload: FramePayload) -> int:
+    return len(payload.pack()) + CHUNK_OVERHEAD

@@ -1,0 +1,94 @@
+"""STEM's backbone coders: how a backbone picture becomes bytes and comes back.
+
+    learned  the intra model (I) and motion + learned residual (P): `stem_encoder`,
+             `stem_decoder`; what files without a CODEC_CONFIG chunk use
+    av1      each GOP's backbones are one SVT-AV1 sequence (`pictures.av1`), at full or half
+             resolution per side (the GOP header says which); the decoder upsamples a half
+             scale backbone before anything uses it (motion frames, the refiner)
+
+The backbone coder and its fixed settings are in the CODEC_CONFIG chunk (bitstream_spec.md,
+section 15, "stem"), the scale in each GOP's header (`stem_gop`, which `vgc info` reads
+without torch). This module holds what the av1 encoder and decoder share: the scale
+arithmetic, and decoding a GOP the way the decoder does (the encoder measures what the
+decoder will show).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..bitstream import FramePayload
+from ..errors import FormatError
+from ..stem_gop import AV1, BackboneConfig, GopHeader, pack_gop, unpack_gop  # noqa: F401
+from ..frames import to_tensor, to_uint8
+from ..pictures.av1 import Av1Decoder
+from ..pictures.yuv420 import upsample2x
+
+def even(n: int) -> int:
+    return n + n % 2
+
+
+def coded_size(height: int, width: int, scale: int) -> tuple[int, int]:
+    """(h, w) of a backbone picture at `scale` for a frame of height x width."""
+    h, w = even(height), even(width)
+    if scale == 1:
+        return h, w
+    return even(-(-h // 2)), even(-(-w // 2))
+
+
+def downscale(rgb: np.ndarray, scale: int) -> np.ndarray:
+    """An even-sided HxWx3 uint8 picture at `scale` (2: 2x2 means, edges replicated)."""
+    if scale == 1:
+        return rgb
+    hh, wh = coded_size(*rgb.shape[:2], 2)
+    p = np.pad(rgb, ((0, 2 * hh - rgb.shape[0]), (0, 2 * wh - rgb.shape[1]), (0, 0)),
+               mode="edge").astype(np.int32)
+    s = p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]
+    return ((s + 2) >> 2).astype(np.uint8)
+
+
+def to_frame(pic: np.ndarray, scale: int, height: int, width: int, hp: int,
+             wp: int) -> torch.Tensor:
+    """A decoded backbone picture -> (1,3,hp,wp) float frame: upsampled 2x per side when
+    scale is 2 (integer (3/4, 1/4) taps, `pictures.yuv420`), cropped to the frame and
+    edge-replicated to the padded size, as the encoder pads its input."""
+    if scale == 2:
+        pic = np.stack([upsample2x(pic[..., c].astype(np.int32)) for c in range(3)], -1)
+        pic = pic.astype(np.uint8)
+    pic = pic[:height, :width]
+    pic = np.pad(pic, ((0, hp - pic.shape[0]), (0, wp - pic.shape[1]), (0, 0)), mode="edge")
+    return to_tensor(pic)
+
+
+class Av1BackboneDecoder:
+    """One GOP's AV1 sequence: a new dav1d context at each I-frame."""
+
+    def __init__(self, scale: int, height: int, width: int):
+        self.scale, self.height, self.width = scale, height, width
+        self.dec = Av1Decoder()
+
+    def decode(self, unit: bytes, hp: int, wp: int, *, chunk=None) -> torch.Tensor:
+        pic = self.dec.decode(unit)
+        want = coded_size(self.height, self.width, self.scale)
+        if pic is None or pic.shape[:2] != want:
+            raise FormatError("AV1 backbone does not decode to a "
+                              f"{want[1]}x{want[0]} picture", chunk=chunk)
+        return to_frame(pic, self.scale, self.height, self.width, hp, wp)
+
+
+def decode_backbones(units: list[bytes], scale: int, st, hp: int, wp: int) -> list:
+    """(1,3,hp,wp) frames of a GOP's backbone units, as the decoder makes them."""
+    dec = Av1BackboneDecoder(scale, st.height, st.width)
+    return [dec.decode(u, hp, wp) for u in units]
+
+
+def decode_gop(codec, payload: FramePayload, st, hp: int, wp: int) -> list[np.ndarray]:
+    """A GOP chunk through the real decoder: uint8 padded frames in display order."""
+    from . import stem_decoder
+
+    ds = codec.new_decoder(BackboneConfig(AV1, st.settings).pack(), st.width, st.height)
+    out, ds = stem_decoder.decode_frame(codec, ds, payload, hp, wp)
+    return [to_uint8(f)[0] for _, f in out]

@@ -1,0 +1,11 @@
+"""Picture coders: one image (or one closed sequence of images) <-> byte streams at a rate
+parameter. No GOPs beyond one coded sequence, no container.
+
+    yuv420.py  integer RGB <-> Y'CbCr 4:2:0 (BT.601, limited range), exact on every machine
+    av1.py     SVT-AV1 encode / dav1d decode through PyAV: one AV1 temporal unit per picture
+    fit.py     code to a byte budget: search a rate knob whose size is monotonic in it
+
+The learned hyperprior coder lives in `codecs/intra.py` (its `analyze`, `code_latent` and
+`decode_streams` are the same contract); STEM's backbone coders (`codecs/stem_backbone.py`)
+sit on both.
+"""

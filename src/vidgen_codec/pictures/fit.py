@@ -1,0 +1,64 @@
+"""Code to a byte budget: search a rate knob whose coded size is monotonic in it.
+
+One helper for every picture coder: the learned coders' size rises with their rate parameter q,
+AV1's falls as its CRF rises (`falling=True`). The search keeps the coding at each knob value
+it tried and returns the largest coding that fits the budget (the smallest coding, when none
+does), so the caller never codes the chosen value twice.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+def fit_to_budget(code: Callable[[float], T], size: Callable[[T], int], budget: float,
+                  low: float, high: float, step: float, *, falling: bool,
+                  guess: float | None = None, max_steps: int = 12,
+                  over: float = 0.0) -> tuple[float, T]:
+    """(knob, coding) for the knob in [low, high] (multiples of `step`) whose coding is the
+    largest not above `budget`; the smallest coding when even the cheapest end is over.
+    `over` > 0 lets the nearest coding above the budget win when it is closer to the budget
+    and at most (1 + over) * budget (a caller that carries the difference on)."""
+    seen: dict[float, T] = {}
+
+    def at(k: float) -> int:
+        k = round(round(k / step) * step, 6)
+        if k not in seen:
+            seen[k] = code(k)
+        return size(seen[k])
+
+    def fits(k: float) -> bool:
+        return at(k) <= budget
+
+    # bytes fall towards `cheap`; search the boundary between fitting and not fitting
+    cheap, rich = (high, low) if falling else (low, high)
+    if guess is not None:
+        g = min(max(guess, low), high)
+        if fits(g):
+            cheap = g
+        else:
+            rich = g
+    if not fits(cheap):
+        k = round(round(cheap / step) * step, 6)
+        return k, seen[k]
+    if fits(rich):
+        k = round(round(rich / step) * step, 6)
+        return k, seen[k]
+    for _ in range(max_steps):  # invariant: cheap fits, rich does not
+        if abs(rich - cheap) <= step * 1.01:
+            break
+        mid = round(round((cheap + rich) / 2 / step) * step, 6)
+        if mid in (cheap, rich):
+            break
+        if fits(mid):
+            cheap = mid
+        else:
+            rich = mid
+    k = round(round(cheap / step) * step, 6)
+    r = round(round(rich / step) * step, 6)
+    if over > 0 and r in seen and at(r) <= (1 + over) * budget \
+            and at(r) - budget < budget - at(k):
+        return r, seen[r]
+    return k, seen[k]

@@ -1,0 +1,112 @@
+"""The stem codec's layout bytes that are not pictures: CODEC_CONFIG and the av1 GOP chunk
+(bitstream_spec.md, section 15, "stem", "Backbone coders"). No torch here: `vgc info` reads
+these.
+
+    CODEC_CONFIG  00 (learned backbone) | 01 preset pred_struct color (AV1 backbone)
+    GOP chunk     one BACKBONE_FRAME (type I) per GOP: [GopHeader, I unit,
+                  per backbone interval: P ([motion field,] unit), M frames (3 streams each)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .bitstream import FramePayload, decode_uvarint, encode_uvarint
+from .bitstream.ids import FrameType
+from .errors import FormatError
+from .pictures.av1 import Av1Settings
+
+LEARNED, AV1 = 0, 1  # backbone coder ids (CODEC_CONFIG byte 0)
+BACKBONES = {"learned": LEARNED, "av1": AV1}
+SCALES = (1, 2)  # backbone scale: 1 full resolution, 2 half per side
+
+COLOR_BT601_LIMITED = 0
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """What CODEC_CONFIG says for stem: the backbone coder and its settings."""
+
+    coder: int = LEARNED
+    av1: Av1Settings = Av1Settings()
+
+    def pack(self) -> bytes:
+        if self.coder == LEARNED:
+            return bytes([LEARNED])
+        return bytes([AV1, self.av1.preset, self.av1.pred_struct, COLOR_BT601_LIMITED])
+
+    @classmethod
+    def unpack(cls, data: bytes | None, *, chunk=None) -> "BackboneConfig":
+        if data is None:
+            return cls()
+        if data == bytes([LEARNED]):
+            return cls()
+        if len(data) == 4 and data[0] == AV1 and data[3] == COLOR_BT601_LIMITED \
+                and data[1] <= 13 and data[2] in (1, 2):
+            return cls(AV1, Av1Settings(data[1], data[2]))
+        raise FormatError(f"stem CODEC_CONFIG {data.hex()} names no backbone coder this vgc "
+                          "knows", chunk=chunk)
+
+
+MAX_GOP_STREAMS = 255  # a GOP's streams share one frame chunk
+
+
+@dataclass(frozen=True)
+class GopHeader:
+    """An av1 GOP: its frame count n, backbone interval b (backbones at 0, b, 2b, .. and the
+    last frame) and backbone scale."""
+
+    scale: int
+    frames: int
+    interval: int
+
+    def positions(self) -> list[int]:
+        if self.frames == 1:
+            return [0]
+        return sorted(set(range(0, self.frames - 1, self.interval)) | {self.frames - 1})
+
+    def pack(self) -> bytes:
+        return bytes([self.scale.bit_length() - 1]) + encode_uvarint(self.frames) \
+            + encode_uvarint(self.interval)
+
+
+def pack_gop(t0: int, head: GopHeader, payloads: list[FramePayload]) -> FramePayload:
+    """One frame payload for a whole GOP: [header, then every frame's streams in decode
+    order] (I: [unit]; P: [motion field,] unit; M: three motion streams)."""
+    streams = [head.pack()] + [s for p in payloads for s in p.streams]
+    if len(streams) > MAX_GOP_STREAMS:
+        raise ValueError(f"a GOP of {len(streams)} streams does not fit one chunk")
+    return FramePayload(t0, FrameType.I, 0, streams)
+
+
+def unpack_gop(payload: FramePayload, *, chunk=None) -> tuple[GopHeader, list[FramePayload]]:
+    """The GOP header and per-frame payloads (decode order) of an av1 GOP chunk."""
+    streams = payload.streams
+    head = _parse_gop_header(streams[0] if streams else b"", chunk)
+    t0 = payload.frame_index
+    pos = head.positions()
+    frames, k = [FramePayload(t0, FrameType.I, 0, streams[1:2])], 2
+    for a, b in zip(pos, pos[1:]):
+        n_p = 2 if b - a > 1 else 1
+        frames.append(FramePayload(t0 + b, FrameType.P, 0, streams[k:k + n_p]))
+        k += n_p
+        for i in range(a + 1, b):
+            frames.append(FramePayload(t0 + i, FrameType.M, 0, streams[k:k + 3]))
+            k += 3
+    if k != len(streams):
+        raise FormatError(f"av1 GOP chunk has {len(streams)} streams; its header "
+                          f"describes {k}", chunk=chunk)
+    return head, frames
+
+
+def _parse_gop_header(data: bytes, chunk) -> GopHeader:
+    try:
+        if not data or data[0] > 1:
+            raise ValueError
+        n, at = decode_uvarint(data, 1, bits=32)
+        b, at = decode_uvarint(data, at, bits=32)
+    except (ValueError, IndexError, FormatError):
+        raise FormatError("malformed av1 GOP header", chunk=chunk) from None
+    if at != len(data) or not 1 <= n <= MAX_GOP_STREAMS or not 1 <= b < max(n, 2):
+        raise FormatError("malformed av1 GOP header", chunk=chunk)
+    return GopHeader(1 << data[0], n, b)

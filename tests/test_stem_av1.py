@@ -1,0 +1,188 @@
+"""STEM with the av1 backbone: colour conversion, GOP layout, round trips, determinism,
+scene cuts, rate control and refusing malformed files."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import synthetic_frames, write_clip
+from vidgen_codec import api, metrics
+from vidgen_codec.bitstream import ContainerReader, FramePayload
+from vidgen_codec.bitstream.ids import ChunkType, FrameType
+from vidgen_codec.codecs.stem import StemCodec
+from vidgen_codec.errors import FormatError
+from vidgen_codec.info import describe
+from vidgen_codec.pictures.yuv420 import rgb_to_yuv420, upsample2x, yuv420_to_rgb
+from vidgen_codec.stem_gop import BackboneConfig, GopHeader, pack_gop, unpack_gop
+from vidgen_codec.video_io import read_frames
+
+
+@pytest.fixture(scope="module")
+def stem_weights(tmp_path_factory):
+    d = tmp_path_factory.mktemp("w") / "stem"
+    StemCodec.random(seed=5).save(d)
+    return str(d)
+
+
+def two_shots(width=96, height=64, count=24, cut=12):
+    """A smooth pan, then a hard cut to another smooth scene."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    frames = []
+    for t in range(count):
+        if t < cut:
+            r = 128 + 100 * np.sin((xx + 2 * t) / 9.0)
+            img = np.stack([r, 0.5 * r + 60, 200 - 0.5 * r], -1)
+        else:
+            g = 128 + 90 * np.cos((yy + t) / 6.0) * np.sin(xx / 13.0)
+            img = np.stack([255 - g, g, 40 + 0 * g], -1)
+        frames.append(np.clip(img, 0, 255).astype(np.uint8))
+    return frames
+
+
+def test_yuv420_flat_colours_round_trip_exactly():
+    for rgb in [(0, 0, 0), (255, 255, 255), (128, 128, 128), (16, 200, 40)]:
+        img = np.full((8, 6, 3), rgb, np.uint8)
+        back = yuv420_to_rgb(rgb_to_yuv420(img), 8, 6)
+        assert np.abs(back.astype(int) - img).max() <= 1
+
+
+def test_yuv420_chroma_upsampling_is_centre_sited():
+    c = np.array([[0, 16], [32, 48]])
+    up = upsample2x(c)
+    assert up.shape == (4, 4) and up[0, 0] == 0 and up[3, 3] == 48
+    assert up[1, 1] == (9 * 0 + 3 * 16 + 3 * 32 + 48 + 8) >> 4
+
+
+def test_gop_layout_round_trips_and_refuses_a_wrong_stream_count():
+    head = GopHeader(2, 5, 2)  # backbones 0, 2, 4
+    assert head.positions() == [0, 2, 4]
+    parts = [FramePayload(0, FrameType.I, 0, [b"i"]), FramePayload(2, FrameType.P, 0, [b"v", b"p"]),
+             FramePayload(1, FrameType.M, 0, [b"a", b"b", b"c"]),
+             FramePayload(4, FrameType.P, 0, [b"w", b"q"]),
+             FramePayload(3, FrameType.M, 0, [b"d", b"e", b"f"])]
+    gop = pack_gop(0, head, parts)
+    assert unpack_gop(gop) == (head, parts)
+    with pytest.raises(FormatError, match="streams"):
+        unpack_gop(FramePayload(0, FrameType.I, 0, gop.streams[:-1]))
+    for bad in (b"", b"\x02\x05\x02", b"\x00\x05\x05", b"\x00\x00\x01", b"\x00\x05\x02\x00"):
+        with pytest.raises(FormatError, match="GOP header"):
+            unpack_gop(FramePayload(0, FrameType.I, 0, [bad] + gop.streams[1:]))
+
+
+def test_backbone_config_refuses_unknown_values():
+    assert BackboneConfig.unpack(None).coder == 0 and BackboneConfig.unpack(b"\x00").coder == 0
+    good = BackboneConfig(1).pack()
+    assert BackboneConfig.unpack(good).coder == 1
+    for bad in (b"\x02", good[:3], good[:3] + b"\x01", b"\x01\x0e\x02\x00", b""):
+        with pytest.raises(FormatError, match="CODEC_CONFIG"):
+            BackboneConfig.unpack(bad)
+
+
+@pytest.fixture(scope="module")
+def coded(tmp_path_factory, stem_weights):
+    d = tmp_path_factory.mktemp("av1")
+    clip = write_clip(str(d / "clip.mkv"), synthetic_frames(96, 64, 14), Fraction(25))
+    out = d / "a.vgc"
+    api.encode(clip, str(out), bpp=0.3, weights=stem_weights, refine=False, progress=False)
+    return clip, out, d
+
+
+def test_av1_backbone_round_trip_is_deterministic(coded, stem_weights):
+    clip, out, d = coded
+    again = d / "b.vgc"
+    api.encode(clip, str(again), bpp=0.3, weights=stem_weights, refine=False, progress=False)
+    assert out.read_bytes() == again.read_bytes()
+    with ContainerReader(out) as rd:
+        assert BackboneConfig.unpack(rd.codec_config).coder == 1
+        chunks = list(rd.iter_frames())
+    assert all(c.payload.frame_type == FrameType.I for c in chunks)
+    decoded = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        api.decode(str(out), str(d / f"d{threads}.mkv"), weights=stem_weights, progress=False)
+        decoded.append(np.stack(list(read_frames(str(d / f"d{threads}.mkv")))))
+    assert np.array_equal(decoded[0], decoded[1])
+    orig = np.stack(list(read_frames(clip)))
+    assert decoded[0].shape == orig.shape
+    assert metrics.psnr(decoded[0], orig) > 24
+
+
+def test_info_expands_av1_gops_and_reports_overhead(coded):
+    _, out, _ = coded
+    d = describe(str(out))
+    assert d["backbone"] == "av1" and len(d["frame_types"]) == 14
+    assert d["frame_types"][0] == "I" and set(d["frame_types"]) <= {"I", "P", "M"}
+    assert sum(f["bytes"] for f in d["per_frame"]) == d["chunks"]["BACKBONE_FRAME"]["bytes"]
+    assert 0 < d["overhead_bytes"] < d["bytes"]
+
+
+def test_fixed_structure_with_motion_frames_and_half_scale(tmp_path, stem_weights):
+    clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(96, 64, 9), Fraction(25))
+    out = tmp_path / "s.vgc"
+    api.encode(clip, str(out), bpp=0.2, weights=stem_weights, refine=False, progress=False,
+               gop=9, backbone_interval=4, backbone_scale=2)
+    assert describe(str(out))["frame_types"] == "IMMMPMMMP"
+    api.decode(str(out), str(tmp_path / "s.mkv"), weights=stem_weights, progress=False)
+    dec = np.stack(list(read_frames(str(tmp_path / "s.mkv"))))
+    assert metrics.psnr(dec, np.stack(list(read_frames(clip)))) > 18
+
+
+def test_scene_cut_starts_a_gop_and_no_frame_after_it_is_smeared(tmp_path, stem_weights):
+    frames = two_shots()
+    clip = write_clip(str(tmp_path / "cut.mkv"), frames, Fraction(25))
+    out = tmp_path / "cut.vgc"
+    api.encode(clip, str(out), bpp=0.3, weights=stem_weights, refine=False, progress=False)
+    with ContainerReader(out) as rd:
+        starts = [e.frame_index for e in rd.read_index()]
+    assert 12 in starts
+    api.decode(str(out), str(tmp_path / "cut.mkv.mkv"), weights=stem_weights, progress=False)
+    dec = list(read_frames(str(tmp_path / "cut.mkv.mkv")))
+    q = metrics.psnr_per_frame(dec, frames)
+    second = q[12:]
+    assert min(second) > np.median(second) - 3
+
+
+def test_rate_control_meets_the_target(tmp_path, stem_weights):
+    clip = write_clip(str(tmp_path / "r.mkv"), synthetic_frames(128, 96, 20), Fraction(25))
+    for bpp in (0.1, 0.3):
+        rep = api.encode(clip, str(tmp_path / "r.vgc"), bpp=bpp, weights=stem_weights,
+                         refine=False, progress=False)
+        assert abs(rep.bpp - bpp) <= 0.05 * bpp, (bpp, rep.bpp)
+
+
+def _rebuild(src, dst, *, config=None, payloads=None):
+    """Write src again with another CODEC_CONFIG payload and/or other frame payloads."""
+    from vidgen_codec.bitstream import ContainerWriter
+
+    with ContainerReader(src) as rd:
+        hdr, cfg = rd.header, rd.codec_config
+        frames = [c.payload for c in rd.iter_frames()]
+    with ContainerWriter(dst) as w:
+        w.write_sequence_header(hdr)
+        w.write_codec_config(cfg if config is None else config)
+        for k, p in enumerate(payloads or frames):
+            w.write_frame(ChunkType.BACKBONE_FRAME, p, gop_start=True)
+        w.finish(hdr.frame_count)
+    return frames
+
+
+def test_malformed_av1_files_are_refused(coded, stem_weights, tmp_path):
+    _, out, _ = coded
+    bad = tmp_path / "bad.vgc"
+    frames = _rebuild(out, bad)  # a faithful copy decodes
+    api.decode(str(bad), str(tmp_path / "ok.mkv"), weights=stem_weights, progress=False)
+    _rebuild(out, bad, config=b"\x07")
+    with pytest.raises(FormatError, match="CODEC_CONFIG"):
+        api.decode(str(bad), str(tmp_path / "x.mkv"), weights=stem_weights, progress=False)
+    assert not (tmp_path / "x.mkv").exists()
+    p = frames[0]
+    for unit in (p.streams[1][: len(p.streams[1]) // 3], b"\x12\x00", b""):
+        broken = FramePayload(p.frame_index, p.frame_type, 0, [p.streams[0], unit] + p.streams[2:])
+        _rebuild(out, bad, payloads=[broken] + frames[1:])
+        with pytest.raises(FormatError, match="AV1"):
+            api.decode(str(bad), str(tmp_path / "y.mkv"), weights=stem_weights, progress=False)
+        assert not (tmp_path / "y.mkv").exists()
