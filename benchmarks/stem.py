@@ -3,6 +3,10 @@
     python benchmarks/stem.py                      # 640x360, bpp 0.02 and 0.05
     python benchmarks/stem.py --lengths 50,150,400 # peak RSS against clip length
 
+Variants (--variants): `av1` the default (structure search + refinement gate), `av1-nogate`
+(structure search, --no-refine), `av1-fast` (--fast: neither), `learned` (the learned
+backbone, refined), `learned-norefine`: so the cost of the search and of the gate shows.
+
 Each point runs in its own process so its peak RSS (ru_maxrss) is its own. The clip is the
 synthetic panning scene of `vgc`'s demo (made here, nothing downloaded; long clips pan back
 and forth), written losslessly.
@@ -22,9 +26,10 @@ from pathlib import Path
 CHILD = r"""
 import json, resource, sys, time
 from vidgen_codec import api
-src, vgc, out, bpp, device = sys.argv[1:6]
+src, vgc, out, bpp, device, kw = sys.argv[1:7]
 t = time.perf_counter()
-rep = api.encode(src, vgc, codec="stem", bpp=float(bpp), device=device, progress=False)
+rep = api.encode(src, vgc, codec="stem", bpp=float(bpp), device=device, progress=False,
+                 **json.loads(kw))
 t_enc = time.perf_counter() - t
 rss_enc = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
@@ -55,9 +60,18 @@ def make_clip(path: Path, n: int, w: int, h: int) -> None:
         c.mux(s.encode(None))
 
 
-def run_point(clip: Path, tmp: Path, bpp: float, device: str) -> dict:
+VARIANTS = {
+    "av1": {},
+    "av1-nogate": {"refine": False},
+    "av1-fast": {"fast": True},
+    "learned": {"backbone": "learned"},
+    "learned-norefine": {"backbone": "learned", "refine": False},
+}
+
+
+def run_point(clip: Path, tmp: Path, bpp: float, device: str, variant: str = "av1") -> dict:
     out = subprocess.run([sys.executable, "-c", CHILD, str(clip), str(tmp / "a.vgc"),
-                          str(tmp / "d.mkv"), str(bpp), device],
+                          str(tmp / "d.mkv"), str(bpp), device, json.dumps(VARIANTS[variant])],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -69,6 +83,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=49)
     ap.add_argument("--lengths", default="", help="clip lengths for the memory table")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--variants", default="av1,av1-nogate,av1-fast,learned,learned-norefine")
     a = ap.parse_args()
     w, h = map(int, a.size.split("x"))
     with tempfile.TemporaryDirectory() as d:
@@ -76,12 +91,14 @@ def main() -> None:
         clip = tmp / "clip.mkv"
         make_clip(clip, a.frames, w, h)
         print(f"STEM speed, {w}x{h}, {a.frames} frames, device {a.device}")
-        print(f"{'bpp target':>10} {'bpp':>8} {'bytes':>8} {'enc fps':>8} {'dec fps':>8} "
-              f"{'peak MiB':>9}")
+        print(f"{'variant':<17}{'bpp target':>10} {'bpp':>8} {'bytes':>8} {'enc fps':>8} "
+              f"{'dec fps':>8} {'peak MiB':>9}")
         for bpp in map(float, a.bpp.split(",")):
-            r = run_point(clip, tmp, bpp, a.device)
-            print(f"{bpp:>10g} {r['bpp']:>8.4f} {r['bytes']:>8} {r['enc_fps']:>8.2f} "
-                  f"{r['dec_fps']:>8.2f} {r['rss_mib']:>9.0f}")
+            for v in a.variants.split(","):
+                r = run_point(clip, tmp, bpp, a.device, v)
+                print(f"{v:<17}{bpp:>10g} {r['bpp']:>8.4f} {r['bytes']:>8} "
+                      f"{r['enc_fps']:>8.2f} {r['dec_fps']:>8.2f} {r['rss_mib']:>9.0f}",
+                      flush=True)
         if a.lengths:
             print(f"\nPeak RSS against clip length, {w}x{h}, bpp 0.02")
             print(f"{'frames':>7} {'encode MiB':>11} {'enc+dec MiB':>12} {'enc fps':>8}")

@@ -185,6 +185,65 @@ def _header():
     return SequenceHeader(2, 2, 0, 64, 48, 25, 1, 0, 9, 4, 0.02, 0.0, b"\1" * 32, "m", "t")
 
 
+def test_window_spans_are_the_windows_push_runs():
+    ref = _random_refiner(1)
+    w = ref.cfg.window
+    for n in (1, 2, w - 1, w, w + 1, 2 * w - 1, 2 * w, 40):
+        runs = []
+        orig = windows.run_window
+        windows.run_window = lambda r, win, seed: (runs.append(win[0][0]), orig(r, win, seed))[1]
+        try:
+            items = [(i, torch.rand(1, 3, 16, 16), FrameType.I if i == 0 else FrameType.M)
+                     for i in range(n)]
+            out, st = windows.push(ref, windows.RefineState(0), items)
+            windows.flush(ref, st)
+        finally:
+            windows.run_window = orig
+        assert runs == [s for s, _ in windows.window_spans(n, w)], n
+
+
+def test_gate_off_windows_pass_frames_through_and_on_windows_refine():
+    ref = _random_refiner(1)
+    w = ref.cfg.window
+    n = 2 * w  # windows [0, w), [w-1, 2w-1), then the tail [2w-2, 2w)
+    frames = [(i, torch.rand(1, 3, 16, 16), FrameType.I if i == 0 else FrameType.M)
+              for i in range(n)]
+
+    def decode(mask):
+        st = windows.RefineState(3, gates={} if mask is None else {0: mask})
+        out, st = windows.push(ref, st, frames)
+        more, _ = windows.flush(ref, st)
+        return dict(out + more)
+
+    off, on, first = decode(0), decode(None), decode(0b001)
+    assert all(torch.equal(off[i], frames[i][1]) for i in range(n))
+    assert not torch.equal(on[1], frames[1][1])
+    assert torch.equal(first[1], on[1]) and torch.equal(first[w + 1], frames[w + 1][1])
+
+
+def test_av1_encoder_gates_each_window_by_measure(make_clip, tmp_path, stem_weights, refiner_dir):
+    """The random refiner makes frames worse: the encoder turns every window off, and the
+    refined decode is the unrefined one."""
+    clip = make_clip("c.mkv", width=64, height=48, count=11)
+    f = str(tmp_path / "a.vgc")
+    api.encode(clip.path, f, bpp=0.5, weights=stem_weights, refiner=refiner_dir, progress=False)
+    from vidgen_codec.stem_gop import unpack_gop
+
+    with ContainerReader(f) as rd:
+        assert rd.refine is not None
+        masks = [unpack_gop(c.payload)[0].refine_mask for c in rd.iter_frames()]
+    assert masks and all(m == 0 for m in masks)
+    api.decode(f, str(tmp_path / "r") + "/", weights=stem_weights, refiner=refiner_dir,
+               progress=False)
+    api.decode(f, str(tmp_path / "n") + "/", weights=stem_weights, refine=False, progress=False)
+    assert _digests(tmp_path / "r") == _digests(tmp_path / "n")
+    fast = str(tmp_path / "fast.vgc")
+    api.encode(clip.path, fast, bpp=0.5, weights=stem_weights, refiner=refiner_dir, fast=True,
+               progress=False)
+    with ContainerReader(fast) as rd:
+        assert rd.refine is None  # the fast preset has no gate, so no refinement
+
+
 def test_refine_record_round_trip_and_position(tmp_path):
     rec = RefineRecord(2**40 + 5, bytes(range(32)), "refiner-x")
     assert RefineRecord.unpack(rec.pack()) == rec
@@ -218,7 +277,7 @@ def test_refined_decode_is_deterministic_and_differs_from_no_refine(
     clip = make_clip("c.mkv", width=64, height=48, count=11)
     f = str(tmp_path / "a.vgc")
     api.encode(clip.path, f, bpp=0.5, weights=stem_weights, refiner=refiner_dir, seed=9,
-               gop=6, backbone_interval=3, progress=False)
+               gop=6, backbone_interval=3, backbone="learned", progress=False)
     with ContainerReader(f) as rd:
         assert rd.refine.seed == 9 and rd.refine.model_id == "refiner-random-1"
     for name in ("r1", "r2"):

@@ -17,7 +17,8 @@ from vidgen_codec.codecs.stem import StemCodec
 from vidgen_codec.errors import FormatError
 from vidgen_codec.info import describe
 from vidgen_codec.pictures.yuv420 import rgb_to_yuv420, upsample2x, yuv420_to_rgb
-from vidgen_codec.stem_gop import BackboneConfig, GopHeader, pack_gop, unpack_gop
+from vidgen_codec.stem_gop import (BackboneConfig, GopHeader, pack_gop, split_units,
+                                   unpack_gop)
 from vidgen_codec.video_io import read_frames
 
 
@@ -57,18 +58,30 @@ def test_yuv420_chroma_upsampling_is_centre_sited():
     assert up[1, 1] == (9 * 0 + 3 * 16 + 3 * 32 + 48 + 8) >> 4
 
 
+def _unit(k: int) -> bytes:
+    """A temporal unit: temporal delimiter OBU, then a frame OBU of k + 1 payload bytes."""
+    return b"\x12\x00" + bytes([0x32, k + 1]) + bytes(range(k + 1))
+
+
 def test_gop_layout_round_trips_and_refuses_a_wrong_stream_count():
-    head = GopHeader(2, 5, 2)  # backbones 0, 2, 4
+    head = GopHeader(2, 5, 2, refine_mask=0b101)  # backbones 0, 2, 4
     assert head.positions() == [0, 2, 4]
-    parts = [FramePayload(0, FrameType.I, 0, [b"i"]), FramePayload(2, FrameType.P, 0, [b"v", b"p"]),
+    parts = [FramePayload(0, FrameType.I, 0, [_unit(0)]),
+             FramePayload(2, FrameType.P, 0, [b"v", _unit(1)]),
              FramePayload(1, FrameType.M, 0, [b"a", b"b", b"c"]),
-             FramePayload(4, FrameType.P, 0, [b"w", b"q"]),
-             FramePayload(3, FrameType.M, 0, [b"d", b"e", b"f"])]
+             FramePayload(4, FrameType.P, 0, [b"w", _unit(2)]),
+             FramePayload(3, FrameType.M, 0, [b"d", b"e", b""])]
     gop = pack_gop(0, head, parts)
+    assert gop.streams[1] == _unit(0) + _unit(1) + _unit(2)  # one AV1 stream, no lengths
     assert unpack_gop(gop) == (head, parts)
     with pytest.raises(FormatError, match="streams"):
         unpack_gop(FramePayload(0, FrameType.I, 0, gop.streams[:-1]))
-    for bad in (b"", b"\x02\x05\x02", b"\x00\x05\x05", b"\x00\x00\x01", b"\x00\x05\x02\x00"):
+    for units, what in ((_unit(0) + _unit(1), "temporal units"), (_unit(0)[2:], "delimiter"),
+                        (gop.streams[1][:-1], "truncated"), (b"\x80\x00", "OBU header")):
+        with pytest.raises(FormatError, match=what):
+            unpack_gop(FramePayload(0, FrameType.I, 0, [gop.streams[0], units] + gop.streams[2:]))
+    for bad in (b"", b"\x02\x05\x02\x00", b"\x00\x05\x05\x00", b"\x00\x00\x01\x00",
+                b"\x00\x05\x02\x00\x00", b"\x00\x05\x02"):
         with pytest.raises(FormatError, match="GOP header"):
             unpack_gop(FramePayload(0, FrameType.I, 0, [bad] + gop.streams[1:]))
 
@@ -180,8 +193,12 @@ def test_malformed_av1_files_are_refused(coded, stem_weights, tmp_path):
         api.decode(str(bad), str(tmp_path / "x.mkv"), weights=stem_weights, progress=False)
     assert not (tmp_path / "x.mkv").exists()
     p = frames[0]
-    for unit in (p.streams[1][: len(p.streams[1]) // 3], b"\x12\x00", b""):
-        broken = FramePayload(p.frame_index, p.frame_type, 0, [p.streams[0], unit] + p.streams[2:])
+    units = split_units(p.streams[1])
+    damaged = bytearray(units[0])
+    damaged[len(damaged) // 2:] = bytes(len(damaged) - len(damaged) // 2)  # zeroed, same size
+    for av1 in (p.streams[1][: len(p.streams[1]) // 3], b"\x12\x00" * len(units),
+                bytes(damaged) + b"".join(units[1:]), b""):
+        broken = FramePayload(p.frame_index, p.frame_type, 0, [p.streams[0], av1] + p.streams[2:])
         _rebuild(out, bad, payloads=[broken] + frames[1:])
         with pytest.raises(FormatError, match="AV1"):
             api.decode(str(bad), str(tmp_path / "y.mkv"), weights=stem_weights, progress=False)

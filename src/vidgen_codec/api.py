@@ -59,7 +59,7 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
            raw: RawSpec | None = None, device: str = "cpu", weights: str | None = None,
            gop: int | None = None, backbone_interval: int | None = None,
            backbone: str | None = None, backbone_scale: int | None = None,
-           refine: bool = True, refiner: str | None = None, model_dir: str | None = None,
+           fast: bool = False, refine: bool = True, refiner: str | None = None, model_dir: str | None = None,
            seed: int = 0, progress: bool = True) -> EncodeReport:
     """Encode frames [start, start+frames) of `src` into the .vgc file `dst` (atomically).
 
@@ -82,9 +82,17 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     dev = resolve_device(device)
     model = spec.load(weights, device=dev)
     expected = _expected_frames(info.frame_count, start, frames)
-    given = (gop, backbone_interval, backbone, backbone_scale) != (None,) * 4
-    structure = Structure(gop, backbone_interval, backbone, backbone_scale) if given else None
-    state = model.new_encoder(w, h, RateTarget(bpp=bpp, q=q), expected, structure)
+    given = (gop, backbone_interval, backbone, backbone_scale) != (None,) * 4 or fast
+    structure = (Structure(gop, backbone_interval, backbone, backbone_scale, not fast)
+                 if given else None)
+    kw = {}
+    if refine_record is not None:
+        from .refine.loading import load_refiner
+
+        kw = {"refiner": lambda: load_refiner(refiner, model_dir, device=dev)[0], "seed": seed}
+    state = model.new_encoder(w, h, RateTarget(bpp=bpp, q=q), expected, structure, **kw)
+    if refine_record is not None and not model.refines(state):
+        refine_record = None  # the av1 fast preset: no gate, so no refinement
     chosen = model.structure(state)
     header = SequenceHeader(
         codec_id=int(spec.codec_id), entropy_coder_id=int(model.backend.coder_id),
@@ -143,12 +151,13 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         chunks = _chunks_from(rd, start)
         hp, wp = _padded(hdr.height, model.stride), _padded(hdr.width, model.stride)
         types: dict[int, int] = {}
+        gates: dict[int, int] = {}
         decoder = model.new_decoder(rd.codec_config, hdr.width, hdr.height)
-        outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types))
+        outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types, gates))
         if ref is not None:
             from .refine.windows import refine_stream
 
-            outputs = refine_stream(ref, outputs, types, rd.refine.seed)
+            outputs = refine_stream(ref, outputs, types, rd.refine.seed, gates)
         written = 0
         fps = Fraction(hdr.fps_num, hdr.fps_den)
         with VideoWriter(dst, hdr.width, hdr.height, fps) as vw:
@@ -215,11 +224,13 @@ def _in_order(outputs):
         yield out
 
 
-def _decoded(model, state, chunks, hp: int, wp: int, types: dict):
+def _decoded(model, state, chunks, hp: int, wp: int, types: dict, gates: dict):
     """Lists of (frame_index, frame) in display order, chunk by chunk, then the decoder's rest.
-    Records each frame's type in `types` (the refiner's frame type embedder needs them)."""
+    Records each frame's type in `types` (the refiner's frame type embedder needs them) and
+    each GOP's refine mask, where the stream has one, in `gates`."""
     for fc in chunks:
         types.update(model.frame_types(state, fc.payload, chunk=fc.chunk_index))
+        gates.update(model.refine_gates(state, fc.payload, chunk=fc.chunk_index))
         out, state = model.decode_frame(state, fc.payload, hp, wp, chunk=fc.chunk_index)
         yield out
     out, state = model.flush_decoder(state)

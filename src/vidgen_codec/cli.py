@@ -52,6 +52,9 @@ def main():
 @click.option("--backbone-scale", type=click.Choice(["1", "2"]), default=None,
               help="stem av1: code backbones at full (1) or half (2) resolution per side "
                    "(default: measured per GOP).")
+@click.option("--fast", is_flag=True,
+              help="stem av1: skip the structure search and the refinement gate (every frame "
+                   "an AV1 frame unless --backbone-interval; no refinement).")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]))
 @click.option("--weights", default=None, help="Weights folder (default: the shipped weights).")
 @refiner_options
@@ -59,7 +62,7 @@ def main():
               help="Seed of the refiner's noise, stored in the file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix_fmt, gop,
-           backbone_interval, backbone, backbone_scale, device, weights, no_refine, refiner, model_dir, seed, quiet):
+           backbone_interval, backbone, backbone_scale, fast, device, weights, no_refine, refiner, model_dir, seed, quiet):
     """Encode a video into a .vgc file.
 
     INPUT is anything ffmpeg decodes (mp4, mkv, avi, mov, webm, y4m) or a raw .yuv with
@@ -73,6 +76,7 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
       vgc encode clip.mp4 clip.vgc --bpp 0.05 --start 100 --frames 50
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --gop 49 --backbone-interval 12
       vgc encode clip.mp4 clip.vgc --bpp 0.005 --backbone-scale 2
+      vgc encode clip.mp4 clip.vgc --bpp 0.02 --fast       # no structure search, no refiner
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --backbone learned
       vgc encode clip.mp4 clip.vgc --codec intra --bpp 0.3   # every frame an I-frame
       vgc encode raw.yuv raw.vgc --size 640x480 --fps 30 --bpp 0.2
@@ -87,7 +91,7 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
     rep = api.encode(input_path, output_path, codec=codec, bpp=bpp, q=q, start=start,
                      frames=frames, raw=raw_spec(size, fps, pix_fmt), device=device,
                      weights=weights, gop=gop, backbone_interval=backbone_interval,
-                     backbone=backbone,
+                     backbone=backbone, fast=fast,
                      backbone_scale=int(backbone_scale) if backbone_scale else None,
                      refine=not no_refine, refiner=refiner, model_dir=model_dir, seed=seed,
                      progress=not quiet)

@@ -54,11 +54,13 @@ MAX_GOP_STREAMS = 255  # a GOP's streams share one frame chunk
 @dataclass(frozen=True)
 class GopHeader:
     """An av1 GOP: its frame count n, backbone interval b (backbones at 0, b, 2b, .. and the
-    last frame) and backbone scale."""
+    last frame), backbone scale, and which of its refiner windows the decoder refines (bit k:
+    window k; the encoder's choice, see `refine/gate.py`)."""
 
     scale: int
     frames: int
     interval: int
+    refine_mask: int = 0
 
     def positions(self) -> list[int]:
         if self.frames == 1:
@@ -67,13 +69,17 @@ class GopHeader:
 
     def pack(self) -> bytes:
         return bytes([self.scale.bit_length() - 1]) + encode_uvarint(self.frames) \
-            + encode_uvarint(self.interval)
+            + encode_uvarint(self.interval) + encode_uvarint(self.refine_mask, bits=64)
 
 
 def pack_gop(t0: int, head: GopHeader, payloads: list[FramePayload]) -> FramePayload:
-    """One frame payload for a whole GOP: [header, then every frame's streams in decode
-    order] (I: [unit]; P: [motion field,] unit; M: three motion streams)."""
-    streams = [head.pack()] + [s for p in payloads for s in p.streams]
+    """One frame payload for a whole GOP from its per-frame payloads (decode order; I: [unit],
+    P: [motion field,] unit, M: three motion streams): [header, every AV1 unit concatenated
+    (each starts with its temporal delimiter OBU), then the motion streams in decode order]."""
+    units = [p.streams[-1] for p in payloads if p.frame_type != FrameType.M]
+    motion = [s for p in payloads
+              for s in (p.streams if p.frame_type == FrameType.M else p.streams[:-1])]
+    streams = [head.pack(), b"".join(units)] + motion
     if len(streams) > MAX_GOP_STREAMS:
         raise ValueError(f"a GOP of {len(streams)} streams does not fit one chunk")
     return FramePayload(t0, FrameType.I, 0, streams)
@@ -85,11 +91,16 @@ def unpack_gop(payload: FramePayload, *, chunk=None) -> tuple[GopHeader, list[Fr
     head = _parse_gop_header(streams[0] if streams else b"", chunk)
     t0 = payload.frame_index
     pos = head.positions()
-    frames, k = [FramePayload(t0, FrameType.I, 0, streams[1:2])], 2
-    for a, b in zip(pos, pos[1:]):
-        n_p = 2 if b - a > 1 else 1
-        frames.append(FramePayload(t0 + b, FrameType.P, 0, streams[k:k + n_p]))
-        k += n_p
+    units = split_units(streams[1] if len(streams) > 1 else b"", chunk=chunk)
+    if len(units) != len(pos):
+        raise FormatError(f"av1 GOP chunk holds {len(units)} AV1 temporal units for "
+                          f"{len(pos)} backbones", chunk=chunk)
+    frames, k = [FramePayload(t0, FrameType.I, 0, units[:1])], 2
+    for j, (a, b) in enumerate(zip(pos, pos[1:])):
+        n_mv = 1 if b - a > 1 else 0
+        frames.append(FramePayload(t0 + b, FrameType.P, 0,
+                                   list(streams[k:k + n_mv]) + [units[j + 1]]))
+        k += n_mv
         for i in range(a + 1, b):
             frames.append(FramePayload(t0 + i, FrameType.M, 0, streams[k:k + 3]))
             k += 3
@@ -99,14 +110,50 @@ def unpack_gop(payload: FramePayload, *, chunk=None) -> tuple[GopHeader, list[Fr
     return head, frames
 
 
+OBU_TEMPORAL_DELIMITER = 2
+
+
+def split_units(data: bytes, *, chunk=None) -> list[bytes]:
+    """AV1 low-overhead OBUs -> temporal units, each from one temporal delimiter OBU to the
+    next (AV1 spec 5.3: obu_header, then leb128 obu_size; every OBU here has its size)."""
+    starts, at = [], 0
+    while at < len(data):
+        h = data[at]
+        if h & 0x81 or not h & 0x02:  # forbidden bit, reserved bit, obu_has_size_field
+            raise FormatError("malformed AV1 OBU header in a GOP chunk", chunk=chunk)
+        if (h >> 3) & 0xF == OBU_TEMPORAL_DELIMITER:
+            starts.append(at)
+        elif not starts:
+            raise FormatError("AV1 data in a GOP chunk does not start with a temporal "
+                              "delimiter", chunk=chunk)
+        at += 2 if h & 0x04 else 1  # the extension byte
+        size, shift = 0, 0
+        for _ in range(8):
+            if at >= len(data):
+                raise FormatError("truncated AV1 OBU in a GOP chunk", chunk=chunk)
+            byte = data[at]
+            at += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        else:
+            raise FormatError("AV1 OBU size longer than 8 bytes", chunk=chunk)
+        at += size
+        if at > len(data):
+            raise FormatError("truncated AV1 OBU in a GOP chunk", chunk=chunk)
+    return [data[a:b] for a, b in zip(starts, starts[1:] + [len(data)])]
+
+
 def _parse_gop_header(data: bytes, chunk) -> GopHeader:
     try:
         if not data or data[0] > 1:
             raise ValueError
         n, at = decode_uvarint(data, 1, bits=32)
         b, at = decode_uvarint(data, at, bits=32)
+        mask, at = decode_uvarint(data, at, bits=64)
     except (ValueError, IndexError, FormatError):
         raise FormatError("malformed av1 GOP header", chunk=chunk) from None
     if at != len(data) or not 1 <= n <= MAX_GOP_STREAMS or not 1 <= b < max(n, 2):
         raise FormatError("malformed av1 GOP header", chunk=chunk)
-    return GopHeader(1 << data[0], n, b)
+    return GopHeader(1 << data[0], n, b, mask)

@@ -153,6 +153,9 @@ class IntraCodec:
     def codec_config(self, st) -> bytes | None:
         return None
 
+    def refines(self, st) -> bool:
+        return False
+
     def flush(self, st: IntraEncoderState):
         return [], st
 
@@ -195,6 +198,10 @@ class IntraCodec:
     def frame_types(self, st, payload: FramePayload, *, chunk=None) -> dict[int, int]:
         """{frame index: frame type} of the frames a chunk holds."""
         return {payload.frame_index: int(payload.frame_type)}
+
+    def refine_gates(self, st, payload: FramePayload, *, chunk=None) -> dict[int, int]:
+        """{GOP start: refine mask} that a chunk signals: none (intra is never refined)."""
+        return {}
 
     def flush_decoder(self, st: IntraDecoderState):
         return [], st

@@ -107,13 +107,17 @@ class StemCodec:
             raise InputError(str(e)) from None
 
     def new_encoder(self, width: int, height: int, target: RateTarget,
-                    expected_frames: int | None, structure: Structure | None = None):
+                    expected_frames: int | None, structure: Structure | None = None, *,
+                    refiner=None, seed: int = 0):
+        """`refiner`: a callable giving the refiner the file names (av1: the encoder gates
+        its windows with it), or None when the file is not refined."""
         s = structure or Structure()
         backbone = s.backbone or DEFAULT_BACKBONE
         if backbone not in BACKBONES:
             raise InputError(f"unknown backbone {backbone!r}: {', '.join(BACKBONES)}")
         if backbone == "av1":
-            return self._new_av1_encoder(width, height, target, expected_frames, s)
+            ref = refiner() if refiner is not None and s.search else None
+            return self._new_av1_encoder(width, height, target, expected_frames, s, ref, seed)
         if s.backbone_scale not in (None, 1):
             raise InputError("--backbone-scale 2 needs --backbone av1")
         plan = self.plan_for(target, structure)
@@ -127,7 +131,8 @@ class StemCodec:
             q = check_rate(target.q, min(self.intra.cfg.levels, self.residual.cfg.levels))
         return stem_encoder.StemEncoderState(plan, rate, q, expected_frames)
 
-    def _new_av1_encoder(self, width, height, target: RateTarget, expected_frames, s):
+    def _new_av1_encoder(self, width, height, target: RateTarget, expected_frames, s,
+                         refiner, seed: int):
         import math
 
         plan = self.plan_for(target, s)
@@ -144,8 +149,16 @@ class StemCodec:
         fixed = s.backbone_interval is not None or s.gop is not None
         intervals = (plan.backbone_interval,) if fixed else (1, plan.backbone_interval)
         scales = (s.backbone_scale,) if s.backbone_scale else SCALES
+        if not s.search:
+            intervals = intervals if fixed else (1,)
+            scales = (s.backbone_scale or 1,)
         return stem_av1.Av1EncoderState(plan, rate, crf, Av1Settings(), width, height,
-                                        expected_frames, intervals, scales, CutDetector())
+                                        expected_frames, intervals, scales, CutDetector(),
+                                        refiner, seed)
+
+    def refines(self, st) -> bool:
+        """Whether files from this encoder state are decoded through the refiner."""
+        return not isinstance(st, stem_av1.Av1EncoderState) or st.refiner is not None
 
     def structure(self, st) -> Structure:
         """GOP size and backbone interval of an encoder state (for the sequence header)."""
@@ -183,6 +196,13 @@ class StemCodec:
             _, parts = unpack_gop(payload, chunk=chunk)
             return {p.frame_index: int(p.frame_type) for p in parts}
         return {payload.frame_index: int(payload.frame_type)}
+
+    def refine_gates(self, st, payload, *, chunk=None) -> dict[int, int]:
+        """{GOP start: refine mask} of an av1 GOP chunk; {} otherwise (refine every window)."""
+        if st.backbone.coder == AV1 and payload.frame_type == 0:
+            head, _ = unpack_gop(payload, chunk=chunk)
+            return {payload.frame_index: head.refine_mask}
+        return {}
 
     def flush_decoder(self, st):
         return stem_decoder.flush(self, st)

@@ -61,6 +61,8 @@ class Av1EncoderState:
     intervals: tuple[int, ...]  # candidate backbone intervals (1 always among them)
     scales: tuple[int, ...]  # candidate backbone scales (1 full, 2 half per side)
     cuts: CutDetector | None
+    refiner: object = None  # the refiner the file names: the encoder gates its windows
+    seed: int = 0
     index: int = 0
     gop: list = field(default_factory=list)  # [(t, x (1,3,hp,wp))] of the open GOP
     chosen: list = field(default_factory=list)  # [(first frame, B, s, crf, bytes)] per GOP
@@ -110,7 +112,9 @@ def _code_gop(codec, st: Av1EncoderState):
         for b in sorted({min(i, max(n - 1, 1)) for i in st.intervals}):
             results.append(_candidate(codec, st, frames, originals, b, s, budget, flows))
     best = _choose(results, budget)
-    chunks = best.chunks
+    if st.refiner is not None:
+        best = _gate(codec, st, best, frames[0][0], originals)
+    chunks = [CodedChunk(ChunkType.BACKBONE_FRAME, best.payload, gop_start=True)]
     if rate is not None:
         rate = replace(spend(rate, best.bytes, frames=n), q_i=best.crf)
     chosen = st.chosen + [(frames[0][0], best.interval, best.scale, best.crf, best.bytes)]
@@ -124,10 +128,32 @@ class _Candidate:
     interval: int
     scale: int
     crf: float
-    chunks: list
+    payload: FramePayload  # the GOP chunk's
     bytes: int
     score: float  # MS-SSIM in dB over the GOP
     failed: bool
+
+
+def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _Candidate:
+    """The candidate with its refine mask set (`refine/gate.py`). Decoded once more: the
+    candidates do not keep their frames (a GOP of 1080p float frames is a gigabyte)."""
+    from ..refine.gate import choose_mask
+
+    hp, wp = originals[0].shape[:2]
+    real = [o[: st.height, : st.width] for o in originals]
+    decoded = bb.decode_gop(codec, best.payload, st, hp, wp)
+    head, parts = bb.unpack_gop(best.payload)
+    types = [0] * head.frames
+    for p in parts:
+        types[p.frame_index - t0] = int(p.frame_type)
+
+    def score(frames, offset):
+        return _score([f[: st.height, : st.width] for f in frames],
+                      real[offset:offset + len(frames)])
+
+    mask = choose_mask(st.refiner, decoded, types, t0, st.seed, score)
+    payload = bb.pack_gop(t0, replace(head, refine_mask=mask), parts)
+    return replace(best, payload=payload, bytes=_chunk_bytes(payload))
 
 
 def _choose(results: list[_Candidate], budget: float | None) -> _Candidate:
@@ -194,7 +220,7 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _
     m_payloads = m_est
     crf, payload = fit(budget, m_payloads)
     if mv_frames:
-        units = [payload.streams[1]] + _units_after_i(payload, head)
+        units = _units(payload)
         recon = dict(zip(pos, bb.decode_backbones(units, s, st, hp, wp)))
         m_payloads = _code_motion_frames(codec, st, frames, originals, pos, recon, fields,
                                          flows, fmt)
@@ -204,16 +230,15 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _
             crf, payload = fit(budget, m_payloads)
     decoded = bb.decode_gop(codec, payload, st, hp, wp)
     real = [o[: st.height, : st.width] for o in originals]
-    rec = [d[: st.height, : st.width] for d in decoded]
-    chunk = CodedChunk(ChunkType.BACKBONE_FRAME, payload, gop_start=True)
-    return _Candidate(b, s, crf, [chunk], _chunk_bytes(payload), _score(rec, real),
+    rec = [to_uint8(d)[0][: st.height, : st.width] for d in decoded]
+    return _Candidate(b, s, crf, payload, _chunk_bytes(payload), _score(rec, real),
                       _failed(rec, real, pos))
 
 
-def _units_after_i(payload: FramePayload, head) -> list[bytes]:
-    """The AV1 units of a GOP payload's P backbones, in order."""
+def _units(payload: FramePayload) -> list[bytes]:
+    """The AV1 units of a GOP payload's backbones, in order."""
     _, frames = bb.unpack_gop(payload)
-    return [f.streams[-1] for f in frames if f.frame_type == FrameType.P]
+    return [f.streams[-1] for f in frames if f.frame_type != FrameType.M]
 
 
 def _field(flows: dict, originals, i: int, j: int, fmt: FieldFormat) -> np.ndarray:

@@ -23,7 +23,7 @@ import torch
 from ..bitstream import FramePayload
 from ..errors import FormatError
 from ..stem_gop import AV1, BackboneConfig, GopHeader, pack_gop, unpack_gop  # noqa: F401
-from ..frames import to_tensor, to_uint8
+from ..frames import to_tensor
 from ..pictures.av1 import Av1Decoder
 from ..pictures.yuv420 import upsample2x
 
@@ -85,10 +85,10 @@ def decode_backbones(units: list[bytes], scale: int, st, hp: int, wp: int) -> li
     return [dec.decode(u, hp, wp) for u in units]
 
 
-def decode_gop(codec, payload: FramePayload, st, hp: int, wp: int) -> list[np.ndarray]:
-    """A GOP chunk through the real decoder: uint8 padded frames in display order."""
+def decode_gop(codec, payload: FramePayload, st, hp: int, wp: int) -> list[torch.Tensor]:
+    """A GOP chunk through the real decoder: (1,3,hp,wp) frames in display order."""
     from . import stem_decoder
 
     ds = codec.new_decoder(BackboneConfig(AV1, st.settings).pack(), st.width, st.height)
     out, ds = stem_decoder.decode_frame(codec, ds, payload, hp, wp)
-    return [to_uint8(f)[0] for _, f in out]
+    return [f for _, f in out]

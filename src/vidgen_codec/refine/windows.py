@@ -8,7 +8,10 @@
     the last window of a GOP is padded by repeating its last frame
 
 Each window's noise comes from `seeded_noise(seed, index of the window's first frame)`.
-State lives in RefineState, passed in and returned; at most W frames are held.
+A GOP may carry a refine mask (av1 backbone: the encoder's per-window choice): window k of the
+GOP is refined only if bit k is set, else its frames pass through unrefined (a frame shared with
+the next window is still the mean of the two windows' versions). Without a mask every window is
+refined. State lives in RefineState, passed in and returned; at most W frames are held.
 """
 
 from __future__ import annotations
@@ -27,20 +30,25 @@ class RefineState:
     seed: int
     pending: list = field(default_factory=list)  # [(index, frame (1,3,H,W), type)]
     carry: torch.Tensor | None = None  # refined version of pending[0] from the last window
+    gates: dict = field(default_factory=dict)  # GOP start frame -> refine mask (absent: all)
+    gop: int = 0  # first frame of the open GOP
+    k: int = 0  # windows run so far in it
 
 
 def push(ref: Refiner, st: RefineState, items) -> tuple[list, RefineState]:
     """Feed [(index, frame, type)] in display order; returns [(index, refined frame)]."""
     out = []
     for item in items:
-        if item[2] == FrameType.I and st.pending:
-            done, st = flush(ref, st)
-            out += done
+        if item[2] == FrameType.I:
+            if st.pending:
+                done, st = flush(ref, st)
+                out += done
+            st = RefineState(st.seed, gates=st.gates, gop=item[0])
         st.pending.append(item)
         if len(st.pending) == ref.cfg.window:
-            refined = _run(ref, st.pending, st.seed)
+            refined = _gated(ref, st, st.pending)
             out += _emit(st, refined, ref.cfg.window - 1)
-            st = RefineState(st.seed, st.pending[-1:], refined[-1])
+            st = RefineState(st.seed, st.pending[-1:], refined[-1], st.gates, st.gop, st.k + 1)
     return out, st
 
 
@@ -53,9 +61,16 @@ def flush(ref: Refiner, st: RefineState) -> tuple[list, RefineState]:
         out = [(st.pending[0][0], st.carry)]
     else:
         padded = st.pending + [st.pending[-1]] * (ref.cfg.window - n)
-        refined = _run(ref, padded, st.seed)
+        refined = _gated(ref, st, padded)
         out = _emit(st, refined, n)
-    return out, RefineState(st.seed)
+    return out, RefineState(st.seed, gates=st.gates)
+
+
+def _gated(ref: Refiner, st: RefineState, window: list) -> list[torch.Tensor]:
+    mask = st.gates.get(st.gop)
+    if mask is not None and not (mask >> st.k) & 1:
+        return [f for _, f, _ in window]
+    return run_window(ref, window, st.seed)
 
 
 def _emit(st: RefineState, refined: list, n: int) -> list:
@@ -68,8 +83,20 @@ def _emit(st: RefineState, refined: list, n: int) -> list:
     return out
 
 
+def window_spans(n: int, w: int) -> list[tuple[int, int]]:
+    """(first frame, frames) of each window that `push`/`flush` run over a GOP of n frames
+    (offsets in the GOP; a window of fewer than w frames is padded)."""
+    spans, s = [], 0
+    while n - s >= w:
+        spans.append((s, w))
+        s += w - 1
+    if n - s > 1 or s == 0:
+        spans.append((s, n - s))
+    return spans
+
+
 @torch.no_grad()
-def _run(ref: Refiner, window: list, seed: int) -> list[torch.Tensor]:
+def run_window(ref: Refiner, window: list, seed: int) -> list[torch.Tensor]:
     """Refine a window [(index, frame, type)]: list of (1,3,H,W) frames in [0,1]."""
     frames = torch.cat([f for _, f, _ in window]).transpose(0, 1)[None]  # (1,3,W,H,W)
     h, w = frames.shape[-2:]
@@ -85,10 +112,11 @@ def _run(ref: Refiner, window: list, seed: int) -> list[torch.Tensor]:
     return [y[:, :, k] for k in range(y.shape[2])]
 
 
-def refine_stream(ref: Refiner, outputs, types: dict, seed: int):
+def refine_stream(ref: Refiner, outputs, types: dict, seed: int, gates: dict | None = None):
     """Decoder outputs (lists of (index, frame) in display order) -> refined lists; `types`
-    maps frame index -> frame type and is filled by the caller as chunks are read."""
-    st = RefineState(seed)
+    maps frame index -> frame type and `gates` GOP start -> refine mask, both filled by the
+    caller as chunks are read."""
+    st = RefineState(seed, gates=gates if gates is not None else {})
     for out in outputs:
         done, st = push(ref, st, [(i, x, types[i]) for i, x in out])
         yield done
