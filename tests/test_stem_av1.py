@@ -203,3 +203,23 @@ def test_malformed_av1_files_are_refused(coded, stem_weights, tmp_path):
         with pytest.raises(FormatError, match="AV1"):
             api.decode(str(bad), str(tmp_path / "y.mkv"), weights=stem_weights, progress=False)
         assert not (tmp_path / "y.mkv").exists()
+
+
+def test_format_1_0_learned_files_still_decode(tmp_path, stem_weights):
+    """A learned-backbone file is a 1.0 file but for the minor version byte: as 1.0 it decodes
+    to the same frames."""
+    clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(64, 48, 6), Fraction(25))
+    new = tmp_path / "new.vgc"
+    api.encode(clip, str(new), bpp=0.5, weights=stem_weights, backbone="learned",
+               refine=False, progress=False)
+    data = bytearray(new.read_bytes())
+    assert data[8:10] == b"\x01\x01"
+    data[9] = 0
+    old = tmp_path / "old.vgc"
+    old.write_bytes(bytes(data))
+    with ContainerReader(old) as rd:
+        assert rd.version == (1, 0) and rd.codec_config is None
+    for f in (new, old):
+        api.decode(str(f), str(f) + ".mkv", weights=stem_weights, progress=False)
+    a, b = (np.stack(list(read_frames(str(f) + ".mkv"))) for f in (new, old))
+    assert np.array_equal(a, b)

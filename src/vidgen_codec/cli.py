@@ -242,8 +242,11 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, intra
               help="Warm-start a new run from a refiner weights folder (tensors that fit).")
 @click.option("--device", default="auto", show_default=True,
               type=click.Choice(["cpu", "cuda", "auto"]))
+@click.option("--backbones", default="learned", show_default=True,
+              help="Backbones that make the training sequences, comma-separated and drawn "
+                   "evenly (learned, av1; repeat one to weight it: av1,av1,learned).")
 def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, stem_weights,
-                      model_dir, lora_rank, lr, init_dir, device):
+                      model_dir, lora_rank, lr, init_dir, device, backbones):
     """Train the one-step diffusion refiner on STEM intermediate sequences made on the fly
     from the training clips; resumes from checkpoints.
 
@@ -251,6 +254,7 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, stem_w
     Examples:
       vgc train refiner --data ../shared/data --out runs/refiner --steps 3000 --resume
       vgc train refiner --data ../shared/data --out runs/refiner2 --init weights/refiner
+      vgc train refiner --data ../shared/data --out runs/r7 --init weights/refiner --backbones av1,av1,learned
       vgc train refiner --out runs/refiner --export weights/refiner
       vgc train refiner --data ../shared/data --out runs/wan --model-dir Wan2.1-T2V-1.3B-Diffusers --device cuda
     """
@@ -261,9 +265,17 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, stem_w
         return train_refiner(data, out, steps=steps, resume=resume, batch=batch, patch=patch,
                              lr=lr, stem_weights=stem_weights, model_dir=model_dir,
                              lora_rank=lora_rank, init=init_dir,
-                             device=resolve_device(device))
+                             device=resolve_device(device),
+                             backbones=_backbones(backbones))
 
     _train_or_export(data, out, export_dir, "export_refiner", run_training)
+
+
+def _backbones(text: str) -> tuple[str, ...]:
+    names = tuple(b.strip() for b in text.split(",") if b.strip())
+    if not names or set(names) - {"learned", "av1"}:
+        raise InputError(f"--backbones {text!r}: learned and/or av1, comma-separated")
+    return names
 
 
 def _train_or_export(data, out: str, export_dir, exporter: str, run_training) -> None:

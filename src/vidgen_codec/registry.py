@@ -19,7 +19,7 @@ class CodecSpec:
     description: str
     weights: str  # folder name under weights/
     devices: tuple[str, ...]
-    cls: type  # .load(weights_dir, device=, backend=), .random(seed), instance.save(dir)
+    cls: type  # a codecs.base.VideoCodec: .load(weights_dir, device=, backend=), .random(seed)
     refined: bool = False  # decoded through the diffusion refiner by default (REFINE chunk)
 
     def load(self, weights_dir=None, *, device: str = "cpu", backend=None):

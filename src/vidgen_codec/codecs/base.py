@@ -1,8 +1,10 @@
-"""What every codec hands to the API, and what the API hands back, per frame."""
+"""What every codec hands to the API, and what the API hands back, per frame; the codec
+contract (`VideoCodec`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ..bitstream import FramePayload
 from ..bitstream.ids import ChunkType
@@ -37,3 +39,48 @@ class Structure:
     backbone: str | None = None
     backbone_scale: int | None = None
     search: bool = True
+
+
+class VideoCodec(Protocol):
+    """What `api` asks of a registered codec (intra and stem implement it; a third codec
+    plugs in the same way). State is explicit: every call takes a state and returns the new
+    one; the codec object holds only weights and tables.
+
+    Construction: `load(weights_dir, device=, backend=)`, `random(seed)`, `save(dir)`.
+    """
+
+    codec_id: int
+    stride: int  # frames are padded to a multiple of this before coding
+    weights_sha256: bytes
+    model_id: str
+    backend: object  # the entropy coder (its coder_id goes into the SEQUENCE_HEADER)
+
+    # encoding: frames (1,3,Hp,Wp) in [0,1] in display order -> chunks in decode order
+    def new_encoder(self, width: int, height: int, target: RateTarget,
+                    expected_frames: int | None, structure: Structure | None = None,
+                    **kw) -> Any: ...
+
+    def encode_frame(self, st: Any, x: Any) -> tuple[list[CodedChunk], Any]: ...
+
+    def flush(self, st: Any) -> tuple[list[CodedChunk], Any]: ...
+
+    def structure(self, st: Any) -> Structure: ...  # for the SEQUENCE_HEADER (informative)
+
+    def codec_config(self, st: Any) -> bytes | None: ...  # CODEC_CONFIG payload, if any
+
+    def refines(self, st: Any) -> bool: ...  # files from this state are refined
+
+    # decoding: chunks in file order -> [(frame index, (1,3,Hp,Wp) frame)] in display order
+    def new_decoder(self, config: bytes | None = None, width: int = 0,
+                    height: int = 0) -> Any: ...
+
+    def decode_frame(self, st: Any, payload: FramePayload, hp: int, wp: int, *,
+                     chunk: int | None = None) -> tuple[list, Any]: ...
+
+    def frame_types(self, st: Any, payload: FramePayload, *,
+                    chunk: int | None = None) -> dict[int, int]: ...
+
+    def refine_gates(self, st: Any, payload: FramePayload, *,
+                     chunk: int | None = None) -> dict[int, int]: ...
+
+    def flush_decoder(self, st: Any) -> tuple[list, Any]: ...

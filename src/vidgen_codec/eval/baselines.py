@@ -30,19 +30,16 @@ the nearest end of the quality range is returned: check `bytes_used`.
 from __future__ import annotations
 
 import io
-import os
-import re
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, NamedTuple
 
-os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its configuration unless told not to
+import av
+import numpy as np
 
-import av  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .resources import Cost  # noqa: E402
+from ..pictures.packets import decode_packets, encode_packets
+from .resources import Cost
 
 BASELINES = {"x264": "libx264", "x265": "libx265", "svtav1": "libsvtav1"}
 """Baseline names `vgc eval --baselines` accepts, and the PyAV encoder behind each."""
@@ -279,46 +276,7 @@ def _pad(frame: np.ndarray, multiple: int, min_side: int = 0) -> np.ndarray:
 def _encode(frames: list[np.ndarray], fps: Fraction, codec_name: str, options: dict,
             gop: int) -> list[bytes]:
     """Encode RGB frames to yuv420p packets (no container); return their counted payloads."""
-    ctx = av.CodecContext.create(codec_name, "w")
-    ctx.height, ctx.width = frames[0].shape[:2]
-    ctx.pix_fmt, ctx.time_base, ctx.framerate = "yuv420p", 1 / fps, fps
-    ctx.gop_size = gop
-    ctx.options = {k: str(v) for k, v in options.items()}
-    packets = []
-    for i, frame in enumerate(frames):
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        video_frame.pts = i
-        packets += ctx.encode(video_frame)
-    packets += ctx.encode(None)
-    return [_strip_sei(codec_name, bytes(p)) for p in packets]
+    return encode_packets(frames, Fraction(fps), codec_name, options, gop)
 
 
-_START_CODE = re.compile(b"\x00\x00\x01")
-
-
-def _strip_sei(codec_name: str, data: bytes) -> bytes:
-    """Drop SEI NAL units from an H.264/HEVC Annex B packet (other codecs: unchanged)."""
-    if codec_name == "libx264":
-        is_sei = lambda header: header & 0x1F == 6  # noqa: E731
-    elif codec_name == "libx265":
-        is_sei = lambda header: (header >> 1) & 0x3F in (39, 40)  # noqa: E731
-    else:
-        return data
-    # Each NAL unit runs from its start code (00 00 01, or 00 00 00 01) to the next one.
-    units = [(m.start() - (m.start() > 0 and data[m.start() - 1] == 0), m.end())
-             for m in _START_CODE.finditer(data)]
-    kept = []
-    for i, (begin, header) in enumerate(units):
-        end = units[i + 1][0] if i + 1 < len(units) else len(data)
-        if header < len(data) and not is_sei(data[header]):
-            kept.append(data[begin:end])
-    return b"".join(kept)
-
-
-def _decode(decoder: str, packets: list[bytes]) -> list[np.ndarray]:
-    ctx = av.CodecContext.create(decoder, "r")
-    frames = []
-    for data in packets:
-        frames += [f.to_ndarray(format="rgb24") for f in ctx.decode(av.Packet(data))]
-    frames += [f.to_ndarray(format="rgb24") for f in ctx.decode(None)]
-    return frames
+_decode = decode_packets

@@ -23,6 +23,7 @@ os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its configuration unless
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .packets import encode_packets  # noqa: E402
 from .yuv420 import rgb_to_yuv420, yuv420_to_rgb  # noqa: E402
 
 CRF_MIN, CRF_MAX, CRF_STEP = 1.0, 70.0, 0.25  # svtav1-params crf= takes quarter steps to 70
@@ -42,20 +43,11 @@ class Av1Settings:
 
 def encode_sequence(frames: list[np.ndarray], crf: float, settings: Av1Settings) -> list[bytes]:
     """RGB uint8 HxWx3 frames (even sides) -> one AV1 temporal unit per frame, the first a
-    key frame. Deterministic: the same frames and settings give the same bytes."""
-    h, w = frames[0].shape[:2]
-    ctx = av.CodecContext.create("libsvtav1", "w")
-    ctx.height, ctx.width, ctx.pix_fmt = h, w, "yuv420p"
-    ctx.time_base, ctx.framerate = Fraction(1, 25), Fraction(25)
-    ctx.gop_size = max(len(frames), 2)
-    ctx.thread_count = 1  # one SVT-AV1 thread: the bytes do not depend on the machine's cores
-    ctx.options = {"preset": str(settings.preset), "svtav1-params": settings.params(crf)}
-    units = []
-    for i, rgb in enumerate(frames):
-        vf = av.VideoFrame.from_ndarray(rgb_to_yuv420(rgb), format="yuv420p")
-        vf.pts = i
-        units += [bytes(p) for p in ctx.encode(vf)]
-    units += [bytes(p) for p in ctx.encode(None)]
+    key frame. Deterministic: the same frames and settings give the same bytes (one SVT-AV1
+    thread, so the bytes do not depend on the machine's cores)."""
+    options = {"preset": settings.preset, "svtav1-params": settings.params(crf)}
+    units = encode_packets([rgb_to_yuv420(f) for f in frames], Fraction(25), "libsvtav1",
+                           options, max(len(frames), 2), in_format="yuv420p", threads=1)
     if len(units) != len(frames):
         raise RuntimeError(f"SVT-AV1 gave {len(units)} temporal units for {len(frames)} frames")
     return units

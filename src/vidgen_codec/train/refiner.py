@@ -55,7 +55,8 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                   ckpt_every: int = 100, stem_weights=None, model_dir=None,
                   lora_rank: int = 16, adv_start: int = 500, device: str = "cpu",
                   weights: LossWeights | None = None, seq_len: int = 33,
-                  pool: int = 24, init: str | None = None) -> Path:
+                  pool: int = 24, init: str | None = None,
+                  backbones: tuple[str, ...] = ("learned",)) -> Path:
     from ..codecs.stem import StemCodec
     from .photo_pans import photo_pans
     from .refiner_data import RefinerSampler
@@ -90,7 +91,7 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
     clips = videos * max(1, len(pans) // len(videos)) + pans  # each kind about half the draws
     sampler = RefinerSampler(clips, codec, size=patch,
                              seq_len=seq_len, window=ref.cfg.window, pool=pool,
-                             seed=seed + step)
+                             seed=seed + step, backbones=backbones)
     new_log = not (out_dir / "log.csv").exists()
     with open(out_dir / "log.csv", "a", newline="") as log:
         logw = csv.writer(log)

@@ -29,39 +29,52 @@ from ..frames import to_tensor
 from ..metrics import psnr
 
 
-def stem_round_trip(codec, frames: torch.Tensor, bpp: float
+def stem_round_trip(codec, frames: torch.Tensor, bpp: float, structure: Structure | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """frames (T,3,H,W) in [0,1], H and W multiples of the codec stride -> (decoded frames
     (T,3,H,W), frame types (T,) long) from STEM's encoder and decoder, in memory. The learned
-    backbone: the shipped refiner is trained on it (not yet on the av1 backbone)."""
+    backbone unless `structure` says otherwise (the av1 backbone: no refinement gate here, the
+    refiner being trained is the one the gate will judge)."""
     t, _, h, w = frames.shape
-    st = codec.new_encoder(w, h, RateTarget(bpp=bpp), t, Structure(backbone="learned"))
+    st = codec.new_encoder(w, h, RateTarget(bpp=bpp), t, structure or Structure(backbone="learned"))
     chunks = []
     for x in frames:
         out, st = codec.encode_frame(st, x[None])
         chunks += out
     out, st = codec.flush(st)
     chunks += out
-    dst = codec.new_decoder()
+    dst = codec.new_decoder(codec.codec_config(st), w, h)
     decoded, types = {}, {}
     for c in chunks:
-        types[c.payload.frame_index] = int(c.payload.frame_type)
+        types.update(codec.frame_types(dst, c.payload))
         out, dst = codec.decode_frame(dst, c.payload, h, w)
         decoded.update(dict(out))
     frames_out = torch.cat([decoded[i] for i in range(t)])
     return frames_out.clamp(0, 1), torch.tensor([types[i] for i in range(t)])
 
 
+def random_structure(rng: random.Random, backbones: tuple[str, ...]) -> Structure:
+    """A backbone for one training sequence; av1: a random scale, and every frame an AV1 frame
+    or the plan's sparse backbones (the encoder's two structure candidates)."""
+    b = rng.choice(backbones)
+    if b != "av1":
+        return Structure(backbone=b)
+    sparse = rng.random() < 0.5
+    return Structure(backbone="av1", backbone_scale=rng.choice([1, 2]), search=False,
+                     backbone_interval=None if not sparse else rng.choice([4, 8, 12]))
+
+
 class RefinerSampler:
     def __init__(self, clips: list[np.ndarray], codec, *, size: int = 128, seq_len: int = 33,
                  window: int = 9, pool: int = 24, refresh: int = 4,
                  bpp_range: tuple[float, float] = (0.04, 0.4), min_psnr: float = 20.0,
-                 seed: int = 0):
+                 seed: int = 0, backbones: tuple[str, ...] = ("learned",)):
         self.clips = [c for c in clips if min(c.shape[1:3]) >= size and len(c) >= window]
         if not self.clips:
             raise FileNotFoundError(f"no training clip of {window}+ frames at least {size} px")
         self.codec, self.size, self.seq_len, self.window = codec, size, seq_len, window
         self.bpp_range, self.refresh, self.min_psnr = bpp_range, refresh, min_psnr
+        self.backbones = backbones
         self.rng = random.Random(seed)
         self.pool_size = pool
         self.pool: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -91,7 +104,8 @@ class RefinerSampler:
         orig = to_tensor(np.ascontiguousarray(crop))
         lo, hi = self.bpp_range
         bpp = math.exp(r.uniform(math.log(lo), math.log(hi)))
-        inter, types = stem_round_trip(self.codec, orig, bpp)
+        inter, types = stem_round_trip(self.codec, orig, bpp,
+                                       random_structure(r, self.backbones))
         return orig, inter, types
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
