@@ -192,6 +192,22 @@ def test_malformed_av1_files_are_refused(coded, stem_weights, tmp_path):
     with pytest.raises(FormatError, match="CODEC_CONFIG"):
         api.decode(str(bad), str(tmp_path / "x.mkv"), weights=stem_weights, progress=False)
     assert not (tmp_path / "x.mkv").exists()
+    hdr_frames = ContainerReader(out).header.frame_count
+    short = tmp_path / "short.vgc"  # a header that claims fewer frames than the GOP holds
+    from dataclasses import replace as dc_replace
+    from vidgen_codec.bitstream import ContainerWriter
+
+    with ContainerReader(out) as rd, ContainerWriter(short) as w:
+        w.write_sequence_header(dc_replace(rd.header, frame_count=0))
+        w.write_codec_config(rd.codec_config)
+        for c in rd.iter_frames():
+            w.write_frame(ChunkType.BACKBONE_FRAME, c.payload, gop_start=True)
+        w.finish(hdr_frames - 3)
+    with pytest.raises(FormatError, match="frames"):
+        api.decode(str(short), str(tmp_path / "z.mkv"), weights=stem_weights, progress=False)
+    with pytest.raises(FormatError, match="frames"):
+        describe(str(short))
+    assert not (tmp_path / "z.mkv").exists()
     p = frames[0]
     units = split_units(p.streams[1])
     damaged = bytearray(units[0])

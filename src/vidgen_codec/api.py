@@ -153,7 +153,8 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         types: dict[int, int] = {}
         gates: dict[int, int] = {}
         decoder = model.new_decoder(rd.codec_config, hdr.width, hdr.height)
-        outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types, gates))
+        outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types, gates),
+                            hdr.frame_count)
         if ref is not None:
             from .refine.windows import refine_stream
 
@@ -213,13 +214,16 @@ def _load_refiner(record: RefineRecord | None, refine: bool, refiner, model_dir,
     return ref
 
 
-def _in_order(outputs):
-    """Pass decoder outputs through, refusing a frame index that is not the next one."""
+def _in_order(outputs, frame_count: int):
+    """Pass decoder outputs through, refusing a frame index that is not the next one, or not
+    below the header's frame count (a chunk may hold several frames: an av1 GOP)."""
     expect = None
     for out in outputs:
         for index, _ in out:
             if expect is not None and index != expect:
                 raise FormatError(f"frame {index} decoded where frame {expect} was due")
+            if index >= frame_count:
+                raise FormatError(f"frame {index} decoded; the file has {frame_count} frames")
             expect = index + 1
         yield out
 

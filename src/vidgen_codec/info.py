@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .bitstream import FRAME_TYPE_LETTERS, ContainerReader, chunk_type_name
 from .bitstream.ids import CodecId, EntropyCoderId, FrameType
-from .errors import InputError
+from .errors import FormatError, InputError
 
 
 def _name(enum, value: int) -> str:
@@ -30,6 +30,8 @@ def describe(path: str) -> dict:
         for fc in rd.iter_frames():
             payload_bytes += sum(map(len, fc.payload.streams))
             frames += _frame_entries(fc, backbone)
+        if any(f["frame"] >= h.frame_count for f in frames):
+            raise FormatError(f"a chunk holds frames past the file's {h.frame_count} frames")
         refine = rd.refine
         major, minor = rd.version
         size = rd.file_size

@@ -1,6 +1,6 @@
 """STEM with the `av1` backbone: one GOP at a time, its structure chosen by measurement.
 
-    frames --scene cut? / GOP full?--> GOP buffer (uint8 originals + padded tensors)
+    frames --scene cut? / GOP full?--> GOP buffer (padded uint8 frames)
     per GOP, for each candidate (backbone interval B, backbone scale s):
         backbones 0, B, 2B, .., last  --downscale s--> SVT-AV1, one closed sequence, CRF
             fitted to (GOP budget - motion bytes)                              [pictures.fit]
@@ -10,14 +10,16 @@
     predictions did not fail (no frame > FAIL_DB below the mean of its backbones, luma PSNR);
     B = 1 (every frame an AV1 frame, no motion frames) is always a candidate.
 
-Chunks of a GOP: I (gop header + key frame TU), then per backbone interval P (motion field +
-TU) followed by its MV frames, as the learned backbone orders them (bitstream_spec.md, stem).
-The encoder holds one GOP of frames. Rate control: `stem_rate` budgets per GOP, carrying
-surplus or deficit to the next GOP.
+A GOP is one BACKBONE_FRAME chunk (`stem_gop`: header, the AV1 units, the motion streams in
+decode order; bitstream_spec.md, stem). The encoder holds one GOP of frames, as uint8. Rate
+control: `stem_rate` budgets per GOP, carrying surplus or deficit to the next GOP; each
+candidate is fitted to the budget with `pictures.fit` (CRF in quarter steps), once with the
+motion bytes estimated and once more with the real ones when they missed by over REFIT.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field, replace
 
@@ -28,7 +30,7 @@ from .. import metrics
 from ..bitstream import FramePayload
 from ..bitstream.framing import CHUNK_OVERHEAD
 from ..bitstream.ids import ChunkType, FrameType
-from ..frames import to_uint8
+from ..frames import to_tensor, to_uint8
 from ..motion.estimate import block_field, dense_flow
 from ..motion.mv_coding import FieldFormat, encode_field
 from ..pictures.av1 import CRF_MAX, CRF_MIN, CRF_STEP, Av1Settings, encode_sequence
@@ -41,11 +43,11 @@ from .stem_cuts import CutDetector
 from .stem_plan import StemPlan
 from .stem_rate import StemRate, open_gop, spend
 
-import os
-DEBUG = bool(os.environ.get("VGC_DEBUG"))
+log = logging.getLogger(__name__)
+
 FAIL_DB = 4.0  # a motion frame this far below its backbones' mean (luma PSNR) has failed
 BUDGET_SLACK = 1.03  # a candidate over budget by more than this is not within it
-MOTION_SLOPE = 0.03
+MOTION_SLOPE = 0.03  # see _lambda
 REFIT = 0.02  # refit the backbones when the motion bytes miss their estimate by this share
 
 
@@ -64,7 +66,7 @@ class Av1EncoderState:
     refiner: object = None  # the refiner the file names: the encoder gates its windows
     seed: int = 0
     index: int = 0
-    gop: list = field(default_factory=list)  # [(t, x (1,3,hp,wp))] of the open GOP
+    gop: list = field(default_factory=list)  # [(t, padded HxWx3 uint8)] of the open GOP
     chosen: list = field(default_factory=list)  # [(first frame, B, s, crf, bytes)] per GOP
     crf_last: float | None = None
 
@@ -72,11 +74,12 @@ class Av1EncoderState:
 def encode_frame(codec, st: Av1EncoderState, x: torch.Tensor):
     t = st.index
     st = replace(st, index=t + 1)
-    cut = st.cuts is not None and st.cuts.is_cut(t, _real(st, x))
+    frame = to_uint8(x)[0]  # exact: x came from uint8 frames
+    cut = st.cuts is not None and st.cuts.is_cut(t, frame[: st.height, : st.width])
     chunks = []
     if st.gop and (cut or len(st.gop) >= _gop_len(st, st.gop[0][0])):
         chunks, st = _code_gop(codec, st)
-    return chunks, replace(st, gop=st.gop + [(t, x)])
+    return chunks, replace(st, gop=st.gop + [(t, frame)])
 
 
 def flush(codec, st: Av1EncoderState):
@@ -95,15 +98,11 @@ def _gop_len(st: Av1EncoderState, t: int) -> int:
     return n
 
 
-def _real(st: Av1EncoderState, x: torch.Tensor) -> np.ndarray:
-    return to_uint8(x)[0][: st.height, : st.width]
-
-
 # -- one GOP -------------------------------------------------------------------------------
 def _code_gop(codec, st: Av1EncoderState):
     frames = st.gop
     n = len(frames)
-    originals = [to_uint8(x)[0] for _, x in frames]  # padded, hp x wp
+    originals = [f for _, f in frames]  # padded, hp x wp
     rate = open_gop(st.rate, n) if st.rate is not None else None
     budget = rate.gop_budget if rate is not None else None
     flows: dict = {}
@@ -118,8 +117,9 @@ def _code_gop(codec, st: Av1EncoderState):
     if rate is not None:
         rate = replace(spend(rate, best.bytes, frames=n), q_i=best.crf)
     chosen = st.chosen + [(frames[0][0], best.interval, best.scale, best.crf, best.bytes)]
-    if DEBUG:
-        print([(c.interval, c.scale, c.crf, c.bytes, round(c.score, 2), c.failed) for c in results], budget)
+    log.debug("GOP at %d, budget %s: %s", frames[0][0], budget,
+              [(c.interval, c.scale, c.crf, c.bytes, round(c.score, 2), c.failed)
+               for c in results])
     return chunks, replace(st, rate=rate, gop=[], chosen=chosen, crf_last=best.crf)
 
 
@@ -264,8 +264,8 @@ def _code_motion_frames(codec, st, frames, originals, pos, recon, fields, flows,
                                flow=lambda i, j: _field(flows, originals, i - frames[0][0],
                                                         j - frames[0][0], fmt))
         for i in range(i0 + 1, i1):
-            t, x = frames[i]
-            pl = se.code_motion_frame(codec, ctx, t, x, lam, 1.0)
+            x = to_tensor(originals[i]).to(codec.device)
+            pl = se.code_motion_frame(codec, ctx, frames[i][0], x, lam, 1.0)
             out[i] = pl
     return out
 
