@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..bitstream.framing import CHUNK_OVERHEAD
 from ..bitstream.ids import CodecId
 from ..entropy import EntropyBackend
 from ..errors import InputError, WeightsError
@@ -138,7 +139,11 @@ class StemCodec:
         plan = self.plan_for(target, s)
         rate, crf = None, None
         if target.q is None:
-            rate = init_stem_rate(target.bpp, width, height, expected_frames, 40.0)
+            # CODEC_CONFIG (4-byte payload) and REFINE (seed, identity, model id) chunks
+            extra = CHUNK_OVERHEAD + 4
+            if refiner is not None:
+                extra += CHUNK_OVERHEAD + 41 + len(refiner.cfg.model_id.encode())
+            rate = init_stem_rate(target.bpp, width, height, expected_frames, 40.0, extra)
         elif not (math.isfinite(target.q) and CRF_MIN <= target.q <= CRF_MAX):
             raise InputError(f"--rate {target.q}: the av1 backbone's rate is its CRF, "
                              f"{CRF_MIN:g} .. {CRF_MAX:g}")

@@ -35,9 +35,10 @@ class StemRate:
 
 
 def init_stem_rate(bpp: float, width: int, height: int, expected_frames: int | None,
-                   mv_guess: float) -> StemRate:
+                   mv_guess: float, extra_bytes: int = 0) -> StemRate:
+    """`extra_bytes`: file-level chunks beyond FILE_OVERHEAD (CODEC_CONFIG, REFINE)."""
     n = expected_frames if expected_frames else 300
-    per_frame = bpp * width * height / 8 - FILE_OVERHEAD / n
+    per_frame = bpp * width * height / 8 - (FILE_OVERHEAD + extra_bytes) / n
     return StemRate(per_frame=max(per_frame, 1.0), mv_guess=mv_guess)
 
 
