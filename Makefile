@@ -28,6 +28,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/stem.py
+	$(BIN)/python benchmarks/scene_cut.py
 	$(BIN)/python benchmarks/refiner.py
 	$(BIN)/python benchmarks/entropy.py
 	$(BIN)/python benchmarks/intra.py
