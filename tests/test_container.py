@@ -473,3 +473,23 @@ def test_dropped_writer_removes_temp_file(tmp_path):
     w.write_sequence_header(make_header())
     del w
     assert list(tmp_path.iterdir()) == []
+
+
+def test_drop_refine_moves_the_later_chunks_and_the_index(tmp_path):
+    from vidgen_codec.bitstream.headers import RefineRecord
+
+    out = tmp_path / "d.vgc"
+    with ContainerWriter(out) as w:
+        w.write_sequence_header(make_header(frame_count=0))
+        w.write_refine(RefineRecord(7, b"\x01" * 32, "r"))
+        for i in range(3):
+            w.write_frame(ChunkType.BACKBONE_FRAME, FramePayload(i, FrameType.I, 0, [b"x" * 40]),
+                          gop_start=True)
+        w.drop_refine()
+        w.finish(3)
+    with ContainerReader(out) as r:
+        assert r.refine is None
+        assert [c.payload.frame_index for c in r.iter_frames()] == [0, 1, 2]
+        index = r.read_index()
+        assert [e.frame_index for e in index] == [0, 1, 2]
+        assert [c.offset for c in r.iter_frames()] == [e.offset for e in index]

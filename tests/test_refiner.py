@@ -221,22 +221,40 @@ def test_gate_off_windows_pass_frames_through_and_on_windows_refine():
     assert torch.equal(first[1], on[1]) and torch.equal(first[w + 1], frames[w + 1][1])
 
 
-def test_av1_encoder_gates_each_window_by_measure(make_clip, tmp_path, stem_weights, refiner_dir):
-    """The random refiner makes frames worse: the encoder turns every window off, and the
-    refined decode is the unrefined one."""
+def test_av1_encoder_gates_each_window_by_measure(make_clip, tmp_path, stem_weights,
+                                                 refiner_dir, monkeypatch):
+    """The random refiner makes frames worse: the encoder turns every window off and the file
+    drops its REFINE chunk. A refiner that always wins keeps its windows and the chunk."""
+    from vidgen_codec.stem_gop import unpack_gop
+
     clip = make_clip("c.mkv", width=64, height=48, count=11)
     f = str(tmp_path / "a.vgc")
     api.encode(clip.path, f, bpp=0.5, weights=stem_weights, refiner=refiner_dir, progress=False)
-    from vidgen_codec.stem_gop import unpack_gop
-
     with ContainerReader(f) as rd:
-        assert rd.refine is not None
+        assert rd.refine is None
         masks = [unpack_gop(c.payload)[0].refine_mask for c in rd.iter_frames()]
     assert masks and all(m == 0 for m in masks)
-    api.decode(f, str(tmp_path / "r") + "/", weights=stem_weights, refiner=refiner_dir,
+    # a measure by which every refined window wins (choose_mask scores refined, then plain)
+    from vidgen_codec.refine import gate
+
+    choose = gate.choose_mask
+
+    def refined_wins(ref, frames, types, t0, seed, score):
+        order = iter([1.0, 0.0] * len(frames))
+        return choose(ref, frames, types, t0, seed, lambda f, o: next(order))
+
+    monkeypatch.setattr(gate, "choose_mask", refined_wins)
+    g = str(tmp_path / "b.vgc")
+    api.encode(clip.path, g, bpp=0.5, weights=stem_weights, refiner=refiner_dir, seed=4,
+               fast=False, progress=False)
+    with ContainerReader(g) as rd:
+        assert rd.refine is not None and rd.refine.seed == 4
+        masks = [unpack_gop(c.payload)[0].refine_mask for c in rd.iter_frames()]
+    assert any(masks)
+    api.decode(g, str(tmp_path / "r") + "/", weights=stem_weights, refiner=refiner_dir,
                progress=False)
-    api.decode(f, str(tmp_path / "n") + "/", weights=stem_weights, refine=False, progress=False)
-    assert _digests(tmp_path / "r") == _digests(tmp_path / "n")
+    api.decode(g, str(tmp_path / "n") + "/", weights=stem_weights, refine=False, progress=False)
+    assert _digests(tmp_path / "r") != _digests(tmp_path / "n")
     fast = str(tmp_path / "fast.vgc")
     api.encode(clip.path, fast, bpp=0.5, weights=stem_weights, refiner=refiner_dir, fast=True,
                progress=False)
@@ -297,7 +315,8 @@ def test_refined_decode_is_deterministic_and_differs_from_no_refine(
 def test_wrong_or_absent_refiner_is_refused(make_clip, tmp_path, stem_weights, refiner_dir):
     clip = make_clip("c.mkv", width=64, height=48, count=4)
     f, g = str(tmp_path / "a.vgc"), str(tmp_path / "b.vgc")
-    api.encode(clip.path, f, bpp=0.5, weights=stem_weights, refiner=refiner_dir, progress=False)
+    api.encode(clip.path, f, bpp=0.5, weights=stem_weights, refiner=refiner_dir,
+               backbone="learned", progress=False)
     other = tmp_path / "other"
     save_refiner(_random_refiner(2), other)
     with pytest.raises(WeightsError, match="refiner"):
@@ -318,7 +337,8 @@ def test_cli_no_refine_and_info(make_clip, tmp_path, stem_weights, refiner_dir, 
     clip = make_clip("c.mkv", width=64, height=48, count=3)
     f = tmp_path / "a.vgc"
     code, _, _ = vgc("encode", clip.path, f, "--bpp", "0.5", "--weights", stem_weights,
-                     "--refiner", refiner_dir, "--seed", "4", "-q", capsys=capsys)
+                     "--refiner", refiner_dir, "--seed", "4", "--backbone", "learned", "-q",
+                     capsys=capsys)
     assert code == 0
     code, out, _ = vgc("info", f, "--json", capsys=capsys)
     d = json.loads(out)
@@ -393,7 +413,7 @@ def test_train_adapter_on_wan_folder_then_code_with_it(tmp_path, wan_dir, make_c
     clip = make_clip("c.mkv", width=64, height=48, count=5)
     f = str(tmp_path / "a.vgc")
     api.encode(clip.path, f, bpp=0.5, weights=stem_weights, refiner=str(adapter),
-               model_dir=str(wan_dir), progress=False)
+               model_dir=str(wan_dir), backbone="learned", progress=False)
     n = api.decode(f, str(tmp_path / "o") + "/", weights=stem_weights, refiner=str(adapter),
                    model_dir=str(wan_dir), progress=False)
     assert n == 5

@@ -63,19 +63,29 @@ def _unit(k: int) -> bytes:
     return b"\x12\x00" + bytes([0x32, k + 1]) + bytes(range(k + 1))
 
 
-def test_gop_layout_round_trips_and_refuses_a_wrong_stream_count():
+def test_gop_layout_round_trips_and_refuses_malformed_layouts():
     head = GopHeader(2, 5, 2, refine_mask=0b101)  # backbones 0, 2, 4
     assert head.positions() == [0, 2, 4]
+    predicted = b"\x20"  # a PREDICTED field: its flags byte alone
+    coded = b"\x01\x07\x08\x09"  # flags (not PREDICTED), then entropy-coded bytes
     parts = [FramePayload(0, FrameType.I, 0, [_unit(0)]),
-             FramePayload(2, FrameType.P, 0, [b"v", _unit(1)]),
-             FramePayload(1, FrameType.M, 0, [b"a", b"b", b"c"]),
-             FramePayload(4, FrameType.P, 0, [b"w", _unit(2)]),
-             FramePayload(3, FrameType.M, 0, [b"d", b"e", b""])]
+             FramePayload(2, FrameType.P, 0, [coded, _unit(1)]),
+             FramePayload(1, FrameType.M, 0, [predicted, coded, b""]),
+             FramePayload(4, FrameType.P, 0, [predicted, _unit(2)]),
+             FramePayload(3, FrameType.M, 0, [coded, predicted, b"\x03\x04"])]
     gop = pack_gop(0, head, parts)
     assert gop.streams[1] == _unit(0) + _unit(1) + _unit(2)  # one AV1 stream, no lengths
+    # motion: coded field (flags, length - 1, rest), predicted fields alone, modes with length
+    assert gop.streams[2] == (b"\x01\x03\x07\x08\x09" + b"\x20" + b"\x01\x03\x07\x08\x09"
+                              + b"\x00" + b"\x20" + b"\x01\x03\x07\x08\x09" + b"\x20"
+                              + b"\x02\x03\x04")
     assert unpack_gop(gop) == (head, parts)
     with pytest.raises(FormatError, match="streams"):
         unpack_gop(FramePayload(0, FrameType.I, 0, gop.streams[:-1]))
+    for motion, what in ((gop.streams[2][:-1], "run past"), (gop.streams[2] + b"\x00", "left"),
+                         (b"\x01\xff", "motion stream length")):
+        with pytest.raises(FormatError, match=what):
+            unpack_gop(FramePayload(0, FrameType.I, 0, gop.streams[:2] + [motion]))
     for units, what in ((_unit(0) + _unit(1), "temporal units"), (_unit(0)[2:], "delimiter"),
                         (gop.streams[1][:-1], "truncated"), (b"\x80\x00", "OBU header")):
         with pytest.raises(FormatError, match=what):

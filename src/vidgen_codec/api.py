@@ -120,6 +120,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
         chunks, state = model.flush(state)
         for c in chunks:
             out.write_frame(c.chunk_type, c.payload, gop_start=c.gop_start)
+        if refine_record is not None and not model.refines(state):
+            out.drop_refine()  # the encoder's gate switched every refiner window off
         bar.close()
         if n == 0:
             raise InputError(f"{src}: no frames to encode in the requested range")

@@ -3,8 +3,9 @@
 these.
 
     CODEC_CONFIG  00 (learned backbone) | 01 preset pred_struct color (AV1 backbone)
-    GOP chunk     one BACKBONE_FRAME (type I) per GOP: [GopHeader, I unit,
-                  per backbone interval: P ([motion field,] unit), M frames (3 streams each)]
+    GOP chunk     one BACKBONE_FRAME (type I) per GOP, 3 streams: [GopHeader, the AV1 units
+                  concatenated, the motion streams packed: per backbone interval the P
+                  backbone's field (if motion frames follow), then each M frame's 3 streams]
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class BackboneConfig:
                           "knows", chunk=chunk)
 
 
-MAX_GOP_STREAMS = 255  # a GOP's streams share one frame chunk
+MAX_GOP_FRAMES = 255
 
 
 @dataclass(frozen=True)
@@ -75,39 +76,93 @@ class GopHeader:
 def pack_gop(t0: int, head: GopHeader, payloads: list[FramePayload]) -> FramePayload:
     """One frame payload for a whole GOP from its per-frame payloads (decode order; I: [unit],
     P: [motion field,] unit, M: three motion streams): [header, every AV1 unit concatenated
-    (each starts with its temporal delimiter OBU), then the motion streams in decode order]."""
+    (each starts with its temporal delimiter OBU), every motion stream packed in decode order
+    (`pack_motion`)]."""
     units = [p.streams[-1] for p in payloads if p.frame_type != FrameType.M]
-    motion = [s for p in payloads
-              for s in (p.streams if p.frame_type == FrameType.M else p.streams[:-1])]
-    streams = [head.pack(), b"".join(units)] + motion
-    if len(streams) > MAX_GOP_STREAMS:
-        raise ValueError(f"a GOP of {len(streams)} streams does not fit one chunk")
-    return FramePayload(t0, FrameType.I, 0, streams)
+    items = []
+    for p in payloads:
+        if p.frame_type == FrameType.M:
+            items += [(True, p.streams[0]), (True, p.streams[1]), (False, p.streams[2])]
+        elif len(p.streams) == 2:
+            items.append((True, p.streams[0]))
+    return FramePayload(t0, FrameType.I, 0, [head.pack(), b"".join(units), pack_motion(items)])
+
+
+def pack_motion(items: list[tuple[bool, bytes]]) -> bytes:
+    """(is a field, stream) items -> one stream. A PREDICTED field (1 byte, flag bit 5) stands
+    alone; any other field is its flags byte, varint (length - 1), the rest; a modes stream is
+    varint length, then its bytes."""
+    out = bytearray()
+    for is_field, data in items:
+        if is_field and len(data) == 1 and data[0] & PREDICTED:
+            out += data
+        elif is_field:
+            if not data or data[0] & PREDICTED:
+                raise ValueError("a motion field stream is empty or wrongly PREDICTED")
+            out += data[:1] + encode_uvarint(len(data) - 1) + data[1:]
+        else:
+            out += encode_uvarint(len(data)) + data
+    return bytes(out)
 
 
 def unpack_gop(payload: FramePayload, *, chunk=None) -> tuple[GopHeader, list[FramePayload]]:
     """The GOP header and per-frame payloads (decode order) of an av1 GOP chunk."""
     streams = payload.streams
-    head = _parse_gop_header(streams[0] if streams else b"", chunk)
+    if len(streams) != 3:
+        raise FormatError(f"av1 GOP chunk has {len(streams)} streams, not 3", chunk=chunk)
+    head = _parse_gop_header(streams[0], chunk)
     t0 = payload.frame_index
     pos = head.positions()
-    units = split_units(streams[1] if len(streams) > 1 else b"", chunk=chunk)
+    units = split_units(streams[1], chunk=chunk)
     if len(units) != len(pos):
         raise FormatError(f"av1 GOP chunk holds {len(units)} AV1 temporal units for "
                           f"{len(pos)} backbones", chunk=chunk)
-    frames, k = [FramePayload(t0, FrameType.I, 0, units[:1])], 2
+    motion = _MotionReader(streams[2], chunk)
+    frames = [FramePayload(t0, FrameType.I, 0, units[:1])]
     for j, (a, b) in enumerate(zip(pos, pos[1:])):
-        n_mv = 1 if b - a > 1 else 0
-        frames.append(FramePayload(t0 + b, FrameType.P, 0,
-                                   list(streams[k:k + n_mv]) + [units[j + 1]]))
-        k += n_mv
+        field = [motion.field()] if b - a > 1 else []
+        frames.append(FramePayload(t0 + b, FrameType.P, 0, field + [units[j + 1]]))
         for i in range(a + 1, b):
-            frames.append(FramePayload(t0 + i, FrameType.M, 0, streams[k:k + 3]))
-            k += 3
-    if k != len(streams):
-        raise FormatError(f"av1 GOP chunk has {len(streams)} streams; its header "
-                          f"describes {k}", chunk=chunk)
+            frames.append(FramePayload(t0 + i, FrameType.M, 0,
+                                       [motion.field(), motion.field(), motion.modes()]))
+    if motion.at != len(streams[2]):
+        raise FormatError("av1 GOP chunk: bytes left after its motion streams", chunk=chunk)
     return head, frames
+
+
+PREDICTED = 0x20  # flag bit 5 of a motion field's first byte (section 15, "Motion fields")
+
+
+class _MotionReader:
+    """Reads `pack_motion`'s items back, checking every length against the bytes left."""
+
+    def __init__(self, data: bytes, chunk):
+        self.data, self.at, self.chunk = data, 0, chunk
+
+    def _take(self, n: int) -> bytes:
+        if n > len(self.data) - self.at:
+            raise FormatError("av1 GOP chunk: motion streams run past their stream",
+                              chunk=self.chunk)
+        out = self.data[self.at:self.at + n]
+        self.at += n
+        return out
+
+    def _length(self) -> int:
+        try:
+            n, self.at = decode_uvarint(self.data, self.at, bits=32)
+        except (ValueError, IndexError, FormatError):
+            raise FormatError("av1 GOP chunk: malformed motion stream length",
+                              chunk=self.chunk) from None
+        return n
+
+    def field(self) -> bytes:
+        first = self._take(1)
+        if first[0] & PREDICTED:
+            return first
+        return first + self._take(self._length())
+
+    def modes(self) -> bytes:
+        return self._take(self._length())
 
 
 OBU_TEMPORAL_DELIMITER = 2
@@ -154,6 +209,6 @@ def _parse_gop_header(data: bytes, chunk) -> GopHeader:
         mask, at = decode_uvarint(data, at, bits=64)
     except (ValueError, IndexError, FormatError):
         raise FormatError("malformed av1 GOP header", chunk=chunk) from None
-    if at != len(data) or not 1 <= n <= MAX_GOP_STREAMS or not 1 <= b < max(n, 2):
+    if at != len(data) or not 1 <= n <= MAX_GOP_FRAMES or not 1 <= b < max(n, 2):
         raise FormatError("malformed av1 GOP header", chunk=chunk)
     return GopHeader(1 << data[0], n, b, mask)

@@ -34,7 +34,7 @@ def _open_temp(path: Path):
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
         try:
             fd = os.open(
-                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+                tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
             )
         except FileExistsError:
             continue
@@ -141,6 +141,29 @@ class ContainerWriter:
         if gop_start:
             self._index.append(IndexEntry(payload.frame_index, info.offset))
         return info
+
+    def drop_refine(self) -> None:
+        """Remove the REFINE chunk before finish() (an encoder that found nothing for the
+        refiner to do): every later chunk moves up by its size, and the INDEX with them."""
+        self._check_open()
+        k = next((i for i, c in enumerate(self.chunks) if c.type == ChunkType.REFINE), None)
+        if k is None:
+            return
+        gone = self.chunks[k]
+        src, dst = gone.offset + gone.size, gone.offset
+        self._f.flush()
+        while src < self._offset:  # move the rest left, a block at a time
+            self._f.seek(src)
+            block = self._f.read(min(1 << 20, self._offset - src))
+            self._f.seek(dst)
+            self._f.write(block)
+            src, dst = src + len(block), dst + len(block)
+        self._f.truncate(dst)
+        self._f.seek(dst)
+        self._offset = dst
+        self.chunks = self.chunks[:k] + [replace(c, index=c.index - 1, offset=c.offset - gone.size)
+                                         for c in self.chunks[k + 1:]]
+        self._index = [IndexEntry(e.frame_index, e.offset - gone.size) for e in self._index]
 
     def finish(self, frame_count: int) -> None:
         """Patch frame_count into the SEQUENCE_HEADER (and its CRC), write INDEX and END."""

@@ -139,10 +139,10 @@ class StemCodec:
         plan = self.plan_for(target, s)
         rate, crf = None, None
         if target.q is None:
-            # CODEC_CONFIG (4-byte payload) and REFINE (seed, identity, model id) chunks
+            # the CODEC_CONFIG chunk (4-byte payload); not the REFINE chunk, which the file
+            # drops when the gate switches every window off (what the shipped refiner gets on
+            # AV1 backbones); a file whose gate lets the refiner run overshoots by its size
             extra = CHUNK_OVERHEAD + 4
-            if refiner is not None:
-                extra += CHUNK_OVERHEAD + 41 + len(refiner.cfg.model_id.encode())
             rate = init_stem_rate(target.bpp, width, height, expected_frames, 40.0, extra)
         elif not (math.isfinite(target.q) and CRF_MIN <= target.q <= CRF_MAX):
             raise InputError(f"--rate {target.q}: the av1 backbone's rate is its CRF, "
@@ -162,8 +162,12 @@ class StemCodec:
                                         refiner, seed)
 
     def refines(self, st) -> bool:
-        """Whether files from this encoder state are decoded through the refiner."""
-        return not isinstance(st, stem_av1.Av1EncoderState) or st.refiner is not None
+        """Whether files from this encoder state are decoded through the refiner: asked when
+        the encoder starts and again after its flush (av1: then only if a GOP's gate let the
+        refiner run on some window, else the file drops its REFINE chunk)."""
+        if not isinstance(st, stem_av1.Av1EncoderState):
+            return True
+        return st.refiner is not None and st.refined is not False
 
     def structure(self, st) -> Structure:
         """GOP size and backbone interval of an encoder state (for the sequence header)."""

@@ -44,6 +44,7 @@ from . import stem_backbone as bb
 from . import stem_encoder as se
 from . import stem_motion as sm
 from .base import CodedChunk
+from ..stem_gop import MAX_GOP_FRAMES
 from .stem_cuts import CutDetector
 from .stem_plan import StemPlan
 from .stem_rate import StemRate, open_gop, spend
@@ -74,6 +75,7 @@ class Av1EncoderState:
     gop: list = field(default_factory=list)  # [(t, padded HxWx3 uint8)] of the open GOP
     chosen: list = field(default_factory=list)  # [(first frame, B, s, crf, bytes)] per GOP
     crf_last: float | None = None
+    refined: bool | None = None  # a GOP so far has a refine mask bit set (None: no GOP yet)
 
 
 def encode_frame(codec, st: Av1EncoderState, x: torch.Tensor):
@@ -94,12 +96,13 @@ def flush(codec, st: Av1EncoderState):
 
 
 def _gop_len(st: Av1EncoderState, t: int) -> int:
-    """The plan's GOP length; a stub of less than half a GOP at the clip's end joins it."""
-    n = st.plan.gop_size
+    """The plan's GOP length; a stub of less than half a GOP at the clip's end joins it. At
+    most MAX_GOP_FRAMES (the GOP header's limit)."""
+    n = min(st.plan.gop_size, MAX_GOP_FRAMES)
     if st.expected_frames is not None and t < st.expected_frames:
         left = st.expected_frames - t
         if 2 * (left - n) < n:
-            return left
+            return min(left, MAX_GOP_FRAMES)
     return n
 
 
@@ -125,7 +128,10 @@ def _code_gop(codec, st: Av1EncoderState):
     log.debug("GOP at %d, budget %s: %s", frames[0][0], budget,
               [(c.interval, c.scale, c.crf, c.bytes, round(c.score, 2), c.failed)
                for c in results])
-    return chunks, replace(st, rate=rate, gop=[], chosen=chosen, crf_last=best.crf)
+    refined = bool(st.refined) or (st.refiner is not None
+                                   and bb.unpack_gop(best.payload)[0].refine_mask != 0)
+    return chunks, replace(st, rate=rate, gop=[], chosen=chosen, crf_last=best.crf,
+                           refined=refined)
 
 
 @dataclass
