@@ -157,9 +157,11 @@ class StemCodec:
         if not s.search:
             intervals = intervals if fixed else (1,)
             scales = (s.backbone_scale or 1,)
+        refine_bytes = 0 if refiner is None else (CHUNK_OVERHEAD + 41
+                                                  + len(refiner.cfg.model_id.encode()))
         return stem_av1.Av1EncoderState(plan, rate, crf, Av1Settings(), width, height,
                                         expected_frames, intervals, scales, CutDetector(),
-                                        refiner, seed)
+                                        refiner, seed, refine_bytes=refine_bytes)
 
     def refines(self, st) -> bool:
         """Whether files from this encoder state are decoded through the refiner: asked when

@@ -76,6 +76,7 @@ class Av1EncoderState:
     chosen: list = field(default_factory=list)  # [(first frame, B, s, crf, bytes)] per GOP
     crf_last: float | None = None
     refined: bool | None = None  # a GOP so far has a refine mask bit set (None: no GOP yet)
+    refine_bytes: int = 0  # size of the file's REFINE chunk
 
 
 def encode_frame(codec, st: Av1EncoderState, x: torch.Tensor):
@@ -121,6 +122,13 @@ def _code_gop(codec, st: Av1EncoderState):
     best = _choose(results, budget)
     if st.refiner is not None:
         best = _gate(codec, st, best, frames[0][0], originals)
+        if budget is not None and not st.refined and _mask(best):
+            # the first refined GOP keeps the file's REFINE chunk, which the budgets did not
+            # reserve (a file without refined windows drops it): code this GOP again without
+            # its bytes, so that the file still meets its target
+            again = _candidate(codec, st, frames, originals, best.interval, best.scale,
+                               budget - st.refine_bytes, flows)
+            best = _gate(codec, st, again, frames[0][0], originals)
     chunks = [CodedChunk(ChunkType.BACKBONE_FRAME, best.payload, gop_start=True)]
     if rate is not None:
         rate = replace(spend(rate, best.bytes, frames=n), q_i=best.crf)
@@ -128,10 +136,13 @@ def _code_gop(codec, st: Av1EncoderState):
     log.debug("GOP at %d, budget %s: %s", frames[0][0], budget,
               [(c.interval, c.scale, c.crf, c.bytes, round(c.score, 2), c.failed)
                for c in results])
-    refined = bool(st.refined) or (st.refiner is not None
-                                   and bb.unpack_gop(best.payload)[0].refine_mask != 0)
+    refined = bool(st.refined) or (st.refiner is not None and _mask(best) != 0)
     return chunks, replace(st, rate=rate, gop=[], chosen=chosen, crf_last=best.crf,
                            refined=refined)
+
+
+def _mask(c: "_Candidate") -> int:
+    return bb.unpack_gop(c.payload)[0].refine_mask
 
 
 @dataclass
