@@ -235,8 +235,9 @@ def _decoded(model, state, chunks, hp: int, wp: int, types: dict, gates: dict):
     Records each frame's type in `types` (the refiner's frame type embedder needs them) and
     each GOP's refine mask, where the stream has one, in `gates`."""
     for fc in chunks:
-        types.update(model.frame_types(state, fc.payload, chunk=fc.chunk_index))
-        gates.update(model.refine_gates(state, fc.payload, chunk=fc.chunk_index))
+        chunk_types, chunk_gates = model.frame_info(state, fc.payload, chunk=fc.chunk_index)
+        types.update(chunk_types)
+        gates.update(chunk_gates)
         out, state = model.decode_frame(state, fc.payload, hp, wp, chunk=fc.chunk_index)
         yield out
     out, state = model.flush_decoder(state)

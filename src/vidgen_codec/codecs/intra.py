@@ -195,13 +195,10 @@ class IntraCodec:
         x_hat = self.decode_streams(payload.streams, payload.rate_code * Q_STEP, hp, wp)
         return [(payload.frame_index, x_hat)], replace(st, frame_index=st.frame_index + 1)
 
-    def frame_types(self, st, payload: FramePayload, *, chunk=None) -> dict[int, int]:
-        """{frame index: frame type} of the frames a chunk holds."""
-        return {payload.frame_index: int(payload.frame_type)}
-
-    def refine_gates(self, st, payload: FramePayload, *, chunk=None) -> dict[int, int]:
-        """{GOP start: refine mask} that a chunk signals: none (intra is never refined)."""
-        return {}
+    def frame_info(self, st, payload: FramePayload, *, chunk=None
+                   ) -> tuple[dict[int, int], dict[int, int]]:
+        """({frame index: frame type} of the chunk's frame, {}: intra is never refined)."""
+        return {payload.frame_index: int(payload.frame_type)}, {}
 
     def flush_decoder(self, st: IntraDecoderState):
         return [], st

@@ -201,19 +201,15 @@ class StemCodec:
     def decode_frame(self, st, payload, hp: int, wp: int, *, chunk: int | None = None):
         return stem_decoder.decode_frame(self, st, payload, hp, wp, chunk)
 
-    def frame_types(self, st, payload, *, chunk=None) -> dict[int, int]:
-        """{frame index: frame type} of the frames a chunk holds (an av1 GOP chunk: all)."""
+    def frame_info(self, st, payload, *, chunk=None) -> tuple[dict[int, int], dict[int, int]]:
+        """({frame index: frame type} of the frames a chunk holds, {GOP start: refine mask}):
+        an av1 GOP chunk holds all its GOP's frames and their mask; a learned-backbone chunk
+        one frame and no mask (every window refined)."""
         if st.backbone.coder == AV1 and payload.frame_type == 0:
-            _, parts = unpack_gop(payload, chunk=chunk)
-            return {p.frame_index: int(p.frame_type) for p in parts}
-        return {payload.frame_index: int(payload.frame_type)}
-
-    def refine_gates(self, st, payload, *, chunk=None) -> dict[int, int]:
-        """{GOP start: refine mask} of an av1 GOP chunk; {} otherwise (refine every window)."""
-        if st.backbone.coder == AV1 and payload.frame_type == 0:
-            head, _ = unpack_gop(payload, chunk=chunk)
-            return {payload.frame_index: head.refine_mask}
-        return {}
+            head, parts = unpack_gop(payload, chunk=chunk)
+            return ({p.frame_index: int(p.frame_type) for p in parts},
+                    {payload.frame_index: head.refine_mask})
+        return {payload.frame_index: int(payload.frame_type)}, {}
 
     def flush_decoder(self, st):
         return stem_decoder.flush(self, st)

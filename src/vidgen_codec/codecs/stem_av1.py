@@ -36,7 +36,6 @@ from ..bitstream import FramePayload
 from ..bitstream.framing import CHUNK_OVERHEAD
 from ..bitstream.ids import ChunkType, FrameType
 from ..frames import to_tensor, to_uint8
-from ..motion.estimate import block_field, dense_flow
 from ..motion.mv_coding import FieldFormat, encode_field
 from ..pictures.av1 import CRF_MAX, CRF_MIN, CRF_STEP, Av1Settings, encode_sequence
 from ..pictures.fit import fit_to_budget
@@ -122,7 +121,7 @@ def _code_gop(codec, st: Av1EncoderState):
     best = _choose(results, budget)
     if st.refiner is not None:
         best = _gate(codec, st, best, frames[0][0], originals)
-        if budget is not None and not st.refined and _mask(best):
+        if budget is not None and not st.refined and best.refine_mask:
             # the first refined GOP keeps the file's REFINE chunk, which the budgets did not
             # reserve (a file without refined windows drops it): code this GOP again without
             # its bytes, so that the file still meets its target
@@ -136,13 +135,9 @@ def _code_gop(codec, st: Av1EncoderState):
     log.debug("GOP at %d, budget %s: %s", frames[0][0], budget,
               [(c.interval, c.scale, c.crf, c.bytes, round(c.score, 2), c.failed)
                for c in results])
-    refined = bool(st.refined) or (st.refiner is not None and _mask(best) != 0)
+    refined = bool(st.refined) or best.refine_mask != 0
     return chunks, replace(st, rate=rate, gop=[], chosen=chosen, crf_last=best.crf,
                            refined=refined)
-
-
-def _mask(c: "_Candidate") -> int:
-    return bb.unpack_gop(c.payload)[0].refine_mask
 
 
 @dataclass
@@ -154,6 +149,7 @@ class _Candidate:
     bytes: int
     score: float  # luma PSNR over the GOP (dB)
     failed: bool
+    refine_mask: int = 0  # set by _gate
 
 
 def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _Candidate:
@@ -175,7 +171,7 @@ def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _
 
     mask = choose_mask(st.refiner, decoded, types, t0, st.seed, window_score)
     payload = bb.pack_gop(t0, replace(head, refine_mask=mask), parts)
-    return replace(best, payload=payload, bytes=_chunk_bytes(payload))
+    return replace(best, payload=payload, bytes=_chunk_bytes(payload), refine_mask=mask)
 
 
 def _choose(results: list[_Candidate], budget: float | None) -> _Candidate:
@@ -228,28 +224,27 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _
     m_est = {i: FramePayload(t0 + i, FrameType.M, 0, [b"\0" * guess] * 3)
              for i in range(n) if i not in pos}
 
-    def gop(units, m_payloads) -> FramePayload:
-        return bb.pack_gop(t0, head, payloads(units, m_payloads))
+    def gop(units, m_payloads) -> tuple[list[bytes], FramePayload]:
+        return units, bb.pack_gop(t0, head, payloads(units, m_payloads))
 
     def fit(target, m_payloads):
+        """(crf, (AV1 units, GOP payload)) at the budget, or at the fixed CRF."""
+        code = lambda c: gop(encode_sequence(pics, c, st.settings), m_payloads)  # noqa: E731
         if st.crf_fixed is not None:
-            crf = st.crf_fixed
-            return crf, gop(encode_sequence(pics, crf, st.settings), m_payloads)
-        return fit_to_budget(lambda c: gop(encode_sequence(pics, c, st.settings), m_payloads),
-                             _chunk_bytes, target, CRF_MIN, CRF_MAX, CRF_STEP, falling=True,
-                             guess=st.crf_last, over=BUDGET_SLACK - 1)
+            return st.crf_fixed, code(st.crf_fixed)
+        return fit_to_budget(code, lambda coded: _chunk_bytes(coded[1]), target, CRF_MIN,
+                             CRF_MAX, CRF_STEP, falling=True, guess=st.crf_last,
+                             over=BUDGET_SLACK - 1)
 
-    m_payloads = m_est
-    crf, payload = fit(budget, m_payloads)
+    crf, (units, payload) = fit(budget, m_est)
     if mv_frames:
-        units = _units(payload)
         recon = dict(zip(pos, bb.decode_backbones(units, s, st, hp, wp)))
         m_payloads = _code_motion_frames(codec, st, frames, originals, pos, recon, fields,
                                          flows, fmt)
-        payload = gop(units, m_payloads)
+        _, payload = gop(units, m_payloads)
         if budget is not None and abs(_chunk_bytes(payload) - budget) > REFIT * budget \
                 and st.crf_fixed is None:
-            crf, payload = fit(budget, m_payloads)
+            crf, (units, payload) = fit(budget, m_payloads)
     decoded = bb.decode_gop(codec, payload, st, hp, wp)
     real = [o[: st.height, : st.width] for o in originals]
     rec = [to_uint8(d)[0][: st.height, : st.width] for d in decoded]
@@ -257,18 +252,11 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _
                       _failed(rec, real, pos))
 
 
-def _units(payload: FramePayload) -> list[bytes]:
-    """The AV1 units of a GOP payload's backbones, in order."""
-    _, frames = bb.unpack_gop(payload)
-    return [f.streams[-1] for f in frames if f.frame_type != FrameType.M]
-
-
 def _field(flows: dict, originals, i: int, j: int, fmt: FieldFormat) -> np.ndarray:
     """Quantised block field of frame i against frame j (cached: candidates share them)."""
     key = (i, j, fmt.block, fmt.step)
     if key not in flows:
-        v = block_field(dense_flow(originals[i], originals[j]), fmt.block)
-        flows[key] = np.round(v / fmt.step).astype(np.int64)
+        flows[key] = se.quantized_field(originals[i], originals[j], fmt)
     return flows[key]
 
 

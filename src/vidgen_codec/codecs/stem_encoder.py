@@ -141,7 +141,7 @@ def _code_segment(codec, st: StemEncoderState):
     fmt = FieldFormat(st.plan.block, st.plan.step)
     shape = sm.field_shape(fmt, hp, wp)
     o1 = _u8(x1)
-    v1 = _quantize(block_field(dense_flow(o1, st.o0), fmt.block), fmt)
+    v1 = quantized_field(o1, st.o0, fmt)
     v1_pred = sm.predict_p_field(st.prev_field, st.t0, t1, fmt, shape)
     mv = encode_field(v1, v1_pred, fmt, codec.backend, codec.motion_tables)
     pred = sm.p_prediction(st.b0, v1, fmt)
@@ -217,8 +217,7 @@ def _code_m(codec, st, t, x, t1, o1, b1, v1, fmt: FieldFormat, lam: float,
             mu: float) -> FramePayload:
     frames = {st.t0: st.o0, t1: o1, t: _u8(x)}
     ctx = MotionContext(st.t0, st.b0, st.o0, t1, b1, o1, v1, fmt,
-                        lambda a, b: _quantize(block_field(dense_flow(frames[a], frames[b]),
-                                                           fmt.block), fmt))
+                        lambda a, b: quantized_field(frames[a], frames[b], fmt))
     return code_motion_frame(codec, ctx, t, x, lam, mu)
 
 
@@ -264,12 +263,15 @@ def _choose_modes(x, w0, w1, alpha: float, block: int, lam: float, mu: float):
     return modes, sse
 
 
-def _quantize(field_px: np.ndarray, fmt: FieldFormat) -> np.ndarray:
-    return np.round(field_px / fmt.step).astype(np.int64)
+def quantized_field(target: np.ndarray, reference: np.ndarray, fmt: FieldFormat) -> np.ndarray:
+    """The block field of `target` against `reference` (uint8 frames: DIS flow, one vector
+    per block), in units of fmt.step."""
+    return np.round(block_field(dense_flow(target, reference), fmt.block) / fmt.step
+                    ).astype(np.int64)
 
 
 def _u8(x: torch.Tensor) -> np.ndarray:
     return to_uint8(x)[0]
 
 
-__all__ = ["StemEncoderState", "MotionContext", "code_motion_frame", "encode_frame", "flush", "BLEND", "FORWARD", "BACKWARD"]
+__all__ = ["StemEncoderState", "MotionContext", "code_motion_frame", "quantized_field", "encode_frame", "flush", "BLEND", "FORWARD", "BACKWARD"]

@@ -46,7 +46,7 @@ def stem_round_trip(codec, frames: torch.Tensor, bpp: float, structure: Structur
     dst = codec.new_decoder(codec.codec_config(st), w, h)
     decoded, types = {}, {}
     for c in chunks:
-        types.update(codec.frame_types(dst, c.payload))
+        types.update(codec.frame_info(dst, c.payload)[0])
         out, dst = codec.decode_frame(dst, c.payload, h, w)
         decoded.update(dict(out))
     frames_out = torch.cat([decoded[i] for i in range(t)])
