@@ -10,6 +10,8 @@ import hashlib
 
 import numpy as np
 import pytest
+
+from vidgen_codec.bitstream.framing import FILE_HEADER_SIZE_2
 import torch
 
 from vidgen_codec import api
@@ -50,7 +52,7 @@ def test_round_trip_counts_sizes_and_bpp(weights, make_clip, tmp_path, size):
     d = describe(str(tmp_path / "a.vgc"))
     assert d["frames"] == 5 and (d["width"], d["height"]) == size
     assert d["bpp"] == pytest.approx(rep.bpp)
-    assert sum(c["bytes"] for c in d["chunks"].values()) + 12 == file_bytes
+    assert sum(c["bytes"] for c in d["chunks"].values()) + FILE_HEADER_SIZE_2 == file_bytes
     n = api.decode(str(tmp_path / "a.vgc"), str(tmp_path / "d.mkv"), weights=weights[1],
                    progress=False)
     frames = list(read_frames(str(tmp_path / "d.mkv")))

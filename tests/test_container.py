@@ -1,4 +1,5 @@
-"""Tests of the .vgc container (vidgen_codec.bitstream) against bitstream_spec.md."""
+"""Tests of the .vgc container (vidgen_codec.bitstream) against bitstream_spec.md: the format 1.1
+layout, which vgc still reads (and writes on request); format 2.0: test_container_v2.py."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from vidgen_codec.bitstream.framing import pack_chunk, pack_file_header
 from vidgen_codec.bitstream.index import pack_end
 from vidgen_codec.errors import FormatError, InputError
 
+V1 = (1, 1)  # the layout these tests are about
 SPEC = Path(__file__).resolve().parents[1] / "bitstream_spec.md"
 
 
@@ -46,7 +48,7 @@ def make_header(**over) -> SequenceHeader:
 
 def write_example(path: Path) -> bytes:
     """The worked example of bitstream_spec.md: a 16x16 one-frame clip, one BACKBONE_FRAME."""
-    with ContainerWriter(path) as w:
+    with ContainerWriter(path, version=V1) as w:
         w.write_sequence_header(make_header())
         w.write_frame(
             ChunkType.BACKBONE_FRAME,
@@ -72,7 +74,7 @@ def write_sample(path: Path, *, extra_chunk: tuple[int, bytes] | None = None) ->
     hdr = make_header(
         width=640, height=360, target_bpp=0.012345, rate=-1.25, gop_size=3, model_id="modèle"
     )
-    with ContainerWriter(path) as w:
+    with ContainerWriter(path, version=V1) as w:
         w.write_sequence_header(hdr)
         for i, (ct, fp, gop) in enumerate(FRAMES):
             w.write_frame(ct, fp, gop_start=gop)
@@ -141,7 +143,7 @@ def test_round_trip(tmp_path):
 
 def test_writer_records_chunks(tmp_path):
     path = tmp_path / "a.vgc"
-    with ContainerWriter(path) as w:
+    with ContainerWriter(path, version=V1) as w:
         w.write_sequence_header(make_header())
         w.write_frame(
             ChunkType.BACKBONE_FRAME, FramePayload(0, FrameType.I, 0, [b"ab"]), gop_start=False
@@ -182,17 +184,17 @@ def test_unknown_critical_chunk_refused(tmp_path):
 
 def test_newer_major_refused(tmp_path):
     data = bytearray(write_example(tmp_path / "a.vgc"))
-    data[8], data[9] = 2, 3
-    with pytest.raises(FormatError, match=r"format version 2\.3.*up to 1\.x.*upgrade vgc"):
+    data[8], data[9] = 2, 3  # a major 2 file has the short magic: this is no vgc file
+    with pytest.raises(FormatError, match=r"format version 2\.3 with a format 1 magic"):
         ContainerReader(bytes(data))
 
 
 def test_newer_minor_with_longer_headers_is_read():
     hdr = make_header(frame_count=2)
-    head = pack_file_header(minor=7, extra=b"\x01\x02\x03\x04")
-    seq = pack_chunk(ChunkType.SEQUENCE_HEADER, hdr.pack() + b"fields of 1.7")
-    f0 = pack_chunk(ChunkType.BACKBONE_FRAME, FramePayload(0, FrameType.I, 1, [b"a"]).pack())
-    f1 = pack_chunk(ChunkType.BACKBONE_FRAME, FramePayload(1, FrameType.I, 1, [b"b"]).pack())
+    head = pack_file_header(1, 7, extra=b"\x01\x02\x03\x04")
+    seq = pack_chunk(ChunkType.SEQUENCE_HEADER, hdr.pack(1) + b"fields of 1.7")
+    f0 = pack_chunk(ChunkType.BACKBONE_FRAME, FramePayload(0, FrameType.I, 1, [b"a"]).pack(1))
+    f1 = pack_chunk(ChunkType.BACKBONE_FRAME, FramePayload(1, FrameType.I, 1, [b"b"]).pack(1))
     new = pack_chunk(0x8123, b"1.7 ancillary")
     data = head + seq + f0 + f1 + new + pack_chunk(ChunkType.END, pack_end(0))
     r = ContainerReader(data)
@@ -207,7 +209,7 @@ def test_newer_minor_with_longer_headers_is_read():
 def test_exception_leaves_no_file(tmp_path):
     path = tmp_path / "out.vgc"
     with pytest.raises(KeyError):
-        with ContainerWriter(path) as w:
+        with ContainerWriter(path, version=V1) as w:
             w.write_sequence_header(make_header())
             raise KeyError("boom")
     assert list(tmp_path.iterdir()) == []
@@ -217,14 +219,14 @@ def test_existing_file_untouched(tmp_path):
     path = tmp_path / "out.vgc"
     path.write_bytes(b"old contents")
     with pytest.raises(RuntimeError):
-        with ContainerWriter(path) as w:
+        with ContainerWriter(path, version=V1) as w:
             w.write_sequence_header(make_header())
             w.write_frame(
                 ChunkType.BACKBONE_FRAME, FramePayload(0, FrameType.I, 0, []), gop_start=True
             )
             raise RuntimeError
     with pytest.raises(RuntimeError, match="before finish"):
-        with ContainerWriter(path) as w:
+        with ContainerWriter(path, version=V1) as w:
             w.write_sequence_header(make_header())  # no finish(): discarded
     assert list(tmp_path.iterdir()) == [path] and path.read_bytes() == b"old contents"
     write_example(path)  # a finished write replaces it
@@ -232,7 +234,7 @@ def test_existing_file_untouched(tmp_path):
 
 
 def test_temp_file_beside_target(tmp_path):
-    w = ContainerWriter(tmp_path / "out.vgc")
+    w = ContainerWriter(tmp_path / "out.vgc", version=V1)
     [tmp] = list(tmp_path.iterdir())
     assert re.fullmatch(r"\.out\.vgc\.[0-9a-f]+\.tmp", tmp.name)
     w.abort()
@@ -240,7 +242,7 @@ def test_temp_file_beside_target(tmp_path):
 
 
 def test_writer_rejects_misuse(tmp_path):
-    with ContainerWriter(tmp_path / "a.vgc") as w:
+    with ContainerWriter(tmp_path / "a.vgc", version=V1) as w:
         with pytest.raises(ValueError):
             w.write_frame(
                 ChunkType.BACKBONE_FRAME, FramePayload(0, FrameType.I, 0, []), gop_start=True
@@ -272,7 +274,7 @@ def test_writer_rejects_misuse(tmp_path):
 )  # fmt: skip
 def test_sequence_header_pack_rejects(over):
     with pytest.raises(ValueError):
-        make_header(**over).pack()
+        make_header(**over).pack(1)
 
 
 @pytest.mark.parametrize(
@@ -314,7 +316,7 @@ def test_chunk_runs_past_end(example):
 
 
 def test_chunk_length_cap():
-    data = pack_file_header() + struct.pack("<HI", 1, 2**30 + 1) + bytes(20)
+    data = pack_file_header(1, 1) + struct.pack("<HI", 1, 2**30 + 1) + bytes(20)
     expect_error(data, "exceeds the 1 GiB limit")
 
 
@@ -352,7 +354,7 @@ def test_order_rules(example):
 
 
 def test_frame_index_beyond_frame_count(example):
-    data = rechunk(example, 111, FramePayload(1, FrameType.I, 0, []).pack())
+    data = rechunk(example, 111, FramePayload(1, FrameType.I, 0, []).pack(1))
     expect_error(data, "frame index 1 not below frame_count 1")
 
 
@@ -469,7 +471,7 @@ def test_spec_hex_dump_matches_writer(example):
 
 
 def test_dropped_writer_removes_temp_file(tmp_path):
-    w = ContainerWriter(tmp_path / "out.vgc")
+    w = ContainerWriter(tmp_path / "out.vgc", version=V1)
     w.write_sequence_header(make_header())
     del w
     assert list(tmp_path.iterdir()) == []
@@ -479,7 +481,7 @@ def test_drop_refine_moves_the_later_chunks_and_the_index(tmp_path):
     from vidgen_codec.bitstream.headers import RefineRecord
 
     out = tmp_path / "d.vgc"
-    with ContainerWriter(out) as w:
+    with ContainerWriter(out, version=V1) as w:
         w.write_sequence_header(make_header(frame_count=0))
         w.write_refine(RefineRecord(7, b"\x01" * 32, "r"))
         for i in range(3):

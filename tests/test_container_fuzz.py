@@ -1,13 +1,13 @@
 """Fuzzing the .vgc reader: corrupt input must raise FormatError, never anything else, never hang.
 
-Starts from a small valid file (several frame types, an unknown ancillary chunk, INDEX, END) and
-truncates, flips, inserts and deletes bytes; a "re-CRC" mutator also rewrites chunk payloads with
-a valid CRC so that the payload parsers, not just the CRC check, meet garbage.
+Starts from a small valid file (several frame types, an unknown ancillary chunk, the index, END)
+in the layout vgc writes (2.0) and, for the exhaustive truncation and bit-flip tests, in the 1.1
+layout too; truncates, flips, inserts and deletes bytes; a "re-CRC" mutator also rewrites chunk
+payloads with a valid CRC so that the payload parsers, not just the CRC check, meet garbage.
 """
 
 from __future__ import annotations
 
-import struct
 import tempfile
 from pathlib import Path
 
@@ -29,13 +29,13 @@ from vidgen_codec.bitstream import (
     pack_index,
     unpack_index,
 )
-from vidgen_codec.bitstream.framing import pack_chunk
+from vidgen_codec.bitstream.framing import MAGIC_PREFIX, framing_for
 from vidgen_codec.errors import FormatError
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _build_valid() -> bytes:
+def _build_valid(version: tuple[int, int]) -> bytes:
     hdr = SequenceHeader(
         1, 1, 0, 32, 24, 30000, 1001, 0, 4, 2, 0.05, 1.5, bytes(range(32)), "m", "v"
     )
@@ -48,7 +48,7 @@ def _build_valid() -> bytes:
     ]
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "valid.vgc"
-        with ContainerWriter(path) as w:
+        with ContainerWriter(path, version=version) as w:
             w.write_sequence_header(hdr)
             for i, (ct, fp, gop) in enumerate(frames):
                 w.write_frame(ct, fp, gop_start=gop)
@@ -58,25 +58,18 @@ def _build_valid() -> bytes:
         return path.read_bytes()
 
 
-VALID = _build_valid()
-MINOR_BYTE = 9  # the one byte whose change leaves a valid file (a 1.x reader reads any minor)
+VALID = _build_valid((2, 0))
+VALIDS = {"2.0": (VALID, 5), "1.1": (_build_valid((1, 1)), 9)}
+# (file, the one byte whose change leaves a valid file: the minor version, as an X.y reader
+# reads any minor)
 
-
-def _chunk_offsets(data: bytes) -> list[int]:
-    offsets, pos = [], 12
-    while pos < len(data):
-        offsets.append(pos)
-        pos += 10 + struct.unpack_from("<I", data, pos + 2)[0]
-    return offsets
-
-
-CHUNKS = _chunk_offsets(VALID)
+CHUNKS = ContainerReader(VALID).chunks()
 
 
 def read_all(data: bytes) -> None:
     """Everything a user of the reader might do; raises FormatError or returns."""
     r = ContainerReader(data)
-    assert r.header.width >= 1 and r.version[0] == 1
+    assert r.header.width >= 1 and r.version[0] in (1, 2)
     frames = list(r.iter_frames())
     chunks = r.chunks()
     assert chunks[0].type == ChunkType.SEQUENCE_HEADER and chunks[-1].type == ChunkType.END
@@ -96,23 +89,30 @@ def ok_or_format_error(data: bytes) -> bool:
     return True
 
 
-def test_valid_file_reads():
-    assert ok_or_format_error(VALID)
-    assert len(ContainerReader(VALID).read_index()) == 2 and len(CHUNKS) == 9
+@pytest.mark.parametrize("version", VALIDS)
+def test_valid_file_reads(version):
+    valid, _ = VALIDS[version]
+    assert ok_or_format_error(valid)
+    assert len(ContainerReader(valid).read_index()) == 2
+    assert len(ContainerReader(valid).chunks()) == (8 if version == "2.0" else 9)
 
 
-def test_every_truncation_is_refused():
-    for n in range(len(VALID)):
+@pytest.mark.parametrize("version", VALIDS)
+def test_every_truncation_is_refused(version):
+    valid, _ = VALIDS[version]
+    for n in range(len(valid)):
         with pytest.raises(FormatError):
-            read_all(VALID[:n])
+            read_all(valid[:n])
 
 
-def test_every_single_bit_flip_is_caught():
-    for pos in range(len(VALID)):
+@pytest.mark.parametrize("version", VALIDS)
+def test_every_single_bit_flip_is_caught(version):
+    valid, minor_byte = VALIDS[version]
+    for pos in range(len(valid)):
         for bit in range(8):
-            data = bytearray(VALID)
+            data = bytearray(valid)
             data[pos] ^= 1 << bit
-            if pos == MINOR_BYTE:
+            if pos == minor_byte:
                 assert ok_or_format_error(bytes(data))
             else:
                 with pytest.raises(FormatError):
@@ -147,15 +147,16 @@ def test_random_deletions(pos, n):
 def test_random_bytes(blob):
     ok_or_format_error(blob)
     ok_or_format_error(MAGIC + b"\x01\x00\x0c\x00" + blob)  # past the magic, into the chunks
+    ok_or_format_error(MAGIC_PREFIX + b"\x02\x00" + blob)
 
 
 @FUZZ
 @given(st.integers(0, len(CHUNKS) - 1), st.data())
 def test_payload_garbage_with_valid_crc(which, data):
     """Rewrite one chunk's payload (mutated or random) and give it a correct CRC."""
-    off = CHUNKS[which]
-    ctype, length = struct.unpack_from("<HI", VALID, off)
-    payload = bytearray(VALID[off + 6 : off + 6 + length])
+    c = CHUNKS[which]
+    ctype = c.type
+    payload = bytearray(VALID[c.payload_offset : c.payload_offset + c.length])
     how = data.draw(st.sampled_from(["flip", "cut", "grow", "random", "type"]))
     if how == "flip" and payload:
         for _ in range(data.draw(st.integers(1, 4))):
@@ -167,9 +168,10 @@ def test_payload_garbage_with_valid_crc(which, data):
     elif how == "random":
         payload = bytearray(data.draw(st.binary(max_size=120)))
     elif how == "type":
-        ctype = data.draw(st.integers(0, 0xFFFF))
-    new = VALID[:off] + pack_chunk(ctype, bytes(payload)) + VALID[off + 10 + length :]
-    ok_or_format_error(new)
+        b = data.draw(st.integers(0, 255))
+        ctype = (b & 0x7F) | (0x8000 if b & 0x80 else 0)
+    chunk = framing_for(2).pack_chunk(ctype, bytes(payload))
+    ok_or_format_error(VALID[: c.offset] + chunk + VALID[c.offset + c.size :])
 
 
 # --- the payload parsers on their own --------------------------------------------------------
@@ -178,11 +180,16 @@ def test_payload_garbage_with_valid_crc(which, data):
 @FUZZ
 @given(st.binary(max_size=200))
 def test_parsers_on_random_bytes(blob):
-    for parse in (SequenceHeader.unpack, FramePayload.unpack, unpack_index):
-        try:
-            parse(blob, chunk=1, offset=100)
-        except FormatError:
-            pass
+    for parse in (SequenceHeader.unpack, FramePayload.unpack):
+        for major in (1, 2):
+            try:
+                parse(blob, major=major, chunk=1, offset=100)
+            except FormatError:
+                pass
+    try:
+        unpack_index(blob, chunk=1, offset=100)
+    except FormatError:
+        pass
     for bits in (32, 64):
         try:
             value, end = decode_uvarint(blob, 0, bits=bits)
@@ -200,7 +207,8 @@ def test_parsers_on_random_bytes(blob):
 )
 def test_frame_payload_round_trip(index, ftype, rate, streams):
     fp = FramePayload(index, ftype, rate, streams)
-    assert FramePayload.unpack(fp.pack()) == fp
+    for major in (1, 2):
+        assert FramePayload.unpack(fp.pack(major), major=major) == fp
 
 
 @FUZZ

@@ -12,8 +12,9 @@ from vidgen_codec import api
 from vidgen_codec.codecs.intra import IntraCodec
 
 # Regenerated for issue 3: VGC_RANS is the default coder and h_s runs as an integer network.
-# format 1.1: the same bytes as the 1.0 golden (05388a10...) but for the minor version byte
-GOLDEN_SHA256 = "c495f7c0f68d865020b8826ddc4b6d72c8c72f0753d08b42b927e7a30aac817a"
+# format 1.1: the same bytes as the 1.0 golden (05388a10...) but for the minor version byte;
+# format 2.0 (the compact layout, spec section 17): 3254e821..., 129 bytes
+GOLDEN_SHA256 = "3254e82188662d2c659baaf5d9459fba25cfc198994b06d8312cfdf6c8c1362d"
 
 
 def test_golden_intra_stream(make_clip, tmp_path):

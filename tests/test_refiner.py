@@ -278,7 +278,7 @@ def test_refine_record_round_trip_and_position(tmp_path):
     bad = tmp_path / "b.vgc"
     with ContainerWriter(bad) as w:  # a REFINE chunk anywhere else is refused
         w.write_sequence_header(_header())
-        w.write_chunk(ChunkType.INDEX + 0x100, b"")  # an unknown ancillary chunk first
+        w.write_chunk(0x8077, b"")  # an unknown ancillary chunk first
         w.write_chunk(ChunkType.REFINE, rec.pack())
         w.finish(frame_count=0)
     with ContainerReader(bad) as rd, pytest.raises(FormatError, match="REFINE"):

@@ -3,6 +3,7 @@ scene cuts, rate control and refusing malformed files."""
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 
 from conftest import synthetic_frames, write_clip
 from vidgen_codec import api, metrics
-from vidgen_codec.bitstream import ContainerReader, FramePayload
+from vidgen_codec.bitstream import ContainerReader, ContainerWriter, FramePayload
 from vidgen_codec.bitstream.ids import ChunkType, FrameType
 from vidgen_codec.codecs.stem import StemCodec
 from vidgen_codec.errors import FormatError
@@ -101,7 +102,7 @@ def test_backbone_config_refuses_unknown_values():
     good = BackboneConfig(1).pack()
     assert BackboneConfig.unpack(good).coder == 1
     for bad in (b"\x02", good[:3], good[:3] + b"\x01", b"\x01\x0e\x02\x00", b""):
-        with pytest.raises(FormatError, match="CODEC_CONFIG"):
+        with pytest.raises(FormatError, match="codec config"):
             BackboneConfig.unpack(bad)
 
 
@@ -178,15 +179,16 @@ def test_rate_control_meets_the_target(tmp_path, stem_weights):
 
 
 def _rebuild(src, dst, *, config=None, payloads=None):
-    """Write src again with another CODEC_CONFIG payload and/or other frame payloads."""
+    """Write src again with another codec config and/or other frame payloads."""
+    from dataclasses import replace as dc_replace
+
     from vidgen_codec.bitstream import ContainerWriter
 
     with ContainerReader(src) as rd:
-        hdr, cfg = rd.header, rd.codec_config
+        hdr = rd.header
         frames = [c.payload for c in rd.iter_frames()]
     with ContainerWriter(dst) as w:
-        w.write_sequence_header(hdr)
-        w.write_codec_config(cfg if config is None else config)
+        w.write_sequence_header(hdr if config is None else dc_replace(hdr, codec_config=config))
         for k, p in enumerate(payloads or frames):
             w.write_frame(ChunkType.BACKBONE_FRAME, p, gop_start=True)
         w.finish(hdr.frame_count)
@@ -199,7 +201,7 @@ def test_malformed_av1_files_are_refused(coded, stem_weights, tmp_path):
     frames = _rebuild(out, bad)  # a faithful copy decodes
     api.decode(str(bad), str(tmp_path / "ok.mkv"), weights=stem_weights, progress=False)
     _rebuild(out, bad, config=b"\x07")
-    with pytest.raises(FormatError, match="CODEC_CONFIG"):
+    with pytest.raises(FormatError, match="codec config"):
         api.decode(str(bad), str(tmp_path / "x.mkv"), weights=stem_weights, progress=False)
     assert not (tmp_path / "x.mkv").exists()
     hdr_frames = ContainerReader(out).header.frame_count
@@ -209,7 +211,6 @@ def test_malformed_av1_files_are_refused(coded, stem_weights, tmp_path):
 
     with ContainerReader(out) as rd, ContainerWriter(short) as w:
         w.write_sequence_header(dc_replace(rd.header, frame_count=0))
-        w.write_codec_config(rd.codec_config)
         for c in rd.iter_frames():
             w.write_frame(ChunkType.BACKBONE_FRAME, c.payload, gop_start=True)
         w.finish(hdr_frames - 3)
@@ -231,20 +232,26 @@ def test_malformed_av1_files_are_refused(coded, stem_weights, tmp_path):
         assert not (tmp_path / "y.mkv").exists()
 
 
-def test_format_1_0_learned_files_still_decode(tmp_path, stem_weights):
-    """A learned-backbone file is a 1.0 file but for the minor version byte: as 1.0 it decodes
-    to the same frames."""
+@pytest.mark.parametrize("backbone, version", [("learned", (1, 0)), ("av1", (1, 1))])
+def test_format_1_files_still_decode(tmp_path, stem_weights, backbone, version):
+    """Files in the 1.0 (learned backbone) and 1.1 (av1) layouts decode to the frames of the
+    same streams in 2.0."""
     clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(64, 48, 6), Fraction(25))
     new = tmp_path / "new.vgc"
-    api.encode(clip, str(new), bpp=0.5, weights=stem_weights, backbone="learned",
+    api.encode(clip, str(new), bpp=0.5, weights=stem_weights, backbone=backbone,
                refine=False, progress=False)
-    data = bytearray(new.read_bytes())
-    assert data[8:10] == b"\x01\x01"
-    data[9] = 0
+    assert new.read_bytes()[4:6] == b"\x02\x00"
     old = tmp_path / "old.vgc"
-    old.write_bytes(bytes(data))
+    sha = StemCodec.load(stem_weights).weights_sha256  # 1.x files hold all 32 bytes
+    with ContainerReader(new) as rd, ContainerWriter(old, version=version) as w:
+        w.write_sequence_header(dataclasses.replace(rd.header, weights_sha256=sha))
+        index = {e.offset for e in rd.read_index()}
+        for c in rd.iter_frames():
+            w.write_frame(c.chunk_type, c.payload, gop_start=c.offset in index)
+        w.finish(rd.header.frame_count)
     with ContainerReader(old) as rd:
-        assert rd.version == (1, 0) and rd.codec_config is None
+        assert rd.version == version and (rd.codec_config is None) == (backbone == "learned")
+        assert old.stat().st_size > new.stat().st_size
     for f in (new, old):
         api.decode(str(f), str(f) + ".mkv", weights=stem_weights, progress=False)
     a, b = (np.stack(list(read_frames(str(f) + ".mkv"))) for f in (new, old))

@@ -100,14 +100,11 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
         fps_num=info.fps.numerator, fps_den=info.fps.denominator, frame_count=0,
         gop_size=min(chosen.gop, 65535), backbone_interval=min(chosen.backbone_interval, 65535), target_bpp=bpp or 0.0, rate=q or 0.0,
         weights_sha256=model.weights_sha256, model_id=model.model_id,
-        encoder_version=f"vgc {__version__}",
+        encoder_version=f"vgc {__version__}", codec_config=model.codec_config(state),
     )
     n = 0
     with ContainerWriter(dst) as out:
         out.write_sequence_header(header)
-        config = model.codec_config(state)
-        if config is not None:
-            out.write_codec_config(config)
         if refine_record is not None:
             out.write_refine(refine_record)
         bar = tqdm(total=expected, desc=f"encode {codec}", unit="frame", disable=not progress)
@@ -245,10 +242,10 @@ def _decoded(model, state, chunks, hp: int, wp: int, types: dict, gates: dict):
 
 
 def check_weights(hdr: SequenceHeader, model) -> None:
-    if hdr.weights_sha256 != model.weights_sha256:
+    if not hdr.weights_match(model.weights_sha256):
         raise WeightsError(
-            f"file was encoded with weights {hdr.weights_sha256.hex()[:12]} "
-            f"({hdr.model_id}); the loaded weights are {model.weights_sha256.hex()[:12]} "
+            f"file was encoded with weights {hdr.weights_sha256.hex()[:16]} "
+            f"({hdr.model_id}); the loaded weights are {model.weights_sha256.hex()[:16]} "
             f"({model.model_id}): pass the matching --weights folder"
         )
 

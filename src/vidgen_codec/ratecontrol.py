@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-# Bytes of container framing around one frame's streams (chunk header + CRC + frame header +
-# two stream lengths + index entry), used to turn a bpp target into a payload budget.
-FRAME_OVERHEAD = 24
-# File header + sequence header + END chunk, amortized over the expected frame count.
-FILE_OVERHEAD = 140
+# Bytes of container framing around one frame's streams in format 2 (chunk type, length and
+# CRC, frame header, two stream lengths, index entry), to turn a bpp target into a payload budget.
+FRAME_OVERHEAD = 16
+# File header + sequence header + END chunk (format 2), amortized over the expected frame count.
+FILE_OVERHEAD = 72
 
 
 @dataclass(frozen=True)

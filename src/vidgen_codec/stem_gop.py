@@ -45,7 +45,7 @@ class BackboneConfig:
         if len(data) == 4 and data[0] == AV1 and data[3] == COLOR_BT601_LIMITED \
                 and data[1] <= 13 and data[2] in (1, 2):
             return cls(AV1, Av1Settings(data[1], data[2]))
-        raise FormatError(f"stem CODEC_CONFIG {data.hex()} names no backbone coder this vgc "
+        raise FormatError(f"stem codec config {data.hex()} names no backbone coder this vgc "
                           "knows", chunk=chunk)
 
 

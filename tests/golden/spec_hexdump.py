@@ -1,8 +1,9 @@
-"""Print the annotated hex dump of bitstream_spec.md section 14 (the worked example).
+"""Print the annotated hex dumps of bitstream_spec.md: section 14 (format 1.1) and, with
+`2`, section 17 (format 2.0), the same worked example.
 
 Run on purpose only, after a deliberate format change, and paste the output between the
-hexdump markers of the spec:  .venv/bin/python tests/golden/spec_hexdump.py
-tests/test_container.py::test_spec_hex_dump_matches_writer checks the spec against the writer.
+hexdump (hexdump2) markers of the spec:  .venv/bin/python tests/golden/spec_hexdump.py [2]
+tests/test_container.py and test_container_v2.py check the spec against the writer.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_container import write_example  # noqa: E402
+from test_container_v2 import write_example_2  # noqa: E402
 
 
 class Dump:
@@ -40,6 +42,25 @@ class Dump:
     def crc(self, start: int) -> None:
         self.field(4, f"CRC-32 = 0x{self.u32():08x} over bytes 0x{start:04x}..0x{self.pos - 1:04x}")
 
+    def varint(self, note: str) -> int:
+        """A varint field: its bytes on one line; returns its value."""
+        n, value = 0, 0
+        while True:
+            b = self.data[self.pos + n]
+            value |= (b & 0x7F) << (7 * n)
+            n += 1
+            if not b & 0x80:
+                break
+        self.field(n, note.format(value))
+        return value
+
+    def chunk_head_2(self, title: str, type_note: str) -> int:
+        start = self.pos
+        self.section(f"{title} (offset 0x{start:04x} = {start})")
+        self.field(1, type_note)
+        self.varint("length = {} (varint)")
+        return start
+
     def chunk_head(self, title: str, type_note: str) -> int:
         start = self.pos
         self.section(f"{title} (offset 0x{start:04x} = {start})")
@@ -48,7 +69,53 @@ class Dump:
         return start
 
 
+def main_2() -> None:
+    d = Dump(write_example_2(Path(tempfile.mkdtemp()) / "ex.vgc"))
+    d.section("file header (6 bytes)")
+    d.field(4, 'magic "\\x89VGC"')
+    d.field(1, "major = 2")
+    d.field(1, "minor = 0")
+    s = d.chunk_head_2("chunk 0: SEQUENCE_HEADER", "type = 0x01 SEQUENCE_HEADER (critical)")
+    d.field(1, "codec_id = 1 (intra)")
+    d.field(1, "entropy_coder_id = 1 (compressai_rans)")
+    d.field(1, "pixel_format = 0 (rgb24)")
+    d.field(4, "frame_count = 1 (u32, patched by finish())")
+    for name in ("width", "height", "fps_num", "fps_den", "gop_size", "backbone_interval"):
+        d.varint(name + " = {}")
+    d.varint("target_bpp_micro = {} (no target)")
+    d.field(2, "rate_milli = 500 (zigzag varint 1000: rate 0.5)")
+    d.field(8, 'weights_id = first 8 bytes of SHA-256 of b"vgc example weights"')
+    d.field(1, "model_id length = 10")
+    d.field(10, 'model_id = "intra-tiny"')
+    d.field(1, "encoder_version length = 9")
+    d.field(9, 'encoder_version = "vgc 0.1.0"')
+    d.varint("codec_config length = {} (none)")
+    d.crc(s)
+    s = d.chunk_head_2("chunk 1: BACKBONE_FRAME", "type = 0x02 BACKBONE_FRAME (critical)")
+    d.varint("frame_index = {} (varint)")
+    d.field(1, "frame_type = 0 (I)")
+    d.field(2, "rate_code = 500 (zigzag varint 1000)")
+    d.field(1, "n_streams = 2")
+    d.varint("stream 0 length = {} (varint)")
+    d.field(3, "stream 0 bytes")
+    d.varint("stream 1 length = {} (varint)")
+    d.field(2, "stream 1 bytes")
+    d.crc(s)
+    s = d.chunk_head_2("chunk 2: END", "type = 0x05 END (critical)")
+    d.varint("index count = {} (varint)")
+    d.varint("entry 0: frame delta = {} -> frame 0")
+    off = d.varint("entry 0: offset delta = {0} -> offset {0}")
+    d.field(4, f"end_size = {d.u32()}: the END chunk's bytes (file size - end_size = its offset)")
+    d.crc(s)
+    assert d.pos == len(d.data), (d.pos, len(d.data))
+    assert off == 58, off
+    d.section(f"end of file: {len(d.data)} bytes")
+    print("\n".join(d.lines))
+
+
 def main() -> None:
+    if sys.argv[1:] == ["2"]:
+        return main_2()
     d = Dump(write_example(Path(tempfile.mkdtemp()) / "ex.vgc"))
     d.section("file header (12 bytes)")
     d.field(8, 'magic "\\x89VGC\\r\\n\\x1a\\n"')

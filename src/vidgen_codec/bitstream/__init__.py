@@ -12,6 +12,7 @@ from .framing import (
     MAGIC,
     MAX_CHUNK_LENGTH,
     ChunkInfo,
+    chunk_size,
     chunk_type_name,
 )
 from .headers import FramePayload, SequenceHeader
@@ -52,6 +53,7 @@ __all__ = [
     "IndexEntry",
     "PixelFormat",
     "SequenceHeader",
+    "chunk_size",
     "chunk_type_name",
     "decode_uvarint",
     "encode_uvarint",

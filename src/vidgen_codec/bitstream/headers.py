@@ -1,8 +1,9 @@
-"""SEQUENCE_HEADER and frame chunk payloads (bitstream_spec.md, sections 7.1 and 7.2).
+"""SEQUENCE_HEADER and frame chunk payloads (bitstream_spec.md, sections 7.1 and 7.2; the
+compact format 2 layouts: section 17).
 
-`pack()` raises ValueError for values the format cannot hold (a caller's bug); `unpack()`
-raises only FormatError, whatever the bytes. `unpack(data, chunk=, offset=)` takes the index
-of the chunk and the file offset of the payload's first byte, to say where a problem is.
+`pack(major)` raises ValueError for values the format cannot hold (a caller's bug);
+`unpack(data, major=, chunk=, offset=)` raises only FormatError, whatever the bytes; `chunk`
+and `offset` (the file offset of the payload's first byte) say where a problem is.
 """
 
 from __future__ import annotations
@@ -12,15 +13,29 @@ import struct
 from dataclasses import dataclass, field
 
 from ..errors import FormatError
+from .framing import FORMAT_MAJOR
 from .ids import FrameType
-from .varint import decode_uvarint, encode_uvarint
+from .varint import decode_svarint, decode_uvarint, encode_svarint, encode_uvarint
 
-_SEQ_FIXED = struct.Struct("<HBBIIIIIHHIi32s")  # every field before the two strings
-SEQ_FRAME_COUNT_OFFSET = 20  # offset of frame_count inside the payload (patched by the writer)
+_SEQ_FIXED = struct.Struct("<HBBIIIIIHHIi32s")  # 1.x: every field before the two strings
+_SEQ2_FIXED = struct.Struct("<BBBI")  # 2.x: codec, coder, pixel format, frame_count
+WEIGHTS_ID_SIZE = 8  # 2.x stores the first 8 bytes of the weights' SHA-256
 MAX_FRAME_COUNT = 2**31 - 1
 MAX_DIMENSION = 65535
+MAX_STRUCTURE = 65535  # gop_size and backbone_interval
 
-_FRAME_FIXED = struct.Struct("<IBhB")  # frame_index, frame_type, rate_code, n_streams
+
+def codec_config_size(n: int) -> int:
+    """Bytes that a codec_config of n bytes adds to a file that vgc writes (format 2: a
+    varint length and the bytes, inside the SEQUENCE_HEADER)."""
+    return len(encode_uvarint(n)) + n
+
+
+def seq_frame_count_offset(major: int) -> int:
+    """Offset of the u32 frame_count in the SEQUENCE_HEADER payload (the writer patches it)."""
+    return 20 if major < 2 else 3
+
+_FRAME_FIXED = struct.Struct("<IBhB")  # 1.x: frame_index, frame_type, rate_code, n_streams
 _REFINE_FIXED = struct.Struct("<Q32s")  # seed, refiner_sha256
 
 
@@ -62,6 +77,9 @@ class SequenceHeader:
     codec_id, entropy_coder_id and pixel_format are kept as plain ints: the container does not
     judge them (the API layer reports an unknown codec). target_bpp (0 = none) is stored in
     millionths and rate in thousandths, so `unpack(pack(h))` rounds them to that precision.
+    weights_sha256 is the weights' SHA-256, or after reading a format 2 file its first 8 bytes
+    (`weights_match` compares either). codec_config is the codec's settings (format 1.x: the
+    CODEC_CONFIG chunk; format 2: the end of this payload), None when the codec has none.
     """
 
     codec_id: int
@@ -79,16 +97,28 @@ class SequenceHeader:
     weights_sha256: bytes
     model_id: str
     encoder_version: str
+    codec_config: bytes | None = None
 
-    def pack(self) -> bytes:
+    def weights_match(self, sha256: bytes) -> bool:
+        """Whether weights with this SHA-256 are the ones the file names."""
+        return len(self.weights_sha256) >= WEIGHTS_ID_SIZE and \
+            sha256[: len(self.weights_sha256)] == self.weights_sha256
+
+    def pack(self, major: int = FORMAT_MAJOR) -> bytes:
+        """The payload in format `major`'s layout (1.x leaves codec_config to its own chunk)."""
         if not (1 <= self.width <= MAX_DIMENSION and 1 <= self.height <= MAX_DIMENSION):
             raise ValueError(f"frame size {self.width}x{self.height} outside 1..{MAX_DIMENSION}")
         if self.fps_num <= 0 or self.fps_den <= 0:
             raise ValueError(f"frame rate {self.fps_num}/{self.fps_den} must be positive")
         if not 0 <= self.frame_count <= MAX_FRAME_COUNT:
             raise ValueError(f"frame_count {self.frame_count} outside 0..{MAX_FRAME_COUNT}")
-        if len(self.weights_sha256) != 32:
+        if len(self.weights_sha256) != 32 and not (
+                major >= 2 and len(self.weights_sha256) == WEIGHTS_ID_SIZE):
             raise ValueError("weights_sha256 must be 32 bytes")
+        if major >= 2 and not (0 <= self.gop_size <= MAX_STRUCTURE
+                               and 0 <= self.backbone_interval <= MAX_STRUCTURE):
+            raise ValueError(f"gop_size {self.gop_size} or backbone_interval "
+                             f"{self.backbone_interval} outside 0..{MAX_STRUCTURE}")
         if not (math.isfinite(self.target_bpp) and self.target_bpp >= 0):
             raise ValueError(f"target_bpp {self.target_bpp} must be finite and >= 0")
         if not math.isfinite(self.rate):
@@ -99,6 +129,8 @@ class SequenceHeader:
             raise ValueError(f"target_bpp {self.target_bpp} too large")
         if not -(2**31) <= rate_milli < 2**31:
             raise ValueError(f"rate {self.rate} too large")
+        if major >= 2:
+            return self._pack_2(bpp_micro, rate_milli)
         try:
             fixed = _SEQ_FIXED.pack(
                 self.codec_id, self.entropy_coder_id, self.pixel_format, self.width, self.height,
@@ -113,9 +145,29 @@ class SequenceHeader:
             + _pack_str("encoder_version", self.encoder_version)
         )
 
+    def _pack_2(self, bpp_micro: int, rate_milli: int) -> bytes:
+        config = self.codec_config or b""
+        try:
+            fixed = _SEQ2_FIXED.pack(self.codec_id, self.entropy_coder_id, self.pixel_format,
+                                     self.frame_count)
+        except struct.error as e:
+            raise ValueError(f"SequenceHeader field out of range: {e}") from None
+        return b"".join([
+            fixed, *(encode_uvarint(v) for v in (
+                self.width, self.height, self.fps_num, self.fps_den, self.gop_size,
+                self.backbone_interval, bpp_micro)),
+            encode_svarint(rate_milli), bytes(self.weights_sha256[:WEIGHTS_ID_SIZE]),
+            _pack_str("model_id", self.model_id),
+            _pack_str("encoder_version", self.encoder_version),
+            encode_uvarint(len(config)), bytes(config),
+        ])
+
     @classmethod
-    def unpack(cls, data: bytes, *, chunk: int | None = 0, offset: int = 0) -> SequenceHeader:
+    def unpack(cls, data: bytes, *, major: int = 1, chunk: int | None = 0,
+               offset: int = 0) -> SequenceHeader:
         """Parse a SEQUENCE_HEADER payload; bytes after the known fields are ignored."""
+        if major >= 2:
+            return cls._unpack_2(data, chunk, offset)
         if len(data) < _SEQ_FIXED.size:
             raise FormatError(
                 f"SEQUENCE_HEADER too short ({len(data)} bytes, "
@@ -126,18 +178,7 @@ class SequenceHeader:
         (codec, coder, pix, w, h, fnum, fden, count, gop, bbi, bpp, rate, sha) = (
             _SEQ_FIXED.unpack_from(data)
         )
-        if not (1 <= w <= MAX_DIMENSION and 1 <= h <= MAX_DIMENSION):
-            raise FormatError(
-                f"frame size {w}x{h} outside 1..{MAX_DIMENSION}", chunk=chunk, offset=offset + 4
-            )
-        if fnum == 0 or fden == 0:
-            raise FormatError(
-                f"frame rate {fnum}/{fden} must be positive", chunk=chunk, offset=offset + 12
-            )
-        if count > MAX_FRAME_COUNT:
-            raise FormatError(
-                f"frame_count {count} exceeds {MAX_FRAME_COUNT}", chunk=chunk, offset=offset + 20
-            )
+        _check_fields(w, h, fnum, fden, count, chunk, offset, (4, 12, 20))
         pos = _SEQ_FIXED.size
         model_id, pos = _unpack_str(data, pos, "model_id", chunk, offset)
         encoder_version, pos = _unpack_str(data, pos, "encoder_version", chunk, offset)
@@ -159,6 +200,53 @@ class SequenceHeader:
             encoder_version,
         )
 
+    @classmethod
+    def _unpack_2(cls, data: bytes, chunk: int | None, offset: int) -> SequenceHeader:
+        if len(data) < _SEQ2_FIXED.size:
+            raise FormatError(f"SEQUENCE_HEADER too short ({len(data)} bytes)", chunk=chunk,
+                              offset=offset)
+        codec, coder, pix, count = _SEQ2_FIXED.unpack_from(data)
+        pos, values = _SEQ2_FIXED.size, []
+        for _ in range(7):  # width, height, fps_num, fps_den, gop, interval, bpp
+            v, pos = decode_uvarint(data, pos, chunk=chunk, offset=offset)
+            values.append(v)
+        w, h, fnum, fden, gop, bbi, bpp = values
+        _check_fields(w, h, fnum, fden, count, chunk, offset, (7, 7, 3))
+        if gop > MAX_STRUCTURE or bbi > MAX_STRUCTURE:
+            raise FormatError(f"gop_size {gop} or backbone_interval {bbi} outside "
+                              f"0..{MAX_STRUCTURE}", chunk=chunk, offset=offset + 7)
+        rate, pos = decode_svarint(data, pos, chunk=chunk, offset=offset)
+        if pos + WEIGHTS_ID_SIZE > len(data):
+            raise FormatError("SEQUENCE_HEADER too short: no weights id", chunk=chunk,
+                              offset=offset + pos)
+        sha = bytes(data[pos: pos + WEIGHTS_ID_SIZE])
+        model_id, pos = _unpack_str(data, pos + WEIGHTS_ID_SIZE, "model_id", chunk, offset)
+        encoder_version, pos = _unpack_str(data, pos, "encoder_version", chunk, offset)
+        n, pos = decode_uvarint(data, pos, chunk=chunk, offset=offset)
+        if n > len(data) - pos:
+            raise FormatError("SEQUENCE_HEADER too short: codec_config runs past the payload",
+                              chunk=chunk, offset=offset + pos)
+        config = bytes(data[pos: pos + n]) if n else None
+        return cls(codec, coder, pix, w, h, fnum, fden, count, gop, bbi, bpp / 1e6,
+                   rate / 1000, sha, model_id, encoder_version, config)
+
+
+def _check_fields(w: int, h: int, fnum: int, fden: int, count: int, chunk: int | None,
+                  offset: int, at: tuple[int, int, int]) -> None:
+    """The SEQUENCE_HEADER rules that both layouts share; `at`: the payload offsets of the
+    size, frame rate and frame_count fields, to locate an error."""
+    if not (1 <= w <= MAX_DIMENSION and 1 <= h <= MAX_DIMENSION):
+        raise FormatError(
+            f"frame size {w}x{h} outside 1..{MAX_DIMENSION}", chunk=chunk, offset=offset + at[0]
+        )
+    if fnum == 0 or fden == 0 or fnum >> 32 or fden >> 32:
+        raise FormatError(f"frame rate {fnum}/{fden} must be positive 32-bit numbers",
+                          chunk=chunk, offset=offset + at[1])
+    if count > MAX_FRAME_COUNT:
+        raise FormatError(
+            f"frame_count {count} exceeds {MAX_FRAME_COUNT}", chunk=chunk, offset=offset + at[2]
+        )
+
 
 @dataclass
 class FramePayload:
@@ -173,14 +261,17 @@ class FramePayload:
     rate_code: int
     streams: list[bytes] = field(default_factory=list)
 
-    def pack(self) -> bytes:
+    def pack(self, major: int = FORMAT_MAJOR) -> bytes:
         if len(self.streams) > 255:
             raise ValueError(f"{len(self.streams)} streams; at most 255 fit")
         try:
             frame_type = FrameType(self.frame_type)
-            head = _FRAME_FIXED.pack(
-                self.frame_index, frame_type, self.rate_code, len(self.streams)
-            )
+            if not -(2**15) <= self.rate_code < 2**15:
+                raise ValueError(f"rate_code {self.rate_code} is not an i16")
+            head = (_FRAME_FIXED.pack(self.frame_index, frame_type, self.rate_code,
+                                      len(self.streams)) if major < 2 else
+                    encode_uvarint(self.frame_index) + bytes([frame_type])
+                    + encode_svarint(self.rate_code, bits=16) + bytes([len(self.streams)]))
         except (struct.error, ValueError) as e:
             raise ValueError(f"FramePayload field out of range: {e}") from None
         parts = [head]
@@ -190,20 +281,34 @@ class FramePayload:
         return b"".join(parts)
 
     @classmethod
-    def unpack(cls, data: bytes, *, chunk: int | None = None, offset: int = 0) -> FramePayload:
+    def unpack(cls, data: bytes, *, major: int = 1, chunk: int | None = None,
+               offset: int = 0) -> FramePayload:
         """Parse a frame payload; it must be consumed exactly."""
-        if len(data) < _FRAME_FIXED.size:
+        if major >= 2:
+            frame_index, pos = decode_uvarint(data, 0, chunk=chunk, offset=offset)
+            type_at = pos
+            if pos >= len(data):
+                raise FormatError(f"frame payload too short ({len(data)} bytes)", chunk=chunk,
+                                  offset=offset)
+            ftype = data[pos]
+            rate_code, pos = decode_svarint(data, pos + 1, bits=16, chunk=chunk, offset=offset)
+            if pos >= len(data):
+                raise FormatError(f"frame payload too short ({len(data)} bytes)", chunk=chunk,
+                                  offset=offset)
+            n_streams, pos = data[pos], pos + 1
+        elif len(data) < _FRAME_FIXED.size:
             raise FormatError(
                 f"frame payload too short ({len(data)} bytes)", chunk=chunk, offset=offset
             )
-        frame_index, ftype, rate_code, n_streams = _FRAME_FIXED.unpack_from(data)
+        else:
+            frame_index, ftype, rate_code, n_streams = _FRAME_FIXED.unpack_from(data)
+            pos, type_at = _FRAME_FIXED.size, 4
         try:
             frame_type = FrameType(ftype)
         except ValueError:
             raise FormatError(
-                f"unknown frame type {ftype}", chunk=chunk, offset=offset + 4
+                f"unknown frame type {ftype}", chunk=chunk, offset=offset + type_at
             ) from None
-        pos = _FRAME_FIXED.size
         streams = []
         for i in range(n_streams):
             n, pos = decode_uvarint(data, pos, chunk=chunk, offset=offset)

@@ -1,10 +1,13 @@
-"""INDEX and END payloads (bitstream_spec.md, sections 7.3 and 7.4): how a reader seeks.
+"""INDEX and END payloads (bitstream_spec.md, sections 7.3, 7.4 and 17.5): how a reader seeks.
 
     INDEX payload = varint count , count x (varint frame delta , varint offset delta)
-    END payload   = u64 index_offset            (END chunk: always 18 bytes, last in the file)
+    END payload   = u64 index_offset            (1.x: END is always 18 bytes, last in the file)
+    END payload   = INDEX payload , u32 end_size   (2.x: no INDEX chunk; end_size = the whole
+                                                    END chunk's bytes, so its last 8 bytes are
+                                                    end_size and the CRC)
 
-A seeking reader reads the last 18 bytes, checks END, jumps to the INDEX it points at, picks
-the last GOP start at or before the wanted frame and decodes from that chunk on.
+A seeking reader reads the file's tail, checks END, finds the index, picks the last GOP start
+at or before the wanted frame and decodes from that chunk on.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from ..errors import FormatError
 from .varint import decode_uvarint, encode_uvarint
 
 _U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+END_TAIL_SIZE = 8  # 2.x: u32 end_size + u32 CRC, the last bytes of the file
 END_PAYLOAD_SIZE = 8
 END_CHUNK_SIZE = 2 + 4 + END_PAYLOAD_SIZE + 4
 
@@ -84,3 +89,23 @@ def unpack_end(data: bytes, *, chunk: int | None = None, offset: int = 0) -> int
             f"END payload is {len(data)} bytes, not {END_PAYLOAD_SIZE}", chunk=chunk, offset=offset
         )
     return _U64.unpack(data)[0]
+
+
+def pack_end_2(entries: list[IndexEntry], chunk_size) -> bytes:
+    """The 2.x END payload: the index, then the size of the whole END chunk; `chunk_size`
+    maps a payload length to the chunk's size (framing.Framing.chunk_size)."""
+    index = pack_index(entries)
+    return index + _U32.pack(chunk_size(len(index) + 4))
+
+
+def unpack_end_2(data: bytes, size: int, *, chunk: int | None = None,
+                 offset: int = 0) -> list[IndexEntry]:
+    """Parse a 2.x END payload of a chunk that takes `size` bytes; return its index."""
+    if len(data) < 5:
+        raise FormatError(f"END payload is {len(data)} bytes, at least 5 needed", chunk=chunk,
+                          offset=offset)
+    (stored,) = _U32.unpack_from(data, len(data) - 4)
+    if stored != size:
+        raise FormatError(f"END end_size {stored} is not the END chunk's size {size}",
+                          chunk=chunk, offset=offset + len(data) - 4)
+    return unpack_index(data[:-4], chunk=chunk, offset=offset)

@@ -2,14 +2,15 @@
 
     r = ContainerReader("in.vgc")         # checks the file header and the SEQUENCE_HEADER
     r.header                              # SequenceHeader
-    r.codec_config                        # CODEC_CONFIG payload (bytes), or None
+    r.codec_config                        # the codec's settings (bytes), or None
     r.refine                              # RefineRecord, or None when the file has none
     for fc in r.iter_frames(): ...        # FrameChunk per frame chunk, every chunk checked
     r.read_index()                        # [IndexEntry(frame, offset)] via END at the tail
     r.iter_frames_from(offset)            # seek: resume at a chunk offset from the index
 
-The reader holds one chunk in memory at a time and checks every length against the bytes left
-in the file before reading it. Any malformed input raises FormatError and nothing else.
+It reads format 1.0, 1.1 and 2.x files (`r.version`). The reader holds one chunk in memory at
+a time and checks every length against the bytes left in the file before reading it. Any
+malformed input raises FormatError and nothing else.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import FormatError, InputError
-from .framing import CHUNK_HEADER_SIZE, FILE_HEADER_SIZE, ChunkInfo, parse_file_header, read_chunk
+from .framing import FILE_HEADER_PROBE, ChunkInfo, framing_for, parse_file_header
 from .headers import FramePayload, RefineRecord, SequenceHeader
 from .ids import FRAME_CHUNK_TYPES, ChunkType, is_ancillary
-from .index import END_CHUNK_SIZE, IndexEntry, unpack_end, unpack_index
+from .index import (END_CHUNK_SIZE, END_TAIL_SIZE, IndexEntry, unpack_end, unpack_end_2,
+                    unpack_index)
 
 
 @dataclass(frozen=True)
@@ -65,42 +67,46 @@ class ContainerReader:
         self._f.seek(0, os.SEEK_END)
         self.file_size: int = self._f.tell()
         self._f.seek(0)
-        head = self._f.read(FILE_HEADER_SIZE)
+        head = self._f.read(FILE_HEADER_PROBE)
         major, minor, header_length = parse_file_header(head, self.file_size)
         self.version: tuple[int, int] = (major, minor)
         self.header_length = header_length
-        info, payload = read_chunk(self._f, header_length, self.file_size, chunk=0)
+        self.framing = framing_for(major)
+        info, payload = self._read(header_length, 0)
         if info.type != ChunkType.SEQUENCE_HEADER:
             raise FormatError(
                 f"first chunk is {info.type_name}, not SEQUENCE_HEADER", chunk=0, offset=info.offset
             )
         self.header: SequenceHeader = SequenceHeader.unpack(
-            payload, chunk=0, offset=info.offset + CHUNK_HEADER_SIZE
+            payload, major=major, chunk=0, offset=info.payload_offset
         )
         self.frames_offset = info.offset + info.size  # where the first chunk after the header lies
         self.refine: RefineRecord | None = None
-        self.codec_config: bytes | None = None
-        # the chunks before the frame area: SEQUENCE_HEADER [, CODEC_CONFIG] [, REFINE]
+        # the chunks before the frame area: SEQUENCE_HEADER [, CODEC_CONFIG (1.1)] [, REFINE]
         self._head = [info]
-        if self._next_type() == ChunkType.CODEC_CONFIG:  # peek: read only what is there
-            nxt, self.codec_config = read_chunk(self._f, self.frames_offset, self.file_size,
-                                                chunk=1)
+        if major == 1 and self._next_type() == ChunkType.CODEC_CONFIG:  # peek first
+            nxt, self.header.codec_config = self._read(self.frames_offset, 1)
             self._head.append(nxt)
             self.frames_offset = nxt.offset + nxt.size
         if self._next_type() == ChunkType.REFINE:
             k = len(self._head)
-            nxt, payload = read_chunk(self._f, self.frames_offset, self.file_size, chunk=k)
-            self.refine = RefineRecord.unpack(
-                payload, chunk=k, offset=nxt.offset + CHUNK_HEADER_SIZE)
+            nxt, payload = self._read(self.frames_offset, k)
+            self.refine = RefineRecord.unpack(payload, chunk=k, offset=nxt.payload_offset)
             self._head.append(nxt)
             self.frames_offset = nxt.offset + nxt.size
 
+    @property
+    def codec_config(self) -> bytes | None:
+        """The codec's settings: 1.1's CODEC_CONFIG chunk, 2.x's SEQUENCE_HEADER field."""
+        return self.header.codec_config
+
+    def _read(self, offset: int, index: int | None, end: int | None = None):
+        return self.framing.read_chunk(self._f, offset, self.file_size if end is None else end,
+                                       chunk=index)
+
     def _next_type(self) -> int | None:
-        """The type of the chunk at frames_offset, from its first 2 bytes (None: no room)."""
-        if self.frames_offset + CHUNK_HEADER_SIZE > self.file_size:
-            return None
-        self._f.seek(self.frames_offset)
-        return int.from_bytes(self._f.read(2), "little")
+        """The type of the chunk at frames_offset, from its first byte(s) (None: no room)."""
+        return self.framing.peek_type(self._f, self.frames_offset, self.file_size)
 
     def close(self) -> None:
         self._f.close()
@@ -120,12 +126,14 @@ class ContainerReader:
         """
         offset, index = start, first_index
         index_at = None  # offset of the INDEX chunk, once seen
+        frame_offsets = set()  # 2.x: where the frame chunks seen lie, to check END's index
+        compact = self.framing.compact
         while True:
             if offset == self.file_size:
                 raise FormatError(
                     "truncated: no END chunk at end of file", chunk=index, offset=offset
                 )
-            info, payload = read_chunk(self._f, offset, self.file_size, chunk=index)
+            info, payload = self._read(offset, index)
             where = {"chunk": index, "offset": offset}
             t = info.type
             if t == ChunkType.SEQUENCE_HEADER:
@@ -133,6 +141,10 @@ class ContainerReader:
             elif t in FRAME_CHUNK_TYPES:
                 if index_at is not None:
                     raise FormatError(f"{info.type_name} chunk after the INDEX chunk", **where)
+                frame_offsets.add(offset)
+            elif compact and t in (ChunkType.CODEC_CONFIG, ChunkType.INDEX):
+                raise FormatError(f"{info.type_name} chunk in a format 2 file (its data "
+                                  "belongs in the SEQUENCE_HEADER and END)", **where)
             elif t == ChunkType.REFINE:
                 raise FormatError("REFINE chunk not right after the SEQUENCE_HEADER "
                                   "(and CODEC_CONFIG)", **where)
@@ -148,8 +160,13 @@ class ContainerReader:
                     raise FormatError(
                         f"{self.file_size - offset - info.size} bytes after the END chunk", **where
                     )
-                index_offset = unpack_end(payload, chunk=index, offset=offset + CHUNK_HEADER_SIZE)
-                self._check_end(index_offset, index_at, start, where)
+                if compact:
+                    entries = unpack_end_2(payload, info.size, chunk=index,
+                                           offset=info.payload_offset)
+                    self._check_entries(entries, offset, where, frame_offsets, start)
+                else:
+                    index_offset = unpack_end(payload, chunk=index, offset=info.payload_offset)
+                    self._check_end(index_offset, index_at, start, where)
                 yield info, payload
                 return
             elif not is_ancillary(t):
@@ -174,6 +191,18 @@ class ContainerReader:
                 f"END index_offset {index_offset} is not the offset of the INDEX chunk", **where
             )
 
+    def _check_entries(self, entries: list[IndexEntry], end_at: int, where: dict,
+                       seen: set[int] | None = None, start: int = 0) -> None:
+        """2.x: every index entry names a frame below frame_count and a frame chunk before
+        END (`seen`: the offsets of the frame chunks read from `start` on)."""
+        for e in entries:
+            bad = (not self.frames_offset <= e.offset < end_at
+                   or e.frame_index >= self.header.frame_count
+                   or (seen is not None and e.offset >= start and e.offset not in seen))
+            if bad:
+                raise FormatError(f"index entry {tuple(e)} does not point at a frame chunk",
+                                  **where)
+
     def chunks(self) -> list[ChunkInfo]:
         """Every chunk in the file (SEQUENCE_HEADER to END), each one checked."""
         return self._head + [info for info, _ in self._walk(self.frames_offset,
@@ -182,15 +211,14 @@ class ContainerReader:
     def _frames(self, start: int, first_index: int | None) -> Iterator[FrameChunk]:
         for info, payload in self._walk(start, first_index):
             if info.type in FRAME_CHUNK_TYPES:
-                fp = FramePayload.unpack(
-                    payload, chunk=info.index, offset=info.offset + CHUNK_HEADER_SIZE
-                )
+                fp = FramePayload.unpack(payload, major=self.version[0], chunk=info.index,
+                                         offset=info.payload_offset)
                 if fp.frame_index >= self.header.frame_count:
                     raise FormatError(
                         f"frame index {fp.frame_index} not below "
                         f"frame_count {self.header.frame_count}",
                         chunk=info.index,
-                        offset=info.offset + CHUNK_HEADER_SIZE,
+                        offset=info.payload_offset,
                     )
                 yield FrameChunk(info.index, info.offset, ChunkType(info.type), fp, info.size)
 
@@ -211,18 +239,35 @@ class ContainerReader:
 
     # --- seeking ---------------------------------------------------------------------------
 
-    def read_end(self) -> int:
-        """Check the END chunk in the last 18 bytes; return its index_offset."""
-        end_at = self.file_size - END_CHUNK_SIZE
-        if end_at < self.frames_offset:
+    def _end_chunk(self) -> tuple[ChunkInfo, bytes]:
+        """Find and check the END chunk from the file's tail."""
+        if self.framing.compact:
+            if self.file_size - END_TAIL_SIZE < self.frames_offset:
+                raise FormatError("truncated: no END chunk at end of file", offset=self.file_size)
+            self._f.seek(self.file_size - END_TAIL_SIZE)
+            size = int.from_bytes(self._f.read(4), "little")
+            end_at = self.file_size - size
+        else:
+            end_at, size = self.file_size - END_CHUNK_SIZE, END_CHUNK_SIZE
+        if not self.frames_offset <= end_at <= self.file_size - self.framing.min_chunk:
             raise FormatError("truncated: no END chunk at end of file", offset=self.file_size)
-        info, payload = read_chunk(self._f, end_at, self.file_size, chunk=None)
-        if info.type != ChunkType.END or info.size != END_CHUNK_SIZE:
+        info, payload = self._read(end_at, None)
+        if info.type != ChunkType.END or info.size != size:
             raise FormatError("truncated: no END chunk at end of file", offset=end_at)
-        return unpack_end(payload, offset=end_at + CHUNK_HEADER_SIZE)
+        return info, payload
+
+    def read_end(self) -> int:
+        """1.x: check the END chunk in the last 18 bytes; return its index_offset."""
+        info, payload = self._end_chunk()
+        return unpack_end(payload, offset=info.payload_offset)
 
     def read_index(self) -> list[IndexEntry]:
         """The GOP-start index found via END: [(frame_index, chunk offset)]; [] if there is none."""
+        if self.framing.compact:
+            info, payload = self._end_chunk()
+            entries = unpack_end_2(payload, info.size, offset=info.payload_offset)
+            self._check_entries(entries, info.offset, {"offset": info.offset})
+            return entries
         end_at = self.file_size - END_CHUNK_SIZE
         index_offset = self.read_end()
         if index_offset == 0:
@@ -231,12 +276,12 @@ class ContainerReader:
             raise FormatError(
                 f"END index_offset {index_offset} outside the chunk area", offset=end_at
             )
-        info, payload = read_chunk(self._f, index_offset, end_at, chunk=None)
+        info, payload = self._read(index_offset, None, end_at)
         if info.type != ChunkType.INDEX:
             raise FormatError(
                 f"END points at a {info.type_name} chunk, not INDEX", offset=index_offset
             )
-        entries = unpack_index(payload, offset=index_offset + CHUNK_HEADER_SIZE)
+        entries = unpack_index(payload, offset=info.payload_offset)
         for e in entries:
             if (
                 not self.frames_offset <= e.offset < index_offset

@@ -59,3 +59,17 @@ def decode_uvarint(
                 raise FormatError(f"varint exceeds {bits} bits", chunk=chunk, offset=offset + start)
             return value, pos
     raise FormatError(f"varint longer than {max_bytes} bytes", chunk=chunk, offset=offset + start)
+
+
+def encode_svarint(value: int, *, bits: int = 32) -> bytes:
+    """Encode a signed integer as a zigzag varint (0, -1, 1, -2, .. -> 0, 1, 2, 3, ..)."""
+    if not isinstance(value, int) or not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
+        raise ValueError(f"varint value {value!r} is not a signed {bits}-bit integer")
+    return encode_uvarint(2 * value if value >= 0 else -2 * value - 1, bits=bits)
+
+
+def decode_svarint(data: bytes | memoryview, pos: int, *, bits: int = 32,
+                   chunk: int | None = None, offset: int = 0) -> tuple[int, int]:
+    """Decode one zigzag varint (see encode_svarint); same checks as decode_uvarint."""
+    z, pos = decode_uvarint(data, pos, bits=bits, chunk=chunk, offset=offset)
+    return (z >> 1) ^ -(z & 1), pos

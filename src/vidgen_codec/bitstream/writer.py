@@ -1,10 +1,10 @@
 """ContainerWriter: writes a .vgc file atomically (bitstream_spec.md, section 13).
 
-    with ContainerWriter("out.vgc") as w:
+    with ContainerWriter("out.vgc") as w:                  # format 2.0 (version=(1, 1): 1.1)
         w.write_sequence_header(hdr)                       # frame_count may still be 0
         for ...:
             w.write_frame(ChunkType.BACKBONE_FRAME, payload, gop_start=True)
-        w.finish(frame_count)                              # patch frame_count, INDEX, END
+        w.finish(frame_count)                              # patch frame_count; index, END
     # only now does out.vgc exist (fsync + os.replace); on an exception it never appears
 
 Everything goes to `.<name>.<random>.tmp` beside the target, so a crash or an error never leaves
@@ -21,11 +21,11 @@ import zlib
 from dataclasses import replace
 from pathlib import Path
 
-from .framing import CHUNK_HEADER_SIZE, ChunkInfo, pack_chunk, pack_file_header
-from .headers import (MAX_FRAME_COUNT, SEQ_FRAME_COUNT_OFFSET, FramePayload, RefineRecord,
-                      SequenceHeader)
+from .framing import FORMAT_MAJOR, FORMAT_MINOR, ChunkInfo, framing_for, pack_file_header
+from .headers import (MAX_FRAME_COUNT, FramePayload, RefineRecord, SequenceHeader,
+                      seq_frame_count_offset)
 from .ids import FRAME_CHUNK_TYPES, ChunkType
-from .index import IndexEntry, pack_end, pack_index
+from .index import IndexEntry, pack_end, pack_end_2, pack_index
 
 
 def _open_temp(path: Path):
@@ -45,7 +45,12 @@ def _open_temp(path: Path):
 class ContainerWriter:
     """Writes chunks in order to a temporary file; `close()` after `finish()` publishes it."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike,
+                 version: tuple[int, int] = (FORMAT_MAJOR, FORMAT_MINOR)):
+        if version[0] not in (1, 2):
+            raise ValueError(f"cannot write format version {version}")
+        self.version = version
+        self.framing = framing_for(version[0])
         self.path = Path(path)
         if self.path.is_dir():
             raise IsADirectoryError(f"{self.path} is a directory")
@@ -61,7 +66,7 @@ class ContainerWriter:
         self._closed = False
         self.chunks: list[ChunkInfo] = []  # every chunk written so far, in file order
         self._offset = 0
-        self._write(pack_file_header())
+        self._write(pack_file_header(*version))
 
     # --- context manager -------------------------------------------------------------------
 
@@ -95,29 +100,31 @@ class ContainerWriter:
     def write_chunk(self, chunk_type: int, data: bytes) -> ChunkInfo:
         """Append one chunk as is. Low level: no ordering checks (tests use it for odd files)."""
         self._check_open()
-        info = ChunkInfo(len(self.chunks), self._offset, int(chunk_type), len(data))
-        self._write(pack_chunk(int(chunk_type), data))
+        framed = self.framing.pack_chunk(int(chunk_type), data)
+        info = ChunkInfo(len(self.chunks), self._offset, int(chunk_type), len(data),
+                         len(framed) - len(data) - 4)
+        self._write(framed)
         self.chunks.append(info)
         return info
 
     def write_sequence_header(self, hdr: SequenceHeader) -> ChunkInfo:
-        """Write the SEQUENCE_HEADER; it must be the first chunk."""
+        """Write the SEQUENCE_HEADER; it must be the first chunk. Format 1.1 writes the
+        header's codec_config as a CODEC_CONFIG chunk after it; 2.x inside it."""
         if self.chunks:
             raise ValueError("the SEQUENCE_HEADER must be the first chunk and written once")
-        self._seq_payload = hdr.pack()
+        major = self.version[0]
+        if major == 1 and hdr.codec_config is not None and self.version[1] < 1:
+            raise ValueError("format 1.0 has no CODEC_CONFIG chunk")
+        self._seq_payload = hdr.pack(major)
         self._header = hdr
         info = self.write_chunk(ChunkType.SEQUENCE_HEADER, self._seq_payload)
         self._seq_offset = info.offset
+        if major == 1 and hdr.codec_config is not None:
+            self.write_chunk(ChunkType.CODEC_CONFIG, hdr.codec_config)
         return info
 
-    def write_codec_config(self, config: bytes) -> ChunkInfo:
-        """Write the CODEC_CONFIG chunk; it must come right after the SEQUENCE_HEADER."""
-        if len(self.chunks) != 1 or self._header is None:
-            raise ValueError("the CODEC_CONFIG chunk must come right after the SEQUENCE_HEADER")
-        return self.write_chunk(ChunkType.CODEC_CONFIG, config)
-
     def write_refine(self, record: RefineRecord) -> ChunkInfo:
-        """Write the REFINE chunk: right after the SEQUENCE_HEADER (and CODEC_CONFIG)."""
+        """Write the REFINE chunk: right after the SEQUENCE_HEADER (and 1.1's CODEC_CONFIG)."""
         head = [c.type for c in self.chunks]
         if self._header is None or head not in ([ChunkType.SEQUENCE_HEADER],
                                                 [ChunkType.SEQUENCE_HEADER,
@@ -136,7 +143,7 @@ class ContainerWriter:
             raise ValueError("write_sequence_header() must come before the first frame")
         if gop_start and self._index and payload.frame_index <= self._index[-1].frame_index:
             raise ValueError(f"GOP start frame {payload.frame_index} is not after the previous one")
-        info = self.write_chunk(chunk_type, payload.pack())
+        info = self.write_chunk(chunk_type, payload.pack(self.version[0]))
         self._max_frame = max(self._max_frame, payload.frame_index)
         if gop_start:
             self._index.append(IndexEntry(payload.frame_index, info.offset))
@@ -175,22 +182,24 @@ class ContainerWriter:
                 f"frame_count {frame_count}: frames up to index {self._max_frame} were written"
             )
         payload = bytearray(self._seq_payload)
-        struct.pack_into("<I", payload, SEQ_FRAME_COUNT_OFFSET, frame_count)
-        head = self._seq_offset
-        crc = zlib.crc32(
-            payload, zlib.crc32(struct.pack("<HI", ChunkType.SEQUENCE_HEADER, len(payload)))
-        )
-        self._f.seek(head + CHUNK_HEADER_SIZE + SEQ_FRAME_COUNT_OFFSET)
-        self._f.write(payload[SEQ_FRAME_COUNT_OFFSET : SEQ_FRAME_COUNT_OFFSET + 4])
-        self._f.seek(head + CHUNK_HEADER_SIZE + len(payload))
+        at = seq_frame_count_offset(self.version[0])
+        struct.pack_into("<I", payload, at, frame_count)
+        head = self.framing.head(ChunkType.SEQUENCE_HEADER, len(payload))
+        crc = zlib.crc32(payload, zlib.crc32(head))
+        self._f.seek(self._seq_offset + len(head) + at)
+        self._f.write(payload[at : at + 4])
+        self._f.seek(self._seq_offset + len(head) + len(payload))
         self._f.write(struct.pack("<I", crc))
         self._f.seek(self._offset)
         self._seq_payload = bytes(payload)
         self._header = replace(self._header, frame_count=frame_count)
-        index_offset = 0
-        if self._index:
-            index_offset = self.write_chunk(ChunkType.INDEX, pack_index(self._index)).offset
-        self.write_chunk(ChunkType.END, pack_end(index_offset))
+        if self.framing.compact:  # the index travels in END
+            self.write_chunk(ChunkType.END, pack_end_2(self._index, self.framing.chunk_size))
+        else:
+            index_offset = 0
+            if self._index:
+                index_offset = self.write_chunk(ChunkType.INDEX, pack_index(self._index)).offset
+            self.write_chunk(ChunkType.END, pack_end(index_offset))
         self._finished = True
 
     # --- publishing ------------------------------------------------------------------------

@@ -66,7 +66,7 @@ class VideoCodec(Protocol):
 
     def structure(self, st: Any) -> Structure: ...  # for the SEQUENCE_HEADER (informative)
 
-    def codec_config(self, st: Any) -> bytes | None: ...  # CODEC_CONFIG payload, if any
+    def codec_config(self, st: Any) -> bytes | None: ...  # the codec config, if any (spec 7.6, 17.2)
 
     def refines(self, st: Any) -> bool: ...  # files from this state are refined
 

@@ -183,7 +183,7 @@ class IntraCodec:
     def new_decoder(self, config: bytes | None = None, width: int = 0,
                     height: int = 0) -> IntraDecoderState:
         if config is not None:
-            raise FormatError("intra files have no CODEC_CONFIG chunk")
+            raise FormatError("intra files have no codec config (CODEC_CONFIG)")
         return IntraDecoderState()
 
     @torch.no_grad()

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from ..bitstream.framing import CHUNK_OVERHEAD
+from ..bitstream.framing import chunk_size
+from ..bitstream.headers import codec_config_size
 from ..bitstream.ids import CodecId
 from ..entropy import EntropyBackend
 from ..errors import InputError, WeightsError
@@ -139,10 +140,10 @@ class StemCodec:
         plan = self.plan_for(target, s)
         rate, crf = None, None
         if target.q is None:
-            # the CODEC_CONFIG chunk (4-byte payload); not the REFINE chunk, which the file
-            # drops when the gate switches every window off (what the shipped refiner gets on
-            # AV1 backbones); a file whose gate lets the refiner run overshoots by its size
-            extra = CHUNK_OVERHEAD + 4
+            # the codec config (4 bytes); not the REFINE chunk, which the file drops when the
+            # gate switches every window off (what the shipped refiner gets on AV1
+            # backbones); a file whose gate lets the refiner run overshoots by its size
+            extra = codec_config_size(4)
             rate = init_stem_rate(target.bpp, width, height, expected_frames, 40.0, extra)
         elif not (math.isfinite(target.q) and CRF_MIN <= target.q <= CRF_MAX):
             raise InputError(f"--rate {target.q}: the av1 backbone's rate is its CRF, "
@@ -157,8 +158,8 @@ class StemCodec:
         if not s.search:
             intervals = intervals if fixed else (1,)
             scales = (s.backbone_scale or 1,)
-        refine_bytes = 0 if refiner is None else (CHUNK_OVERHEAD + 41
-                                                  + len(refiner.cfg.model_id.encode()))
+        refine_bytes = 0 if refiner is None else chunk_size(
+            41 + len(refiner.cfg.model_id.encode()))
         return stem_av1.Av1EncoderState(plan, rate, crf, Av1Settings(), width, height,
                                         expected_frames, intervals, scales, CutDetector(),
                                         refiner, seed, refine_bytes=refine_bytes)
@@ -176,7 +177,7 @@ class StemCodec:
         return Structure(st.plan.gop_size, st.plan.backbone_interval)
 
     def codec_config(self, st) -> bytes | None:
-        """The CODEC_CONFIG payload for this encoder (None: learned backbone, a 1.0 file)."""
+        """The codec config for this encoder (None: the learned backbone)."""
         if isinstance(st, stem_av1.Av1EncoderState):
             return BackboneConfig(AV1, st.settings).pack()
         return None

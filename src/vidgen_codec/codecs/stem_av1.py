@@ -33,7 +33,7 @@ import torch
 
 from .. import metrics
 from ..bitstream import FramePayload
-from ..bitstream.framing import CHUNK_OVERHEAD
+from ..bitstream.framing import chunk_size
 from ..bitstream.ids import ChunkType, FrameType
 from ..frames import to_tensor, to_uint8
 from ..motion.mv_coding import FieldFormat, encode_field
@@ -306,4 +306,4 @@ def _failed(rec, real, pos) -> bool:
 
 
 def _chunk_bytes(payload: FramePayload) -> int:
-    return len(payload.pack()) + CHUNK_OVERHEAD
+    return chunk_size(len(payload.pack()))

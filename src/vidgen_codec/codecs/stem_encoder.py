@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..bitstream import FramePayload
-from ..bitstream.framing import CHUNK_OVERHEAD
+from ..bitstream.framing import chunk_size
 from ..bitstream.ids import ChunkType, FrameType
 from ..frames import to_uint8
 from ..models.intra_model import Q_MIN, q_max
@@ -103,7 +103,7 @@ def _fit(payload, budget: float, levels: int, guess: float | None):
 
 
 def _chunk_bytes(payload: FramePayload) -> int:
-    return len(payload.pack()) + CHUNK_OVERHEAD
+    return chunk_size(len(payload.pack()))
 
 
 def _code_i(codec, st: StemEncoderState, t: int, x: torch.Tensor):

@@ -4,6 +4,10 @@ One helper for every picture coder: the learned coders' size rises with their ra
 AV1's falls as its CRF rises (`falling=True`). The search keeps the coding at each knob value
 it tried and returns the largest coding that fits the budget (the smallest coding, when none
 does), so the caller never codes the chosen value twice.
+
+AV1's size is monotone in its CRF only roughly: on a 20-frame 128x96 clip, CRF 34.5 gives
+2,794 bytes and CRF 34 and 34.25 give 2,995 and 3,085. So when the bisection ends more than
+`NEAR` below the budget, a few more steps towards the rich end are tried (LOOK_AHEAD).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
+NEAR = 0.03  # a coding within this share below the budget is close enough
+LOOK_AHEAD = 3  # knob steps tried past the bisection's answer when it is not
 
 
 def fit_to_budget(code: Callable[[float], T], size: Callable[[T], int], budget: float,
@@ -57,8 +63,25 @@ def fit_to_budget(code: Callable[[float], T], size: Callable[[T], int], budget: 
         else:
             rich = mid
     k = round(round(cheap / step) * step, 6)
-    r = round(round(rich / step) * step, 6)
-    if over > 0 and r in seen and at(r) <= (1 + over) * budget \
-            and at(r) - budget < budget - at(k):
-        return r, seen[r]
-    return k, seen[k]
+    toward_rich = -step if falling else step
+    for i in range(1, LOOK_AHEAD + 1):
+        if _best(seen, size, budget, over)[1] >= (1 - NEAR) * budget:
+            break
+        j = k + i * toward_rich
+        if low <= j <= high:
+            at(j)
+    return _best(seen, size, budget, over)[0]
+
+
+def _best(seen: dict, size: Callable, budget: float, over: float):
+    """((knob, coding), bytes) of the largest coding that fits; with `over`, the nearest one
+    above the budget (at most (1 + over) * budget) when it is nearer than that."""
+    sizes = {k: size(c) for k, c in seen.items()}
+    fit = [k for k, b in sizes.items() if b <= budget]
+    k = max(fit, key=lambda k: (sizes[k], -k)) if fit else min(sizes, key=sizes.get)
+    above = [j for j, b in sizes.items() if budget < b <= (1 + over) * budget]
+    if fit and above:
+        j = min(above, key=lambda j: (sizes[j], j))
+        if sizes[j] - budget < budget - sizes[k]:
+            k = j
+    return (k, seen[k]), sizes[k]
