@@ -13,8 +13,9 @@ from vidgen_codec.codecs.intra import IntraCodec
 
 # Regenerated for issue 3: VGC_RANS is the default coder and h_s runs as an integer network.
 # format 1.1: the same bytes as the 1.0 golden (05388a10...) but for the minor version byte;
-# format 2.0 (the compact layout, spec section 17): 3254e821..., 129 bytes
-GOLDEN_SHA256 = "3254e82188662d2c659baaf5d9459fba25cfc198994b06d8312cfdf6c8c1362d"
+# format 2.0 (the compact layout, spec section 17), 129 bytes, whose weights id is the folder's
+# identity over its safetensors and config (weights.identity)
+GOLDEN_SHA256 = "66270d251ffac5b6f808d388ad70d87cd9d2791764c7731979d3639f5cce5371"
 
 
 def test_golden_intra_stream(make_clip, tmp_path):

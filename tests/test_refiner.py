@@ -333,6 +333,32 @@ def test_wrong_or_absent_refiner_is_refused(make_clip, tmp_path, stem_weights, r
         api.encode(clip.path, g, codec="intra", bpp=0.5, refiner=refiner_dir, progress=False)
 
 
+def test_an_edited_config_is_other_weights(make_clip, tmp_path, stem_weights, refiner_dir):
+    """The identity a file records covers config.json too: a refiner whose timestep was edited
+    (same tensors, other frames) is refused, and so are stem weights with an edited config."""
+    import json
+    import shutil
+
+    clip = make_clip("c.mkv", width=64, height=48, count=4)
+    f = str(tmp_path / "a.vgc")
+    api.encode(clip.path, f, bpp=0.5, weights=stem_weights, refiner=refiner_dir,
+               backbone="learned", progress=False)
+    for k, (src, edit) in enumerate(((refiner_dir,
+                                      lambda c: c.update(timestep=c["timestep"] + 1)),
+                                     (stem_weights,
+                                      lambda c: c.update(model_id=c["model_id"] + "-x")))):
+        folder = tmp_path / f"edited{k}"
+        shutil.copytree(src, folder)
+        meta = json.loads((folder / "config.json").read_text())
+        edit(meta["config"])
+        (folder / "config.json").write_text(json.dumps(meta))
+        kw = ({"refiner": str(folder), "weights": stem_weights} if src == refiner_dir
+              else {"refiner": refiner_dir, "weights": str(folder)})
+        with pytest.raises(WeightsError, match="refiner|encoded with weights"):
+            api.decode(f, str(tmp_path / "x.mkv"), progress=False, **kw)
+        assert not (tmp_path / "x.mkv").exists()
+
+
 def test_cli_no_refine_and_info(make_clip, tmp_path, stem_weights, refiner_dir, capsys):
     clip = make_clip("c.mkv", width=64, height=48, count=3)
     f = tmp_path / "a.vgc"

@@ -242,7 +242,7 @@ def test_format_1_files_still_decode(tmp_path, stem_weights, backbone, version):
                refine=False, progress=False)
     assert new.read_bytes()[4:6] == b"\x02\x00"
     old = tmp_path / "old.vgc"
-    sha = StemCodec.load(stem_weights).weights_sha256  # 1.x files hold all 32 bytes
+    sha = StemCodec.load(stem_weights).legacy_weights_sha256  # what 1.x files hold
     with ContainerReader(new) as rd, ContainerWriter(old, version=version) as w:
         w.write_sequence_header(dataclasses.replace(rd.header, weights_sha256=sha))
         index = {e.offset for e in rd.read_index()}

@@ -142,8 +142,8 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         backend = get_backend(hdr.entropy_coder_id)
         dev = resolve_device(device)
         model = spec.load(weights, device=dev, backend=backend)
-        check_weights(hdr, model)
-        ref = _load_refiner(rd.refine, refine, refiner, model_dir, dev)
+        check_weights(hdr, model, rd.version)
+        ref = _load_refiner(rd.refine, refine, refiner, model_dir, dev, rd.version)
         if start < 0 or start >= hdr.frame_count:
             raise InputError(f"--start {start} outside the file's {hdr.frame_count} frames")
         count = hdr.frame_count - start if frames is None else min(frames, hdr.frame_count - start)
@@ -195,7 +195,8 @@ def _refine_record(spec, refine: bool, refiner, model_dir, seed: int) -> RefineR
     return RefineRecord(seed, sha, model_id)
 
 
-def _load_refiner(record: RefineRecord | None, refine: bool, refiner, model_dir, device: str):
+def _load_refiner(record: RefineRecord | None, refine: bool, refiner, model_dir, device: str,
+                  version: tuple[int, int] = (2, 0)):
     """The refiner a file asks for (None: the file has no REFINE chunk, or --no-refine)."""
     if record is None or not refine:
         if refine and (refiner is not None or model_dir is not None):
@@ -204,7 +205,7 @@ def _load_refiner(record: RefineRecord | None, refine: bool, refiner, model_dir,
         return None
     from .refine.loading import load_refiner
 
-    ref, sha = load_refiner(refiner, model_dir, device=device)
+    ref, sha = load_refiner(refiner, model_dir, device=device, legacy=version[0] < 2)
     if sha != record.refiner_sha256:
         raise WeightsError(
             f"file asks for refiner {record.refiner_sha256.hex()[:12]} ({record.model_id}); "
@@ -241,11 +242,14 @@ def _decoded(model, state, chunks, hp: int, wp: int, types: dict, gates: dict):
     yield out
 
 
-def check_weights(hdr: SequenceHeader, model) -> None:
-    if not hdr.weights_match(model.weights_sha256):
+def check_weights(hdr: SequenceHeader, model, version: tuple[int, int] = (2, 0)) -> None:
+    """Refuse weights other than the file's: format 2 files name the weights' identity
+    (weights.py), 1.x files their safetensors' SHA-256."""
+    sha = model.weights_sha256 if version[0] >= 2 else model.legacy_weights_sha256
+    if not hdr.weights_match(sha):
         raise WeightsError(
             f"file was encoded with weights {hdr.weights_sha256.hex()[:16]} "
-            f"({hdr.model_id}); the loaded weights are {model.weights_sha256.hex()[:16]} "
+            f"({hdr.model_id}); the loaded weights are {sha.hex()[:16]} "
             f"({model.model_id}): pass the matching --weights folder"
         )
 

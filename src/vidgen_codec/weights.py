@@ -1,10 +1,16 @@
-"""Loading and saving model weights: safetensors + config.json + content hash.
+"""Loading and saving model weights: safetensors + config.json + identity.
 
 A weights folder holds `model.safetensors` and `config.json`. The config carries the
 constructor arguments of the network, its architecture name and the sha256 of the safetensors
-file; that hash is what a .vgc sequence header records, so a decoder can refuse a file
-encoded with other weights. Entropy-model CDF tables are stored in the safetensors (built once
-at export, never rebuilt at load time), so every machine codes with identical tables.
+file. `load_model` builds the network its config names (each model module registers its
+architecture with `architecture(name)`), checks the file against the sha256 and loads it.
+Entropy-model CDF tables are stored in the safetensors (built once at export, never rebuilt at
+load time), so every machine codes with identical tables.
+
+What a .vgc file records of a folder is its `identity`: SHA-256 over the safetensors' SHA-256
+and the canonical JSON of the architecture and config (bitstream_spec.md 7.1), so that editing
+a config value (a refiner's timestep, a table size) is caught as "other weights", like editing
+a tensor. Files of format 1.x recorded the safetensors' SHA-256 alone (`legacy`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ import hashlib
 import json
 import os
 from pathlib import Path
+
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -106,3 +115,48 @@ def load_into(model: torch.nn.Module, state: dict, where: str) -> None:
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
         raise WeightsError(f"weights in {where} do not fit the model: {first}") from None
+
+
+# -- one loader for every model folder ---------------------------------------------------------
+_BUILDERS: dict[str, Callable[[dict], torch.nn.Module]] = {}
+
+
+def architecture(name: str):
+    """Register `build(config dict) -> module` as the builder of architecture `name`."""
+    def register(build: Callable[[dict], torch.nn.Module]):
+        _BUILDERS[name] = build
+        return build
+    return register
+
+
+def identity(meta: dict) -> bytes:
+    """What a stream records for a weights folder (module docstring, spec 7.1)."""
+    canon = json.dumps({"architecture": meta["architecture"], "config": meta["config"]},
+                       sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(bytes.fromhex(meta["sha256"]) + canon.encode("utf-8")).digest()
+
+
+@dataclass
+class LoadedWeights:
+    model: torch.nn.Module
+    meta: dict  # config.json: architecture, config, sha256
+    identity: bytes  # what format 2 files record
+    legacy: bytes  # what format 1.x files recorded: the safetensors' SHA-256
+
+
+def load_model(weights_dir, expected: str) -> LoadedWeights:
+    """Build the network of the folder's architecture (which must be `expected`), check its
+    safetensors against config.json and load them."""
+    wdir = Path(weights_dir)
+    meta = read_config(wdir, expected)
+    if expected not in _BUILDERS:
+        raise WeightsError(f"no builder registered for architecture {expected!r}")
+    if not isinstance(meta.get("config"), dict) or not isinstance(meta.get("sha256"), str):
+        raise WeightsError(f"{wdir / 'config.json'} has no config or sha256")
+    try:
+        model = _BUILDERS[expected](meta["config"])
+    except (TypeError, ValueError, KeyError) as e:
+        raise WeightsError(f"bad config in {wdir / 'config.json'}: {e}") from None
+    state, digest = load_state(wdir, meta)
+    load_into(model, state, str(wdir))
+    return LoadedWeights(model, meta, identity(meta), digest)

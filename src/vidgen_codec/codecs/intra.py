@@ -31,7 +31,7 @@ from ..models.integer_hyper import IntegerHyperSynthesis
 from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel, q_max
 from ..ratecontrol import RateState, frame_budget, init_rate, search_q, update_rate
 from ..registry import register_codec
-from ..weights import load_into, load_state, read_config, repo_weights_dir, save_weights
+from ..weights import load_model, repo_weights_dir, save_weights
 from .base import CodedChunk, RateTarget, Structure
 from .dc_trim import trimmed
 
@@ -62,11 +62,13 @@ class IntraCodec:
     stride = STRIDE
 
     def __init__(self, model: IntraModel, weights_sha256: bytes, *, device: str = "cpu",
-                 backend: EntropyBackend | None = None):
+                 backend: EntropyBackend | None = None, legacy_sha256: bytes | None = None):
         self.model = model.eval().to(device)
         self.cfg = model.cfg
         self.device = device
-        self.weights_sha256 = weights_sha256
+        self.weights_sha256 = weights_sha256  # the weights' identity (weights.identity)
+        # what format 1.x files recorded: the safetensors' SHA-256 (weights.py)
+        self.legacy_weights_sha256 = legacy_sha256 or weights_sha256
         self.model_id = model.cfg.model_id
         # VGC_RANS in numpy on every device (the symbols are on the CPU here anyway); pass
         # entropy.rans_triton.VgcRansTriton for the GPU kernels, which write the same bytes.
@@ -85,12 +87,8 @@ class IntraCodec:
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def load(cls, weights_dir=None, *, device: str = "cpu", backend=None) -> "IntraCodec":
-        wdir = weights_dir or repo_weights_dir() / "intra"
-        meta = read_config(wdir, ARCHITECTURE)
-        model = IntraModel(IntraConfig(**meta["config"]))
-        state, digest = load_state(wdir, meta)
-        load_into(model, state, str(wdir))
-        return cls(model, digest, device=device, backend=backend)
+        w = load_model(weights_dir or repo_weights_dir() / "intra", ARCHITECTURE)
+        return cls(w.model, w.identity, device=device, backend=backend, legacy_sha256=w.legacy)
 
     @classmethod
     def random(cls, seed: int = 0, cfg: IntraConfig | None = None, **kw) -> "IntraCodec":

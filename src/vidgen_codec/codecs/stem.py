@@ -26,7 +26,7 @@ from ..models.intra_model import IntraConfig
 from ..models.stem_model import StemConfig, StemModel
 from ..motion.mv_coding import MotionTables, tables_from_arrays
 from ..registry import register_codec
-from ..weights import load_into, load_state, read_config, repo_weights_dir, save_weights
+from ..weights import load_model, repo_weights_dir, save_weights
 from ..pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
 from . import stem_av1, stem_decoder, stem_encoder
 from .base import RateTarget, Structure
@@ -48,7 +48,8 @@ class StemCodec:
     stride = IntraCodec.stride
 
     def __init__(self, intra: IntraCodec, model: StemModel, stem_sha256: bytes, *,
-                 device: str = "cpu", backend: EntropyBackend | None = None):
+                 device: str = "cpu", backend: EntropyBackend | None = None,
+                 legacy_sha256: bytes | None = None):
         self.backend = backend or intra.backend  # the intra codec picks the default coder
         self.intra = intra
         self.intra.backend = self.backend
@@ -61,24 +62,24 @@ class StemCodec:
         self.device = device
         self.cfg = model.cfg
         self.model_id = model.cfg.model_id
-        # the stream depends on both weight files: record a hash of the pair
+        # the stream depends on both weight folders: record a hash of the pair
         self.weights_sha256 = hashlib.sha256(stem_sha256 + intra.weights_sha256).digest()
+        self.legacy_weights_sha256 = hashlib.sha256(
+            (legacy_sha256 or stem_sha256) + intra.legacy_weights_sha256).digest()
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def load(cls, weights_dir=None, *, device: str = "cpu", backend=None) -> "StemCodec":
         wdir = Path(weights_dir or repo_weights_dir() / "stem")
-        meta = read_config(wdir, ARCHITECTURE)
-        cfg = StemConfig(**meta["config"])
+        w = load_model(wdir, ARCHITECTURE)
+        cfg = w.model.cfg
         intra_dir = (wdir / cfg.intra_dir).resolve()
         intra = IntraCodec.load(intra_dir, device=device, backend=backend)
-        if cfg.intra_sha256 and intra.weights_sha256.hex() != cfg.intra_sha256:
+        if cfg.intra_sha256 and intra.legacy_weights_sha256.hex() != cfg.intra_sha256:
             raise WeightsError(f"{intra_dir} is not the intra model {wdir} was trained with "
                                f"(sha256 {cfg.intra_sha256[:12]})")
-        model = StemModel(cfg)
-        state, digest = load_state(wdir, meta)
-        load_into(model, state, str(wdir))
-        return cls(intra, model, digest, device=device, backend=backend)
+        return cls(intra, w.model, w.identity, device=device, backend=backend,
+                   legacy_sha256=w.legacy)
 
     @classmethod
     def random(cls, seed: int = 0, **kw) -> "StemCodec":

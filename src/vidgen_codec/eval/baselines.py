@@ -41,8 +41,13 @@ import numpy as np
 from ..pictures.packets import decode_packets, encode_packets
 from .resources import Cost
 
-BASELINES = {"x264": "libx264", "x265": "libx265", "svtav1": "libsvtav1"}
+BASELINES = {"x264": "libx264", "x265": "libx265", "svtav1": "libsvtav1",
+             "svtav1-p4": "libsvtav1"}
 """Baseline names `vgc eval --baselines` accepts, and the PyAV encoder behind each."""
+
+BASELINE_OPTIONS = {"svtav1-p4": {"preset": "4"}}
+"""Options of a named baseline beyond its encoder's (svtav1-p4: SVT-AV1 at the slower preset 4,
+against the backbone's preset 8)."""
 
 EVAL_TOLERANCE = 0.05
 """`vgc eval` matches a baseline's payload to within this fraction of the vgc file's size."""
@@ -144,8 +149,8 @@ def baseline_at_bytes(frames: list[np.ndarray], fps: Fraction, name: str, target
 
     def encode(q: float) -> list[bytes]:
         t0 = time.perf_counter()
-        packets = _encode(padded, Fraction(fps), codec, _settings(rc, False, None, q),
-                          gop=len(frames))
+        packets = _encode(padded, Fraction(fps), codec,
+                          _settings(rc, False, BASELINE_OPTIONS.get(name), q), gop=len(frames))
         seconds[q] = time.perf_counter() - t0
         return packets
 

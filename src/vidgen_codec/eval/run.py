@@ -43,7 +43,7 @@ class EvalConfig:
     bpp: list[float]
     out: str
     codecs: list[str] | None = None  # None: every registered codec
-    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
+    baselines: list[str] = field(default_factory=lambda: ["x264", "x265", "svtav1"])
     metrics: list[str] = field(default_factory=lambda: list(metric_set.METRICS))
     start: int = 0
     frames: int | None = None

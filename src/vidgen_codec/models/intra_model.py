@@ -30,6 +30,8 @@ from torch import nn
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import GDN
 
+from ..weights import architecture
+
 
 @dataclass
 class IntraConfig:
@@ -151,3 +153,8 @@ def rd_loss(out: dict, x: torch.Tensor, lam: torch.Tensor) -> tuple[torch.Tensor
     mse = ((out["x_hat"] - x) ** 2).mean(dim=(1, 2, 3))
     loss = (lam * 255**2 * mse + bpp).mean()
     return loss, {"bpp": bpp.mean().item(), "mse": mse.mean().item()}
+
+
+@architecture("IntraModel")
+def _build(config: dict) -> IntraModel:
+    return IntraModel(IntraConfig(**config))

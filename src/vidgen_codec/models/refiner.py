@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from ..weights import architecture
+
 N_FRAME_TYPES = 4  # I, P, M, R (bitstream_spec.md section 11.3)
 
 
@@ -288,3 +290,7 @@ def seeded_noise(shape, seed: int, window: int) -> torch.Tensor:
 def count_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
+
+@architecture("Refiner")
+def _build(config: dict) -> Refiner:
+    return Refiner(RefinerConfig.from_dict(config))

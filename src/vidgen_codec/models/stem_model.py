@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..motion.tables import build_tables
+from ..weights import architecture
 from .intra_model import IntraConfig, IntraModel
 
 
@@ -39,3 +40,8 @@ class StemModel(nn.Module):
         self.residual = IntraModel(IntraConfig(**cfg.residual))
         for name, array in build_tables().items():
             self.register_buffer(name, torch.from_numpy(array))
+
+
+@architecture("StemModel")
+def _build(config: dict) -> StemModel:
+    return StemModel(StemConfig(**config))

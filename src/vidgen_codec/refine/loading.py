@@ -6,11 +6,12 @@
     adapter/config.json              RefinerConfig with vae = transformer = None, lora_rank r
     adapter/model.safetensors        FTE, context tokens and LoRA tensors only
 
-The identity a stream records (REFINE chunk, bitstream_spec.md section 7.5) is the sha256 of
-the folder's model.safetensors; for a --model-dir refiner it is
-sha256(adapter sha256 || sha256(vae/config.json) || sha256(transformer/config.json) || the
+The identity a stream records (REFINE chunk, bitstream_spec.md section 7.5) is the folder's
+identity (`weights.identity`: its safetensors and its config); for a --model-dir refiner it is
+sha256(adapter identity || sha256(vae/config.json) || sha256(transformer/config.json) || the
 sha256 of each weight file of vae/, then of transformer/, in name order), so two checkpoints of
-one architecture are told apart. Hashing reads the base once per command (about 3 GB for
+one architecture are told apart. Format 1.x files recorded the safetensors' SHA-256 in place of
+the identity (`legacy=True`). Hashing reads the base once per command (about 3 GB for
 Wan2.1-1.3B: seconds, next to minutes of refinement).
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from ..errors import WeightsError
 from ..models.refiner import Refiner, RefinerConfig
-from ..weights import load_into, load_state, read_config, repo_weights_dir, save_state
+from ..weights import identity, load_model, load_state, read_config, repo_weights_dir, save_state
 
 ARCHITECTURE = "Refiner"
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -31,24 +32,29 @@ def default_refiner_dir() -> Path:
     return repo_weights_dir() / "refiner"
 
 
-def refiner_identity(weights_dir=None, model_dir=None) -> tuple[bytes, str]:
-    """(sha256, model_id) that a stream records for this refiner, from the configs alone."""
+def refiner_identity(weights_dir=None, model_dir=None, *, legacy: bool = False
+                     ) -> tuple[bytes, str]:
+    """(identity, model_id) that a stream records for this refiner, from the configs alone
+    (`legacy`: what format 1.x files recorded)."""
+    def digest(meta: dict) -> bytes:
+        return bytes.fromhex(meta["sha256"]) if legacy else identity(meta)
+
     if model_dir is not None:
         model_dir = Path(model_dir)
         if weights_dir is None:
-            digest, model_id = b"\0" * 32, adapter_config().model_id
+            own, model_id = b"\0" * 32, adapter_config().model_id
         else:
             meta = read_config(Path(weights_dir), ARCHITECTURE)
-            digest, model_id = bytes.fromhex(meta["sha256"]), meta["config"]["model_id"]
-        return hashlib.sha256(digest + _base_digest(model_dir)).digest(), model_id
+            own, model_id = digest(meta), meta["config"]["model_id"]
+        return hashlib.sha256(own + _base_digest(model_dir)).digest(), model_id
     wdir = Path(weights_dir) if weights_dir is not None else default_refiner_dir()
     meta = read_config(wdir, ARCHITECTURE)
-    return bytes.fromhex(meta["sha256"]), meta["config"]["model_id"]
+    return digest(meta), meta["config"]["model_id"]
 
 
-def load_refiner(weights_dir=None, model_dir=None, *, device: str = "cpu"
+def load_refiner(weights_dir=None, model_dir=None, *, device: str = "cpu", legacy: bool = False
                  ) -> tuple[Refiner, bytes]:
-    """(refiner in eval mode, identity sha256). `model_dir` given: the base Wan model comes from
+    """(refiner in eval mode, identity). `model_dir` given: the base Wan model comes from
     it and `weights_dir` (optional) is an adapter; else `weights_dir` (default: the shipped
     one) holds the whole refiner."""
     if model_dir is not None:
@@ -59,10 +65,8 @@ def load_refiner(weights_dir=None, model_dir=None, *, device: str = "cpu"
         cfg = RefinerConfig.from_dict(meta["config"])
         if cfg.vae is None:
             raise WeightsError(f"{wdir} is an adapter for a Wan model: pass --model-dir too")
-        state, _ = load_state(wdir, meta)
-        ref = Refiner(cfg)
-        load_into(ref, state, str(wdir))
-    return ref.eval().to(device), refiner_identity(weights_dir, model_dir)[0]
+        ref = load_model(wdir, ARCHITECTURE).model
+    return ref.eval().to(device), refiner_identity(weights_dir, model_dir, legacy=legacy)[0]
 
 
 def adapter_config(lora_rank: int = 16, window: int = 17) -> RefinerConfig:
