@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidgen_codec.codecs import stem_motion as sm
+from vidgen_codec.codecs.stem import motion as sm
 from vidgen_codec.codecs.dc_trim import trimmed
 from vidgen_codec.codecs.stem import StemCodec
 from vidgen_codec.weights import repo_weights_dir

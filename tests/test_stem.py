@@ -14,8 +14,8 @@ from vidgen_codec import api
 from vidgen_codec.bitstream import ContainerReader
 from vidgen_codec.codecs.base import RateTarget, Structure
 from vidgen_codec.codecs.stem import StemCodec
-from vidgen_codec.codecs.stem_motion import predict_m_fields, scale_field
-from vidgen_codec.codecs.stem_plan import choose_plan
+from vidgen_codec.codecs.stem.motion import predict_m_fields, scale_field
+from vidgen_codec.codecs.stem.plan import choose_plan
 from vidgen_codec.entropy import CompressaiRans, VgcRansCpu
 from vidgen_codec.errors import InputError
 from vidgen_codec.errors import FormatError

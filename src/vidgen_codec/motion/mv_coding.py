@@ -1,7 +1,7 @@
 """The motion codec: quantized block vector fields and block blend modes <-> stream bytes.
 
 A field is coded relative to a prediction the decoder can form on its own (temporal: scaled
-motion of the backbones; see `codecs/stem_motion.py`):
+motion of the backbones; see `codecs/stem/motion.py`):
 
     field V (2, hb, wb) int, in units of `step` pixels;  prediction P (same shape) int
     D = V - P;  E = D, or its left-neighbour difference along rows (DPCM, first column from

@@ -6,6 +6,6 @@ parameter. No GOPs beyond one coded sequence, no container.
     fit.py     code to a byte budget: search a rate knob whose size is monotonic in it
 
 The learned hyperprior coder lives in `codecs/intra.py` (its `analyze`, `code_latent` and
-`decode_streams` are the same contract); STEM's backbone coders (`codecs/stem_backbone.py`)
+`decode_streams` are the same contract); STEM's backbone coders (`codecs/stem/backbone.py`)
 sit on both.
 """

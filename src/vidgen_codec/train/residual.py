@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..codecs.stem_motion import RESIDUAL_SCALE, residual_image
+from ..codecs.stem.motion import RESIDUAL_SCALE, residual_image
 from ..models.intra_model import IntraConfig, IntraModel
 from ..motion.estimate import block_field, dense_flow
 from ..motion.warp import dense_from_blocks, warp

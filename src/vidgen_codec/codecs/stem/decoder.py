@@ -13,13 +13,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..bitstream import FramePayload
-from ..bitstream.ids import FrameType
-from ..errors import FormatError
-from ..motion.mv_coding import decode_field, decode_modes, peek_format
-from . import stem_motion as sm
-from .intra import Q_STEP
-from .stem_backbone import AV1, Av1BackboneDecoder, BackboneConfig, unpack_gop
+from ...bitstream import FramePayload
+from ...bitstream.ids import FrameType
+from ...errors import FormatError
+from ...motion.mv_coding import decode_field, decode_modes, peek_format
+from . import motion as sm
+from ..intra import Q_STEP
+from .backbone import AV1, Av1BackboneDecoder, BackboneConfig, unpack_gop
 
 
 @dataclass

@@ -20,8 +20,8 @@ import math
 import numpy as np
 import torch
 
-from ..motion.mv_coding import BACKWARD, BLEND, FORWARD, FieldFormat
-from ..motion.warp import dense_from_blocks, warp  # noqa: F401  (warp: used by callers)
+from ...motion.mv_coding import BACKWARD, BLEND, FORWARD, FieldFormat
+from ...motion.warp import dense_from_blocks, warp  # noqa: F401  (warp: used by callers)
 
 
 def scale_field(v: np.ndarray, num: int, den: int) -> np.ndarray:

@@ -4,7 +4,7 @@
     per GOP, for each candidate (backbone interval B, backbone scale s):
         backbones 0, B, 2B, .., last  --downscale s--> SVT-AV1, one closed sequence, CRF
             fitted to (GOP budget - motion bytes)                              [pictures.fit]
-        frames between backbones: motion only (the learned path's MV coder, stem_encoder)
+        frames between backbones: motion only (the learned path's MV coder, encoder.py)
         the candidate's chunks are decoded by the real decoder, measured against the originals
     keep the candidate with the best luma PSNR (BT.601 Y, over the GOP) among those within the
     budget whose predictions did not fail (no frame > FAIL_DB below the mean of its
@@ -17,7 +17,7 @@ on tree at 0.01 (it took half-scale backbones: -0.11 JOD, -12.6 VMAF against the
 
 A GOP is one BACKBONE_FRAME chunk (`stem_gop`: header, the AV1 units, the motion streams in
 decode order; bitstream_spec.md, stem). The encoder holds one GOP of frames, as uint8. Rate
-control: `stem_rate` budgets per GOP, carrying surplus or deficit to the next GOP; each
+control: `rate.py` budgets per GOP, carrying surplus or deficit to the next GOP; each
 candidate is fitted to the budget with `pictures.fit` (CRF in quarter steps), once with the
 motion bytes estimated and once more with the real ones when they missed by over REFIT.
 """
@@ -31,22 +31,22 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from .. import metrics
-from ..bitstream import FramePayload
-from ..bitstream.framing import chunk_size
-from ..bitstream.ids import ChunkType, FrameType
-from ..frames import to_tensor, to_uint8
-from ..motion.mv_coding import FieldFormat, encode_field
-from ..pictures.av1 import CRF_MAX, CRF_MIN, CRF_STEP, Av1Settings, encode_sequence
-from ..pictures.fit import fit_to_budget
-from . import stem_backbone as bb
-from . import stem_encoder as se
-from . import stem_motion as sm
-from .base import CodedChunk
-from ..stem_gop import MAX_GOP_FRAMES
-from .stem_cuts import CutDetector
-from .stem_plan import StemPlan
-from .stem_rate import StemRate, open_gop, spend
+from ... import metrics
+from ...bitstream import FramePayload
+from ...bitstream.framing import chunk_size
+from ...bitstream.ids import ChunkType, FrameType
+from ...frames import to_tensor, to_uint8
+from ...motion.mv_coding import FieldFormat, encode_field
+from ...pictures.av1 import CRF_MAX, CRF_MIN, CRF_STEP, Av1Settings, encode_sequence
+from ...pictures.fit import fit_to_budget
+from . import backbone as bb
+from . import encoder as se
+from . import motion as sm
+from ..base import CodedChunk
+from ...stem_gop import MAX_GOP_FRAMES
+from .cuts import CutDetector
+from .plan import StemPlan
+from .rate import StemRate, open_gop, spend
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class _Candidate:
 def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _Candidate:
     """The candidate with its refine mask set (`refine/gate.py`). Decoded once more: the
     candidates do not keep their frames (a GOP of 1080p float frames is a gigabyte)."""
-    from ..refine.gate import choose_mask
+    from ...refine.gate import choose_mask
 
     hp, wp = originals[0].shape[:2]
     real = [o[: st.height, : st.width] for o in originals]

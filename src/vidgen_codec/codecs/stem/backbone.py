@@ -1,7 +1,7 @@
 """STEM's backbone coders: how a backbone picture becomes bytes and comes back.
 
-    learned  the intra model (I) and motion + learned residual (P): `stem_encoder`,
-             `stem_decoder`; what files without a CODEC_CONFIG chunk use
+    learned  the intra model (I) and motion + learned residual (P): `encoder.py`,
+             `decoder.py`; what files without a CODEC_CONFIG chunk use
     av1      each GOP's backbones are one SVT-AV1 sequence (`pictures.av1`), at full or half
              resolution per side (the GOP header says which); the decoder upsamples a half
              scale backbone before anything uses it (motion frames, the refiner)
@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..bitstream import FramePayload
-from ..errors import FormatError
-from ..stem_gop import AV1, BackboneConfig, GopHeader, pack_gop, unpack_gop  # noqa: F401
-from ..frames import to_tensor
-from ..pictures.av1 import Av1Decoder
-from ..pictures.yuv420 import upsample2x
+from ...bitstream import FramePayload
+from ...errors import FormatError
+from ...stem_gop import AV1, BackboneConfig, GopHeader, pack_gop, unpack_gop  # noqa: F401
+from ...frames import to_tensor
+from ...pictures.av1 import Av1Decoder
+from ...pictures.yuv420 import upsample2x
 
 def even(n: int) -> int:
     return n + n % 2
@@ -87,8 +87,8 @@ def decode_backbones(units: list[bytes], scale: int, st, hp: int, wp: int) -> li
 
 def decode_gop(codec, payload: FramePayload, st, hp: int, wp: int) -> list[torch.Tensor]:
     """A GOP chunk through the real decoder: (1,3,hp,wp) frames in display order."""
-    from . import stem_decoder
+    from . import decoder
 
     ds = codec.new_decoder(BackboneConfig(AV1, st.settings).pack(), st.width, st.height)
-    out, ds = stem_decoder.decode_frame(codec, ds, payload, hp, wp)
+    out, ds = decoder.decode_frame(codec, ds, payload, hp, wp)
     return [f for _, f in out]

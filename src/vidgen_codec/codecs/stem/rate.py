@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..ratecontrol import FILE_OVERHEAD
+from ...ratecontrol import FILE_OVERHEAD
 
 
 @dataclass(frozen=True)

@@ -19,22 +19,22 @@ from functools import partial
 import numpy as np
 import torch
 
-from ..bitstream import FramePayload
-from ..bitstream.framing import chunk_size
-from ..bitstream.ids import ChunkType, FrameType
-from ..frames import to_uint8
-from ..models.intra_model import Q_MIN, q_max
-from ..motion.estimate import block_field, dense_flow
-from ..motion.mv_coding import (BACKWARD, BLEND, FORWARD, FieldFormat, encode_field,
+from ...bitstream import FramePayload
+from ...bitstream.framing import chunk_size
+from ...bitstream.ids import ChunkType, FrameType
+from ...frames import to_uint8
+from ...models.intra_model import Q_MIN, q_max
+from ...motion.estimate import block_field, dense_flow
+from ...motion.mv_coding import (BACKWARD, BLEND, FORWARD, FieldFormat, encode_field,
                                 encode_modes)
-from ..motion.warp import warp
-from ..ratecontrol import search_q
-from . import stem_motion as sm
-from .base import CodedChunk
-from .dc_trim import trimmed
-from .intra import Q_STEP, rate_code, snap_q
-from .stem_plan import StemPlan
-from .stem_rate import StemRate, backbone_budget, open_gop, spend
+from ...motion.warp import warp
+from ...ratecontrol import search_q
+from . import motion as sm
+from ..base import CodedChunk
+from ..dc_trim import trimmed
+from ..intra import Q_STEP, rate_code, snap_q
+from .plan import StemPlan
+from .rate import StemRate, backbone_budget, open_gop, spend
 
 MODE_BITS = 3.0  # bits a non-blend mode is assumed to cost when choosing modes
 # Backbone rate parameters are searched to this resolution: the GOP-level budget absorbs the

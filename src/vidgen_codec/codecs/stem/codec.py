@@ -2,7 +2,7 @@
 
 Only backbone frames are coded in full (an I-frame per GOP, then P-frames: motion plus a learned
 residual); the frames between them send motion vectors alone, and the decoder warps the decoded
-backbones with them into the intermediate sequence. See `stem_encoder.py`, `stem_decoder.py`
+backbones with them into the intermediate sequence. See `encoder.py`, `decoder.py`
 and bitstream_spec.md, section 15, "stem".
 
 Weights: a STEM folder (residual model + motion tables, `models/stem_model.py`) and the intra
@@ -17,24 +17,24 @@ from pathlib import Path
 
 import torch
 
-from ..bitstream.framing import chunk_size
-from ..bitstream.headers import codec_config_size
-from ..bitstream.ids import CodecId
-from ..entropy import EntropyBackend
-from ..errors import InputError, WeightsError
-from ..models.intra_model import IntraConfig
-from ..models.stem_model import StemConfig, StemModel
-from ..motion.mv_coding import MotionTables, tables_from_arrays
-from ..registry import register_codec
-from ..weights import load_model, repo_weights_dir, save_weights
-from ..pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
-from . import stem_av1, stem_decoder, stem_encoder
-from .base import RateTarget, Structure
-from .intra import IntraCodec, build_tables, check_rate
-from ..stem_gop import AV1, BACKBONES, SCALES, BackboneConfig, unpack_gop
-from .stem_cuts import CutDetector
-from .stem_plan import StemPlan, choose_plan
-from .stem_rate import init_stem_rate
+from ...bitstream.framing import chunk_size
+from ...bitstream.headers import codec_config_size
+from ...bitstream.ids import CodecId
+from ...entropy import EntropyBackend
+from ...errors import InputError, WeightsError
+from ...models.intra_model import IntraConfig
+from ...models.stem_model import StemConfig, StemModel
+from ...motion.mv_coding import MotionTables, tables_from_arrays
+from ...registry import register_codec
+from ...weights import load_model, repo_weights_dir, save_weights
+from ...pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
+from . import av1, decoder, encoder
+from ..base import RateTarget, Structure
+from ..intra import IntraCodec, build_tables, check_rate
+from ...stem_gop import AV1, BACKBONES, SCALES, BackboneConfig, unpack_gop
+from .cuts import CutDetector
+from .plan import StemPlan, choose_plan
+from .rate import init_stem_rate
 
 ARCHITECTURE = "StemModel"
 DEFAULT_BACKBONE = "av1"
@@ -132,7 +132,7 @@ class StemCodec:
         q = None
         if target.q is not None:
             q = check_rate(target.q, min(self.intra.cfg.levels, self.residual.cfg.levels))
-        return stem_encoder.StemEncoderState(plan, rate, q, expected_frames)
+        return encoder.StemEncoderState(plan, rate, q, expected_frames)
 
     def _new_av1_encoder(self, width, height, target: RateTarget, expected_frames, s,
                          refiner, seed: int):
@@ -161,7 +161,7 @@ class StemCodec:
             scales = (s.backbone_scale or 1,)
         refine_bytes = 0 if refiner is None else chunk_size(
             41 + len(refiner.cfg.model_id.encode()))
-        return stem_av1.Av1EncoderState(plan, rate, crf, Av1Settings(), width, height,
+        return av1.Av1EncoderState(plan, rate, crf, Av1Settings(), width, height,
                                         expected_frames, intervals, scales, CutDetector(),
                                         refiner, seed, refine_bytes=refine_bytes)
 
@@ -169,7 +169,7 @@ class StemCodec:
         """Whether files from this encoder state are decoded through the refiner: asked when
         the encoder starts and again after its flush (av1: then only if a GOP's gate let the
         refiner run on some window, else the file drops its REFINE chunk)."""
-        if not isinstance(st, stem_av1.Av1EncoderState):
+        if not isinstance(st, av1.Av1EncoderState):
             return True
         return st.refiner is not None and st.refined is not False
 
@@ -179,29 +179,29 @@ class StemCodec:
 
     def codec_config(self, st) -> bytes | None:
         """The codec config for this encoder (None: the learned backbone)."""
-        if isinstance(st, stem_av1.Av1EncoderState):
+        if isinstance(st, av1.Av1EncoderState):
             return BackboneConfig(AV1, st.settings).pack()
         return None
 
     @torch.no_grad()
     def encode_frame(self, st, x: torch.Tensor):
-        if isinstance(st, stem_av1.Av1EncoderState):
-            return stem_av1.encode_frame(self, st, x.to(self.device))
-        return stem_encoder.encode_frame(self, st, x.to(self.device))
+        if isinstance(st, av1.Av1EncoderState):
+            return av1.encode_frame(self, st, x.to(self.device))
+        return encoder.encode_frame(self, st, x.to(self.device))
 
     @torch.no_grad()
     def flush(self, st):
-        if isinstance(st, stem_av1.Av1EncoderState):
-            return stem_av1.flush(self, st)
-        return stem_encoder.flush(self, st)
+        if isinstance(st, av1.Av1EncoderState):
+            return av1.flush(self, st)
+        return encoder.flush(self, st)
 
     def new_decoder(self, config: bytes | None = None, width: int = 0, height: int = 0):
-        return stem_decoder.StemDecoderState(backbone=BackboneConfig.unpack(config),
+        return decoder.StemDecoderState(backbone=BackboneConfig.unpack(config),
                                              width=width, height=height)
 
     @torch.no_grad()
     def decode_frame(self, st, payload, hp: int, wp: int, *, chunk: int | None = None):
-        return stem_decoder.decode_frame(self, st, payload, hp, wp, chunk)
+        return decoder.decode_frame(self, st, payload, hp, wp, chunk)
 
     def frame_info(self, st, payload, *, chunk=None) -> tuple[dict[int, int], dict[int, int]]:
         """({frame index: frame type} of the frames a chunk holds, {GOP start: refine mask}):
@@ -214,4 +214,4 @@ class StemCodec:
         return {payload.frame_index: int(payload.frame_type)}, {}
 
     def flush_decoder(self, st):
-        return stem_decoder.flush(self, st)
+        return decoder.flush(self, st)

@@ -1,0 +1,17 @@
+"""`stem`: Diff-SIT's Sparse Temporal Encoding Module (Zhou, Chen, Zhang 2026, arXiv 2603.18501).
+
+    codec.py     StemCodec: the registry entry, weights, encoder and decoder states
+    plan.py      GOP size and backbone interval per target rate (the learned backbone's table)
+    rate.py      byte budgets of backbones and motion frames
+    encoder.py   learned backbones: I/P frames through the intra and residual models, motion
+    av1.py       AV1 backbones: one SVT-AV1 sequence per GOP, structure search, refine gate
+    backbone.py  AV1 backbone decoding (dav1d) and the GOP chunk's frames
+    cuts.py      scene cuts (PySceneDetect) that start a GOP
+    motion.py    motion fields: prediction rules and warping shared by encoder and decoder
+    decoder.py   the decoder for both backbones
+The GOP chunk's byte layout is `vidgen_codec.stem_gop` (no torch, so `vgc info` reads it).
+"""
+
+from .codec import StemCodec
+
+__all__ = ["StemCodec"]
