@@ -19,8 +19,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	@mkdir -p demo
 	$(BIN)/python -m vidgen_codec.tools.sample_clip $(CLIP)
-	$(BIN)/vgc encode $(CLIP) demo/sample.vgc --bpp 0.02
-	$(BIN)/vgc decode demo/sample.vgc demo/sample_decoded.mkv
+	$(BIN)/vgc encode $(CLIP) demo/sample.vgc --bpp 0.02 -y
+	$(BIN)/vgc decode demo/sample.vgc demo/sample_decoded.mkv -y
 	$(BIN)/vgc info demo/sample.vgc
 
 test: $(STAMP)

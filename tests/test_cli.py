@@ -42,14 +42,14 @@ def test_encode_info_decode(mkv_clip, tmp_path, wdir, capsys):
                           capsys=capsys)
     assert code == 0, err
     assert "10 frames 64x48" in text
-    code, text, _ = vgc("info", out, "--json", "--frames", capsys=capsys)
+    code, text, _ = vgc("info", out, "--json", "--frames", "--weights", wdir, capsys=capsys)
     d = json.loads(text)
     assert d["codec"] == "stem" and d["frames"] == 10
     assert d["frame_types"] == "IMMPIMMPIP"  # display order; the last frame is a backbone
     assert (d["gop_size"], d["backbone_interval"]) == (4, 3)
     assert [f["frame"] for f in d["per_frame"]] == [0, 3, 1, 2, 4, 7, 5, 6, 8, 9]  # file order
     assert d["bytes"] == out.stat().st_size and len(d["per_frame"]) == 10
-    code, text, _ = vgc("info", out, "--frames", capsys=capsys)
+    code, text, _ = vgc("info", out, "--frames", "--weights", wdir, capsys=capsys)
     assert code == 0 and "BACKBONE_FRAME" in text and "frame types I M M P I M M P I P" in text
     assert "MV_PAYLOAD" in text
     code, text, err = vgc("decode", out, tmp_path / "d.y4m", "--weights", wdir, "-q",

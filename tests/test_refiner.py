@@ -366,7 +366,7 @@ def test_cli_no_refine_and_info(make_clip, tmp_path, stem_weights, refiner_dir, 
                      "--refiner", refiner_dir, "--seed", "4", "--backbone", "learned", "-q",
                      capsys=capsys)
     assert code == 0
-    code, out, _ = vgc("info", f, "--json", capsys=capsys)
+    code, out, _ = vgc("info", f, "--json", "--weights", stem_weights, capsys=capsys)
     d = json.loads(out)
     assert d["refine"]["seed"] == 4 and d["refine"]["model_id"] == "refiner-random-1"
     assert d["refine"]["refiner_sha256"] == refiner_identity(refiner_dir)[0].hex()

@@ -9,6 +9,7 @@ The CLI only parses arguments and calls these functions.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -26,12 +27,14 @@ from .entropy import get_backend
 from .errors import FormatError, InputError, WeightsError
 from .registry import codec_by_id, get_codec
 from .frames import crop, pad_to_multiple, to_tensor, to_uint8
+from .preflight import (DEFAULT_BPP, check_encode_args, check_header, check_vgc_output,
+                        require_file)
 from .video_io import RawSpec, probe, read_frames
 from .video_writer import VideoWriter
 
 MIN_SIDE = 16  # smaller frames are refused: a model stride of 64 would be mostly padding
 MAX_SIDE = 65535
-DEFAULT_BPP = 0.05
+__all__ = ["DEFAULT_BPP", "EncodeReport", "decode", "encode", "resolve_device"]
 
 
 @dataclass
@@ -44,6 +47,32 @@ class EncodeReport:
     bpp: float
 
 
+def thread_invariant(fn):
+    """Run `fn` with CPU numerics whose results do not depend on the thread count (issue 18).
+
+    - oneDNN (mkldnn) picks the blocking, and so the summation order, of its convolutions by
+      thread count (decoded frames differed by +-1 in a few samples between 1 and 2 threads);
+      torch's own kernels do not, so oneDNN is off.
+    - MKL's sgemm (the refiner's linear layers) splits some products differently at 3 threads
+      than at 1, 2, 4, 5 or 8: the thread count is rounded down to a power of two.
+    Encoder and decoder both run under it, so the encoder's references are the decoder's. This
+    is measured on this machine's CPU, not a proof for every BLAS and ISA: the integer parts
+    (entropy decoding, AV1 backbones, colour conversion) are exact everywhere, the float
+    networks are exact for any thread count on one machine.
+    """
+    @functools.wraps(fn)
+    def run(*args, **kw):
+        mkldnn, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
+        torch.backends.mkldnn.enabled = False
+        torch.set_num_threads(1 << (max(threads, 1).bit_length() - 1))
+        try:
+            return fn(*args, **kw)
+        finally:
+            torch.backends.mkldnn.enabled = mkldnn
+            torch.set_num_threads(threads)
+    return run
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -54,6 +83,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
+@thread_invariant
 def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
            q: float | None = None, start: int = 0, frames: int | None = None,
            raw: RawSpec | None = None, device: str = "cpu", weights: str | None = None,
@@ -67,12 +97,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     refiner (shipped, `refiner` folder, or `model_dir` Wan base + adapter) and the noise seed."""
     if Path(dst).resolve() == Path(src).resolve():
         raise InputError("output path is the input file")
-    if bpp is not None and q is not None:
-        raise InputError("give either a bpp target or a rate parameter, not both")
-    if bpp is None and q is None:
-        bpp = DEFAULT_BPP
-    if bpp is not None and not 0 < bpp <= 24:
-        raise InputError(f"--bpp {bpp} outside (0, 24]")
+    bpp = check_encode_args(bpp, q, start, frames)
+    check_vgc_output(dst, suffix=False)
     info = probe(src, raw)
     w, h = info.width, info.height
     if min(w, h) < MIN_SIDE or max(w, h) > MAX_SIDE:
@@ -103,30 +129,34 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
         encoder_version=f"vgc {__version__}", codec_config=model.codec_config(state),
     )
     n = 0
-    with ContainerWriter(dst) as out:
-        out.write_sequence_header(header)
-        if refine_record is not None:
-            out.write_refine(refine_record)
-        bar = tqdm(total=expected, desc=f"encode {codec}", unit="frame", disable=not progress)
-        for frame in read_frames(src, start=start, count=frames, raw=raw):
-            chunks, state = model.encode_frame(state, _to_input(frame, model.stride).to(dev))
+    try:
+        Path(dst).resolve().parent.mkdir(parents=True, exist_ok=True)
+        with ContainerWriter(dst) as out, tqdm(total=expected, desc=f"encode {codec}",
+                                               unit="frame", disable=not progress) as bar:
+            out.write_sequence_header(header)
+            if refine_record is not None:
+                out.write_refine(refine_record)
+            for frame in read_frames(src, start=start, count=frames, raw=raw):
+                chunks, state = model.encode_frame(state, _to_input(frame, model.stride).to(dev))
+                for c in chunks:
+                    out.write_frame(c.chunk_type, c.payload, gop_start=c.gop_start)
+                n += 1
+                bar.update(1)
+            chunks, state = model.flush(state)
             for c in chunks:
                 out.write_frame(c.chunk_type, c.payload, gop_start=c.gop_start)
-            n += 1
-            bar.update(1)
-        chunks, state = model.flush(state)
-        for c in chunks:
-            out.write_frame(c.chunk_type, c.payload, gop_start=c.gop_start)
-        if refine_record is not None and not model.refines(state):
-            out.drop_refine()  # the encoder's gate switched every refiner window off
-        bar.close()
-        if n == 0:
-            raise InputError(f"{src}: no frames to encode in the requested range")
-        out.finish(frame_count=n)
-        size = out.bytes_written
+            if refine_record is not None and not model.refines(state):
+                out.drop_refine()  # the encoder's gate switched every refiner window off
+            if n == 0:
+                raise InputError(f"{src}: no frames to encode in the requested range")
+            out.finish(frame_count=n)
+            size = out.bytes_written
+    except OSError as e:  # the output's folder, permissions, a full disk
+        raise InputError(f"cannot write {dst}: {e.strerror or e}") from None
     return EncodeReport(dst, n, w, h, size, size * 8 / (w * h * n))
 
 
+@thread_invariant
 def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
            device: str = "cpu", weights: str | None = None, refine: bool = True,
            refiner: str | None = None, model_dir: str | None = None,
@@ -134,10 +164,11 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
     """Decode frames [start, start+frames) of the .vgc `src` into a video `dst`. Returns count.
 
     A file with a REFINE chunk goes through the refiner it names, unless `refine` is False."""
-    if not Path(src).is_file():
-        raise InputError(f"{src}: no such file")
+    require_file(src, ".vgc")
     with ContainerReader(src) as rd:
         hdr = rd.header
+        check_header(hdr, rd.version)
+        rd.read_index()  # the tail (END, index) is checked before any frame is decoded
         spec = codec_by_id(hdr.codec_id)
         backend = get_backend(hdr.entropy_coder_id)
         dev = resolve_device(device)
@@ -160,9 +191,9 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
             outputs = refine_stream(ref, outputs, types, rd.refine.seed, gates)
         written = 0
         fps = Fraction(hdr.fps_num, hdr.fps_den)
-        with VideoWriter(dst, hdr.width, hdr.height, fps) as vw:
-            bar = tqdm(total=count, desc="decode" + (" + refine" if ref else ""),
-                       unit="frame", disable=not progress)
+        with VideoWriter(dst, hdr.width, hdr.height, fps) as vw, \
+                tqdm(total=count, desc="decode" + (" + refine" if ref else ""), unit="frame",
+                     disable=not progress) as bar:
             for out in outputs:
                 for index, x in out:
                     if index < start or written == count:
@@ -172,10 +203,11 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
                     bar.update(1)
                 if written == count:
                     break
-            bar.close()
             if frames is None:
-                for _ in chunks:  # full decode: validate the rest of the file (INDEX, END)
-                    pass
+                for fc in chunks:  # full decode: validate the rest of the file (INDEX, END)
+                    raise FormatError(f"chunk at offset {fc.offset} holds frame "
+                                      f"{fc.payload.frame_index} after the file's last frame",
+                                      chunk=fc.chunk_index)
             if written != count:
                 raise InputError(f"{src}: expected {count} frames, found {written}")
     return written

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 import click
@@ -14,6 +15,20 @@ from .errors import InputError, VgcError
 from .video_writer import MP4_SETTINGS_HELP, SUPPORTED_OUTPUTS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def overwrite_options(f):
+    """ffmpeg's -y / -n for an output that exists (neither: ask on a terminal, else refuse)."""
+    f = click.option("-n", "--no-overwrite", "no_overwrite", is_flag=True,
+                     help="Never overwrite an existing output (exit 1).")(f)
+    return click.option("-y", "--overwrite", is_flag=True,
+                        help="Overwrite an existing output without asking.")(f)
+
+
+def _overwrite(yes: bool, no: bool) -> bool | None:
+    if yes and no:
+        raise InputError("-y and -n exclude each other")
+    return True if yes else False if no else None
 
 
 @click.group(context_settings=CONTEXT)
@@ -61,8 +76,10 @@ def main():
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the refiner's noise, stored in the file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@overwrite_options
 def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix_fmt, gop,
-           backbone_interval, backbone, backbone_scale, fast, device, weights, no_refine, refiner, model_dir, seed, quiet):
+           backbone_interval, backbone, backbone_scale, fast, device, weights, no_refine,
+           refiner, model_dir, seed, quiet, overwrite, no_overwrite):
     """Encode a video into a .vgc file.
 
     INPUT is anything ffmpeg decodes (mp4, mkv, avi, mov, webm, y4m) or a raw .yuv with
@@ -83,11 +100,19 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
       vgc encode clip.mp4 clip.vgc --rate 2.5          # fixed rate, no rate control
                                                        # (av1 backbone: the CRF, 1 .. 70)
       vgc encode clip.mp4 clip.vgc --model-dir Wan2.1-T2V-1.3B-Diffusers --refiner adapter/
+      vgc encode clip.mp4 clip.vgc -y                  # overwrite clip.vgc if it exists
     """
+    from .preflight import check_encode_args, check_vgc_output, may_overwrite
+    from .registry import get_codec
+
+    check_encode_args(bpp, q, start, frames)  # refused before torch is imported
+    get_codec(codec)
+    if not os.path.exists(input_path):
+        raise InputError(f"{input_path}: no such file")
+    check_vgc_output(output_path)
+    may_overwrite(output_path, _overwrite(overwrite, no_overwrite))
     from . import api
 
-    if start < 0 or (frames is not None and frames <= 0):
-        raise InputError("--start must be >= 0 and --frames > 0")
     rep = api.encode(input_path, output_path, codec=codec, bpp=bpp, q=q, start=start,
                      frames=frames, raw=raw_spec(size, fps, pix_fmt), device=device,
                      weights=weights, gop=gop, backbone_interval=backbone_interval,
@@ -97,6 +122,11 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
                      progress=not quiet)
     click.echo(f"{rep.path}: {rep.frames} frames {rep.width}x{rep.height}, {rep.bytes} bytes, "
                f"{rep.bpp:.5f} bpp" + (f" (target {bpp:g})" if bpp else ""))
+    target = bpp if bpp is not None else (None if q is not None else api.DEFAULT_BPP)
+    if target and abs(rep.bpp - target) > 0.05 * target:
+        click.echo(f"vgc: warning: the file is {rep.bpp:.5f} bpp, {100 * (rep.bpp / target - 1):+.1f} "
+                   f"% off the {target:g} bpp target: this codec cannot reach it on this clip "
+                   f"({'below' if rep.bpp > target else 'above'} its range)", err=True)
 
 
 @main.command(context_settings=CONTEXT, epilog="Output formats: " + SUPPORTED_OUTPUTS + ". " + MP4_SETTINGS_HELP + ".")
@@ -109,8 +139,9 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
 @click.option("--weights", default=None, help="Weights folder (default: the shipped weights).")
 @refiner_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@overwrite_options
 def decode(input_path, output_path, start, frames, device, weights, no_refine, refiner,
-           model_dir, quiet):
+           model_dir, quiet, overwrite, no_overwrite):
     """Decode a .vgc file into a video; the output format follows OUTPUT's extension.
 
     A stem file is refined by one diffusion step (the refiner it names) unless --no-refine.
@@ -123,11 +154,19 @@ def decode(input_path, output_path, start, frames, device, weights, no_refine, r
       vgc decode clip.vgc part.y4m --start 100 --frames 25
       vgc decode clip.vgc warped.mkv --no-refine  # STEM's intermediate frames
       vgc decode clip.vgc clip.mkv --device cuda --model-dir Wan2.1-T2V-1.3B-Diffusers --refiner adapter/
+      vgc decode clip.vgc clip.mkv -y           # overwrite clip.mkv if it exists
     """
-    from . import api
+    from .preflight import may_overwrite, require_file
+    from .video_writer import check_output_path
 
     if frames is not None and frames <= 0:
         raise InputError("--frames must be > 0")
+    require_file(input_path, ".vgc")
+    check_output_path(output_path)
+    may_overwrite(output_path.rstrip("/" + os.sep) or output_path,
+                  _overwrite(overwrite, no_overwrite))
+    from . import api
+
     n = api.decode(input_path, output_path, start=start, frames=frames, device=device,
                    weights=weights, refine=not no_refine, refiner=refiner, model_dir=model_dir,
                    progress=not quiet)
@@ -138,18 +177,26 @@ def decode(input_path, output_path, start, frames, device, weights, no_refine, r
 @click.argument("input_path", metavar="INPUT.vgc")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")
 @click.option("--frames", "per_frame", is_flag=True, help="Add a per-frame table.")
-def info(input_path, as_json, per_frame):
+@click.option("--weights", default=None,
+              help="Weights folder the file must name, as decode checks (default: shipped).")
+def info(input_path, as_json, per_frame, weights):
     """Describe a .vgc file: codec, model, size, rate, bytes per chunk and frame type.
+
+    It refuses (exit 1) what decode would refuse before decoding pixels: a corrupt or
+    truncated file, an unknown codec, a broken index, a frame count the chunks do not hold,
+    weights other than --weights (or the shipped ones).
 
     \b
     Examples:
       vgc info clip.vgc
       vgc info clip.vgc --frames
       vgc info clip.vgc --json | python -m json.tool
+      vgc info clip.vgc --weights runs/my-stem-weights
     """
-    from .info import describe, format_text
+    from .info import check_weights_id, describe, format_text
 
     d = describe(input_path)
+    check_weights_id(input_path, weights)
     if as_json:
         if not per_frame:
             d.pop("per_frame")
@@ -296,17 +343,54 @@ from .cli_eval import eval_cmd  # noqa: E402  (vgc eval lives in its own file)
 main.add_command(eval_cmd)
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so every writer removes its temporary file."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, frame):
+    signal.signal(signum, signal.SIG_IGN)  # a second one does not interrupt the cleanup
+    raise Terminated(signum)
+
+
 def run():
-    """Console entry point: one-line errors, non-zero exit codes, no tracebacks for bad input."""
+    """Console entry point: one-line errors, documented exit codes (README), no tracebacks for
+    bad input: 0 done, 1 error, 2 usage error, 3 internal error, 128 + n killed by signal n
+    (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
     import warnings
 
     # compressai's import calls torch.jit.script, which torch 2.14 flags as deprecated
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+    previous = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            try:
+                previous[sig] = signal.signal(sig, _on_signal)
+            except ValueError:  # not the main thread (run() called from a library)
+                pass
+    try:
+        _run_main()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_main():
     try:
         main(standalone_mode=False)
+    except Terminated as e:
+        click.echo(f"vgc: terminated by {signal.Signals(e.signum).name}", err=True)
+        sys.exit(128 + e.signum)
     except click.exceptions.Abort:
         click.echo("vgc: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as e:
+        cmd = e.ctx.command_path if e.ctx is not None else "vgc"
+        click.echo(f"vgc: error: {e.format_message()} (see {cmd} --help)", err=True)
+        sys.exit(2)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from fractions import Fraction
 from pathlib import Path
 
 from .bitstream import FRAME_TYPE_LETTERS, ContainerReader, chunk_type_name
 from .bitstream.ids import CodecId, EntropyCoderId, FrameType
-from .errors import FormatError, InputError
+from .errors import FormatError, WeightsError
+from .preflight import check_header, require_file
 
 
 def _name(enum, value: int) -> str:
@@ -20,10 +21,11 @@ def _name(enum, value: int) -> str:
 
 def describe(path: str) -> dict:
     """A JSON-ready description of the file (see `vgc info --help` for the fields)."""
-    if not Path(path).is_file():
-        raise InputError(f"{path}: no such file")
+    require_file(path, ".vgc")
     with ContainerReader(path) as rd:
         h = rd.header
+        check_header(h, rd.version)  # what decode refuses before decoding, info refuses too
+        rd.read_index()
         chunks = rd.chunks()
         backbone = _backbone(h.codec_id, rd.codec_config)
         frames, payload_bytes = [], 0
@@ -32,6 +34,13 @@ def describe(path: str) -> dict:
             frames += _frame_entries(fc, backbone)
         if any(f["frame"] >= h.frame_count for f in frames):
             raise FormatError(f"a chunk holds frames past the file's {h.frame_count} frames")
+        twice = [k for k, n in Counter((f["frame"], f["chunk"]) for f in frames).items() if n > 1]
+        if twice:
+            raise FormatError(f"frame {twice[0][0]} is in two {twice[0][1]} chunks")
+        held = {f["frame"] for f in frames}
+        if held != set(range(h.frame_count)):
+            raise FormatError(f"the header says {h.frame_count} frames; the chunks hold "
+                              f"{len(held)}")
         refine = rd.refine
         major, minor = rd.version
         size = rd.file_size
@@ -81,6 +90,24 @@ def describe(path: str) -> dict:
                              for k, (c, b) in by_ftype.items()},
         "per_frame": frames,
     }
+
+
+def check_weights_id(path: str, weights: str | None = None) -> None:
+    """Refuse a file whose weights are not `weights` (default: the shipped ones), as decode
+    would; from the configs alone, so no torch (weights.folder_identity)."""
+    from .registry import codec_by_id
+    from .weights import folder_identity, repo_weights_dir
+
+    with ContainerReader(path) as rd:
+        h, version = rd.header, rd.version
+    folder = Path(weights) if weights else repo_weights_dir() / codec_by_id(h.codec_id).weights
+    sha = folder_identity(folder, legacy=version[0] < 2)
+    if sha is None:
+        raise WeightsError(f"no readable weights config in {folder}")
+    if not h.weights_match(sha):
+        raise WeightsError(f"file was encoded with weights {h.weights_sha256.hex()[:16]} "
+                           f"({h.model_id}); {'the weights in ' + str(folder) if weights else 'the shipped weights'} "
+                           f"are {sha.hex()[:16]}: decode needs the matching --weights folder")
 
 
 def _backbone(codec_id: int, config: bytes | None) -> str | None:

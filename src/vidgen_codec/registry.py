@@ -1,13 +1,17 @@
-"""Codec registry: `@register_codec(name, codec_id)`.
+"""Codec registry: the built-in codecs, listed here without importing them, and
+`@register_codec` for codecs defined elsewhere.
 
 Ids are the stable numbers of `bitstream.ids.CodecId`, written into every file; registration
-order never matters. Ids reserved for codecs that are not implemented yet are listed by
-`vgc codecs` as such.
+order never matters. A built-in codec's class (and torch with it) is imported only when it is
+used, so `vgc codecs` and argument checks start fast. Ids reserved for codecs that are not
+implemented yet are listed by `vgc codecs` as such.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+
 from .bitstream.ids import CodecId
 from .errors import InputError
 
@@ -19,8 +23,17 @@ class CodecSpec:
     description: str
     weights: str  # folder name under weights/
     devices: tuple[str, ...]
-    cls: type  # a codecs.base.VideoCodec: .load(weights_dir, device=, backend=), .random(seed)
+    target: str | type  # "module:Class" (imported on first use), or the class itself
     refined: bool = False  # decoded through the diffusion refiner by default (REFINE chunk)
+
+    @property
+    def cls(self) -> type:
+        """The codec class (a codecs.base.VideoCodec: .load(weights_dir, device=, backend=),
+        .random(seed))."""
+        if isinstance(self.target, str):
+            module, _, name = self.target.partition(":")
+            return getattr(importlib.import_module(module), name)
+        return self.target
 
     def load(self, weights_dir=None, *, device: str = "cpu", backend=None):
         return self.cls.load(weights_dir, device=device, backend=backend)
@@ -32,30 +45,37 @@ RESERVED = {
 }
 
 
+def _add(spec: CodecSpec) -> None:
+    for other in _REGISTRY.values():
+        if other.codec_id == spec.codec_id or other.name == spec.name:
+            raise ValueError(f"codec {spec.name}/{int(spec.codec_id)} registered twice")
+    _REGISTRY[spec.name] = spec
+
+
+_add(CodecSpec("intra", CodecId.INTRA,
+               "every frame a learned I-frame (mean-scale hyperprior, gain units)", "intra",
+               ("cpu", "cuda"), "vidgen_codec.codecs.intra:IntraCodec"))
+_add(CodecSpec("stem", CodecId.STEM,
+               "Diff-SIT STEM: I/P backbones + motion-only frames, warped, then one diffusion "
+               "step", "stem", ("cpu", "cuda"), "vidgen_codec.codecs.stem:StemCodec",
+               refined=True))
+
+
 def register_codec(name: str, codec_id: CodecId, *, description: str, weights: str,
                    devices: tuple[str, ...] = ("cpu", "cuda"), refined: bool = False):
+    """Class decorator for a codec that is not built in."""
     def deco(cls):
-        for spec in _REGISTRY.values():
-            if spec.codec_id == codec_id or spec.name == name:
-                raise ValueError(f"codec {name}/{int(codec_id)} registered twice")
-        _REGISTRY[name] = CodecSpec(name, CodecId(codec_id), description, weights, devices, cls,
-                                    refined)
+        _add(CodecSpec(name, CodecId(codec_id), description, weights, devices, cls, refined))
         return cls
 
     return deco
 
 
-def _load_all() -> None:
-    from . import codecs  # noqa: F401  (registers the built-in codecs)
-
-
 def list_codecs() -> list[CodecSpec]:
-    _load_all()
     return sorted(_REGISTRY.values(), key=lambda s: s.codec_id)
 
 
 def get_codec(name: str) -> CodecSpec:
-    _load_all()
     if name not in _REGISTRY:
         reserved = [c.name.lower() for c in RESERVED]
         extra = " (reserved, not implemented yet)" if name in reserved else ""
@@ -65,7 +85,6 @@ def get_codec(name: str) -> CodecSpec:
 
 
 def codec_by_id(codec_id: int) -> CodecSpec:
-    _load_all()
     for spec in _REGISTRY.values():
         if spec.codec_id == codec_id:
             return spec

@@ -24,6 +24,7 @@ import av.error
 import numpy as np
 
 from .errors import InputError
+from .preflight import umask_mode
 
 MP4_SETTINGS_HELP = (
     "mp4 output is H.264 (libx264) at crf 10, preset medium, yuv420p (yuv444p when the width "
@@ -97,11 +98,15 @@ class VideoWriter:
         try:
             os.makedirs(parent, exist_ok=True)
             prefix = f".{os.path.basename(self.path)}."
+            # mkstemp/mkdtemp make 0600/0700; the output gets what the umask allows, as
+            # any other program's output does
             if self.kind == "png_dir":
                 self._tmp = tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent)
+                os.chmod(self._tmp, umask_mode(folder=True))
             else:
                 fd, self._tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
                 os.close(fd)
+                os.chmod(self._tmp, umask_mode())
                 self._open_container()
         except _AV_ERRORS as e:
             self.abort()

@@ -23,10 +23,9 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
-import torch
-from safetensors.torch import load_file, save_file
-
 from .errors import WeightsError
+
+# torch and safetensors are imported where they are used: `vgc info` reads configs alone
 
 WEIGHTS_FORMAT = "vgc-weights-1"
 # Buffers whose shape depends on the tables built at export; resized before loading.
@@ -54,13 +53,15 @@ def sha256_file(path: Path) -> bytes:
     return h.digest()
 
 
-def save_weights(model: torch.nn.Module, config: dict, architecture: str, out_dir: Path) -> bytes:
+def save_weights(model: "torch.nn.Module", config: dict, architecture: str, out_dir: Path) -> bytes:
     """Write model.safetensors and config.json (with the sha256). Returns the hash."""
     return save_state(model.state_dict(), config, architecture, out_dir)
 
 
 def save_state(state: dict, config: dict, architecture: str, out_dir: Path) -> bytes:
     """save_weights for a state dict (e.g. an adapter's part of a model)."""
+    from safetensors.torch import save_file
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     st = out_dir / "model.safetensors"
@@ -95,6 +96,8 @@ def load_state(weights_dir: Path, meta: dict) -> tuple[dict, bytes]:
     st = Path(weights_dir) / "model.safetensors"
     if not st.exists():
         raise WeightsError(f"no model.safetensors in weights folder {weights_dir}")
+    from safetensors.torch import load_file
+
     digest = sha256_file(st)
     if digest.hex() != meta.get("sha256"):
         raise WeightsError(f"{st} does not match the sha256 in its config.json (corrupt?)")
@@ -106,6 +109,8 @@ def load_state(weights_dir: Path, meta: dict) -> tuple[dict, bytes]:
 
 def load_into(model: torch.nn.Module, state: dict, where: str) -> None:
     """load_state_dict, first resizing CDF-table buffers to the stored shapes."""
+    import torch
+
     for name, buf in model.named_buffers():
         owner, _, attr = name.rpartition(".")
         if attr.endswith(TABLE_BUFFERS) and name in state:
@@ -118,12 +123,12 @@ def load_into(model: torch.nn.Module, state: dict, where: str) -> None:
 
 
 # -- one loader for every model folder ---------------------------------------------------------
-_BUILDERS: dict[str, Callable[[dict], torch.nn.Module]] = {}
+_BUILDERS: dict[str, Callable[[dict], "torch.nn.Module"]] = {}
 
 
 def architecture(name: str):
     """Register `build(config dict) -> module` as the builder of architecture `name`."""
-    def register(build: Callable[[dict], torch.nn.Module]):
+    def register(build: Callable[[dict], "torch.nn.Module"]):
         _BUILDERS[name] = build
         return build
     return register
@@ -136,9 +141,25 @@ def identity(meta: dict) -> bytes:
     return hashlib.sha256(bytes.fromhex(meta["sha256"]) + canon.encode("utf-8")).digest()
 
 
+def folder_identity(folder, *, legacy: bool = False) -> bytes | None:
+    """What a file records for a weights folder, from its config.json alone: its identity (or,
+    `legacy`, the safetensors' SHA-256), combined as SHA-256(own || intra) with the folder its
+    config names in `intra_dir` (stem, spec 15); None when a config cannot be read."""
+    try:
+        meta = json.loads((Path(folder) / "config.json").read_text())
+        own = bytes.fromhex(meta["sha256"]) if legacy else identity(meta)
+        intra_dir = meta["config"].get("intra_dir")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not intra_dir:
+        return own
+    intra = folder_identity((Path(folder) / intra_dir).resolve(), legacy=legacy)
+    return None if intra is None else hashlib.sha256(own + intra).digest()
+
+
 @dataclass
 class LoadedWeights:
-    model: torch.nn.Module
+    model: "torch.nn.Module"
     meta: dict  # config.json: architecture, config, sha256
     identity: bytes  # what format 2 files record
     legacy: bytes  # what format 1.x files recorded: the safetensors' SHA-256

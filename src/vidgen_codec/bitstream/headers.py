@@ -108,8 +108,8 @@ class SequenceHeader:
         """The payload in format `major`'s layout (1.x leaves codec_config to its own chunk)."""
         if not (1 <= self.width <= MAX_DIMENSION and 1 <= self.height <= MAX_DIMENSION):
             raise ValueError(f"frame size {self.width}x{self.height} outside 1..{MAX_DIMENSION}")
-        if self.fps_num <= 0 or self.fps_den <= 0:
-            raise ValueError(f"frame rate {self.fps_num}/{self.fps_den} must be positive")
+        if not (0 < self.fps_num < 2**31 and 0 < self.fps_den < 2**31):
+            raise ValueError(f"frame rate {self.fps_num}/{self.fps_den} outside 1 .. 2^31-1")
         if not 0 <= self.frame_count <= MAX_FRAME_COUNT:
             raise ValueError(f"frame_count {self.frame_count} outside 0..{MAX_FRAME_COUNT}")
         if len(self.weights_sha256) != 32 and not (
@@ -239,8 +239,8 @@ def _check_fields(w: int, h: int, fnum: int, fden: int, count: int, chunk: int |
         raise FormatError(
             f"frame size {w}x{h} outside 1..{MAX_DIMENSION}", chunk=chunk, offset=offset + at[0]
         )
-    if fnum == 0 or fden == 0 or fnum >> 32 or fden >> 32:
-        raise FormatError(f"frame rate {fnum}/{fden} must be positive 32-bit numbers",
+    if fnum == 0 or fden == 0 or fnum >> 31 or fden >> 31:
+        raise FormatError(f"frame rate {fnum}/{fden}: both must be 1 .. 2^31-1",
                           chunk=chunk, offset=offset + at[1])
     if count > MAX_FRAME_COUNT:
         raise FormatError(

@@ -1,3 +1,1 @@
-"""Built-in codecs; importing this package registers them."""
-
-from . import intra, stem  # noqa: F401
+"""Built-in codecs (listed in `registry.py`, imported when first used)."""

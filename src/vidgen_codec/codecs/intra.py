@@ -30,7 +30,6 @@ from ..errors import FormatError, InputError
 from ..models.integer_hyper import IntegerHyperSynthesis
 from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel, q_max
 from ..ratecontrol import RateState, frame_budget, init_rate, search_q, update_rate
-from ..registry import register_codec
 from ..weights import load_model, repo_weights_dir, save_weights
 from .base import CodedChunk, RateTarget, Structure
 from .dc_trim import trimmed
@@ -53,9 +52,7 @@ class IntraDecoderState:
     frame_index: int = 0
 
 
-@register_codec("intra", CodecId.INTRA, weights="intra",
-                description="every frame a learned I-frame (mean-scale hyperprior, gain units)")
-class IntraCodec:
+class IntraCodec:  # listed in registry.py (imported on first use)
     """Learned intra codec (see module docstring). Build with `load` or `random`."""
 
     codec_id = CodecId.INTRA

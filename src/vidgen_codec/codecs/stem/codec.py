@@ -25,7 +25,6 @@ from ...errors import InputError, WeightsError
 from ...models.intra_model import IntraConfig
 from ...models.stem_model import StemConfig, StemModel
 from ...motion.mv_coding import MotionTables, tables_from_arrays
-from ...registry import register_codec
 from ...weights import load_model, repo_weights_dir, save_weights
 from ...pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
 from . import av1, decoder, encoder
@@ -40,10 +39,7 @@ ARCHITECTURE = "StemModel"
 DEFAULT_BACKBONE = "av1"
 
 
-@register_codec("stem", CodecId.STEM, weights="stem", refined=True,
-                description="Diff-SIT STEM: I/P backbones + motion-only frames, warped, "
-                            "then one diffusion step")
-class StemCodec:
+class StemCodec:  # listed in registry.py (imported on first use)
     codec_id = CodecId.STEM
     stride = IntraCodec.stride
 

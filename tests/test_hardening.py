@@ -1,0 +1,239 @@
+"""Issue 18's cases: signals, output paths, overwrite rules, usage errors, start-up without
+torch, file modes, and files the spec refuses (decode and info alike)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import vgc
+from vidgen_codec import api
+from vidgen_codec.bitstream import ChunkType, ContainerReader, ContainerWriter
+from vidgen_codec.bitstream.framing import framing_for, pack_file_header
+from vidgen_codec.codecs.intra import IntraCodec
+from vidgen_codec.errors import FormatError, InputError, WeightsError
+from vidgen_codec.info import describe
+
+VGC = [sys.executable, "-m", "vidgen_codec"]
+
+
+@pytest.fixture(scope="module")
+def intra_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("w") / "intra"
+    IntraCodec.random(seed=4).save(d)
+    return str(d)
+
+
+@pytest.fixture
+def coded(make_clip, tmp_path, intra_dir):
+    clip = make_clip("c.mkv", width=64, height=48, count=4)
+    out = tmp_path / "a.vgc"
+    api.encode(clip.path, str(out), codec="intra", bpp=0.5, weights=intra_dir, progress=False)
+    return clip, out
+
+
+def _rewrite(src: Path, dst: Path, *, header=None, frames=None) -> None:
+    """src again (format 2.0) with another header and/or other frame chunks."""
+    with ContainerReader(src) as rd:
+        hdr = header(rd.header) if header else rd.header
+        chunks = [(c.chunk_type, c.payload) for c in rd.iter_frames()]
+    with ContainerWriter(dst) as w:
+        w.write_sequence_header(dataclasses.replace(hdr, frame_count=0))
+        seen = set()
+        for t, p in (frames(chunks) if frames else chunks):
+            w.write_frame(t, p, gop_start=p.frame_index not in seen)
+            seen.add(p.frame_index)
+        w.finish(hdr.frame_count)
+
+
+def _both_refuse(path: Path, tmp_path: Path, error, pattern: str, intra_dir: str) -> None:
+    with pytest.raises(error, match=pattern):
+        api.decode(str(path), str(tmp_path / "x.mkv"), weights=intra_dir, progress=False)
+    assert not (tmp_path / "x.mkv").exists()
+    with pytest.raises(error, match=pattern):
+        describe(str(path))
+
+
+@pytest.mark.parametrize("name, header, frames, pattern", [
+    ("pixel format", lambda h: dataclasses.replace(h, pixel_format=7), None,
+     "unknown pixel format 7"),
+    ("legacy coder", lambda h: dataclasses.replace(h, entropy_coder_id=1), None,
+     "compressai_rans is not allowed in format 2"),
+    ("codec id", lambda h: dataclasses.replace(h, codec_id=9), None, "codec id 9"),
+    ("duplicated last frame", None, lambda c: c + [c[-1]], "after the file's last frame|two"),
+    ("frame count", lambda h: dataclasses.replace(h, frame_count=h.frame_count + 2), None,
+     "expected|header says"),
+])
+def test_files_the_spec_refuses(coded, tmp_path, intra_dir, name, header, frames, pattern):
+    bad = tmp_path / "bad.vgc"
+    _rewrite(coded[1], bad, header=header, frames=frames)
+    error = InputError if name in ("codec id",) else (InputError, FormatError)
+    _both_refuse(bad, tmp_path, error, pattern, intra_dir)
+
+
+def test_frame_rates_past_31_bits_are_refused(coded, tmp_path):
+    """fps_num = 0xFFFFFFFF (CRC fixed) crashed the video writer with an OverflowError."""
+    data = coded[1].read_bytes()
+    with ContainerReader(coded[1]) as rd:
+        seq = rd.chunks()[0]
+    payload = bytearray(data[seq.payload_offset: seq.payload_offset + seq.length])
+    at = 7 + 1 + 1  # u8 x3, u32 frame_count, varint 64, varint 48: fps_num (25, one byte)
+    assert payload[at] == 25
+    payload[at: at + 1] = b"\xff\xff\xff\xff\x0f"
+    bad = tmp_path / "fps.vgc"
+    rest = data[seq.offset + seq.size:]
+    bad.write_bytes(data[:seq.offset] + framing_for(2).pack_chunk(ChunkType.SEQUENCE_HEADER,
+                                                                   bytes(payload)) + rest)
+    with pytest.raises(FormatError, match="frame rate"):
+        ContainerReader(bad)
+
+
+def test_info_refuses_other_weights(coded, intra_dir, capsys):
+    """coded was made with random weights: decode without --weights refuses it, so does info."""
+    code, _, err = vgc("info", coded[1], capsys=capsys)
+    assert code == 1 and "encoded with weights" in err
+    assert vgc("info", coded[1], "--weights", intra_dir, capsys=capsys)[0] == 0
+
+
+def test_info_refuses_a_corrupt_index(coded, tmp_path):
+    data = bytearray(coded[1].read_bytes())
+    end = int.from_bytes(data[-8:-4], "little")  # the END chunk: ... index ... end_size CRC
+    body = data[len(data) - end:-4]
+    body[3] ^= 0x01  # an index entry's offset delta, CRC fixed below
+    head, payload = body[:2], body[2:]
+    bad = tmp_path / "idx.vgc"
+    bad.write_bytes(bytes(data[:len(data) - end])
+                    + framing_for(2).pack_chunk(ChunkType.END, bytes(payload)))
+    with pytest.raises(FormatError):
+        describe(str(bad))
+
+
+@pytest.mark.parametrize("path, pattern", [(".", "is a folder"), ("/dev/null", "not a regular")])
+def test_folder_or_device_input(path, pattern, capsys):
+    for cmd in (("decode", path, "x.mkv"), ("info", path)):
+        code, _, err = vgc(*cmd, capsys=capsys)
+        assert code == 1 and pattern in err and len(err.strip().splitlines()) == 1
+
+
+def test_encode_output_paths(mkv_clip, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dir.vgc").mkdir()
+    for out, pattern in ((tmp_path / "file" / "a.vgc", "is a file, not a folder"),
+                         (tmp_path / "dir.vgc", "is a folder"),
+                         (tmp_path / "o.mp4", "writes .vgc files")):
+        code, _, err = vgc("encode", mkv_clip.path, out, capsys=capsys)
+        assert code == 1 and pattern in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv", "dir.vgc", "file"]
+
+
+def test_overwrite_rules(coded, tmp_path, intra_dir, capsys):
+    clip, out = coded
+    before = out.read_bytes()
+    code, _, err = vgc("encode", clip.path, out, "--codec", "intra", "--weights", intra_dir,
+                       "-n", capsys=capsys)
+    assert code == 1 and "exists" in err and out.read_bytes() == before
+    code, _, err = vgc("encode", clip.path, out, "--codec", "intra", "--weights", intra_dir,
+                       capsys=capsys)  # not a terminal: refused, as ffmpeg -nostdin does
+    assert code == 1 and "-y to overwrite" in err
+    code, _, err = vgc("encode", clip.path, out, "--codec", "intra", "--weights", intra_dir,
+                       "--bpp", "1", "-y", "-q", capsys=capsys)
+    assert code == 0 and out.read_bytes() != before
+
+
+def test_usage_errors_are_one_line(capsys):
+    code, out, err = vgc("encode", "--bpp", "x", capsys=capsys)
+    assert code == 2 and err.startswith("vgc: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_fast_start_without_torch():
+    """`vgc codecs`, `vgc info` and argument errors do not import torch."""
+    code = ("import sys\nfrom vidgen_codec.cli import main\n"
+            "for args in (['codecs'], ['encode', 'a.mp4', 'b.vgc', '--bpp', '0']):\n"
+            "    try:\n        main(args, standalone_mode=False)\n"
+            "    except Exception:\n        pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_outputs_follow_the_umask(coded, tmp_path, intra_dir):
+    old = os.umask(0o022)
+    try:
+        api.decode(str(coded[1]), str(tmp_path / "d.mkv"), weights=intra_dir, progress=False)
+        api.decode(str(coded[1]), str(tmp_path / "png") + "/", weights=intra_dir, progress=False)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "d.mkv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "png").stat().st_mode & 0o777 == 0o755
+    assert coded[1].stat().st_mode & 0o777 == 0o644
+
+
+def _signal_midway(args, out_dir: Path, sig) -> tuple[int, str]:
+    """Start `vgc args`, send `sig` once its temporary output exists, return (code, stderr)."""
+    p = subprocess.Popen(VGC + args, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None:
+        if any(n.name.endswith(".tmp") for n in out_dir.iterdir()):
+            p.send_signal(sig)
+            break
+        time.sleep(0.02)
+    _, err = p.communicate(timeout=120)
+    return p.returncode, err
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_signals_leave_nothing_behind(make_clip, tmp_path, intra_dir, sig, code):
+    clip = make_clip("long.mkv", width=128, height=96, count=120)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    rc, err = _signal_midway(["encode", clip.path, str(out_dir / "a.vgc"), "--codec", "intra",
+                              "--weights", intra_dir, "--bpp", "0.3", "-q"], out_dir, sig)
+    assert rc == code and f"terminated by {sig.name}" in err, err
+    assert list(out_dir.iterdir()) == []
+
+
+_DECODE_ALL = """
+import hashlib, json, sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+from vidgen_codec import api
+out = {}
+for name, path, weights, refiner in json.loads(sys.argv[2]):
+    dst = path + f".{sys.argv[1]}.y4m"
+    api.decode(path, dst, weights=weights, refiner=refiner, progress=False)
+    out[name] = hashlib.sha256(open(dst, "rb").read()).hexdigest()
+print(json.dumps(out))
+"""
+
+
+def test_decoding_does_not_depend_on_the_thread_count(make_clip, tmp_path, intra_dir):
+    """Every codec, decoded in processes with 1, 2 and 3 torch threads: the same bytes (oneDNN
+    convolutions gave +-1 differences between 1 and 2 threads)."""
+    import json
+
+    from vidgen_codec.codecs.stem import StemCodec
+    from vidgen_codec.refine.loading import save_refiner
+    from test_refiner import _random_refiner
+
+    stem_dir, ref_dir = tmp_path / "stem", tmp_path / "refiner"
+    StemCodec.random(seed=6).save(stem_dir)
+    save_refiner(_random_refiner(2), ref_dir)
+    clip = make_clip("t.mkv", width=96, height=64, count=6)
+    files = []
+    for name, kw in (("intra", dict(codec="intra", weights=intra_dir)),
+                     ("stem-learned", dict(weights=str(stem_dir), backbone="learned",
+                                           refiner=str(ref_dir))),
+                     ("stem-av1", dict(weights=str(stem_dir), backbone="av1",
+                                       backbone_interval=3, refine=False))):
+        path = str(tmp_path / f"{name}.vgc")
+        api.encode(clip.path, path, bpp=0.5, progress=False, **kw)
+        files.append((name, path, kw["weights"], kw.get("refiner")))
+    digests = [json.loads(subprocess.run(
+        [sys.executable, "-c", _DECODE_ALL, str(n), json.dumps(files)], check=True,
+        capture_output=True, text=True).stdout.splitlines()[-1]) for n in (1, 2, 3)]
+    assert digests[0] == digests[1] == digests[2]
