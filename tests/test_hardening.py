@@ -237,3 +237,23 @@ def test_decoding_does_not_depend_on_the_thread_count(make_clip, tmp_path, intra
         [sys.executable, "-c", _DECODE_ALL, str(n), json.dumps(files)], check=True,
         capture_output=True, text=True).stdout.splitlines()[-1]) for n in (1, 2, 3)]
     assert digests[0] == digests[1] == digests[2]
+
+
+def test_pipes(make_clip, tmp_path, intra_dir):
+    """`-` reads stdin and writes stdout, as ffmpeg users expect; a failed run writes nothing
+    to stdout."""
+    from vidgen_codec.video_io import read_frames
+
+    clip = make_clip("p.mkv", width=64, height=48, count=3)
+    enc = subprocess.run(VGC + ["encode", "-", "-", "--codec", "intra", "--weights", intra_dir,
+                                "--bpp", "0.5", "-q"], input=Path(clip.path).read_bytes(),
+                         capture_output=True, check=True)
+    assert enc.stdout[:4] == b"\x89VGC" and b"(stdout): 3 frames" in enc.stderr
+    dec = subprocess.run(VGC + ["decode", "-", "-", "--weights", intra_dir, "-q"],
+                         input=enc.stdout, capture_output=True, check=True)
+    assert dec.stdout.startswith(b"YUV4MPEG2 W64 H48")
+    (tmp_path / "d.y4m").write_bytes(dec.stdout)
+    assert len(list(read_frames(str(tmp_path / "d.y4m")))) == 3
+    bad = subprocess.run(VGC + ["decode", "-", "-", "--weights", intra_dir, "-q"],
+                         input=enc.stdout[:-5], capture_output=True)
+    assert bad.returncode == 1 and bad.stdout == b"" and b"truncated" in bad.stderr

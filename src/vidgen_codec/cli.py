@@ -83,7 +83,9 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
     """Encode a video into a .vgc file.
 
     INPUT is anything ffmpeg decodes (mp4, mkv, avi, mov, webm, y4m) or a raw .yuv with
-    --size and --fps. The output is written atomically: on any error no file is left.
+    --size and --fps; `-` reads it from standard input, and OUTPUT `-` writes the .vgc to
+    standard output (both spooled through a temporary file). The output is written
+    atomically: on any error no file is left.
     stem files name the diffusion refiner their decoder runs (and its seed); --no-refine
     leaves it out.
 
@@ -101,27 +103,35 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
                                                        # (av1 backbone: the CRF, 1 .. 70)
       vgc encode clip.mp4 clip.vgc --model-dir Wan2.1-T2V-1.3B-Diffusers --refiner adapter/
       vgc encode clip.mp4 clip.vgc -y                  # overwrite clip.vgc if it exists
+      ffmpeg -i in.mov -f yuv4mpegpipe - | vgc encode - clip.vgc --bpp 0.02
+      cat raw.yuv | vgc encode - - --size 640x480 --fps 30 > clip.vgc
     """
     from .preflight import check_encode_args, check_vgc_output, may_overwrite
     from .registry import get_codec
 
+    from .pipes import STDIO, input_path as stdin_or, output_path as stdout_or
+
     check_encode_args(bpp, q, start, frames)  # refused before torch is imported
     get_codec(codec)
-    if not os.path.exists(input_path):
+    if input_path != STDIO and not os.path.exists(input_path):
         raise InputError(f"{input_path}: no such file")
-    check_vgc_output(output_path)
-    may_overwrite(output_path, _overwrite(overwrite, no_overwrite))
+    if output_path != STDIO:
+        check_vgc_output(output_path)
+        may_overwrite(output_path, _overwrite(overwrite, no_overwrite))
     from . import api
 
-    rep = api.encode(input_path, output_path, codec=codec, bpp=bpp, q=q, start=start,
-                     frames=frames, raw=raw_spec(size, fps, pix_fmt), device=device,
-                     weights=weights, gop=gop, backbone_interval=backbone_interval,
-                     backbone=backbone, fast=fast,
-                     backbone_scale=int(backbone_scale) if backbone_scale else None,
-                     refine=not no_refine, refiner=refiner, model_dir=model_dir, seed=seed,
-                     progress=not quiet)
-    click.echo(f"{rep.path}: {rep.frames} frames {rep.width}x{rep.height}, {rep.bytes} bytes, "
-               f"{rep.bpp:.5f} bpp" + (f" (target {bpp:g})" if bpp else ""))
+    with stdin_or(input_path, ".yuv" if size else "") as src, \
+            stdout_or(output_path, ".vgc") as dst:
+        rep = api.encode(src, dst, codec=codec, bpp=bpp, q=q, start=start,
+                         frames=frames, raw=raw_spec(size, fps, pix_fmt), device=device,
+                         weights=weights, gop=gop, backbone_interval=backbone_interval,
+                         backbone=backbone, fast=fast,
+                         backbone_scale=int(backbone_scale) if backbone_scale else None,
+                         refine=not no_refine, refiner=refiner, model_dir=model_dir, seed=seed,
+                         progress=not quiet)
+    click.echo(f"{output_path if output_path != STDIO else '(stdout)'}: {rep.frames} frames "
+               f"{rep.width}x{rep.height}, {rep.bytes} bytes, {rep.bpp:.5f} bpp"
+               + (f" (target {bpp:g})" if bpp else ""), err=output_path == STDIO)
     target = bpp if bpp is not None else (None if q is not None else api.DEFAULT_BPP)
     if target and abs(rep.bpp - target) > 0.05 * target:
         click.echo(f"vgc: warning: the file is {rep.bpp:.5f} bpp, {100 * (rep.bpp / target - 1):+.1f} "
@@ -145,6 +155,8 @@ def decode(input_path, output_path, start, frames, device, weights, no_refine, r
     """Decode a .vgc file into a video; the output format follows OUTPUT's extension.
 
     A stem file is refined by one diffusion step (the refiner it names) unless --no-refine.
+    INPUT `-` reads the .vgc from standard input; OUTPUT `-` writes YUV4MPEG2 (y4m) to
+    standard output, once decoding has succeeded.
 
     \b
     Examples:
@@ -155,22 +167,30 @@ def decode(input_path, output_path, start, frames, device, weights, no_refine, r
       vgc decode clip.vgc warped.mkv --no-refine  # STEM's intermediate frames
       vgc decode clip.vgc clip.mkv --device cuda --model-dir Wan2.1-T2V-1.3B-Diffusers --refiner adapter/
       vgc decode clip.vgc clip.mkv -y           # overwrite clip.mkv if it exists
+      vgc decode clip.vgc - | ffplay -          # y4m to a pipe
+      cat clip.vgc | vgc decode - - > clip.y4m
     """
     from .preflight import may_overwrite, require_file
     from .video_writer import check_output_path
 
+    from .pipes import STDIO, input_path as stdin_or, output_path as stdout_or
+
     if frames is not None and frames <= 0:
         raise InputError("--frames must be > 0")
-    require_file(input_path, ".vgc")
-    check_output_path(output_path)
-    may_overwrite(output_path.rstrip("/" + os.sep) or output_path,
-                  _overwrite(overwrite, no_overwrite))
+    if input_path != STDIO:
+        require_file(input_path, ".vgc")
+    if output_path != STDIO:
+        check_output_path(output_path)
+        may_overwrite(output_path.rstrip("/" + os.sep) or output_path,
+                      _overwrite(overwrite, no_overwrite))
     from . import api
 
-    n = api.decode(input_path, output_path, start=start, frames=frames, device=device,
-                   weights=weights, refine=not no_refine, refiner=refiner, model_dir=model_dir,
-                   progress=not quiet)
-    click.echo(f"{output_path}: {n} frames")
+    with stdin_or(input_path, ".vgc") as src, stdout_or(output_path, ".y4m") as dst:
+        n = api.decode(src, dst, start=start, frames=frames, device=device, weights=weights,
+                       refine=not no_refine, refiner=refiner, model_dir=model_dir,
+                       progress=not quiet)
+    click.echo(f"{output_path if output_path != STDIO else '(stdout)'}: {n} frames",
+               err=output_path == STDIO)
 
 
 @main.command(context_settings=CONTEXT)

@@ -1,0 +1,54 @@
+"""`-` as an input or output path, as in ffmpeg: standard input and output through a temporary
+file beside nothing the user owns.
+
+vgc reads its inputs more than once (probe, then frames; a .vgc's tail holds its index) and
+writes its outputs with seeks (a .vgc's frame count is patched at the end), so a pipe is
+spooled: stdin is copied to a temporary file before the work starts, and an output meant for
+stdout is written to a temporary file and copied out once it is complete (so a failed run
+writes nothing to stdout). Decoding to `-` writes YUV4MPEG2 (y4m), what ffmpeg reads from a
+pipe with `-f yuv4mpegpipe -i -` (or just `-i -`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+
+STDIO = "-"
+
+
+@contextlib.contextmanager
+def input_path(path: str, suffix: str = ""):
+    """`path`, or for `-` a temporary copy of stdin (removed afterwards)."""
+    if path != STDIO:
+        yield path
+        return
+    fd, tmp = tempfile.mkstemp(prefix="vgc-stdin-", suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+        yield tmp
+    finally:
+        os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def output_path(path: str, suffix: str):
+    """`path`, or for `-` a temporary file (with `suffix`) whose bytes go to stdout when the
+    block ends without an error."""
+    if path != STDIO:
+        yield path
+        return
+    folder = tempfile.mkdtemp(prefix="vgc-stdout-")
+    tmp = os.path.join(folder, "out" + suffix)
+    try:
+        yield tmp
+        out = sys.stdout.buffer
+        with open(tmp, "rb") as f:
+            shutil.copyfileobj(f, out, 1 << 20)
+        out.flush()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
