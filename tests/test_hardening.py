@@ -257,3 +257,60 @@ def test_pipes(make_clip, tmp_path, intra_dir):
     bad = subprocess.run(VGC + ["decode", "-", "-", "--weights", intra_dir, "-q"],
                          input=enc.stdout[:-5], capture_output=True)
     assert bad.returncode == 1 and bad.stdout == b"" and b"truncated" in bad.stderr
+
+
+def test_lossy_changes_are_warned(tmp_path, intra_dir):
+    """10-bit, audio and variable frame timing are not kept: the encoder says so."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    path = str(tmp_path / "lossy.mkv")
+    with av.open(path, "w") as o:
+        s = o.add_stream("ffv1", rate=25)
+        s.width, s.height, s.pix_fmt, s.time_base = 64, 48, "yuv420p10le", Fraction(1, 1000)
+        a = o.add_stream("pcm_s16le", rate=8000)
+        t = 0
+        for i in range(6):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 30, np.uint8),
+                                           format="rgb24").reformat(format="yuv420p10le")
+            f.pts, f.time_base = t, Fraction(1, 1000)
+            t += 40 if i % 2 else 200
+            o.mux(s.encode(f))
+        o.mux(s.encode())
+        af = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16",
+                                        layout="mono")
+        af.sample_rate, af.pts = 8000, 0
+        o.mux(a.encode(af))
+        o.mux(a.encode())
+    rep = api.encode(path, str(tmp_path / "l.vgc"), codec="intra", bpp=0.5, weights=intra_dir,
+                     progress=False)
+    text = " ".join(rep.warnings)
+    assert "10-bit" in text and "audio is dropped" in text and "variable frame rate" in text
+
+
+def test_a_huge_claimed_frame_is_refused_before_allocating(coded, tmp_path, intra_dir):
+    """A small file claiming 65535x65535 (4.3 gigapixels) was refused only after allocating
+    about 4.5 GB; now its header is refused first."""
+    import resource
+
+    bad = tmp_path / "huge.vgc"
+    _rewrite(coded[1], bad, header=lambda h: dataclasses.replace(h, width=65535, height=65535))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _both_refuse(bad, tmp_path, FormatError, "pixel limit", intra_dir)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+
+
+def test_entropy_errors_name_the_chunk(coded, tmp_path, intra_dir):
+    def damage(chunks):
+        t, p = chunks[1]
+        y = bytearray(p.streams[1])
+        y[len(y) // 2] ^= 0xFF
+        return [chunks[0], (t, dataclasses.replace(p, streams=[p.streams[0], bytes(y)]))] \
+            + chunks[2:]
+
+    bad = tmp_path / "rans.vgc"
+    _rewrite(coded[1], bad, frames=damage)
+    with pytest.raises(FormatError, match=r"frame 1: .*chunk 2, byte offset"):
+        api.decode(str(bad), str(tmp_path / "x.mkv"), weights=intra_dir, progress=False)

@@ -27,8 +27,8 @@ from .entropy import get_backend
 from .errors import FormatError, InputError, WeightsError
 from .registry import codec_by_id, get_codec
 from .frames import crop, pad_to_multiple, to_tensor, to_uint8
-from .preflight import (DEFAULT_BPP, check_encode_args, check_header, check_vgc_output,
-                        require_file)
+from .preflight import (DEFAULT_BPP, MAX_PIXELS, check_encode_args, check_header,
+                        check_vgc_output, require_file)
 from .video_io import RawSpec, probe, read_frames
 from .video_writer import VideoWriter
 
@@ -45,6 +45,7 @@ class EncodeReport:
     height: int
     bytes: int
     bpp: float
+    warnings: tuple[str, ...] = ()  # what the input lost on the way (bit depth, audio, timing)
 
 
 def thread_invariant(fn):
@@ -101,8 +102,9 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     check_vgc_output(dst, suffix=False)
     info = probe(src, raw)
     w, h = info.width, info.height
-    if min(w, h) < MIN_SIDE or max(w, h) > MAX_SIDE:
-        raise InputError(f"frame size {w}x{h} not supported (each side {MIN_SIDE}..{MAX_SIDE})")
+    if min(w, h) < MIN_SIDE or max(w, h) > MAX_SIDE or w * h > MAX_PIXELS:
+        raise InputError(f"frame size {w}x{h} not supported (each side {MIN_SIDE}..{MAX_SIDE}, "
+                         f"at most {MAX_PIXELS:,} pixels)")
     spec = get_codec(codec)
     refine_record = _refine_record(spec, refine, refiner, model_dir, seed)
     dev = resolve_device(device)
@@ -153,7 +155,7 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
             size = out.bytes_written
     except OSError as e:  # the output's folder, permissions, a full disk
         raise InputError(f"cannot write {dst}: {e.strerror or e}") from None
-    return EncodeReport(dst, n, w, h, size, size * 8 / (w * h * n))
+    return EncodeReport(dst, n, w, h, size, size * 8 / (w * h * n), info.notes)
 
 
 @thread_invariant
@@ -268,7 +270,13 @@ def _decoded(model, state, chunks, hp: int, wp: int, types: dict, gates: dict):
         chunk_types, chunk_gates = model.frame_info(state, fc.payload, chunk=fc.chunk_index)
         types.update(chunk_types)
         gates.update(chunk_gates)
-        out, state = model.decode_frame(state, fc.payload, hp, wp, chunk=fc.chunk_index)
+        try:
+            out, state = model.decode_frame(state, fc.payload, hp, wp, chunk=fc.chunk_index)
+        except FormatError as e:  # name the chunk, as the container's own errors do
+            if e.chunk is not None or e.offset is not None:
+                raise
+            raise FormatError(f"frame {fc.payload.frame_index}: {e.reason}",
+                              chunk=fc.chunk_index, offset=fc.offset) from None
         yield out
     out, state = model.flush_decoder(state)
     yield out

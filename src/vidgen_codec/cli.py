@@ -132,6 +132,8 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
     click.echo(f"{output_path if output_path != STDIO else '(stdout)'}: {rep.frames} frames "
                f"{rep.width}x{rep.height}, {rep.bytes} bytes, {rep.bpp:.5f} bpp"
                + (f" (target {bpp:g})" if bpp else ""), err=output_path == STDIO)
+    for note in rep.warnings:
+        click.echo(f"vgc: warning: {note}", err=True)
     target = bpp if bpp is not None else (None if q is not None else api.DEFAULT_BPP)
     if target and abs(rep.bpp - target) > 0.05 * target:
         click.echo(f"vgc: warning: the file is {rep.bpp:.5f} bpp, {100 * (rep.bpp / target - 1):+.1f} "

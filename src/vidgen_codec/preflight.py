@@ -14,6 +14,7 @@ from .errors import InputError
 
 DEFAULT_BPP = 0.05
 MAX_BPP = 24
+MAX_PIXELS = 1 << 26  # 8192 x 8192: the largest frame vgc codes or decodes (spec 7.1)
 
 
 def require_file(path: str, what: str = "input") -> str:
@@ -103,6 +104,9 @@ def check_header(header, version: tuple[int, int]) -> None:
     from .registry import codec_by_id
 
     codec_by_id(header.codec_id)
+    if header.width * header.height > MAX_PIXELS:
+        raise FormatError(f"frame size {header.width}x{header.height} is over the "
+                          f"{MAX_PIXELS:,}-pixel limit (8192 x 8192)", chunk=0)
     try:
         PixelFormat(header.pixel_format)
     except ValueError:

@@ -96,6 +96,7 @@ class VideoInfo:
     fps: Fraction
     frame_count: int | None
     pix_fmt: str
+    notes: tuple[str, ...] = ()  # what coding will lose that the user may not expect
 
 
 def probe(path: str | os.PathLike, raw: RawSpec | None = None) -> VideoInfo:
@@ -111,18 +112,44 @@ def probe(path: str | os.PathLike, raw: RawSpec | None = None) -> VideoInfo:
         info = _info_from_stream(path, stream)
         # Count the packets (demuxed, not decoded): mkv and webm state no count, and some
         # files state a wrong one (an avi whose header claims 444 frames but holds 68).
-        counted = _count_packets(container, stream)
-        return replace(info, frame_count=counted or info.frame_count)
+        counted, pts = _count_packets(container, stream)
+        notes = _lossy_notes(info, container, stream, pts)
+        return replace(info, frame_count=counted or info.frame_count, notes=notes)
     finally:
         container.close()
 
 
-def _count_packets(container, stream) -> int | None:
+def _count_packets(container, stream) -> tuple[int | None, list[int]]:
+    """(packets with data, their timestamps) of the video stream."""
+    pts = []
     try:
-        n = sum(1 for p in container.demux(stream) if p.size)
+        for p in container.demux(stream):
+            if p.size:
+                pts.append(p.pts)
     except av.FFmpegError:
-        return None
-    return n or None
+        return None, []
+    return len(pts) or None, pts
+
+
+def _lossy_notes(info: VideoInfo, container, stream, pts: list) -> tuple[str, ...]:
+    """Warnings for what vgc drops: bit depth above 8, audio, variable frame timing."""
+    notes = []
+    try:
+        bits = max(c.bits for c in av.VideoFormat(info.pix_fmt).components)
+    except (ValueError, TypeError):
+        bits = 8
+    if bits > 8:
+        notes.append(f"{info.path}: {bits}-bit video ({info.pix_fmt}) is coded as 8-bit RGB")
+    if container.streams.audio:
+        notes.append(f"{info.path}: its audio is dropped (vgc codes the video only)")
+    known = sorted(t for t in pts if t is not None)
+    if len(known) > 2 and stream.time_base:
+        steps = {b - a for a, b in zip(known, known[1:])}
+        if len(steps) > 1 and max(steps) > 1.5 * max(min(steps), 1):
+            real = float((known[-1] - known[0]) * stream.time_base) * len(known) / (len(known) - 1)
+            notes.append(f"{info.path}: variable frame rate; coded at a fixed {float(info.fps):.3f}"
+                         f" fps, so its {real:.2f} s play as {len(known) / float(info.fps):.2f} s")
+    return tuple(notes)
 
 
 def read_frames(path: str | os.PathLike, *, start: int = 0, count: int | None = None,
