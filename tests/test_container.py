@@ -456,17 +456,23 @@ def test_golden_bytes(example):
     assert zlib.crc32(example) == zlib.crc32(bytes.fromhex(GOLDEN_HEX))
 
 
-def test_spec_hex_dump_matches_writer(example):
-    """The annotated hex dump in bitstream_spec.md is exactly what the writer produces."""
+def spec_dump(marker: str) -> bytes:
+    """The bytes of the annotated hex dump between `<!-- {marker}:begin/end -->` in the spec
+    (each line's offset checked against the bytes before it)."""
     text = SPEC.read_text(encoding="utf-8")
-    block = text.split("<!-- hexdump:begin -->", 1)[1].split("<!-- hexdump:end -->", 1)[0]
+    block = text.split(f"<!-- {marker}:begin -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
     dumped = bytearray()
     for line in block.splitlines():
         m = re.match(r"^([0-9a-f]{4})  ((?:[0-9a-f]{2} )*[0-9a-f]{2})\s*\|", line)
         if m:
             assert int(m.group(1), 16) == len(dumped), line
             dumped += bytes.fromhex(m.group(2))
-    assert bytes(dumped) == example
+    return bytes(dumped)
+
+
+def test_spec_hex_dump_matches_writer(example):
+    """The annotated hex dump in bitstream_spec.md is exactly what the writer produces."""
+    assert spec_dump("hexdump") == example
     assert MAGIC == example[:8]
 
 

@@ -4,7 +4,6 @@ its rules, and what a reader refuses. The 1.1 layout: test_container.py."""
 from __future__ import annotations
 
 import hashlib
-import re
 import zlib
 from pathlib import Path
 
@@ -23,9 +22,8 @@ from vidgen_codec.bitstream.headers import RefineRecord
 from vidgen_codec.bitstream.index import pack_end_2
 from vidgen_codec.errors import FormatError
 
-from test_container import make_header
+from test_container import make_header, spec_dump
 
-SPEC = Path(__file__).resolve().parents[1] / "bitstream_spec.md"
 F2 = framing_for(2)
 
 
@@ -87,15 +85,7 @@ def test_golden_bytes_2(example):
 
 
 def test_spec_hex_dump_2_matches_writer(example):
-    text = SPEC.read_text(encoding="utf-8")
-    block = text.split("<!-- hexdump2:begin -->", 1)[1].split("<!-- hexdump2:end -->", 1)[0]
-    dumped = bytearray()
-    for line in block.splitlines():
-        m = re.match(r"^([0-9a-f]{4})  ((?:[0-9a-f]{2} )*[0-9a-f]{2})\s*\|", line)
-        if m:
-            assert int(m.group(1), 16) == len(dumped), line
-            dumped += bytes.fromhex(m.group(2))
-    assert bytes(dumped) == example
+    assert spec_dump("hexdump2") == example
 
 
 def test_codec_config_travels_in_the_sequence_header(tmp_path):

@@ -4,6 +4,7 @@ torch, file modes, and files the spec refuses (decode and info alike)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import os
 import signal
 import subprocess
@@ -16,9 +17,9 @@ import pytest
 from conftest import vgc
 from vidgen_codec import api
 from vidgen_codec.bitstream import ChunkType, ContainerReader, ContainerWriter
-from vidgen_codec.bitstream.framing import framing_for, pack_file_header
+from vidgen_codec.bitstream.framing import framing_for
 from vidgen_codec.codecs.intra import IntraCodec
-from vidgen_codec.errors import FormatError, InputError, WeightsError
+from vidgen_codec.errors import FormatError, InputError
 from vidgen_codec.info import describe
 
 VGC = [sys.executable, "-m", "vidgen_codec"]
@@ -107,7 +108,7 @@ def test_info_refuses_a_corrupt_index(coded, tmp_path):
     end = int.from_bytes(data[-8:-4], "little")  # the END chunk: ... index ... end_size CRC
     body = data[len(data) - end:-4]
     body[3] ^= 0x01  # an index entry's offset delta, CRC fixed below
-    head, payload = body[:2], body[2:]
+    payload = body[2:]  # after the type byte and the one-byte length
     bad = tmp_path / "idx.vgc"
     bad.write_bytes(bytes(data[:len(data) - end])
                     + framing_for(2).pack_chunk(ChunkType.END, bytes(payload)))
@@ -314,3 +315,95 @@ def test_entropy_errors_name_the_chunk(coded, tmp_path, intra_dir):
     _rewrite(coded[1], bad, frames=damage)
     with pytest.raises(FormatError, match=r"frame 1: .*chunk 2, byte offset"):
         api.decode(str(bad), str(tmp_path / "x.mkv"), weights=intra_dir, progress=False)
+
+
+def test_seeking_checks_what_a_full_read_checks(make_clip, tmp_path, intra_dir):
+    """Format 1.1, END index_offset 0 while an INDEX chunk exists: a full decode refused it,
+    a decode with --start did not."""
+    from vidgen_codec.bitstream.framing import pack_chunk
+    from vidgen_codec.bitstream.index import pack_end
+
+    clip = make_clip("s.mkv", width=64, height=48, count=4)
+    new = tmp_path / "a.vgc"
+    api.encode(clip.path, str(new), codec="intra", bpp=0.5, weights=intra_dir, progress=False)
+    old = tmp_path / "old.vgc"
+    sha = IntraCodec.load(intra_dir).legacy_weights_sha256
+    with ContainerReader(new) as rd, ContainerWriter(old, version=(1, 1)) as w:
+        w.write_sequence_header(dataclasses.replace(rd.header, weights_sha256=sha))
+        for c in rd.iter_frames():
+            w.write_frame(c.chunk_type, c.payload, gop_start=True)
+        w.finish(rd.header.frame_count)
+    data = old.read_bytes()
+    bad = tmp_path / "bad.vgc"
+    bad.write_bytes(data[:-18] + pack_chunk(ChunkType.END, pack_end(0)))
+    for start in (0, 2):
+        with pytest.raises(FormatError, match="INDEX"):
+            api.decode(str(bad), str(tmp_path / "x.mkv"), start=start, weights=intra_dir,
+                       progress=False)
+    api.decode(str(old), str(tmp_path / "ok.mkv"), start=2, weights=intra_dir, progress=False)
+
+
+def test_json_threads_and_yuv_outputs(coded, tmp_path, intra_dir, capsys):
+    import json
+
+    clip, vgc_file = coded
+    code, out, err = vgc("encode", clip.path, tmp_path / "j.vgc", "--codec", "intra",
+                         "--weights", intra_dir, "--bpp", "0.5", "--json", "--threads", "1",
+                         "-q", capsys=capsys)
+    d = json.loads(out)
+    assert code == 0 and d["frames"] == 4 and d["bytes"] == (tmp_path / "j.vgc").stat().st_size
+    code, out, _ = vgc("decode", vgc_file, tmp_path / "o.yuv", "--weights", intra_dir, "--json",
+                       "-q", capsys=capsys)
+    assert code == 0 and json.loads(out)["frames"] == 4
+    assert (tmp_path / "o.yuv").stat().st_size == 64 * 48 * 3 // 2 * 4  # yuv420p
+    code, _, _ = vgc("decode", vgc_file, tmp_path / "o.y4m", "--weights", intra_dir,
+                     "--pix-fmt", "yuv420p", "-q", capsys=capsys)
+    assert code == 0 and b"C420" in (tmp_path / "o.y4m").read_bytes()[:64]
+    code, _, err = vgc("decode", vgc_file, tmp_path / "o2.yuv", "--threads", "0",
+                       capsys=capsys)
+    assert code == 1 and "--threads 0" in err
+
+
+def test_decode_sigterm_and_the_error_after_the_bar(make_clip, tmp_path, intra_dir):
+    """A decode stopped by SIGTERM leaves no temporary output; a decode that fails after its
+    progress bar started prints the error as the last line."""
+    clip = make_clip("d.mkv", width=128, height=96, count=150)
+    src = tmp_path / "d.vgc"
+    api.encode(clip.path, str(src), codec="intra", bpp=0.3, weights=intra_dir, progress=False)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    rc, err = _signal_midway(["decode", str(src), str(out_dir / "d.mkv"), "--weights",
+                              intra_dir, "-q"], out_dir, signal.SIGTERM)
+    assert rc == 143 and "terminated by SIGTERM" in err and list(out_dir.iterdir()) == []
+
+    def damage(chunks):
+        t, p = chunks[100]
+        y = bytearray(p.streams[1])
+        y[len(y) // 2] ^= 0xFF
+        chunks[100] = (t, dataclasses.replace(p, streams=[p.streams[0], bytes(y)]))
+        return chunks
+
+    bad = tmp_path / "late.vgc"
+    _rewrite(src, bad, frames=damage)
+    p = subprocess.run(VGC + ["decode", str(bad), str(out_dir / "x.mkv"), "--weights",
+                              intra_dir], capture_output=True, text=True)
+    assert p.returncode == 1
+    assert p.stderr.rstrip().splitlines()[-1].startswith("vgc: error: frame 100")
+    assert list(out_dir.iterdir()) == []
+
+
+def test_missed_target_and_weights_messages(make_clip, tmp_path, intra_dir, capsys):
+    clip = make_clip("m.mkv", width=64, height=48, count=3)
+    code, _, err = vgc("encode", clip.path, tmp_path / "m.vgc", "--codec", "intra",
+                       "--weights", intra_dir, "--bpp", "0.01", "-q", capsys=capsys)
+    assert code == 0 and "warning" in err and "off the 0.01 bpp target" in err
+    other = tmp_path / "other"
+    IntraCodec.random(seed=9).save(other)
+    with pytest.raises(Exception, match="encoded with weights") as e:
+        api.decode(str(tmp_path / "m.vgc"), str(tmp_path / "x.mkv"), weights=str(other),
+                   progress=False)
+    hashes = re.findall(r"\b([0-9a-f]{16})\b", str(e.value))
+    assert len(hashes) == 2 and hashes[0] != hashes[1]
+    code, _, err = vgc("encode", clip.path, tmp_path / "v.vgc", "--codec", "intra",
+                       "--weights", intra_dir, "--bpp", "0.5", "-q", "-vv", capsys=capsys)
+    assert code == 0

@@ -162,7 +162,7 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
 def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
            device: str = "cpu", weights: str | None = None, refine: bool = True,
            refiner: str | None = None, model_dir: str | None = None,
-           progress: bool = True) -> int:
+           progress: bool = True, pix_fmt: str | None = None) -> int:
     """Decode frames [start, start+frames) of the .vgc `src` into a video `dst`. Returns count.
 
     A file with a REFINE chunk goes through the refiner it names, unless `refine` is False."""
@@ -193,7 +193,7 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
             outputs = refine_stream(ref, outputs, types, rd.refine.seed, gates)
         written = 0
         fps = Fraction(hdr.fps_num, hdr.fps_den)
-        with VideoWriter(dst, hdr.width, hdr.height, fps) as vw, \
+        with VideoWriter(dst, hdr.width, hdr.height, fps, pix_fmt) as vw, \
                 tqdm(total=count, desc="decode" + (" + refine" if ref else ""), unit="frame",
                      disable=not progress) as bar:
             for out in outputs:

@@ -10,7 +10,8 @@ import sys
 import click
 
 from . import __version__
-from .cli_options import raw_input_options, raw_spec, refiner_options, train_options
+from .cli_options import (raw_input_options, raw_spec, refiner_options, run_options, setup_run,
+                          train_options)
 from .errors import InputError, VgcError
 from .video_writer import MP4_SETTINGS_HELP, SUPPORTED_OUTPUTS
 
@@ -77,9 +78,11 @@ def main():
               help="Seed of the refiner's noise, stored in the file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @overwrite_options
+@run_options
 def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix_fmt, gop,
            backbone_interval, backbone, backbone_scale, fast, device, weights, no_refine,
-           refiner, model_dir, seed, quiet, overwrite, no_overwrite):
+           refiner, model_dir, seed, quiet, overwrite, no_overwrite, threads, as_json,
+           verbose):
     """Encode a video into a .vgc file.
 
     INPUT is anything ffmpeg decodes (mp4, mkv, avi, mov, webm, y4m) or a raw .yuv with
@@ -103,6 +106,7 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
                                                        # (av1 backbone: the CRF, 1 .. 70)
       vgc encode clip.mp4 clip.vgc --model-dir Wan2.1-T2V-1.3B-Diffusers --refiner adapter/
       vgc encode clip.mp4 clip.vgc -y                  # overwrite clip.vgc if it exists
+      vgc encode clip.mp4 clip.vgc --json -v           # JSON summary, log the choices
       ffmpeg -i in.mov -f yuv4mpegpipe - | vgc encode - clip.vgc --bpp 0.02
       cat raw.yuv | vgc encode - - --size 640x480 --fps 30 > clip.vgc
     """
@@ -118,6 +122,7 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
     if output_path != STDIO:
         check_vgc_output(output_path)
         may_overwrite(output_path, _overwrite(overwrite, no_overwrite))
+    setup_run(threads, verbose)
     from . import api
 
     with stdin_or(input_path, ".yuv" if size else "") as src, \
@@ -129,9 +134,15 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
                          backbone_scale=int(backbone_scale) if backbone_scale else None,
                          refine=not no_refine, refiner=refiner, model_dir=model_dir, seed=seed,
                          progress=not quiet)
-    click.echo(f"{output_path if output_path != STDIO else '(stdout)'}: {rep.frames} frames "
-               f"{rep.width}x{rep.height}, {rep.bytes} bytes, {rep.bpp:.5f} bpp"
-               + (f" (target {bpp:g})" if bpp else ""), err=output_path == STDIO)
+    if as_json:
+        click.echo(json.dumps({"output": output_path, "frames": rep.frames, "width": rep.width,
+                               "height": rep.height, "bytes": rep.bytes, "bpp": rep.bpp,
+                               "target_bpp": bpp, "warnings": list(rep.warnings)}),
+                   err=output_path == STDIO)
+    else:
+        click.echo(f"{output_path if output_path != STDIO else '(stdout)'}: {rep.frames} frames "
+                   f"{rep.width}x{rep.height}, {rep.bytes} bytes, {rep.bpp:.5f} bpp"
+                   + (f" (target {bpp:g})" if bpp else ""), err=output_path == STDIO)
     for note in rep.warnings:
         click.echo(f"vgc: warning: {note}", err=True)
     target = bpp if bpp is not None else (None if q is not None else api.DEFAULT_BPP)
@@ -150,10 +161,14 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]))
 @click.option("--weights", default=None, help="Weights folder (default: the shipped weights).")
 @refiner_options
+@click.option("--pix-fmt", type=click.Choice(["yuv420p", "yuv444p"]), default=None,
+              help=".y4m and .yuv outputs: chroma sampling (default: yuv444p for .y4m, "
+                   "yuv420p for .yuv).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @overwrite_options
+@run_options
 def decode(input_path, output_path, start, frames, device, weights, no_refine, refiner,
-           model_dir, quiet, overwrite, no_overwrite):
+           model_dir, pix_fmt, quiet, overwrite, no_overwrite, threads, as_json, verbose):
     """Decode a .vgc file into a video; the output format follows OUTPUT's extension.
 
     A stem file is refined by one diffusion step (the refiner it names) unless --no-refine.
@@ -170,6 +185,8 @@ def decode(input_path, output_path, start, frames, device, weights, no_refine, r
       vgc decode clip.vgc clip.mkv --device cuda --model-dir Wan2.1-T2V-1.3B-Diffusers --refiner adapter/
       vgc decode clip.vgc clip.mkv -y           # overwrite clip.mkv if it exists
       vgc decode clip.vgc - | ffplay -          # y4m to a pipe
+      vgc decode clip.vgc clip.yuv              # raw yuv420p (--pix-fmt yuv444p)
+      vgc decode clip.vgc clip.y4m --pix-fmt yuv420p --json --threads 2
       cat clip.vgc | vgc decode - - > clip.y4m
     """
     from .preflight import may_overwrite, require_file
@@ -185,14 +202,20 @@ def decode(input_path, output_path, start, frames, device, weights, no_refine, r
         check_output_path(output_path)
         may_overwrite(output_path.rstrip("/" + os.sep) or output_path,
                       _overwrite(overwrite, no_overwrite))
+    setup_run(threads, verbose)
     from . import api
 
-    with stdin_or(input_path, ".vgc") as src, stdout_or(output_path, ".y4m") as dst:
+    with stdin_or(input_path, ".vgc") as src, \
+            stdout_or(output_path, ".y4m") as dst:
         n = api.decode(src, dst, start=start, frames=frames, device=device, weights=weights,
                        refine=not no_refine, refiner=refiner, model_dir=model_dir,
-                       progress=not quiet)
-    click.echo(f"{output_path if output_path != STDIO else '(stdout)'}: {n} frames",
-               err=output_path == STDIO)
+                       progress=not quiet, pix_fmt=pix_fmt)
+    if as_json:
+        click.echo(json.dumps({"output": output_path, "frames": n, "start": start}),
+                   err=output_path == STDIO)
+    else:
+        click.echo(f"{output_path if output_path != STDIO else '(stdout)'}: {n} frames",
+                   err=output_path == STDIO)
 
 
 @main.command(context_settings=CONTEXT)

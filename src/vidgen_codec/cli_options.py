@@ -59,3 +59,33 @@ def refiner_options(f):
                      help="Refiner weights folder (default: the shipped weights/refiner).")(f)
     return click.option("--no-refine", "no_refine", is_flag=True,
                         help="No diffusion refinement: the codec's frames as they are.")(f)
+
+
+def run_options(f):
+    """--threads, --json, -v: how encode and decode run and report."""
+    f = click.option("-v", "--verbose", count=True,
+                     help="Log what the codec decides on stderr (-v: info, -vv: debug).")(f)
+    f = click.option("--json", "as_json", is_flag=True,
+                     help="Print the result as one JSON object (on stderr when OUTPUT is -).")(f)
+    return click.option("--threads", type=int, default=None,
+                        help="CPU threads for the networks (default: torch's; decoded frames "
+                             "do not depend on it).")(f)
+
+
+def setup_run(threads: int | None, verbose: int) -> None:
+    """Apply --threads and -v before the work starts (torch may not be imported yet)."""
+    import logging
+    import os
+    import sys
+
+    if threads is not None:
+        if threads < 1:
+            raise InputError(f"--threads {threads}: at least 1")
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
+                            format="vgc: %(name)s: %(message)s", stream=sys.stderr)
+        for noisy in ("PIL", "matplotlib", "numba"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -3,7 +3,9 @@
 The output format follows the path:
 
     out.mkv          FFV1, pix_fmt bgr0: lossless, decoded RGB == written RGB
-    out.y4m          raw yuv444p in YUV4MPEG2 (BT.601 limited range: not bit-exact RGB)
+    out.y4m          YUV4MPEG2, yuv444p or (pix_fmt="yuv420p") yuv420p (BT.601 limited range:
+                     not bit-exact RGB)
+    out.yuv          raw planar yuv420p (or yuv444p), BT.601 limited range, no header
     out.mp4          H.264, see MP4_SETTINGS_HELP (near-lossless, not bit-exact)
     out/ or out      a folder of PNGs frame_000000.png, frame_000001.png, ... (lossless)
 
@@ -33,10 +35,12 @@ MP4_SETTINGS_HELP = (
 )
 """One sentence for the CLI help describing how .mp4 output is encoded."""
 
-SUPPORTED_OUTPUTS = ".mkv (FFV1 lossless), .y4m (yuv444p), .mp4 (H.264), or a folder of PNGs " \
-                    "(a path ending in '/' or without an extension)"
+SUPPORTED_OUTPUTS = ".mkv (FFV1 lossless), .y4m (yuv444p, or yuv420p with --pix-fmt), .yuv " \
+                    "(raw yuv420p, or yuv444p), .mp4 (H.264), or a folder of PNGs (a path " \
+                    "ending in '/' or without an extension)"
 
-_CONTAINER = {".mkv": "matroska", ".y4m": "yuv4mpegpipe", ".mp4": "mp4"}
+_CONTAINER = {".mkv": "matroska", ".y4m": "yuv4mpegpipe", ".mp4": "mp4", ".yuv": "rawvideo"}
+YUV_PIX_FMTS = ("yuv444p", "yuv420p")
 _PNG_PATTERN = "frame_{:06d}.png"
 _AV_ERRORS = (av.error.FFmpegError, OSError, ValueError, RuntimeError)
 
@@ -83,8 +87,19 @@ class VideoWriter:
     to publish the output or `abort()` to discard it.
     """
 
-    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: Fraction):
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: Fraction,
+                 pix_fmt: str | None = None):
+        """`pix_fmt`: yuv444p or yuv420p for .y4m (default yuv444p) and .yuv (default
+        yuv420p); 4:2:0 needs even sides."""
         self.kind = check_output_path(path)
+        if pix_fmt is not None and (pix_fmt not in YUV_PIX_FMTS
+                                    or self.kind not in (".y4m", ".yuv")):
+            raise InputError(f"--pix-fmt {pix_fmt}: for .y4m and .yuv outputs, "
+                             f"{' or '.join(YUV_PIX_FMTS)}")
+        self.pix_fmt = pix_fmt or ("yuv420p" if self.kind == ".yuv" else "yuv444p")
+        if self.pix_fmt == "yuv420p" and self.kind in (".y4m", ".yuv") and (width % 2 or height % 2):
+            raise InputError(f"{width}x{height} has an odd side: 4:2:0 output needs even "
+                             "sides (use --pix-fmt yuv444p, .mkv or PNGs)")
         if width <= 0 or height <= 0:
             raise InputError(f"frame size must be positive, got {width}x{height}")
         self.fps = Fraction(fps)
@@ -111,13 +126,16 @@ class VideoWriter:
         except _AV_ERRORS as e:
             self.abort()
             raise InputError(f"cannot write {self.path}: {_reason(e)}") from None
+        except BaseException:  # a signal (cli.Terminated) or Ctrl-C while opening
+            self.abort()
+            raise
 
     def _open_container(self) -> None:
         self._container = av.open(self._tmp, "w", format=_CONTAINER[self.kind])
         if self.kind == ".mkv":
             codec, pix_fmt, options = "ffv1", "bgr0", {}
-        elif self.kind == ".y4m":
-            codec, pix_fmt, options = "rawvideo", "yuv444p", {}
+        elif self.kind in (".y4m", ".yuv"):
+            codec, pix_fmt, options = "rawvideo", self.pix_fmt, {}
         else:
             odd = self.width % 2 or self.height % 2
             codec, pix_fmt = "libx264", "yuv444p" if odd else "yuv420p"

@@ -21,7 +21,10 @@ import os
 from pathlib import Path
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import torch
 
 from .errors import WeightsError
 
@@ -107,7 +110,7 @@ def load_state(weights_dir: Path, meta: dict) -> tuple[dict, bytes]:
         raise WeightsError(f"cannot read {st}: {e}") from None
 
 
-def load_into(model: torch.nn.Module, state: dict, where: str) -> None:
+def load_into(model: "torch.nn.Module", state: dict, where: str) -> None:
     """load_state_dict, first resizing CDF-table buffers to the stored shapes."""
     import torch
 

@@ -261,6 +261,20 @@ class ContainerReader:
         info, payload = self._end_chunk()
         return unpack_end(payload, offset=info.payload_offset)
 
+    def _no_index_chunk(self, end_at: int) -> None:
+        """1.x, END says there is no INDEX: check that by walking the chunk headers (lengths
+        only, no payloads), as a full read would find it."""
+        offset = self.frames_offset
+        while offset < end_at:
+            head, chunk_type, length = self.framing.read_head(self._f, offset, end_at,
+                                                              chunk=None)
+            if chunk_type == ChunkType.INDEX:
+                raise FormatError(f"END index_offset is 0 but an INDEX chunk lies at {offset}",
+                                  offset=end_at)
+            offset += len(head) + length + 4
+        if offset != end_at:
+            raise FormatError("chunks do not end where the END chunk starts", offset=end_at)
+
     def read_index(self) -> list[IndexEntry]:
         """The GOP-start index found via END: [(frame_index, chunk offset)]; [] if there is none."""
         if self.framing.compact:
@@ -271,6 +285,7 @@ class ContainerReader:
         end_at = self.file_size - END_CHUNK_SIZE
         index_offset = self.read_end()
         if index_offset == 0:
+            self._no_index_chunk(end_at)
             return []
         if not self.frames_offset <= index_offset < end_at:
             raise FormatError(

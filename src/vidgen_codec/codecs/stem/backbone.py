@@ -15,7 +15,6 @@ decoder will show).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import torch
