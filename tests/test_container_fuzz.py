@@ -74,6 +74,7 @@ def read_all(data: bytes) -> None:
     chunks = r.chunks()
     assert chunks[0].type == ChunkType.SEQUENCE_HEADER and chunks[-1].type == ChunkType.END
     assert len(frames) <= len(chunks)
+    r.read_timestamps()
     for entry in r.read_index():
         for fc in r.iter_frames_from(entry.offset):
             assert fc.payload.frame_index < r.header.frame_count

@@ -198,3 +198,31 @@ def test_seeking_reader_checks_the_tail(example):
     r = ContainerReader(example[:-8] + (999).to_bytes(4, "little") + example[-4:])
     with pytest.raises(FormatError, match="no END chunk"):
         r.read_index()
+
+
+def test_timestamps_round_trip_and_rules(tmp_path):
+    from fractions import Fraction
+
+    from vidgen_codec.bitstream.headers import Timestamps
+
+    out = tmp_path / "t.vgc"
+    with ContainerWriter(out) as w:
+        w.write_sequence_header(make_header())
+        for i in range(3):
+            w.write_frame(ChunkType.BACKBONE_FRAME, FramePayload(i, FrameType.I, 0, [b"x"]),
+                          gop_start=True)
+        w.write_timestamps(Timestamps(Fraction(1, 1000), [100, 300, 340]))
+        w.finish(3)
+    r = ContainerReader(out)
+    assert r.read_timestamps() == Timestamps(Fraction(1, 1000), [100, 300, 340])
+    assert len(list(r.iter_frames())) == 3
+    for bad, pattern in ((Timestamps(Fraction(1, 1000), [1, 2]).pack(), "2 times for 3"),
+                         (bytes([1, 0, 0]), "time base"),
+                         (bytes([1, 25, 3, 0, 2, 1]), "do not increase")):
+        data = build([(ChunkType.SEQUENCE_HEADER, seq(frame_count=3)),
+                      (ChunkType.BACKBONE_FRAME, frame(0)), (ChunkType.TIMESTAMPS, bad),
+                      (ChunkType.END, end())])
+        with pytest.raises(FormatError, match=pattern):
+            ContainerReader(data).read_timestamps()
+    assert ContainerReader(build([(ChunkType.SEQUENCE_HEADER, seq()),
+                                  (ChunkType.END, end())])).read_timestamps() is None

@@ -261,7 +261,8 @@ def test_pipes(make_clip, tmp_path, intra_dir):
 
 
 def test_lossy_changes_are_warned(tmp_path, intra_dir):
-    """10-bit, audio and variable frame timing are not kept: the encoder says so."""
+    """10-bit and audio are not kept, and the encoder says so; variable frame timing is kept
+    (TIMESTAMPS chunk) and comes back in a .mkv decode."""
     from fractions import Fraction
 
     import av
@@ -289,6 +290,17 @@ def test_lossy_changes_are_warned(tmp_path, intra_dir):
                      progress=False)
     text = " ".join(rep.warnings)
     assert "10-bit" in text and "audio is dropped" in text and "variable frame rate" in text
+    # the frame times are kept: a .mkv decode plays them as the input did
+    api.decode(str(tmp_path / "l.vgc"), str(tmp_path / "l.mkv"), weights=intra_dir,
+               progress=False)
+
+    def times(p):
+        with av.open(p) as c:
+            st = c.streams.video[0]
+            return [float(f.pts * st.time_base) for f in c.decode(st)]
+
+    assert times(str(tmp_path / "l.mkv")) == pytest.approx(times(path))
+    assert times(path)[-1] == pytest.approx(0.68)
 
 
 def test_a_huge_claimed_frame_is_refused_before_allocating(coded, tmp_path, intra_dir):

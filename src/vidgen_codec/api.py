@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .bitstream import ContainerReader, ContainerWriter, SequenceHeader
-from .bitstream.headers import RefineRecord
+from .bitstream.headers import RefineRecord, Timestamps
 from .bitstream.ids import PixelFormat
 from .codecs.base import RateTarget, Structure
 from .entropy import get_backend
@@ -151,6 +151,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
                 out.drop_refine()  # the encoder's gate switched every refiner window off
             if n == 0:
                 raise InputError(f"{src}: no frames to encode in the requested range")
+            if info.pts is not None and len(info.pts) >= start + n:
+                out.write_timestamps(Timestamps(info.time_base, list(info.pts[start:start + n])))
             out.finish(frame_count=n)
             size = out.bytes_written
     except OSError as e:  # the output's folder, permissions, a full disk
@@ -193,14 +195,17 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
             outputs = refine_stream(ref, outputs, types, rd.refine.seed, gates)
         written = 0
         fps = Fraction(hdr.fps_num, hdr.fps_den)
-        with VideoWriter(dst, hdr.width, hdr.height, fps, pix_fmt) as vw, \
+        times = rd.read_timestamps()
+        with VideoWriter(dst, hdr.width, hdr.height, fps, pix_fmt,
+                         time_base=times.time_base if times else None) as vw, \
                 tqdm(total=count, desc="decode" + (" + refine" if ref else ""), unit="frame",
                      disable=not progress) as bar:
             for out in outputs:
                 for index, x in out:
                     if index < start or written == count:
                         continue
-                    vw.write(to_uint8(crop(x, hdr.height, hdr.width))[0])
+                    vw.write(to_uint8(crop(x, hdr.height, hdr.width))[0],
+                             pts=times.pts[index] if times else None)
                     written += 1
                     bar.update(1)
                 if written == count:

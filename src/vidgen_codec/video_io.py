@@ -97,6 +97,9 @@ class VideoInfo:
     frame_count: int | None
     pix_fmt: str
     notes: tuple[str, ...] = ()  # what coding will lose that the user may not expect
+    # a variable-frame-rate input's frame times (display order) in units of time_base
+    pts: tuple[int, ...] | None = None
+    time_base: Fraction | None = None
 
 
 def probe(path: str | os.PathLike, raw: RawSpec | None = None) -> VideoInfo:
@@ -113,8 +116,11 @@ def probe(path: str | os.PathLike, raw: RawSpec | None = None) -> VideoInfo:
         # Count the packets (demuxed, not decoded): mkv and webm state no count, and some
         # files state a wrong one (an avi whose header claims 444 frames but holds 68).
         counted, pts = _count_packets(container, stream)
-        notes = _lossy_notes(info, container, stream, pts)
-        return replace(info, frame_count=counted or info.frame_count, notes=notes)
+        notes, variable = _lossy_notes(info, container, stream, pts)
+        times = {}
+        if variable:
+            times = {"pts": tuple(sorted(pts)), "time_base": Fraction(stream.time_base)}
+        return replace(info, frame_count=counted or info.frame_count, notes=notes, **times)
     finally:
         container.close()
 
@@ -131,8 +137,10 @@ def _count_packets(container, stream) -> tuple[int | None, list[int]]:
     return len(pts) or None, pts
 
 
-def _lossy_notes(info: VideoInfo, container, stream, pts: list) -> tuple[str, ...]:
-    """Warnings for what vgc drops: bit depth above 8, audio, variable frame timing."""
+def _lossy_notes(info: VideoInfo, container, stream, pts: list) -> tuple[tuple[str, ...], bool]:
+    """Warnings for what vgc drops (bit depth above 8, audio) or keeps only in part (variable
+    frame timing: kept in the .vgc, played by .mkv and .mp4 outputs); and whether the timing
+    is variable (every frame has a timestamp and they are not evenly spaced)."""
     notes = []
     try:
         bits = max(c.bits for c in av.VideoFormat(info.pix_fmt).components)
@@ -143,13 +151,15 @@ def _lossy_notes(info: VideoInfo, container, stream, pts: list) -> tuple[str, ..
     if container.streams.audio:
         notes.append(f"{info.path}: its audio is dropped (vgc codes the video only)")
     known = sorted(t for t in pts if t is not None)
-    if len(known) > 2 and stream.time_base:
+    variable = False
+    if len(known) > 2 and len(known) == len(pts) and stream.time_base:
         steps = {b - a for a, b in zip(known, known[1:])}
-        if len(steps) > 1 and max(steps) > 1.5 * max(min(steps), 1):
-            real = float((known[-1] - known[0]) * stream.time_base) * len(known) / (len(known) - 1)
-            notes.append(f"{info.path}: variable frame rate; coded at a fixed {float(info.fps):.3f}"
-                         f" fps, so its {real:.2f} s play as {len(known) / float(info.fps):.2f} s")
-    return tuple(notes)
+        variable = min(steps) > 0 and len(steps) > 1 and max(steps) > 1.5 * min(steps)
+        if variable:
+            notes.append(f"{info.path}: variable frame rate: the frame times are kept in the "
+                         ".vgc and played by .mkv and .mp4 outputs; .y4m, .yuv and PNG outputs "
+                         f"play at a fixed {float(info.fps):.3f} fps")
+    return tuple(notes), variable
 
 
 def read_frames(path: str | os.PathLike, *, start: int = 0, count: int | None = None,

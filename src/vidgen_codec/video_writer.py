@@ -88,9 +88,13 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: Fraction,
-                 pix_fmt: str | None = None):
+                 pix_fmt: str | None = None, time_base: Fraction | None = None):
         """`pix_fmt`: yuv444p or yuv420p for .y4m (default yuv444p) and .yuv (default
-        yuv420p); 4:2:0 needs even sides."""
+        yuv420p); 4:2:0 needs even sides. `time_base`: frames are written with the `pts`
+        given to `write`, in these units (variable frame rate: .mkv and .mp4 keep them; the
+        other outputs have no timestamps)."""
+        self.time_base = time_base if os.path.splitext(os.fspath(path))[1].lower() in (
+            ".mkv", ".mp4") else None
         self.kind = check_output_path(path)
         if pix_fmt is not None and (pix_fmt not in YUV_PIX_FMTS
                                     or self.kind not in (".y4m", ".yuv")):
@@ -143,13 +147,17 @@ class VideoWriter:
         stream = self._container.add_stream(codec, rate=self.fps)
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, pix_fmt
         stream.options = options
+        if self.time_base is not None:
+            stream.codec_context.time_base = self.time_base
+            stream.time_base = self.time_base
         if self.kind == ".mp4":  # tag the matrix PyAV converts with, so players agree
             stream.codec_context.colorspace = 6  # SMPTE 170M (BT.601)
             stream.codec_context.color_range = 1  # limited ("tv")
         self._stream = stream
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one HxWx3 uint8 RGB frame."""
+    def write(self, frame: np.ndarray, pts: int | None = None) -> None:
+        """Append one HxWx3 uint8 RGB frame (at `pts`, in time_base units, when the writer
+        has a time base)."""
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"expected a {self.height}x{self.width}x3 uint8 frame, "
                              f"got {frame.shape} {frame.dtype}")
@@ -162,8 +170,11 @@ class VideoWriter:
             else:
                 video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
                                                          format="rgb24")
-                video_frame.pts = self.frames_written
-                video_frame.time_base = 1 / self.fps
+                if self.time_base is not None and pts is not None:
+                    video_frame.pts, video_frame.time_base = pts, self.time_base
+                else:
+                    video_frame.pts = self.frames_written
+                    video_frame.time_base = 1 / self.fps
                 self._container.mux(self._stream.encode(video_frame))
         except _AV_ERRORS as e:
             raise InputError(f"cannot write {self.path}: {_reason(e)}") from None

@@ -9,6 +9,7 @@ and `offset` (the file offset of the payload's first byte) say where a problem i
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 import struct
 from dataclasses import dataclass, field
 
@@ -355,3 +356,48 @@ class RefineRecord:
         seed, sha = _REFINE_FIXED.unpack_from(data)
         model_id, _ = _unpack_str(data, _REFINE_FIXED.size, "model_id", chunk, offset, "REFINE")
         return cls(seed, sha, model_id)
+
+
+@dataclass
+class Timestamps:
+    """The TIMESTAMPS chunk (spec 7.7): when each frame is shown, for inputs whose frames are
+    not evenly spaced. `pts` in units of `time_base` seconds, one per frame, increasing."""
+
+    time_base: Fraction
+    pts: list[int]
+
+    def pack(self) -> bytes:
+        num, den = self.time_base.numerator, self.time_base.denominator
+        if not (0 < num < 2**31 and 0 < den < 2**31):
+            raise ValueError(f"time base {self.time_base} outside 1/2^31 .. 2^31")
+        if any(b <= a for a, b in zip(self.pts, self.pts[1:])):
+            raise ValueError("timestamps must increase")
+        out = [encode_uvarint(num), encode_uvarint(den), encode_uvarint(len(self.pts))]
+        prev = 0
+        for t in self.pts:
+            out.append(encode_svarint(t - prev, bits=64))
+            prev = t
+        return b"".join(out)
+
+    @classmethod
+    def unpack(cls, data: bytes, frame_count: int, *, chunk: int | None = None,
+               offset: int = 0) -> Timestamps:
+        num, pos = decode_uvarint(data, 0, chunk=chunk, offset=offset)
+        den, pos = decode_uvarint(data, pos, chunk=chunk, offset=offset)
+        n, pos = decode_uvarint(data, pos, chunk=chunk, offset=offset)
+        if not (0 < num < 2**31 and 0 < den < 2**31):
+            raise FormatError(f"TIMESTAMPS time base {num}/{den} invalid", chunk=chunk,
+                              offset=offset)
+        if n != frame_count or n > len(data) - pos:
+            raise FormatError(f"TIMESTAMPS holds {n} times for {frame_count} frames",
+                              chunk=chunk, offset=offset)
+        pts, t = [], 0
+        for i in range(n):
+            d, pos = decode_svarint(data, pos, bits=64, chunk=chunk, offset=offset)
+            if i and d <= 0:
+                raise FormatError("TIMESTAMPS do not increase", chunk=chunk, offset=offset + pos)
+            t += d
+            pts.append(t)
+        if pos != len(data):
+            raise FormatError("bytes after the TIMESTAMPS", chunk=chunk, offset=offset + pos)
+        return cls(Fraction(num, den), pts)

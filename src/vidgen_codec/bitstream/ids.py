@@ -44,6 +44,7 @@ class ChunkType(IntEnum):
     CODEC_CONFIG = 0x0006  # critical (format 1.1): codec settings a decoder must understand
     INDEX = 0x8001  # ancillary: only seeking needs it
     REFINE = 0x8002  # ancillary: the refiner the decoder should run, and its seed
+    TIMESTAMPS = 0x8003  # ancillary: per-frame times of a variable-frame-rate input
 
 
 ANCILLARY_BIT = 0x8000

@@ -275,6 +275,23 @@ class ContainerReader:
         if offset != end_at:
             raise FormatError("chunks do not end where the END chunk starts", offset=end_at)
 
+    def read_timestamps(self):
+        """The TIMESTAMPS chunk (headers.Timestamps), or None: found by walking the chunk
+        headers (lengths only) from the frames to END, then read and checked."""
+        from .headers import Timestamps
+
+        end_at = self._end_chunk()[0].offset
+        offset = self.frames_offset
+        while offset < end_at:
+            head, chunk_type, length = self.framing.read_head(self._f, offset, end_at,
+                                                              chunk=None)
+            if chunk_type == ChunkType.TIMESTAMPS:
+                info, payload = self._read(offset, None, end_at)
+                return Timestamps.unpack(payload, self.header.frame_count,
+                                         offset=info.payload_offset)
+            offset += len(head) + length + 4
+        return None
+
     def read_index(self) -> list[IndexEntry]:
         """The GOP-start index found via END: [(frame_index, chunk offset)]; [] if there is none."""
         if self.framing.compact:

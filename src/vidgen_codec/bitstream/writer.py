@@ -149,6 +149,10 @@ class ContainerWriter:
             self._index.append(IndexEntry(payload.frame_index, info.offset))
         return info
 
+    def write_timestamps(self, record) -> ChunkInfo:
+        """Write the TIMESTAMPS chunk (headers.Timestamps), after the last frame chunk."""
+        return self.write_chunk(ChunkType.TIMESTAMPS, record.pack())
+
     def drop_refine(self) -> None:
         """Remove the REFINE chunk before finish() (an encoder that found nothing for the
         refiner to do): every later chunk moves up by its size, and the INDEX with them."""
