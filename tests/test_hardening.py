@@ -123,7 +123,7 @@ def test_folder_or_device_input(path, pattern, capsys):
         assert code == 1 and pattern in err and len(err.strip().splitlines()) == 1
 
 
-def test_encode_output_paths(mkv_clip, tmp_path, capsys):
+def test_encode_output_paths(mkv_clip, tmp_path, intra_dir, capsys):
     (tmp_path / "file").write_text("x")
     (tmp_path / "dir.vgc").mkdir()
     for out, pattern in ((tmp_path / "file" / "a.vgc", "is a file, not a folder"),
@@ -132,6 +132,10 @@ def test_encode_output_paths(mkv_clip, tmp_path, capsys):
         code, _, err = vgc("encode", mkv_clip.path, out, capsys=capsys)
         assert code == 1 and pattern in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv", "dir.vgc", "file"]
+    deep = tmp_path / "new" / "folder" / "a.vgc"  # a missing folder is made, as decode does
+    code, _, err = vgc("encode", mkv_clip.path, deep, "--codec", "intra", "--frames", "2",
+                       "--weights", intra_dir, "--bpp", "0.5", "-q", capsys=capsys)
+    assert code == 0 and deep.is_file(), err
 
 
 def test_overwrite_rules(coded, tmp_path, intra_dir, capsys):
