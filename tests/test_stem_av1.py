@@ -15,7 +15,7 @@ from vidgen_codec import api, metrics
 from vidgen_codec.bitstream import ContainerReader, ContainerWriter, FramePayload
 from vidgen_codec.bitstream.ids import ChunkType, FrameType
 from vidgen_codec.codecs.stem import StemCodec
-from vidgen_codec.errors import FormatError
+from vidgen_codec.errors import FormatError, InputError
 from vidgen_codec.info import describe
 from vidgen_codec.pictures.yuv420 import rgb_to_yuv420, upsample2x, yuv420_to_rgb
 from vidgen_codec.stem_gop import (BackboneConfig, GopHeader, pack_gop, split_units,
@@ -256,3 +256,20 @@ def test_format_1_files_still_decode(tmp_path, stem_weights, backbone, version):
         api.decode(str(f), str(f) + ".mkv", weights=stem_weights, progress=False)
     a, b = (np.stack(list(read_frames(str(f) + ".mkv"))) for f in (new, old))
     assert np.array_equal(a, b)
+
+
+def test_backbone_preset_is_chosen_and_recorded(tmp_path, stem_weights):
+    """--preset sets SVT-AV1's preset of the backbone; it is recorded in the codec config."""
+    from vidgen_codec.stem_gop import BackboneConfig
+
+    clip = write_clip(str(tmp_path / "p.mkv"), synthetic_frames(64, 48, 4), Fraction(25))
+    out = tmp_path / "p.vgc"
+    api.encode(clip, str(out), bpp=0.5, weights=stem_weights, refine=False, fast=True,
+               preset=10, progress=False)
+    with ContainerReader(out) as rd:
+        assert BackboneConfig.unpack(rd.codec_config).av1.preset == 10
+    api.decode(str(out), str(tmp_path / "p.mkv2.mkv"), weights=stem_weights, progress=False)
+    for bad, kw in ((14, {}), (4, {"backbone": "learned"})):
+        with pytest.raises(InputError, match="preset"):
+            api.encode(clip, str(tmp_path / "q.vgc"), bpp=0.5, weights=stem_weights,
+                       refine=False, preset=bad, progress=False, **kw)

@@ -91,7 +91,7 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
            gop: int | None = None, backbone_interval: int | None = None,
            backbone: str | None = None, backbone_scale: int | None = None,
            fast: bool = False, refine: bool = True, refiner: str | None = None, model_dir: str | None = None,
-           seed: int = 0, progress: bool = True) -> EncodeReport:
+           seed: int = 0, progress: bool = True, preset: int | None = None) -> EncodeReport:
     """Encode frames [start, start+frames) of `src` into the .vgc file `dst` (atomically).
 
     For a codec decoded through the refiner (stem), `refine` writes a REFINE chunk naming the
@@ -110,8 +110,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     dev = resolve_device(device)
     model = spec.load(weights, device=dev)
     expected = _expected_frames(info.frame_count, start, frames)
-    given = (gop, backbone_interval, backbone, backbone_scale) != (None,) * 4 or fast
-    structure = (Structure(gop, backbone_interval, backbone, backbone_scale, not fast)
+    given = (gop, backbone_interval, backbone, backbone_scale, preset) != (None,) * 5 or fast
+    structure = (Structure(gop, backbone_interval, backbone, backbone_scale, not fast, preset)
                  if given else None)
     kw = {}
     if refine_record is not None:

@@ -28,7 +28,7 @@ def _targets(text: str) -> list[float]:
 @click.option("--codecs", default=None,
               help="vgc codecs, comma-separated (default: every registered codec; one whose "
                    "weights are missing is skipped with a message). stem/no-refine: the stem "
-                   "file decoded without the refiner.")
+                   "file decoded without the refiner; stem/p4: encoded with --preset 4.")
 @click.option("--bpp", default="0.02,0.05,0.1", show_default=True,
               help="Target bits per pixel of each vgc file, comma-separated.")
 @click.option("--baselines", default="x264,x265,svtav1", show_default=True,

@@ -32,13 +32,15 @@ class Structure:
     """GOP length and backbone interval in frames, the backbone coder ("learned", "av1") and
     the backbone scale (1 full, 2 half per side); None: the codec chooses. `search` False is
     the fast preset: no structure search (the av1 backbone codes every frame at full scale
-    unless told otherwise) and no refinement gate (so no refinement)."""
+    unless told otherwise) and no refinement gate (so no refinement). `preset`: the backbone
+    coder's speed preset (av1: SVT-AV1's, 0 slowest .. 13 fastest; None: 8)."""
 
     gop: int | None = None
     backbone_interval: int | None = None
     backbone: str | None = None
     backbone_scale: int | None = None
     search: bool = True
+    preset: int | None = None
 
 
 class VideoCodec(Protocol):

@@ -107,9 +107,9 @@ class IntraCodec:  # listed in registry.py (imported on first use)
         if structure is not None and {structure.gop, structure.backbone_interval} - {None, 1}:
             raise InputError("intra codes every frame as an I-frame: --gop and "
                              "--backbone-interval do not apply")
-        if structure is not None and (structure.backbone, structure.backbone_scale) != (None,
-                                                                                        None):
-            raise InputError("--backbone and --backbone-scale are stem options")
+        if structure is not None and (structure.backbone, structure.backbone_scale,
+                                      structure.preset) != (None, None, None):
+            raise InputError("--backbone, --backbone-scale and --preset are stem options")
         if target.q is not None:
             return IntraEncoderState(q_fixed=check_rate(target.q, self.cfg.levels))
         return IntraEncoderState(rate=init_rate(target.bpp, width, height, expected_frames))

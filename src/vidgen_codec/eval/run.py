@@ -169,7 +169,7 @@ def _resolve_codecs(cfg: EvalConfig, log) -> tuple[list[tuple[str, str]], dict[s
     device = resolve_device(cfg.device)
     ok, skipped = [], {}
     for name in names:
-        base, refine = codec_variant(name)
+        base, refine, _ = codec_variant(name)
         spec = get_codec(base)  # InputError for an unknown name
         if not refine and not spec.refined:
             raise InputError(f"{name}: {base} has no refiner to leave out")
@@ -191,13 +191,17 @@ def _resolve_codecs(cfg: EvalConfig, log) -> tuple[list[tuple[str, str]], dict[s
     return ok, skipped
 
 
-def codec_variant(name: str) -> tuple[str, bool]:
-    """"stem" -> ("stem", refined); "stem/no-refine" -> ("stem", not refined): the same
-    file decoded without the diffusion refiner, for comparisons at equal bytes."""
+def codec_variant(name: str) -> tuple[str, bool, int | None]:
+    """"stem" -> ("stem", refined, None); "stem/no-refine" -> ("stem", not refined, None): the
+    same file decoded without the diffusion refiner, for comparisons at equal bytes;
+    "stem/p4" -> ("stem", refined, 4): encoded with `--preset 4` (the av1 backbone's)."""
     base, _, variant = name.partition("/")
+    if variant.startswith("p") and variant[1:].isdigit():
+        return base, True, int(variant[1:])
     if variant not in ("", "no-refine"):
-        raise InputError(f"unknown codec variant {name!r} (CODEC or CODEC/no-refine)")
-    return base, variant == ""
+        raise InputError(f"unknown codec variant {name!r} (CODEC, CODEC/no-refine or "
+                         "CODEC/pN)")
+    return base, variant == "", None
 
 
 def _clip_info(path: str, cfg: EvalConfig, taken: set[str]) -> ClipInfo:
@@ -365,14 +369,14 @@ def _vgc_encode_decode(t: dict, point: dict) -> tuple[np.ndarray, dict]:
     warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
 
     clip = ClipInfo(**t["clip"])
-    codec, refine = codec_variant(t["codec"])
+    codec, refine, preset = codec_variant(t["codec"])
     rel = Path("streams") / clip.id / f"{t['codec'].replace('/', '-')}_bpp{t['bpp']:g}.vgc"
     stream = Path(t["out"]) / rel
     stream.parent.mkdir(parents=True, exist_ok=True)
     with Cost(t["device"]) as enc:  # a /no-refine file is the same file, decoded unrefined
         rep = api.encode(clip.path, str(stream), codec=codec, bpp=t["bpp"],
                          start=clip.start, frames=clip.frames, raw=clip.raw_spec(),
-                         device=t["device"], progress=False)
+                         device=t["device"], progress=False, preset=preset)
     with tempfile.TemporaryDirectory(prefix="vgc-eval-") as tmp:
         out = os.path.join(tmp, "decoded.mkv")  # FFV1: lossless
         with Cost(t["device"]) as dec:

@@ -119,6 +119,8 @@ class StemCodec:  # listed in registry.py (imported on first use)
             return self._new_av1_encoder(width, height, target, expected_frames, s, ref, seed)
         if s.backbone_scale not in (None, 1):
             raise InputError("--backbone-scale 2 needs --backbone av1")
+        if s.preset is not None:
+            raise InputError("--preset is the av1 backbone's (SVT-AV1) speed preset")
         plan = self.plan_for(target, structure)
         rate = None
         if target.q is None:
@@ -157,7 +159,10 @@ class StemCodec:  # listed in registry.py (imported on first use)
             scales = (s.backbone_scale or 1,)
         refine_bytes = 0 if refiner is None else chunk_size(
             41 + len(refiner.cfg.model_id.encode()))
-        return av1.Av1EncoderState(plan, rate, crf, Av1Settings(), width, height,
+        if s.preset is not None and not 0 <= s.preset <= 13:
+            raise InputError(f"--preset {s.preset}: SVT-AV1 presets are 0 (slowest) .. 13")
+        settings = Av1Settings() if s.preset is None else Av1Settings(preset=s.preset)
+        return av1.Av1EncoderState(plan, rate, crf, settings, width, height,
                                         expected_frames, intervals, scales, CutDetector(),
                                         refiner, seed, refine_bytes=refine_bytes)
 
