@@ -30,7 +30,7 @@ F2 = framing_for(2)
 def write_example_2(path: Path) -> bytes:
     """Section 17's worked example: the same clip as section 14's, written as 2.0."""
     with ContainerWriter(path) as w:
-        w.write_sequence_header(make_header())
+        w.write_sequence_header(make_header(entropy_coder_id=2))  # 2.0 files use VGC_RANS
         w.write_frame(ChunkType.BACKBONE_FRAME,
                       FramePayload(0, FrameType.I, 500, [b"\x01\x02\x03", b"\xaa\xbb"]),
                       gop_start=True)
@@ -44,8 +44,8 @@ def example(tmp_path) -> bytes:
 
 
 GOLDEN_HEX_2 = (
-    "895647430200012e0101000100000010101901010100e807d335679ad8e4423c0a696e7472612d74696e7909"
-    "76676320302e312e30004cb62304020c0000e807020301020302aabb1ffc0031050701003a0d000000b62bd719"
+    "895647430200012e0102000100000010101901010100e807d335679ad8e4423c0a696e7472612d74696e7909"
+    "76676320302e312e3000d9c8e83b020c0000e807020301020302aabb1ffc0031050701003a0d000000b62bd719"
 )
 
 
@@ -226,3 +226,31 @@ def test_timestamps_round_trip_and_rules(tmp_path):
             ContainerReader(data).read_timestamps()
     assert ContainerReader(build([(ChunkType.SEQUENCE_HEADER, seq()),
                                   (ChunkType.END, end())])).read_timestamps() is None
+
+
+def test_review_cases_are_refused():
+    """TIMESTAMPS twice or before a frame; an index entry naming another frame's chunk;
+    times past 64 bits; a 1.x magic broken after its fifth byte."""
+    from fractions import Fraction
+
+    from vidgen_codec.bitstream.headers import Timestamps
+
+    ts = Timestamps(Fraction(1, 25), [0, 1]).pack()
+    sq = (ChunkType.SEQUENCE_HEADER, seq())
+    f0, f1 = (ChunkType.BACKBONE_FRAME, frame(0)), (ChunkType.BACKBONE_FRAME, frame(1))
+    first = len(pack_file_header(2, 0)) + len(F2.pack_chunk(*sq))
+    second = first + len(F2.pack_chunk(*f0))
+    for chunks, pattern in (
+            ([sq, f0, (ChunkType.TIMESTAMPS, ts), f1, (ChunkType.END, end())],
+             "after the TIMESTAMPS"),
+            ([sq, f0, f1, (ChunkType.TIMESTAMPS, ts), (ChunkType.TIMESTAMPS, ts),
+              (ChunkType.END, end())], "second TIMESTAMPS"),
+            ([sq, f0, f1, (ChunkType.END, end([IndexEntry(0, second)]))],
+             "does not point at a frame chunk")):
+        with pytest.raises(FormatError, match=pattern):
+            ContainerReader(build(chunks)).chunks()
+    big = b"\x01\x19\x02" + b"\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01" + b"\x02"
+    with pytest.raises(FormatError, match="64-bit"):
+        Timestamps.unpack(big, 2)
+    with pytest.raises(FormatError, match="bad magic"):
+        ContainerReader(b"\x89VGC\r\x00\x00\x00" + bytes(20))

@@ -188,7 +188,7 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         gates: dict[int, int] = {}
         decoder = model.new_decoder(rd.codec_config, hdr.width, hdr.height)
         outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types, gates),
-                            hdr.frame_count)
+                            hdr.frame_count, start)
         if ref is not None:
             from .refine.windows import refine_stream
 
@@ -253,12 +253,16 @@ def _load_refiner(record: RefineRecord | None, refine: bool, refiner, model_dir,
     return ref
 
 
-def _in_order(outputs, frame_count: int):
+def _in_order(outputs, frame_count: int, start: int = 0):
     """Pass decoder outputs through, refusing a frame index that is not the next one, or not
-    below the header's frame count (a chunk may hold several frames: an av1 GOP)."""
+    below the header's frame count (a chunk may hold several frames: an av1 GOP), or a first
+    frame after `start` (an index entry that pointed past the frame it names)."""
     expect = None
     for out in outputs:
         for index, _ in out:
+            if expect is None and index > start:
+                raise FormatError(f"decoding from the index gave frame {index} first, after "
+                                  f"the wanted frame {start}")
             if expect is not None and index != expect:
                 raise FormatError(f"frame {index} decoded where frame {expect} was due")
             if index >= frame_count:

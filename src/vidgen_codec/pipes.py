@@ -17,6 +17,8 @@ import shutil
 import sys
 import tempfile
 
+from .errors import InputError
+
 STDIO = "-"
 
 
@@ -47,8 +49,14 @@ def output_path(path: str, suffix: str):
     try:
         yield tmp
         out = sys.stdout.buffer
-        with open(tmp, "rb") as f:
-            shutil.copyfileobj(f, out, 1 << 20)
-        out.flush()
+        try:
+            with open(tmp, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+            out.flush()
+        except BrokenPipeError:  # the reader went away (`| head`): not vgc's error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no second error at interpreter exit
+            raise InputError("standard output was closed before all of the output was "
+                             "written") from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -151,12 +151,15 @@ def folder_identity(folder, *, legacy: bool = False) -> bytes | None:
     try:
         meta = json.loads((Path(folder) / "config.json").read_text())
         own = bytes.fromhex(meta["sha256"]) if legacy else identity(meta)
-        intra_dir = meta["config"].get("intra_dir")
+        if meta.get("architecture") != "StemModel":
+            return own
+        # a stem folder names its intra weights (models/stem_model.py's default: ../intra)
+        intra_dir = (Path(folder) / meta["config"].get("intra_dir", "../intra")).resolve()
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    if not intra_dir:
-        return own
-    intra = folder_identity((Path(folder) / intra_dir).resolve(), legacy=legacy)
+    if intra_dir == Path(folder).resolve():
+        return None
+    intra = folder_identity(intra_dir, legacy=legacy)
     return None if intra is None else hashlib.sha256(own + intra).digest()
 
 

@@ -77,7 +77,7 @@ def main_2() -> None:
     d.field(1, "minor = 0")
     s = d.chunk_head_2("chunk 0: SEQUENCE_HEADER", "type = 0x01 SEQUENCE_HEADER (critical)")
     d.field(1, "codec_id = 1 (intra)")
-    d.field(1, "entropy_coder_id = 1 (compressai_rans)")
+    d.field(1, "entropy_coder_id = 2 (vgc_rans; the only coder of 2.0 files)")
     d.field(1, "pixel_format = 0 (rgb24)")
     d.field(4, "frame_count = 1 (u32, patched by finish())")
     for name in ("width", "height", "fps_num", "fps_den", "gop_size", "backbone_interval"):

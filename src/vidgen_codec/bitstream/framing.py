@@ -93,6 +93,8 @@ def parse_file_header(data: bytes, file_size: int) -> tuple[int, int, int]:
         raise FormatError("not a vgc file (bad magic number)", offset=0)
     if data[:8] == MAGIC[: len(data[:8])] and len(data) > 4:  # 1.x, or its truncated magic
         return _parse_header_1(data, file_size)
+    if data[4:5] == MAGIC[4:5]:  # the 1.x magic, broken after its 5th byte
+        raise FormatError("not a vgc file (bad magic number)", offset=0)
     if len(data) < FILE_HEADER_SIZE_2:
         raise FormatError("truncated file header", offset=len(data))
     major, minor = data[4], data[5]

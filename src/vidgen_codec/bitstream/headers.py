@@ -372,6 +372,8 @@ class Timestamps:
             raise ValueError(f"time base {self.time_base} outside 1/2^31 .. 2^31")
         if any(b <= a for a, b in zip(self.pts, self.pts[1:])):
             raise ValueError("timestamps must increase")
+        if self.pts and not (-(2**63) <= self.pts[0] and self.pts[-1] < 2**63):
+            raise ValueError("timestamps outside the 64-bit range")
         out = [encode_uvarint(num), encode_uvarint(den), encode_uvarint(len(self.pts))]
         prev = 0
         for t in self.pts:
@@ -397,6 +399,9 @@ class Timestamps:
             if i and d <= 0:
                 raise FormatError("TIMESTAMPS do not increase", chunk=chunk, offset=offset + pos)
             t += d
+            if not -(2**63) <= t < 2**63:
+                raise FormatError("TIMESTAMPS outside the 64-bit range", chunk=chunk,
+                                  offset=offset + pos)
             pts.append(t)
         if pos != len(data):
             raise FormatError("bytes after the TIMESTAMPS", chunk=chunk, offset=offset + pos)

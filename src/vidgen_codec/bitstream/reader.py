@@ -25,6 +25,7 @@ from ..errors import FormatError, InputError
 from .framing import FILE_HEADER_PROBE, ChunkInfo, framing_for, parse_file_header
 from .headers import FramePayload, RefineRecord, SequenceHeader
 from .ids import FRAME_CHUNK_TYPES, ChunkType, is_ancillary
+from .varint import decode_uvarint
 from .index import (END_CHUNK_SIZE, END_TAIL_SIZE, IndexEntry, unpack_end, unpack_end_2,
                     unpack_index)
 
@@ -126,7 +127,9 @@ class ContainerReader:
         """
         offset, index = start, first_index
         index_at = None  # offset of the INDEX chunk, once seen
-        frame_offsets = set()  # 2.x: where the frame chunks seen lie, to check END's index
+        times_at = None  # offset of the TIMESTAMPS chunk, once seen
+        frame_offsets: dict[int, int] = {}  # 2.x: frame chunk offset -> its frame_index
+        first_chunk: dict[int, int] = {}  # 2.x: frame_index -> offset of its first chunk
         compact = self.framing.compact
         while True:
             if offset == self.file_size:
@@ -141,7 +144,18 @@ class ContainerReader:
             elif t in FRAME_CHUNK_TYPES:
                 if index_at is not None:
                     raise FormatError(f"{info.type_name} chunk after the INDEX chunk", **where)
-                frame_offsets.add(offset)
+                if times_at is not None:
+                    raise FormatError(f"{info.type_name} chunk after the TIMESTAMPS chunk",
+                                      **where)
+                if compact:
+                    frame, _ = decode_uvarint(payload, 0, chunk=index,
+                                              offset=info.payload_offset)
+                    frame_offsets[offset] = frame
+                    first_chunk.setdefault(frame, offset)
+            elif t == ChunkType.TIMESTAMPS:
+                if times_at is not None:
+                    raise FormatError("second TIMESTAMPS chunk", **where)
+                times_at = offset
             elif compact and t in (ChunkType.CODEC_CONFIG, ChunkType.INDEX):
                 raise FormatError(f"{info.type_name} chunk in a format 2 file (its data "
                                   "belongs in the SEQUENCE_HEADER and END)", **where)
@@ -163,7 +177,8 @@ class ContainerReader:
                 if compact:
                     entries = unpack_end_2(payload, info.size, chunk=index,
                                            offset=info.payload_offset)
-                    self._check_entries(entries, offset, where, frame_offsets, start)
+                    self._check_entries(entries, offset, where, (frame_offsets, first_chunk),
+                                        start)
                 else:
                     index_offset = unpack_end(payload, chunk=index, offset=info.payload_offset)
                     self._check_end(index_offset, index_at, start, where)
@@ -192,13 +207,17 @@ class ContainerReader:
             )
 
     def _check_entries(self, entries: list[IndexEntry], end_at: int, where: dict,
-                       seen: set[int] | None = None, start: int = 0) -> None:
+                       seen: tuple[dict, dict] | None = None, start: int = 0) -> None:
         """2.x: every index entry names a frame below frame_count and a frame chunk before
-        END (`seen`: the offsets of the frame chunks read from `start` on)."""
+        END (`seen`: the frame chunks read from `start` on, offset -> frame_index, and each
+        frame's first chunk: an entry there must name that chunk's frame, its first)."""
         for e in entries:
             bad = (not self.frames_offset <= e.offset < end_at
-                   or e.frame_index >= self.header.frame_count
-                   or (seen is not None and e.offset >= start and e.offset not in seen))
+                   or e.frame_index >= self.header.frame_count)
+            if seen is not None and e.offset >= start:
+                frames, first = seen
+                bad = bad or frames.get(e.offset) != e.frame_index \
+                    or first.get(e.frame_index) != e.offset
             if bad:
                 raise FormatError(f"index entry {tuple(e)} does not point at a frame chunk",
                                   **where)
@@ -290,6 +309,8 @@ class ContainerReader:
                 return Timestamps.unpack(payload, self.header.frame_count,
                                          offset=info.payload_offset)
             offset += len(head) + length + 4
+        if offset != end_at:
+            raise FormatError("chunks do not end where the END chunk starts", offset=end_at)
         return None
 
     def read_index(self) -> list[IndexEntry]:
