@@ -483,11 +483,12 @@ def test_dropped_writer_removes_temp_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_drop_refine_moves_the_later_chunks_and_the_index(tmp_path):
+@pytest.mark.parametrize("version", [V1, (2, 0)])
+def test_drop_refine_moves_the_later_chunks_and_the_index(tmp_path, version):
     from vidgen_codec.bitstream.headers import RefineRecord
 
     out = tmp_path / "d.vgc"
-    with ContainerWriter(out, version=V1) as w:
+    with ContainerWriter(out, version=version) as w:
         w.write_sequence_header(make_header(frame_count=0))
         w.write_refine(RefineRecord(7, b"\x01" * 32, "r"))
         for i in range(3):

@@ -127,21 +127,6 @@ def test_round_trip_and_seek(tmp_path):
         range(200, 300))
 
 
-def test_drop_refine_2(tmp_path):
-    out = tmp_path / "d.vgc"
-    with ContainerWriter(out) as w:
-        w.write_sequence_header(make_header())
-        w.write_refine(RefineRecord(7, b"\x01" * 32, "r"))
-        for i in range(3):
-            w.write_frame(ChunkType.BACKBONE_FRAME, FramePayload(i, FrameType.I, 0, [b"x" * 40]),
-                          gop_start=True)
-        w.drop_refine()
-        w.finish(3)
-    r = ContainerReader(out)
-    assert r.refine is None
-    assert [c.offset for c in r.iter_frames()] == [e.offset for e in r.read_index()]
-
-
 def test_a_newer_minor_is_read():
     data = build([(ChunkType.SEQUENCE_HEADER, seq() + b"fields of 2.9"),
                   (ChunkType.BACKBONE_FRAME, frame(0)), (0x8077, b"2.9 ancillary"),

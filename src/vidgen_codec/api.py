@@ -172,7 +172,7 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
     with ContainerReader(src) as rd:
         hdr = rd.header
         check_header(hdr, rd.version)
-        rd.read_index()  # the tail (END, index) is checked before any frame is decoded
+        index = rd.read_index()  # the tail (END, index) is checked before any frame is decoded
         spec = codec_by_id(hdr.codec_id)
         backend = get_backend(hdr.entropy_coder_id)
         dev = resolve_device(device)
@@ -182,7 +182,7 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         if start < 0 or start >= hdr.frame_count:
             raise InputError(f"--start {start} outside the file's {hdr.frame_count} frames")
         count = hdr.frame_count - start if frames is None else min(frames, hdr.frame_count - start)
-        chunks = _chunks_from(rd, start)
+        chunks = _chunks_from(rd, start, index)
         hp, wp = _padded(hdr.height, model.stride), _padded(hdr.width, model.stride)
         types: dict[int, int] = {}
         gates: dict[int, int] = {}
@@ -303,11 +303,12 @@ def check_weights(hdr: SequenceHeader, model, version: tuple[int, int] = (2, 0))
         )
 
 
-def _chunks_from(rd: ContainerReader, start: int):
-    """Frame chunks from the GOP that holds frame `start` (via the index), or from the top."""
+def _chunks_from(rd: ContainerReader, start: int, index: list):
+    """Frame chunks from the GOP that holds frame `start` (via the file's `index`), or from
+    the top."""
     if start == 0:
         return rd.iter_frames()
-    entries = [e for e in rd.read_index() if e.frame_index <= start]
+    entries = [e for e in index if e.frame_index <= start]
     if not entries:
         return rd.iter_frames()
     return rd.iter_frames_from(entries[-1].offset)

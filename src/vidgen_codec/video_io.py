@@ -116,10 +116,7 @@ def probe(path: str | os.PathLike, raw: RawSpec | None = None) -> VideoInfo:
         # Count the packets (demuxed, not decoded): mkv and webm state no count, and some
         # files state a wrong one (an avi whose header claims 444 frames but holds 68).
         counted, pts = _count_packets(container, stream)
-        notes, variable = _lossy_notes(info, container, stream, pts)
-        times = {}
-        if variable:
-            times = {"pts": tuple(sorted(pts)), "time_base": Fraction(stream.time_base)}
+        notes, times = _lossy_notes(info, container, stream, pts)
         return replace(info, frame_count=counted or info.frame_count, notes=notes, **times)
     finally:
         container.close()
@@ -137,10 +134,11 @@ def _count_packets(container, stream) -> tuple[int | None, list[int]]:
     return len(pts) or None, pts
 
 
-def _lossy_notes(info: VideoInfo, container, stream, pts: list) -> tuple[tuple[str, ...], bool]:
+def _lossy_notes(info: VideoInfo, container, stream, pts: list) -> tuple[tuple[str, ...], dict]:
     """Warnings for what vgc drops (bit depth above 8, audio) or keeps only in part (variable
-    frame timing: kept in the .vgc, played by .mkv and .mp4 outputs); and whether the timing
-    is variable (every frame has a timestamp and they are not evenly spaced)."""
+    frame timing: kept in the .vgc, played by .mkv and .mp4 outputs); and, when the timing is
+    variable (every frame has a timestamp and they are not evenly spaced), the VideoInfo
+    fields `pts` (display order) and `time_base`."""
     notes = []
     try:
         bits = max(c.bits for c in av.VideoFormat(info.pix_fmt).components)
@@ -159,7 +157,8 @@ def _lossy_notes(info: VideoInfo, container, stream, pts: list) -> tuple[tuple[s
             notes.append(f"{info.path}: variable frame rate: the frame times are kept in the "
                          ".vgc and played by .mkv and .mp4 outputs; .y4m, .yuv and PNG outputs "
                          f"play at a fixed {float(info.fps):.3f} fps")
-    return tuple(notes), variable
+    times = {"pts": tuple(known), "time_base": Fraction(stream.time_base)} if variable else {}
+    return tuple(notes), times
 
 
 def read_frames(path: str | os.PathLike, *, start: int = 0, count: int | None = None,

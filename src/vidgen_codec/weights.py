@@ -160,7 +160,12 @@ def folder_identity(folder, *, legacy: bool = False) -> bytes | None:
     if intra_dir == Path(folder).resolve():
         return None
     intra = folder_identity(intra_dir, legacy=legacy)
-    return None if intra is None else hashlib.sha256(own + intra).digest()
+    return None if intra is None else pair_identity(own, intra)
+
+
+def pair_identity(own: bytes, intra: bytes) -> bytes:
+    """What a stem file records for a stem folder and the intra folder it names (spec 15)."""
+    return hashlib.sha256(own + intra).digest()
 
 
 @dataclass

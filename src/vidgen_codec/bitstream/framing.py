@@ -264,10 +264,3 @@ def read_exact(f: BinaryIO, offset: int, n: int, *, chunk: int | None) -> bytes:
             "truncated: unexpected end of file", chunk=chunk, offset=offset + len(data)
         )
     return data
-
-
-def read_chunk(
-    f: BinaryIO, offset: int, file_size: int, *, chunk: int | None
-) -> tuple[ChunkInfo, bytes]:
-    """Read a format 1.x chunk (see Framing.read_chunk)."""
-    return FRAMING_1.read_chunk(f, offset, file_size, chunk=chunk)

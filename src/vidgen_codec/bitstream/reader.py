@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import FormatError, InputError
-from .framing import FILE_HEADER_PROBE, ChunkInfo, framing_for, parse_file_header
+from .framing import CHUNK_CRC_SIZE, FILE_HEADER_PROBE, ChunkInfo, framing_for, parse_file_header
 from .headers import FramePayload, RefineRecord, SequenceHeader
 from .ids import FRAME_CHUNK_TYPES, ChunkType, is_ancillary
 from .varint import decode_uvarint
@@ -280,38 +280,29 @@ class ContainerReader:
         info, payload = self._end_chunk()
         return unpack_end(payload, offset=info.payload_offset)
 
-    def _no_index_chunk(self, end_at: int) -> None:
-        """1.x, END says there is no INDEX: check that by walking the chunk headers (lengths
-        only, no payloads), as a full read would find it."""
+    def _find_chunk(self, chunk_type: int, end_at: int) -> int | None:
+        """The offset of the first chunk of `chunk_type` between the frames and END (at
+        `end_at`), found by walking the chunk headers (type and length, no payloads)."""
         offset = self.frames_offset
         while offset < end_at:
-            head, chunk_type, length = self.framing.read_head(self._f, offset, end_at,
-                                                              chunk=None)
-            if chunk_type == ChunkType.INDEX:
-                raise FormatError(f"END index_offset is 0 but an INDEX chunk lies at {offset}",
-                                  offset=end_at)
-            offset += len(head) + length + 4
-        if offset != end_at:
-            raise FormatError("chunks do not end where the END chunk starts", offset=end_at)
-
-    def read_timestamps(self):
-        """The TIMESTAMPS chunk (headers.Timestamps), or None: found by walking the chunk
-        headers (lengths only) from the frames to END, then read and checked."""
-        from .headers import Timestamps
-
-        end_at = self._end_chunk()[0].offset
-        offset = self.frames_offset
-        while offset < end_at:
-            head, chunk_type, length = self.framing.read_head(self._f, offset, end_at,
-                                                              chunk=None)
-            if chunk_type == ChunkType.TIMESTAMPS:
-                info, payload = self._read(offset, None, end_at)
-                return Timestamps.unpack(payload, self.header.frame_count,
-                                         offset=info.payload_offset)
-            offset += len(head) + length + 4
+            head, found, length = self.framing.read_head(self._f, offset, end_at, chunk=None)
+            if found == chunk_type:
+                return offset
+            offset += len(head) + length + CHUNK_CRC_SIZE
         if offset != end_at:
             raise FormatError("chunks do not end where the END chunk starts", offset=end_at)
         return None
+
+    def read_timestamps(self):
+        """The TIMESTAMPS chunk (headers.Timestamps), or None when the file has none."""
+        from .headers import Timestamps
+
+        end_at = self._end_chunk()[0].offset
+        at = self._find_chunk(ChunkType.TIMESTAMPS, end_at)
+        if at is None:
+            return None
+        info, payload = self._read(at, None, end_at)
+        return Timestamps.unpack(payload, self.header.frame_count, offset=info.payload_offset)
 
     def read_index(self) -> list[IndexEntry]:
         """The GOP-start index found via END: [(frame_index, chunk offset)]; [] if there is none."""
@@ -322,8 +313,11 @@ class ContainerReader:
             return entries
         end_at = self.file_size - END_CHUNK_SIZE
         index_offset = self.read_end()
-        if index_offset == 0:
-            self._no_index_chunk(end_at)
+        if index_offset == 0:  # as a full read would: no INDEX chunk may hide before END
+            at = self._find_chunk(ChunkType.INDEX, end_at)
+            if at is not None:
+                raise FormatError(f"END index_offset is 0 but an INDEX chunk lies at {at}",
+                                  offset=end_at)
             return []
         if not self.frames_offset <= index_offset < end_at:
             raise FormatError(

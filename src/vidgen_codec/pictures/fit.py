@@ -28,12 +28,14 @@ def fit_to_budget(code: Callable[[float], T], size: Callable[[T], int], budget: 
     `over` > 0 lets the nearest coding above the budget win when it is closer to the budget
     and at most (1 + over) * budget (a caller that carries the difference on)."""
     seen: dict[float, T] = {}
+    sizes: dict[float, int] = {}  # the size of each coding, measured once
 
     def at(k: float) -> int:
         k = round(round(k / step) * step, 6)
         if k not in seen:
             seen[k] = code(k)
-        return size(seen[k])
+            sizes[k] = size(seen[k])
+        return sizes[k]
 
     def fits(k: float) -> bool:
         return at(k) <= budget
@@ -65,18 +67,17 @@ def fit_to_budget(code: Callable[[float], T], size: Callable[[T], int], budget: 
     k = round(round(cheap / step) * step, 6)
     toward_rich = -step if falling else step
     for i in range(1, LOOK_AHEAD + 1):
-        if _best(seen, size, budget, over)[1] >= (1 - NEAR) * budget:
+        if _best(seen, sizes, budget, over)[1] >= (1 - NEAR) * budget:
             break
         j = k + i * toward_rich
         if low <= j <= high:
             at(j)
-    return _best(seen, size, budget, over)[0]
+    return _best(seen, sizes, budget, over)[0]
 
 
-def _best(seen: dict, size: Callable, budget: float, over: float):
+def _best(seen: dict, sizes: dict, budget: float, over: float):
     """((knob, coding), bytes) of the largest coding that fits; with `over`, the nearest one
     above the budget (at most (1 + over) * budget) when it is nearer than that."""
-    sizes = {k: size(c) for k, c in seen.items()}
     fit = [k for k, b in sizes.items() if b <= budget]
     k = max(fit, key=lambda k: (sizes[k], -k)) if fit else min(sizes, key=sizes.get)
     above = [j for j, b in sizes.items() if budget < b <= (1 + over) * budget]

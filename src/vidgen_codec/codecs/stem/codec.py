@@ -12,7 +12,6 @@ weights it names (`intra_dir`, relative to it; by default the sibling `intra` fo
 from __future__ import annotations
 
 import copy
-import hashlib
 from pathlib import Path
 
 import torch
@@ -25,7 +24,7 @@ from ...errors import InputError, WeightsError
 from ...models.intra_model import IntraConfig
 from ...models.stem_model import StemConfig, StemModel
 from ...motion.mv_coding import MotionTables, tables_from_arrays
-from ...weights import load_model, repo_weights_dir, save_weights
+from ...weights import load_model, pair_identity, repo_weights_dir, save_weights
 from ...pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
 from . import av1, decoder, encoder
 from ..base import RateTarget, Structure
@@ -59,9 +58,9 @@ class StemCodec:  # listed in registry.py (imported on first use)
         self.cfg = model.cfg
         self.model_id = model.cfg.model_id
         # the stream depends on both weight folders: record a hash of the pair
-        self.weights_sha256 = hashlib.sha256(stem_sha256 + intra.weights_sha256).digest()
-        self.legacy_weights_sha256 = hashlib.sha256(
-            (legacy_sha256 or stem_sha256) + intra.legacy_weights_sha256).digest()
+        self.weights_sha256 = pair_identity(stem_sha256, intra.weights_sha256)
+        self.legacy_weights_sha256 = pair_identity(legacy_sha256 or stem_sha256,
+                                                   intra.legacy_weights_sha256)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod

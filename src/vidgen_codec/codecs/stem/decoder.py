@@ -94,12 +94,7 @@ def _decode_p_av1(codec, st, payload, hp, wp, chunk):
         raise FormatError("av1 P-frame malformed, or without its GOP's I-frame", chunk=chunk)
     v1 = fmt = None
     if n == 2:
-        fmt = peek_format(payload.streams[0], chunk=chunk)
-        if hp % fmt.block or wp % fmt.block:
-            raise FormatError("motion block size does not divide the frame", chunk=chunk)
-        v_pred = sm.predict_p_field(st.prev_field, st.t0, t1, fmt, sm.field_shape(fmt, hp, wp))
-        v1, _ = decode_field(payload.streams[0], v_pred, codec.backend, codec.motion_tables,
-                             chunk=chunk)
+        v1, fmt = _p_field(codec, st, payload.streams[0], t1, hp, wp, chunk)
     b1 = st.av1.decode(payload.streams[-1], hp, wp, chunk=chunk)
     st = replace(st, held=(t1, b1, v1, fmt))
     if t1 == st.t0 + 1:
@@ -107,17 +102,23 @@ def _decode_p_av1(codec, st, payload, hp, wp, chunk):
     return [], st
 
 
+def _p_field(codec, st, stream: bytes, t1: int, hp: int, wp: int, chunk):
+    """(V1, its format): a P backbone's motion field t1 -> t0, decoded against its
+    prediction from the previous P field (both backbones use it)."""
+    fmt = peek_format(stream, chunk=chunk)
+    if hp % fmt.block or wp % fmt.block:
+        raise FormatError("motion block size does not divide the frame", chunk=chunk)
+    v_pred = sm.predict_p_field(st.prev_field, st.t0, t1, fmt, sm.field_shape(fmt, hp, wp))
+    v1, _ = decode_field(stream, v_pred, codec.backend, codec.motion_tables, chunk=chunk)
+    return v1, fmt
+
+
 def _decode_p(codec, st, payload, hp, wp, chunk):
     t1 = payload.frame_index
     if st.b0 is None or st.held is not None or t1 <= st.t0 or len(payload.streams) not in (1, 3):
         raise FormatError("P-frame without a decoded backbone before it, or malformed",
                           chunk=chunk)
-    fmt = peek_format(payload.streams[0], chunk=chunk)
-    shape = sm.field_shape(fmt, hp, wp)
-    if hp % fmt.block or wp % fmt.block:
-        raise FormatError("motion block size does not divide the frame", chunk=chunk)
-    v_pred = sm.predict_p_field(st.prev_field, st.t0, t1, fmt, shape)
-    v1, _ = decode_field(payload.streams[0], v_pred, codec.backend, codec.motion_tables, chunk=chunk)
+    v1, fmt = _p_field(codec, st, payload.streams[0], t1, hp, wp, chunk)
     pred = sm.p_prediction(st.b0, v1, fmt)
     if len(payload.streams) == 3:
         r_hat = codec.residual.decode_streams(payload.streams[1:], payload.rate_code * Q_STEP,
