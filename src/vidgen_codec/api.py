@@ -9,24 +9,26 @@ The CLI only parses arguments and calls these functions.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from . import __version__
 from .bitstream import ContainerReader, ContainerWriter, SequenceHeader
-from .bitstream.headers import RefineRecord, Timestamps
+from .bitstream.headers import RefineRecord, Timestamps, codec_config_size
 from .bitstream.ids import PixelFormat
 from .codecs.base import RateTarget, Structure
 from .entropy import get_backend
 from .errors import FormatError, InputError, WeightsError
+from .frames import crop, to_uint8
+from .numerics import thread_invariant
+from .parallel.encode import EncodeJob, encode_spans
+from .parallel.plan import first_pass, with_budgets
+from .ratecontrol import FILE_OVERHEAD
 from .registry import codec_by_id, get_codec
-from .frames import crop, pad_to_multiple, to_tensor, to_uint8
 from .preflight import (DEFAULT_BPP, MAX_PIXELS, check_encode_args, check_header,
                         check_vgc_output, require_file)
 from .video_io import RawSpec, probe, read_frames
@@ -48,32 +50,6 @@ class EncodeReport:
     warnings: tuple[str, ...] = ()  # what the input lost on the way (bit depth, audio, timing)
 
 
-def thread_invariant(fn):
-    """Run `fn` with CPU numerics whose results do not depend on the thread count (issue 18).
-
-    - oneDNN (mkldnn) picks the blocking, and so the summation order, of its convolutions by
-      thread count (decoded frames differed by +-1 in a few samples between 1 and 2 threads);
-      torch's own kernels do not, so oneDNN is off.
-    - MKL's sgemm (the refiner's linear layers) splits some products differently at 3 threads
-      than at 1, 2, 4, 5 or 8: the thread count is rounded down to a power of two.
-    Encoder and decoder both run under it, so the encoder's references are the decoder's. This
-    is measured on this machine's CPU, not a proof for every BLAS and ISA: the integer parts
-    (entropy decoding, AV1 backbones, colour conversion) are exact everywhere, the float
-    networks are exact for any thread count on one machine.
-    """
-    @functools.wraps(fn)
-    def run(*args, **kw):
-        mkldnn, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
-        torch.backends.mkldnn.enabled = False
-        torch.set_num_threads(1 << (max(threads, 1).bit_length() - 1))
-        try:
-            return fn(*args, **kw)
-        finally:
-            torch.backends.mkldnn.enabled = mkldnn
-            torch.set_num_threads(threads)
-    return run
-
-
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -91,8 +67,13 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
            gop: int | None = None, backbone_interval: int | None = None,
            backbone: str | None = None, backbone_scale: int | None = None,
            fast: bool = False, refine: bool = True, refiner: str | None = None, model_dir: str | None = None,
-           seed: int = 0, progress: bool = True, preset: int | None = None) -> EncodeReport:
+           seed: int = 0, progress: bool = True, preset: int | None = None,
+           workers: int = 1, ray_address: str | None = None) -> EncodeReport:
     """Encode frames [start, start+frames) of `src` into the .vgc file `dst` (atomically).
+
+    A first pass finds the spans (GOPs from scene cuts) and splits the byte budget between
+    them; the spans are then coded one by one here (`workers` 1), or as Ray tasks (`workers`
+    above 1, or `ray_address`): the file is the same byte for byte (parallel/).
 
     For a codec decoded through the refiner (stem), `refine` writes a REFINE chunk naming the
     refiner (shipped, `refiner` folder, or `model_dir` Wan base + adapter) and the noise seed."""
@@ -113,44 +94,47 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     given = (gop, backbone_interval, backbone, backbone_scale, preset) != (None,) * 5 or fast
     structure = (Structure(gop, backbone_interval, backbone, backbone_scale, not fast, preset)
                  if given else None)
-    kw = {}
-    if refine_record is not None:
-        from .refine.loading import load_refiner
-
-        kw = {"refiner": lambda: load_refiner(refiner, model_dir, device=dev)[0], "seed": seed}
-    state = model.new_encoder(w, h, RateTarget(bpp=bpp, q=q), expected, structure, **kw)
+    target = RateTarget(bpp=bpp, q=q)
+    # the whole clip's encoder state: checks the options, gives the header's facts
+    state = model.new_encoder(w, h, target, expected, structure)
     if refine_record is not None and not model.refines(state):
         refine_record = None  # the av1 fast preset: no gate, so no refinement
     chosen = model.structure(state)
+    config = model.codec_config(state)
     header = SequenceHeader(
         codec_id=int(spec.codec_id), entropy_coder_id=int(model.backend.coder_id),
         pixel_format=int(PixelFormat.RGB24), width=w, height=h,
         fps_num=info.fps.numerator, fps_den=info.fps.denominator, frame_count=0,
         gop_size=min(chosen.gop, 65535), backbone_interval=min(chosen.backbone_interval, 65535), target_bpp=bpp or 0.0, rate=q or 0.0,
         weights_sha256=model.weights_sha256, model_id=model.model_id,
-        encoder_version=f"vgc {__version__}", codec_config=model.codec_config(state),
+        encoder_version=f"vgc {__version__}", codec_config=config,
     )
-    n = 0
+    plan = _first_pass(model, state, read_frames(src, start=start, count=frames, raw=raw),
+                       expected, bpp is not None, progress)
+    n = plan.frames
+    if n == 0:
+        raise InputError(f"{src}: no frames to encode in the requested range")
+    spans = plan.spans
+    if bpp is not None:  # the file's own chunks first, then the spans share the rest
+        extra = codec_config_size(len(config)) if config else 0
+        spans = with_budgets(plan, max(bpp * w * h * n / 8 - FILE_OVERHEAD - extra, n))
+    job = EncodeJob(src, raw, start, codec, weights, dev, w, h, target, structure,
+                    refine_record is not None, refiner, model_dir, seed)
     try:
         Path(dst).resolve().parent.mkdir(parents=True, exist_ok=True)
-        with ContainerWriter(dst) as out, tqdm(total=expected, desc=f"encode {codec}",
-                                               unit="frame", disable=not progress) as bar:
+        with ContainerWriter(dst) as out, tqdm(total=n, desc=f"encode {codec}", unit="frame",
+                                               disable=not progress) as bar:
             out.write_sequence_header(header)
             if refine_record is not None:
                 out.write_refine(refine_record)
-            for frame in read_frames(src, start=start, count=frames, raw=raw):
-                chunks, state = model.encode_frame(state, _to_input(frame, model.stride).to(dev))
-                for c in chunks:
+            refined = False
+            for result in encode_spans(job, spans, plan.hashes, workers, ray_address):
+                for c in result.chunks:
                     out.write_frame(c.chunk_type, c.payload, gop_start=c.gop_start)
-                n += 1
-                bar.update(1)
-            chunks, state = model.flush(state)
-            for c in chunks:
-                out.write_frame(c.chunk_type, c.payload, gop_start=c.gop_start)
-            if refine_record is not None and not model.refines(state):
+                refined |= result.refined
+                bar.update(result.span.frames)
+            if refine_record is not None and not refined:
                 out.drop_refine()  # the encoder's gate switched every refiner window off
-            if n == 0:
-                raise InputError(f"{src}: no frames to encode in the requested range")
             if info.pts is not None and len(info.pts) >= start + n:
                 out.write_timestamps(Timestamps(info.time_base, list(info.pts[start:start + n])))
             out.finish(frame_count=n)
@@ -160,39 +144,45 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     return EncodeReport(dst, n, w, h, size, size * 8 / (w * h * n), info.notes)
 
 
+MIN_SPAN = 16  # a span holds at least this many frames (whole GOPs)
+
+
+def _first_pass(model, state, frames, expected, measure: bool, progress: bool):
+    g, cuts = model.chunking(state)
+    span_frames = g * -(-MIN_SPAN // g)
+    with tqdm(total=expected, desc="first pass", unit="frame", disable=not progress) as bar:
+        return first_pass(frames, span_frames, cuts=cuts, measure=measure,
+                          on_frame=lambda: bar.update(1))
+
+
 @thread_invariant
 def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
            device: str = "cpu", weights: str | None = None, refine: bool = True,
            refiner: str | None = None, model_dir: str | None = None,
-           progress: bool = True, pix_fmt: str | None = None) -> int:
+           progress: bool = True, pix_fmt: str | None = None, workers: int = 1,
+           ray_address: str | None = None) -> int:
     """Decode frames [start, start+frames) of the .vgc `src` into a video `dst`. Returns count.
 
-    A file with a REFINE chunk goes through the refiner it names, unless `refine` is False."""
+    A file with a REFINE chunk goes through the refiner it names, unless `refine` is False.
+    `workers` above 1 (or `ray_address`): ranges of GOPs decoded as Ray tasks, written in
+    order; the frames are the serial decode's (parallel/decode.py)."""
     require_file(src, ".vgc")
     with ContainerReader(src) as rd:
         hdr = rd.header
         check_header(hdr, rd.version)
         index = rd.read_index()  # the tail (END, index) is checked before any frame is decoded
-        spec = codec_by_id(hdr.codec_id)
-        backend = get_backend(hdr.entropy_coder_id)
-        dev = resolve_device(device)
-        model = spec.load(weights, device=dev, backend=backend)
-        check_weights(hdr, model, rd.version)
-        ref = _load_refiner(rd.refine, refine, refiner, model_dir, dev, rd.version)
+        model, ref = decoder_models(rd, device, weights, refine, refiner, model_dir)
         if start < 0 or start >= hdr.frame_count:
             raise InputError(f"--start {start} outside the file's {hdr.frame_count} frames")
         count = hdr.frame_count - start if frames is None else min(frames, hdr.frame_count - start)
-        chunks = _chunks_from(rd, start, index)
-        hp, wp = _padded(hdr.height, model.stride), _padded(hdr.width, model.stride)
-        types: dict[int, int] = {}
-        gates: dict[int, int] = {}
-        decoder = model.new_decoder(rd.codec_config, hdr.width, hdr.height)
-        outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types, gates),
-                            hdr.frame_count, start)
-        if ref is not None:
-            from .refine.windows import refine_stream
+        if workers > 1 or ray_address is not None:
+            from .parallel.decode import DecodeJob, decode_ranges
 
-            outputs = refine_stream(ref, outputs, types, rd.refine.seed, gates)
+            job = DecodeJob(src, device, weights, refine, refiner, model_dir)
+            decoded = decode_ranges(job, index, start, count, frames is None, workers,
+                                    ray_address)
+        else:
+            decoded = frame_stream(src, rd, model, ref, start, count, index, frames is None)
         written = 0
         fps = Fraction(hdr.fps_num, hdr.fps_den)
         times = rd.read_timestamps()
@@ -200,24 +190,57 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
                          time_base=times.time_base if times else None) as vw, \
                 tqdm(total=count, desc="decode" + (" + refine" if ref else ""), unit="frame",
                      disable=not progress) as bar:
-            for out in outputs:
-                for index, x in out:
-                    if index < start or written == count:
-                        continue
-                    vw.write(to_uint8(crop(x, hdr.height, hdr.width))[0],
-                             pts=times.pts[index] if times else None)
-                    written += 1
-                    bar.update(1)
-                if written == count:
-                    break
-            if frames is None:
-                for fc in chunks:  # full decode: validate the rest of the file (INDEX, END)
-                    raise FormatError(f"chunk at offset {fc.offset} holds frame "
-                                      f"{fc.payload.frame_index} after the file's last frame",
-                                      chunk=fc.chunk_index)
-            if written != count:
-                raise InputError(f"{src}: expected {count} frames, found {written}")
+            for i, frame in decoded:
+                vw.write(frame, pts=times.pts[i] if times else None)
+                written += 1
+                bar.update(1)
     return written
+
+
+def decoder_models(rd: ContainerReader, device, weights, refine, refiner, model_dir):
+    """(codec, refiner or None) for the file open in `rd`, checked against what it names."""
+    hdr = rd.header
+    spec = codec_by_id(hdr.codec_id)
+    backend = get_backend(hdr.entropy_coder_id)
+    dev = resolve_device(device)
+    model = spec.load(weights, device=dev, backend=backend)
+    check_weights(hdr, model, rd.version)
+    return model, _load_refiner(rd.refine, refine, refiner, model_dir, dev, rd.version)
+
+
+def frame_stream(src: str, rd: ContainerReader, model, ref, start: int, count: int,
+                 index: list, validate_rest: bool):
+    """(frame index, HxWx3 uint8) of frames [start, start+count) of the file open in `rd`,
+    decoded from the GOP that holds `start`, refined when `ref` is given. `validate_rest`:
+    read the chunks after the last frame too (a full decode checks the whole file)."""
+    hdr = rd.header
+    chunks = _chunks_from(rd, start, index)
+    hp, wp = _padded(hdr.height, model.stride), _padded(hdr.width, model.stride)
+    types: dict[int, int] = {}
+    gates: dict[int, int] = {}
+    decoder = model.new_decoder(rd.codec_config, hdr.width, hdr.height)
+    outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types, gates),
+                        hdr.frame_count, start)
+    if ref is not None:
+        from .refine.windows import refine_stream
+
+        outputs = refine_stream(ref, outputs, types, rd.refine.seed, gates)
+    written = 0
+    for out in outputs:
+        for i, x in out:
+            if i < start or written == count:
+                continue
+            yield i, to_uint8(crop(x, hdr.height, hdr.width))[0]
+            written += 1
+        if written == count:
+            break
+    if validate_rest:
+        for fc in chunks:  # full decode: validate the rest of the file (INDEX, END)
+            raise FormatError(f"chunk at offset {fc.offset} holds frame "
+                              f"{fc.payload.frame_index} after the file's last frame",
+                              chunk=fc.chunk_index)
+    if written != count:
+        raise InputError(f"{src}: expected {count} frames, found {written}")
 
 
 def _refine_record(spec, refine: bool, refiner, model_dir, seed: int) -> RefineRecord | None:
@@ -323,8 +346,3 @@ def _expected_frames(count: int | None, start: int, frames: int | None) -> int |
 
 def _padded(n: int, stride: int) -> int:
     return -(-n // stride) * stride
-
-
-def _to_input(frame: np.ndarray, stride: int) -> torch.Tensor:
-    """uint8 HxWx3 -> (1,3,Hp,Wp) float in [0,1], replicate-padded to the model stride."""
-    return pad_to_multiple(to_tensor(frame), stride)[0]

@@ -11,7 +11,7 @@ import click
 
 from . import __version__
 from .cli_options import (raw_input_options, raw_spec, refiner_options, run_options, setup_run,
-                          train_options)
+                          train_options, worker_options)
 from .errors import InputError, VgcError
 from .video_writer import MP4_SETTINGS_HELP, SUPPORTED_OUTPUTS
 
@@ -81,11 +81,12 @@ def main():
               help="Seed of the refiner's noise, stored in the file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @overwrite_options
+@worker_options
 @run_options
 def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix_fmt, gop,
            backbone_interval, backbone, backbone_scale, preset, fast, device, weights,
-           no_refine, refiner, model_dir, seed, quiet, overwrite, no_overwrite, threads,
-           as_json, verbose):
+           no_refine, refiner, model_dir, seed, quiet, overwrite, no_overwrite, workers,
+           ray_address, threads, as_json, verbose):
     """Encode a video into a .vgc file.
 
     INPUT is anything ffmpeg decodes (mp4, mkv, avi, mov, webm, y4m) or a raw .yuv with
@@ -111,6 +112,8 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
       vgc encode clip.mp4 clip.vgc --model-dir Wan2.1-T2V-1.3B-Diffusers --refiner adapter/
       vgc encode clip.mp4 clip.vgc -y                  # overwrite clip.vgc if it exists
       vgc encode clip.mp4 clip.vgc --json -v           # JSON summary, log the choices
+      vgc encode long.mp4 long.vgc --bpp 0.02 --workers 8   # spans on 8 Ray workers
+      vgc encode /shared/long.mp4 /shared/long.vgc --workers 64 --ray-address head:6379
       ffmpeg -i in.mov -f yuv4mpegpipe - | vgc encode - clip.vgc --bpp 0.02
       cat raw.yuv | vgc encode - - --size 640x480 --fps 30 > clip.vgc
     """
@@ -137,7 +140,7 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
                          backbone=backbone, fast=fast, preset=preset,
                          backbone_scale=int(backbone_scale) if backbone_scale else None,
                          refine=not no_refine, refiner=refiner, model_dir=model_dir, seed=seed,
-                         progress=not quiet)
+                         progress=not quiet, workers=workers, ray_address=ray_address)
     if as_json:
         click.echo(json.dumps({"output": output_path, "frames": rep.frames, "width": rep.width,
                                "height": rep.height, "bytes": rep.bytes, "bpp": rep.bpp,
@@ -170,9 +173,11 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
                    "yuv420p for .yuv).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @overwrite_options
+@worker_options
 @run_options
 def decode(input_path, output_path, start, frames, device, weights, no_refine, refiner,
-           model_dir, pix_fmt, quiet, overwrite, no_overwrite, threads, as_json, verbose):
+           model_dir, pix_fmt, quiet, overwrite, no_overwrite, workers, ray_address, threads,
+           as_json, verbose):
     """Decode a .vgc file into a video; the output format follows OUTPUT's extension.
 
     A stem file is refined by one diffusion step (the refiner it names) unless --no-refine.
@@ -191,6 +196,7 @@ def decode(input_path, output_path, start, frames, device, weights, no_refine, r
       vgc decode clip.vgc - | ffplay -          # y4m to a pipe
       vgc decode clip.vgc clip.yuv              # raw yuv420p (--pix-fmt yuv444p)
       vgc decode clip.vgc clip.y4m --pix-fmt yuv420p --json --threads 2
+      vgc decode long.vgc long.mkv --workers 8  # GOP ranges on 8 Ray workers, same frames
       cat clip.vgc | vgc decode - - > clip.y4m
     """
     from .preflight import may_overwrite, require_file
@@ -213,7 +219,8 @@ def decode(input_path, output_path, start, frames, device, weights, no_refine, r
             stdout_or(output_path, ".y4m") as dst:
         n = api.decode(src, dst, start=start, frames=frames, device=device, weights=weights,
                        refine=not no_refine, refiner=refiner, model_dir=model_dir,
-                       progress=not quiet, pix_fmt=pix_fmt)
+                       progress=not quiet, pix_fmt=pix_fmt, workers=workers,
+                       ray_address=ray_address)
     if as_json:
         click.echo(json.dumps({"output": output_path, "frames": n, "start": start}),
                    err=output_path == STDIO)

@@ -72,6 +72,18 @@ def run_options(f):
                              "do not depend on it).")(f)
 
 
+def worker_options(f):
+    """--workers, --ray-address: one file's spans in parallel (parallel/)."""
+    f = click.option("--ray-address", default=None, envvar="RAY_ADDRESS", metavar="HOST:PORT",
+                     help="Run the workers on this Ray cluster (default: $RAY_ADDRESS, else a "
+                          "local Ray started for the job, on 127.0.0.1 only). Every node must "
+                          "read the input and the .vgc at the same path (shared storage).")(f)
+    return click.option("--workers", type=click.IntRange(1, 1024), default=1,
+                        show_default=True,
+                        help="Parallel workers (Ray tasks), one span of GOPs each; the output "
+                             "is the same byte for byte for any count. 1: no Ray.")(f)
+
+
 def setup_run(threads: int | None, verbose: int) -> None:
     """Apply --threads and -v before the work starts (torch may not be imported yet)."""
     import logging

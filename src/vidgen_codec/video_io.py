@@ -18,6 +18,7 @@ never escape. Writing lives in `video_writer.py` and is re-exported here.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -162,13 +163,15 @@ def _lossy_notes(info: VideoInfo, container, stream, pts: list) -> tuple[tuple[s
 
 
 def read_frames(path: str | os.PathLike, *, start: int = 0, count: int | None = None,
-                raw: RawSpec | None = None) -> Iterator[np.ndarray]:
+                raw: RawSpec | None = None, seek: bool = False) -> Iterator[np.ndarray]:
     """Yield frames start .. start+count-1 of `path` as HxWx3 uint8 RGB arrays, one at a time.
 
     Frames are decoded as they are consumed; the clip is never held in memory. Fewer than
     `count` frames are yielded when the clip ends first. Errors about the path and format are
     raised by this call; errors found while decoding (no frames at all, `start` past the end,
-    corrupt data) are raised by the iterator.
+    corrupt data) are raised by the iterator. `seek`: reach `start` in a container by its
+    timestamps instead of decoding from the top (fast, but trusts the file's timestamps; see
+    _read_container_from).
     """
     if start < 0 or (count is not None and count < 0):
         raise InputError(f"start and count must not be negative (got {start}, {count})")
@@ -190,6 +193,8 @@ def read_frames(path: str | os.PathLike, *, start: int = 0, count: int | None = 
         raise
     if frame_count is not None and frame_count > 0:
         _check_start(path, start, frame_count)
+    if start > 0 and seek:
+        return _read_container_from(path, container, stream, start, count)
     return _read_container(path, container, stream, start, count)
 
 
@@ -277,6 +282,58 @@ def _read_container(path, container, stream, start, count) -> Iterator[np.ndarra
         raise InputError(f"{path} has no video frames")
     if index <= start:
         raise InputError(f"start frame {start} is beyond the end of {path} ({index} frames)")
+
+
+def _read_container_from(path, container, stream, start, count) -> Iterator[np.ndarray]:
+    """Frames from `start` on, found by seeking (a parallel encode's workers each read their
+    own range, issue 16): demux the packets' timestamps, seek to the keyframe at or before
+    frame `start`'s, decode and drop the frames before it. Where the timestamps are missing,
+    repeated, or the seek lands after the frame, it decodes from the top instead. A file
+    whose timestamps lie (box.mp4 in the development data: pts = dts, so sorted timestamps are
+    not the decoder's output order) gives other frames than a decode from the top: callers
+    check what they get (parallel/frames.py compares each frame's hash with the first pass's).
+    """
+    target = _frame_pts(container, stream, start)
+    if target is not None:
+        try:
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            frames = container.decode(stream)
+            first = next(frames, None)
+            while first is not None and first.pts is not None and first.pts < target:
+                first = next(frames, None)
+            if first is not None and first.pts == target:
+                return _read_seeked(path, container, first, frames, count)
+        except _AV_ERRORS:
+            pass
+    container.close()
+    container = _open(path)
+    return _read_container(path, container, _video_stream(path, container), start, count)
+
+
+def _frame_pts(container, stream, index: int) -> int | None:
+    """Display-order timestamp of frame `index`, if every packet has a distinct one."""
+    try:
+        pts = [p.pts for p in container.demux(stream) if p.size]
+    except _AV_ERRORS:
+        return None
+    if index >= len(pts) or None in pts or len(set(pts)) != len(pts):
+        return None
+    return sorted(pts)[index]
+
+
+def _read_seeked(path, container, first, frames, count) -> Iterator[np.ndarray]:
+    size = (first.width, first.height)
+    try:
+        n = 0
+        for frame in itertools.chain([first], frames):
+            if count is not None and n >= count:
+                return
+            yield _to_rgb(frame, size)
+            n += 1
+    except _AV_ERRORS as e:
+        raise InputError(f"cannot decode {path}: {_reason(e)}") from None
+    finally:
+        container.close()
 
 
 # --- raw planar video ---------------------------------------------------------------------

@@ -43,6 +43,24 @@ class Structure:
     preset: int | None = None
 
 
+@dataclass(frozen=True)
+class Span:
+    """Frames [first, first + frames) of a chunked encode (issue 16, `parallel/plan.py`),
+    coded as a clip of their own: a GOP starts at `first`, no scene cut is looked for inside
+    (the first pass put the spans' edges at the cuts), and the span's chunks share `budget`
+    bytes, framing included (None: a fixed rate). `lead`: the first span, which alone pays
+    for a file-level chunk that only a refined file keeps (REFINE)."""
+
+    first: int
+    frames: int
+    budget: float | None = None
+    lead: bool = True
+
+    @property
+    def end(self) -> int:
+        return self.first + self.frames
+
+
 class VideoCodec(Protocol):
     """What `api` asks of a registered codec (intra and stem implement it; a third codec
     plugs in the same way). State is explicit: every call takes a state and returns the new
@@ -60,7 +78,10 @@ class VideoCodec(Protocol):
     # encoding: frames (1,3,Hp,Wp) in [0,1] in display order -> chunks in decode order
     def new_encoder(self, width: int, height: int, target: RateTarget,
                     expected_frames: int | None, structure: Structure | None = None,
-                    **kw) -> Any: ...
+                    *, span: Span | None = None, **kw) -> Any: ...
+
+    # (frames of a span, whether spans start at scene cuts) for a chunked encode
+    def chunking(self, st: Any) -> tuple[int, bool]: ...
 
     def encode_frame(self, st: Any, x: Any) -> tuple[list[CodedChunk], Any]: ...
 

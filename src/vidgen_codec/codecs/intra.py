@@ -29,9 +29,10 @@ from ..entropy import CdfTable, EntropyBackend, VgcRansCpu
 from ..errors import FormatError, InputError
 from ..models.integer_hyper import IntegerHyperSynthesis
 from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel, q_max
-from ..ratecontrol import RateState, frame_budget, init_rate, search_q, update_rate
+from ..ratecontrol import (FRAME_OVERHEAD, RateState, frame_budget, init_rate, search_q,
+                           update_rate)
 from ..weights import load_model, repo_weights_dir, save_weights
-from .base import CodedChunk, RateTarget, Structure
+from .base import CodedChunk, RateTarget, Span, Structure
 from .dc_trim import trimmed
 
 ARCHITECTURE = "IntraModel"
@@ -102,17 +103,25 @@ class IntraCodec:  # listed in registry.py (imported on first use)
 
     # -- encode ---------------------------------------------------------------------------
     def new_encoder(self, width: int, height: int, target: RateTarget,
-                    expected_frames: int | None,
-                    structure: Structure | None = None) -> IntraEncoderState:
+                    expected_frames: int | None, structure: Structure | None = None, *,
+                    span: Span | None = None) -> IntraEncoderState:
         if structure is not None and {structure.gop, structure.backbone_interval} - {None, 1}:
             raise InputError("intra codes every frame as an I-frame: --gop and "
                              "--backbone-interval do not apply")
         if structure is not None and (structure.backbone, structure.backbone_scale,
                                       structure.preset) != (None, None, None):
             raise InputError("--backbone, --backbone-scale and --preset are stem options")
+        first = span.first if span is not None else 0
         if target.q is not None:
-            return IntraEncoderState(q_fixed=check_rate(target.q, self.cfg.levels))
+            return IntraEncoderState(first, q_fixed=check_rate(target.q, self.cfg.levels))
+        if span is not None:  # the span's budget, framing taken off: payload bytes per frame
+            per_frame = span.budget / span.frames - FRAME_OVERHEAD
+            return IntraEncoderState(first, rate=RateState(target_per_frame=max(per_frame, 1.0)))
         return IntraEncoderState(rate=init_rate(target.bpp, width, height, expected_frames))
+
+    def chunking(self, st) -> tuple[int, bool]:
+        """(16, False): every frame stands alone, so spans of 16 frames, cuts or not."""
+        return 16, False
 
     @torch.no_grad()
     def encode_frame(self, st: IntraEncoderState, x: torch.Tensor):

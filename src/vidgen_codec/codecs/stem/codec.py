@@ -27,12 +27,12 @@ from ...motion.mv_coding import MotionTables, tables_from_arrays
 from ...weights import load_model, pair_identity, repo_weights_dir, save_weights
 from ...pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
 from . import av1, decoder, encoder
-from ..base import RateTarget, Structure
+from ..base import RateTarget, Span, Structure
 from ..intra import IntraCodec, build_tables, check_rate
-from ...stem_gop import AV1, BACKBONES, SCALES, BackboneConfig, unpack_gop
+from ...stem_gop import AV1, BACKBONES, MAX_GOP_FRAMES, SCALES, BackboneConfig, unpack_gop
 from .cuts import CutDetector
 from .plan import StemPlan, choose_plan
-from .rate import init_stem_rate
+from .rate import init_stem_rate, span_rate
 
 ARCHITECTURE = "StemModel"
 DEFAULT_BACKBONE = "av1"
@@ -106,16 +106,18 @@ class StemCodec:  # listed in registry.py (imported on first use)
 
     def new_encoder(self, width: int, height: int, target: RateTarget,
                     expected_frames: int | None, structure: Structure | None = None, *,
-                    refiner=None, seed: int = 0):
+                    refiner=None, seed: int = 0, span: Span | None = None):
         """`refiner`: a callable giving the refiner the file names (av1: the encoder gates
-        its windows with it), or None when the file is not refined."""
+        its windows with it), or None when the file is not refined. `span`: code only those
+        frames, as a clip of their own, within its budget (a chunked encode)."""
         s = structure or Structure()
         backbone = s.backbone or DEFAULT_BACKBONE
         if backbone not in BACKBONES:
             raise InputError(f"unknown backbone {backbone!r}: {', '.join(BACKBONES)}")
         if backbone == "av1":
             ref = refiner() if refiner is not None and s.search else None
-            return self._new_av1_encoder(width, height, target, expected_frames, s, ref, seed)
+            return self._new_av1_encoder(width, height, target, expected_frames, s, ref, seed,
+                                         span)
         if s.backbone_scale not in (None, 1):
             raise InputError("--backbone-scale 2 needs --backbone av1")
         if s.preset is not None:
@@ -125,14 +127,17 @@ class StemCodec:  # listed in registry.py (imported on first use)
         if target.q is None:
             hp, wp = -(-height // self.stride) * self.stride, -(-width // self.stride) * self.stride
             mv_guess = 24 + 0.05 * (hp // plan.block) * (wp // plan.block)
-            rate = init_stem_rate(target.bpp, width, height, expected_frames, mv_guess)
+            rate = span_rate(span, mv_guess) or init_stem_rate(
+                target.bpp, width, height, expected_frames, mv_guess)
         q = None
         if target.q is not None:
             q = check_rate(target.q, min(self.intra.cfg.levels, self.residual.cfg.levels))
+        if span is not None:
+            return encoder.StemEncoderState(plan, rate, q, span.end, index=span.first)
         return encoder.StemEncoderState(plan, rate, q, expected_frames)
 
     def _new_av1_encoder(self, width, height, target: RateTarget, expected_frames, s,
-                         refiner, seed: int):
+                         refiner, seed: int, span: Span | None):
         import math
 
         plan = self.plan_for(target, s)
@@ -142,7 +147,8 @@ class StemCodec:  # listed in registry.py (imported on first use)
             # gate switches every window off (what the shipped refiner gets on AV1
             # backbones); a file whose gate lets the refiner run overshoots by its size
             extra = codec_config_size(4)
-            rate = init_stem_rate(target.bpp, width, height, expected_frames, 40.0, extra)
+            rate = span_rate(span, 40.0) or init_stem_rate(target.bpp, width, height,
+                                                           expected_frames, 40.0, extra)
         elif not (math.isfinite(target.q) and CRF_MIN <= target.q <= CRF_MAX):
             raise InputError(f"--rate {target.q}: the av1 backbone's rate is its CRF, "
                              f"{CRF_MIN:g} .. {CRF_MAX:g}")
@@ -156,14 +162,24 @@ class StemCodec:  # listed in registry.py (imported on first use)
         if not s.search:
             intervals = intervals if fixed else (1,)
             scales = (s.backbone_scale or 1,)
-        refine_bytes = 0 if refiner is None else chunk_size(
+        refine_bytes = 0 if refiner is None or (span and not span.lead) else chunk_size(
             41 + len(refiner.cfg.model_id.encode()))
         if s.preset is not None and not 0 <= s.preset <= 13:
             raise InputError(f"--preset {s.preset}: SVT-AV1 presets are 0 (slowest) .. 13")
         settings = Av1Settings() if s.preset is None else Av1Settings(preset=s.preset)
+        if span is not None:  # the first pass found the cuts: a span has none inside
+            return av1.Av1EncoderState(plan, rate, crf, settings, width, height, span.end,
+                                       intervals, scales, None, refiner, seed,
+                                       index=span.first, refine_bytes=refine_bytes)
         return av1.Av1EncoderState(plan, rate, crf, settings, width, height,
                                         expected_frames, intervals, scales, CutDetector(),
                                         refiner, seed, refine_bytes=refine_bytes)
+
+    def chunking(self, st) -> tuple[int, bool]:
+        """(frames of one GOP, True): a chunked encode's spans are GOPs, from scene cuts."""
+        if isinstance(st, av1.Av1EncoderState):
+            return min(st.plan.gop_size, MAX_GOP_FRAMES), True
+        return st.plan.gop_size, True
 
     def refines(self, st) -> bool:
         """Whether files from this encoder state are decoded through the refiner: asked when

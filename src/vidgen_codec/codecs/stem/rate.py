@@ -42,6 +42,15 @@ def init_stem_rate(bpp: float, width: int, height: int, expected_frames: int | N
     return StemRate(per_frame=max(per_frame, 1.0), mv_guess=mv_guess)
 
 
+def span_rate(span, mv_guess: float) -> StemRate | None:
+    """The rate state of a chunked encode's span (codecs.base.Span): its budget over its
+    frames (the file's own chunks were taken off before the budget was split). None: not a
+    span, or a fixed rate."""
+    if span is None or span.budget is None:
+        return None
+    return StemRate(per_frame=max(span.budget / span.frames, 1.0), mv_guess=mv_guess)
+
+
 def open_gop(st: StemRate, gop_frames: int) -> StemRate:
     carry = st.frames * st.per_frame - st.spent
     budget = gop_frames * st.per_frame + 0.5 * carry

@@ -1,0 +1,119 @@
+"""The first pass of a chunked encode (issue 16): where the spans are, what each may spend.
+
+    frames --PySceneDetect's content detector (codecs that start GOPs at cuts)--> scenes
+    scene  --pieces of one span length (a last piece under half a span joins the one before)
+           --> spans: the units that workers encode, whatever the worker count
+    span   --SVT-AV1, fixed CRF, fastest preset, frames at most 256 px wide--> bytes c_i
+    budget_i = B * n_i (c_i / n_i)^QCOMP / sum_j n_j (c_j / n_j)^QCOMP
+
+B is the file's byte target less its own chunks. The split follows x264's two-pass rate
+control (`qcomp`, 0.6 by default there): bits go to a piece in proportion to its first-pass
+complexity raised to qcomp, between a constant rate (0) and a constant quality (1). The pass
+also keeps an 8-byte BLAKE2b hash of each frame, so that a worker that seeks to its span can
+prove it got the frames this pass saw. It holds at most one span of small frames: memory does
+not grow with the clip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..codecs.base import Span
+
+QCOMP = 0.6  # x264's default
+COMPLEXITY_CRF = 40.0  # the first pass's fixed SVT-AV1 CRF
+COMPLEXITY_PRESET = 13
+SMALL_WIDTH = 256  # the first pass looks at frames at most this wide (as the cut detector does)
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    spans: list[Span]
+    hashes: list[bytes]  # per frame
+    complexity: list[float]  # per span: first-pass bytes (0 when not measured)
+
+    @property
+    def frames(self) -> int:
+        return len(self.hashes)
+
+    def span_hashes(self, span: Span) -> list[bytes]:
+        return self.hashes[span.first:span.end]
+
+
+def frame_hash(rgb: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=8).digest()
+
+
+def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
+               on_frame=None) -> ChunkPlan:
+    """Spans (without budgets) of the frames (HxWx3 uint8, display order), their hashes, and
+    each span's complexity when `measure`. `on_frame()` is called once per frame read."""
+    detector = None
+    if cuts:
+        from ..codecs.stem.cuts import CutDetector
+
+        detector = CutDetector()
+    spans: list[Span] = []
+    complexity: list[float] = []
+    hashes: list[bytes] = []
+    scene: list[np.ndarray | None] = []  # small frames since the open span's first frame
+    start = 0  # the open span's first frame
+
+    def close(count: int):
+        nonlocal start, scene
+        spans.append(Span(start, count, lead=not spans))
+        complexity.append(_complexity(scene[:count]) if measure else 0.0)
+        start, scene = start + count, scene[count:]
+
+    for t, rgb in enumerate(frames):
+        if detector is not None and detector.is_cut(t, rgb) and t > start:
+            for n in _pieces(t - start, span_frames):
+                close(n)
+        hashes.append(frame_hash(rgb))
+        scene.append(_small(rgb) if measure else None)
+        # a piece is settled once 1.5 spans are known (a shorter rest would join it)
+        if 2 * len(scene) >= 3 * span_frames:
+            close(span_frames)
+        if on_frame is not None:
+            on_frame()
+    for n in _pieces(len(hashes) - start, span_frames):
+        close(n)
+    return ChunkPlan(spans, hashes, complexity)
+
+
+def _pieces(n: int, size: int) -> list[int]:
+    """Lengths of the pieces of a scene of n frames: `size` each, the rest joining the last
+    piece when under half of `size`."""
+    out = []
+    while n > 0:
+        take = n if 2 * n < 3 * size else size
+        out.append(take)
+        n -= take
+    return out
+
+
+def with_budgets(plan: ChunkPlan, total: float) -> list[Span]:
+    """The plan's spans with `total` bytes split as the module says."""
+    weights = [s.frames * (max(c, 1.0) / s.frames) ** QCOMP
+               for s, c in zip(plan.spans, plan.complexity)]
+    scale = total / sum(weights)
+    return [Span(s.first, s.frames, w * scale, s.lead) for s, w in zip(plan.spans, weights)]
+
+
+def _small(rgb: np.ndarray) -> np.ndarray:
+    step = -(-rgb.shape[1] // SMALL_WIDTH)
+    small = rgb[::step, ::step]
+    h, w = small.shape[:2]
+    small = np.pad(small, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # even sides
+    return np.ascontiguousarray(small)
+
+
+def _complexity(frames: list[np.ndarray]) -> float:
+    """Bytes of the frames as one SVT-AV1 sequence at COMPLEXITY_CRF."""
+    from ..pictures.av1 import Av1Settings, encode_sequence
+
+    units = encode_sequence(frames, COMPLEXITY_CRF, Av1Settings(preset=COMPLEXITY_PRESET))
+    return float(sum(map(len, units)))

@@ -1,0 +1,79 @@
+"""Where parallel work runs: in this process (one worker), or as Ray tasks (Ray, Moritz et al.,
+OSDI 2018; docs.ray.io): an embedded local Ray by default, or an existing cluster.
+
+    ordered(fn, args, workers): fn(*a) for each a, results in the order of `args`, at most
+    2 x workers tasks in flight (so results wait in memory for at most that many tasks)
+
+The embedded Ray binds to the loopback address only (node IP 127.0.0.1, no dashboard, no
+usage reporting): on a machine with several addresses Ray would otherwise advertise the one it
+finds by looking outwards. A worker process that dies in a task (killed, out of memory) is
+replaced and the task runs again (TASK_RETRIES times); an error raised by the task itself is
+not retried and reaches the caller as itself (a vgc InputError stays one).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+
+TASK_RETRIES = 3
+LOOPBACK = "127.0.0.1"
+
+
+def ordered(fn, args: list[tuple], workers: int, address: str | None = None):
+    """Yield fn(*a) for each a in `args`, in order."""
+    if workers <= 1 and address is None:
+        for a in args:
+            yield fn(*a)
+        return
+    ray = start(workers, address)
+    task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(fn)
+    pending: deque = deque()
+    todo = iter(args)
+    try:
+        for a in todo:
+            pending.append(task.remote(*a))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            yield _get(ray, pending.popleft())
+            for a in todo:
+                pending.append(task.remote(*a))
+                break
+    finally:
+        for ref in pending:  # the caller stopped early (an error): drop what is left
+            ray.cancel(ref, force=True)
+
+
+def start(workers: int, address: str | None = None):
+    """Ray, initialised: connected to `address` (or RAY_ADDRESS), or an embedded local
+    instance with `workers` CPUs on the loopback address. Reused when already initialised."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is None:
+        # Ray's node IP: the loopback address instead of the outward-facing one
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    try:
+        import ray
+    except ImportError:
+        from ..errors import InputError
+
+        raise InputError("--workers above 1 needs Ray: pip install -e '.[ray]'") from None
+    if ray.is_initialized():
+        return ray
+    if address is not None:
+        ray.init(address=address, configure_logging=False, log_to_driver=False)
+    else:
+        ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address=LOOPBACK,
+                 configure_logging=False, log_to_driver=False)
+    return ray
+
+
+def _get(ray, ref):
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        cause = e.cause if getattr(e, "cause", None) is not None else None
+        if isinstance(cause, Exception):
+            raise cause from None
+        raise
