@@ -10,7 +10,7 @@ CLIP    ?= demo/sample.mp4
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test,bench,eval]"
+	$(BIN)/pip install --quiet -e ".[test,bench,eval,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -9,6 +9,7 @@ The CLI only parses arguments and calls these functions.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -95,8 +96,14 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     structure = (Structure(gop, backbone_interval, backbone, backbone_scale, not fast, preset)
                  if given else None)
     target = RateTarget(bpp=bpp, q=q)
+    kw = {}
+    if refine_record is not None:
+        from .refine.loading import load_refiner
+
+        kw = {"refiner": functools.cache(
+            lambda: load_refiner(refiner, model_dir, device=dev)[0]), "seed": seed}
     # the whole clip's encoder state: checks the options, gives the header's facts
-    state = model.new_encoder(w, h, target, expected, structure)
+    state = model.new_encoder(w, h, target, expected, structure, **kw)
     if refine_record is not None and not model.refines(state):
         refine_record = None  # the av1 fast preset: no gate, so no refinement
     chosen = model.structure(state)
@@ -128,7 +135,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
             if refine_record is not None:
                 out.write_refine(refine_record)
             refined = False
-            for result in encode_spans(job, spans, plan.hashes, workers, ray_address):
+            for result in encode_spans(job, spans, plan.hashes, workers, ray_address,
+                                       local=(model, kw)):
                 for c in result.chunks:
                     out.write_frame(c.chunk_type, c.payload, gop_start=c.gop_start)
                 refined |= result.refined

@@ -53,10 +53,11 @@ class SpanResult:
 
 
 def encode_spans(job: EncodeJob, spans: list[Span], hashes: list[bytes], workers: int,
-                 address: str | None = None):
-    """SpanResults in span order."""
+                 address: str | None = None, local: tuple | None = None):
+    """SpanResults in span order. `local`: (codec, encoder keywords) already loaded here, for
+    the serial path (workers load their own)."""
     if workers <= 1 and address is None:
-        yield from _serial(job, spans, hashes)
+        yield from _serial(job, spans, hashes, *(local or _loaded(job)))
         return
     args = [(job, s, hashes[s.first:s.end]) for s in spans]
     yield from ordered(encode_span, args, workers, address)
@@ -67,16 +68,16 @@ def encode_span(job: EncodeJob, span: Span, hashes: list[bytes]) -> SpanResult:
     from ..numerics import thread_invariant
 
     frames = _span_frames(job, span, hashes)
-    return thread_invariant(_code_span)(job, span, frames)
+    return thread_invariant(_code_span)(job, span, frames, *_loaded(job))
 
 
-def _serial(job: EncodeJob, spans: list[Span], hashes: list[bytes]):
+def _serial(job: EncodeJob, spans: list[Span], hashes: list[bytes], model, kw: dict):
     frames = read_frames(job.src, start=job.start, count=len(hashes), raw=job.raw)
     for span in spans:
         got = list(itertools.islice(frames, span.frames))
         if [frame_hash(f) for f in got] != hashes[span.first:span.end]:
             raise InputError(f"{job.src} changed while it was being encoded")
-        yield _code_span(job, span, got)
+        yield _code_span(job, span, got, model, kw)
 
 
 def _span_frames(job: EncodeJob, span: Span, hashes: list[bytes]) -> list[np.ndarray]:
@@ -89,30 +90,33 @@ def _span_frames(job: EncodeJob, span: Span, hashes: list[bytes]) -> list[np.nda
                      "pass's (the file changed while it was being encoded)")
 
 
-_MODELS: dict = {}  # per worker process: the codecs and refiners it loaded
+_LOADED: dict = {}  # per worker process: the last job's (codec, encoder keywords)
 
 
-def _model(job: EncodeJob):
+def _loaded(job: EncodeJob) -> tuple:
+    """(codec, encoder keywords: the refiner factory and seed) for a job, loaded once per
+    worker process (a worker codes many spans of one job)."""
     from ..registry import get_codec
 
-    key = (job.codec, job.weights, job.device)
-    if key not in _MODELS:
-        _MODELS[key] = get_codec(job.codec).load(job.weights, device=job.device)
-    return _MODELS[key]
+    key = (job.codec, job.weights, job.device, job.refined, job.refiner, job.model_dir)
+    if key not in _LOADED:
+        _LOADED.clear()
+        model = get_codec(job.codec).load(job.weights, device=job.device)
+        kw = {}
+        if job.refined:
+            from ..refine.loading import load_refiner
+
+            ref = load_refiner(job.refiner, job.model_dir, device=job.device)[0]
+            kw = {"refiner": lambda: ref}
+        _LOADED[key] = (model, kw)
+    model, kw = _LOADED[key]
+    return model, ({**kw, "seed": job.seed} if kw else kw)
 
 
-def _code_span(job: EncodeJob, span: Span, frames: list[np.ndarray]) -> SpanResult:
+def _code_span(job: EncodeJob, span: Span, frames: list[np.ndarray], model,
+               kw: dict) -> SpanResult:
     from ..frames import pad_to_multiple, to_tensor
 
-    model = _model(job)
-    kw = {}
-    if job.refined:
-        from ..refine.loading import load_refiner
-
-        key = ("refiner", job.refiner, job.model_dir, job.device)
-        if key not in _MODELS:
-            _MODELS[key] = load_refiner(job.refiner, job.model_dir, device=job.device)[0]
-        kw = {"refiner": lambda: _MODELS[key], "seed": job.seed}
     state = model.new_encoder(job.width, job.height, job.target, None, job.structure,
                               span=span, **kw)
     chunks = []

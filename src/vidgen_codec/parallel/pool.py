@@ -45,6 +45,37 @@ def ordered(fn, args: list[tuple], workers: int, address: str | None = None):
             ray.cancel(ref, force=True)
 
 
+def unordered(fn, args: list[tuple], workers: int, address: str | None = None):
+    """Yield fn(*a) for each a in `args` as the tasks finish. A task that Ray could not run
+    (its worker died TASK_RETRIES + 1 times) yields (a[0], {"status": "failed", ...})."""
+    if workers <= 1 and address is None:
+        for a in args:
+            yield fn(*a)
+        return
+    ray = start(workers, address)
+    task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(fn)
+    todo = iter(args)
+    running: dict = {}
+    try:
+        while True:
+            for a in todo:
+                running[task.remote(*a)] = a
+                if len(running) >= 2 * workers:
+                    break
+            if not running:
+                return
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            a = running.pop(ref)
+            try:
+                yield ray.get(ref)
+            except (ray.exceptions.RayError, OSError) as e:
+                yield a[0], {"status": "failed", "retry": True,
+                             "error": " ".join(str(e).split())[:300]}
+    finally:
+        for ref in running:
+            ray.cancel(ref, force=True)
+
+
 def start(workers: int, address: str | None = None):
     """Ray, initialised: connected to `address` (or RAY_ADDRESS), or an embedded local
     instance with `workers` CPUs on the loopback address. Reused when already initialised."""

@@ -1,0 +1,179 @@
+"""Chunked and parallel encoding and decoding, batch jobs (issue 16), on a real local Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from conftest import synthetic_frames, write_clip
+
+ray = pytest.importorskip("ray")
+
+from vidgen_codec import api  # noqa: E402
+from vidgen_codec.codecs.base import Span  # noqa: E402
+from vidgen_codec.errors import InputError  # noqa: E402
+from vidgen_codec.parallel import plan as chunk_plan  # noqa: E402
+from vidgen_codec.parallel import pool  # noqa: E402
+from vidgen_codec.parallel.batch import MANIFEST  # noqa: E402
+from vidgen_codec.parallel.decode import ranges  # noqa: E402
+from vidgen_codec.video_io import read_frames  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray with two worker CPUs, as `vgc --workers 2` starts it."""
+    r = pool.start(2)
+    yield r
+    r.shutdown()
+
+
+@pytest.fixture(scope="module")
+def cut_clip(tmp_path_factory):
+    """64x48 H.264, 42 frames: a scene of 20, then a cut to an inverted scene of 22."""
+    a = synthetic_frames(64, 48, 20, seed=0)
+    b = [255 - f for f in synthetic_frames(64, 48, 22, seed=5)]
+    path = str(tmp_path_factory.mktemp("clips") / "cut.mp4")
+    return write_clip(path, a + b, Fraction(25), codec="libx264", pix_fmt="yuv420p",
+                      options={"crf": "10", "bf": "2"})
+
+
+def test_local_ray_binds_loopback_only(local_ray):
+    nodes = local_ray.nodes()
+    assert len(nodes) >= 1
+    assert {n["NodeManagerAddress"] for n in nodes} == {"127.0.0.1"}
+    assert local_ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+    pids = local_ray.get([local_ray.remote(lambda: os.getpid()).remote() for _ in range(4)])
+    assert os.getpid() not in pids  # tasks ran in worker processes
+
+
+def test_first_pass_spans_follow_cuts_and_split_the_budget(cut_clip):
+    plan = chunk_plan.first_pass(read_frames(cut_clip), 7, cuts=True, measure=True)
+    assert plan.frames == 42
+    starts = [s.first for s in plan.spans]
+    assert 20 in starts  # the cut starts a span
+    assert [s.first + s.frames for s in plan.spans[:-1]] == starts[1:]
+    assert all(s.frames >= 4 for s in plan.spans)  # stubs under half a span were joined
+    assert [s.lead for s in plan.spans] == [True] + [False] * (len(plan.spans) - 1)
+    assert all(c > 0 for c in plan.complexity)
+    spans = chunk_plan.with_budgets(plan, 10_000.0)
+    assert sum(s.budget for s in spans) == pytest.approx(10_000.0)
+    assert chunk_plan._pieces(20, 7) == [7, 13] and chunk_plan._pieces(10, 7) == [10]
+
+
+def test_decode_ranges_are_whole_gops():
+    assert ranges([0, 7, 14, 20, 27, 34], 0, 42) == [(0, 20), (20, 22)]
+    assert ranges([0, 33], 5, 40) == [(5, 40)]  # a short tail joins the range before
+    assert ranges([0, 20, 40], 0, 60) == [(0, 20), (20, 20), (40, 20)]
+
+
+@pytest.mark.parametrize("backbone", ["av1", "learned"])
+def test_encode_identical_for_any_worker_count(local_ray, cut_clip, tmp_path, backbone):
+    bpp = 0.1 if backbone == "av1" else 0.3
+    outs = []
+    for workers in (1, 2, 3):
+        dst = str(tmp_path / f"w{workers}.vgc")
+        rep = api.encode(cut_clip, dst, bpp=bpp, gop=8, backbone=backbone, workers=workers,
+                         progress=False)
+        assert abs(rep.bpp / bpp - 1) < 0.05
+        outs.append(open(dst, "rb").read())
+    assert outs[0] == outs[1] == outs[2]
+    with open(tmp_path / "w1.vgc", "rb"):
+        pass
+    from vidgen_codec.bitstream import ContainerReader
+
+    with ContainerReader(str(tmp_path / "w1.vgc")) as rd:
+        gops = [e.frame_index for e in rd.read_index()]
+    assert 20 in gops and len(gops) >= 3
+
+
+def test_parallel_decode_identical_to_serial(local_ray, cut_clip, tmp_path):
+    src = str(tmp_path / "l.vgc")
+    api.encode(cut_clip, src, bpp=0.3, gop=8, backbone="learned", progress=False)
+    api.decode(src, str(tmp_path / "serial.y4m"), progress=False)  # refined (REFINE chunk)
+    api.decode(src, str(tmp_path / "par.y4m"), workers=3, progress=False)
+    assert (tmp_path / "serial.y4m").read_bytes() == (tmp_path / "par.y4m").read_bytes()
+    api.decode(src, str(tmp_path / "s2.y4m"), start=9, frames=25, progress=False)
+    api.decode(src, str(tmp_path / "p2.y4m"), start=9, frames=25, workers=2, progress=False)
+    assert (tmp_path / "s2.y4m").read_bytes() == (tmp_path / "p2.y4m").read_bytes()
+
+
+def test_killed_worker_is_replaced_and_the_bytes_do_not_change(local_ray, cut_clip, tmp_path):
+    api.encode(cut_clip, str(tmp_path / "ref.vgc"), bpp=0.1, gop=8, progress=False)
+    killed = []
+
+    def killer():  # SIGKILL the first worker seen coding a span
+        deadline = time.time() + 120
+        while not killed and time.time() < deadline:
+            for pid in os.listdir("/proc"):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmd = f.read()
+                except OSError:
+                    continue
+                if pid.isdigit() and b"ray::encode_span" in cmd:
+                    os.kill(int(pid), signal.SIGKILL)
+                    killed.append(int(pid))
+                    return
+            time.sleep(0.02)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    api.encode(cut_clip, str(tmp_path / "par.vgc"), bpp=0.1, gop=8, workers=2, progress=False)
+    t.join(timeout=5)
+    assert killed, "no worker was seen coding a span"
+    assert (tmp_path / "par.vgc").read_bytes() == (tmp_path / "ref.vgc").read_bytes()
+
+
+def test_span_frames_are_checked_against_the_first_pass(cut_clip):
+    from vidgen_codec.codecs.base import RateTarget
+    from vidgen_codec.parallel.encode import EncodeJob, encode_span
+
+    job = EncodeJob(cut_clip, None, 0, "stem", None, "cpu", 64, 48, RateTarget(bpp=0.1), None,
+                    False, None, None, 0)
+    with pytest.raises(InputError, match="differ from the first pass"):
+        encode_span(job, Span(7, 7, 1000.0, False), [b"\0" * 8] * 7)
+
+
+def test_seeking_reads_the_frames_a_decode_from_the_top_gives(cut_clip):
+    every = list(read_frames(cut_clip))
+    for start in (1, 13, 20, 33):
+        got = list(read_frames(cut_clip, start=start, count=5, seek=True))
+        assert len(got) == 5 and all(np.array_equal(a, b) for a, b in zip(got, every[start:]))
+
+
+def test_batch_resumes_and_a_corrupt_input_fails_alone(local_ray, cut_clip, tmp_path):
+    from click.testing import CliRunner
+
+    from vidgen_codec.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a", "b"):
+        (src / f"{name}.mp4").write_bytes(open(cut_clip, "rb").read())
+    (src / "bad.mp4").write_bytes(open(cut_clip, "rb").read()[:3000])
+    out = tmp_path / "out"
+    args = ["batch", "encode", str(src), "-o", str(out), "--bpp", "0.1", "--fast", "--json",
+            "-q", "--workers", "2"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(summary["done"]) == 2 and summary["skipped"] == []
+    assert [f["input"] for f in summary["failed"]] == [str(src / "bad.mp4")]
+    assert "\n" not in summary["failed"][0]["error"]
+    manifest = json.loads((out / MANIFEST).read_text())["files"]
+    assert manifest[str(src / "a.mp4")]["status"] == "done"
+    a_bytes = (out / "a.vgc").read_bytes()
+    (out / "b.vgc").write_bytes(b"changed")  # no longer what the manifest recorded
+    r = CliRunner().invoke(main, args)
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["skipped"] == [str(src / "a.mp4")]
+    assert summary["done"] == [str(src / "b.mp4")]
+    assert (out / "b.vgc").read_bytes() == a_bytes  # same input, same options, same bytes
+    assert not list(out.glob("*.tmp")) and not (out / "bad.vgc").exists()
