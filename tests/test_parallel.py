@@ -64,7 +64,8 @@ def test_first_pass_spans_follow_cuts_and_split_the_budget(cut_clip):
     assert all(c > 0 for c in plan.complexity)
     spans = chunk_plan.with_budgets(plan, 10_000.0)
     assert sum(s.budget for s in spans) == pytest.approx(10_000.0)
-    assert chunk_plan._pieces(20, 7) == [7, 13] and chunk_plan._pieces(10, 7) == [10]
+    assert chunk_plan._pieces(20, 7) == [7, 7, 6] and chunk_plan._pieces(10, 7) == [10]
+    assert chunk_plan._pieces(17, 7) == [7, 10]
 
 
 def test_decode_ranges_are_whole_gops():
@@ -177,3 +178,19 @@ def test_batch_resumes_and_a_corrupt_input_fails_alone(local_ray, cut_clip, tmp_
     assert summary["done"] == [str(src / "b.mp4")]
     assert (out / "b.vgc").read_bytes() == a_bytes  # same input, same options, same bytes
     assert not list(out.glob("*.tmp")) and not (out / "bad.vgc").exists()
+
+
+def test_cli_workers_flag(local_ray, cut_clip, tmp_path):
+    from click.testing import CliRunner
+
+    from vidgen_codec.cli import main
+
+    api.encode(cut_clip, str(tmp_path / "s.vgc"), bpp=0.1, gop=8, fast=True, progress=False)
+    r = CliRunner().invoke(main, ["encode", cut_clip, str(tmp_path / "p.vgc"), "--bpp", "0.1",
+                                  "--gop", "8", "--fast", "-q", "--workers", "2"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "p.vgc").read_bytes() == (tmp_path / "s.vgc").read_bytes()
+    r = CliRunner().invoke(main, ["decode", str(tmp_path / "p.vgc"), str(tmp_path / "p.y4m"),
+                                  "-q", "--workers", "2"])
+    assert r.exit_code == 0, r.output
+    assert "--workers" in CliRunner().invoke(main, ["encode", "--help"]).output

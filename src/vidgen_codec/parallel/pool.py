@@ -94,9 +94,21 @@ def start(workers: int, address: str | None = None):
         return ray
     if address is not None:
         ray.init(address=address, configure_logging=False, log_to_driver=False)
-    else:
-        ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address=LOOPBACK,
-                 configure_logging=False, log_to_driver=False)
+        return ray
+    # the variable above is read when ray is imported: if it was imported before, set what
+    # it sets (Ray's node IP lookup reads it at each call)
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address=LOOPBACK,
+             configure_logging=False, log_to_driver=False)
+    found = {n["NodeManagerAddress"] for n in ray.nodes()}
+    if found != {LOOPBACK}:
+        ray.shutdown()
+        from ..errors import InputError
+
+        raise InputError(f"the local Ray came up on {', '.join(sorted(found))}, not "
+                         f"{LOOPBACK} only: not started")
     return ray
 
 
