@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/refiner.py
 	$(BIN)/python benchmarks/entropy.py
 	$(BIN)/python benchmarks/intra.py
+	$(BIN)/python benchmarks/parallel.py
 
 clean:
 	rm -rf demo build .pytest_cache

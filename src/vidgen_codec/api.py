@@ -1,8 +1,11 @@
 """The library face of vgc: encode a video to a .vgc file, decode it back, describe it.
 
-    encode: video_io.read_frames -> pad -> codec.encode_frame -> bitstream.ContainerWriter
+    encode: video_io.read_frames -> parallel.plan.first_pass (cuts, spans, budgets)
+            -> per span (here, or a Ray task): pad -> codec.encode_frame
+            -> bitstream.ContainerWriter (the spans' chunks in order)
     decode: bitstream.ContainerReader -> codec.decode_frame [-> refine.windows: one diffusion
             step over windows of frames] -> crop -> video_io.VideoWriter
+            (--workers: GOP ranges as Ray tasks, parallel.decode)
 
 The CLI only parses arguments and calls these functions.
 """

@@ -23,11 +23,9 @@ LOOPBACK = "127.0.0.1"
 def ordered(fn, args: list[tuple], workers: int, address: str | None = None):
     """Yield fn(*a) for each a in `args`, in order."""
     if workers <= 1 and address is None:
-        for a in args:
-            yield fn(*a)
+        yield from (fn(*a) for a in args)
         return
-    ray = start(workers, address)
-    task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(fn)
+    ray, task = _remote(fn, workers, address)
     pending: deque = deque()
     todo = iter(args)
     try:
@@ -49,11 +47,9 @@ def unordered(fn, args: list[tuple], workers: int, address: str | None = None):
     """Yield fn(*a) for each a in `args` as the tasks finish. A task that Ray could not run
     (its worker died TASK_RETRIES + 1 times) yields (a[0], {"status": "failed", ...})."""
     if workers <= 1 and address is None:
-        for a in args:
-            yield fn(*a)
+        yield from (fn(*a) for a in args)
         return
-    ray = start(workers, address)
-    task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(fn)
+    ray, task = _remote(fn, workers, address)
     todo = iter(args)
     running: dict = {}
     try:
@@ -74,6 +70,12 @@ def unordered(fn, args: list[tuple], workers: int, address: str | None = None):
     finally:
         for ref in running:
             ray.cancel(ref, force=True)
+
+
+def _remote(fn, workers: int, address: str | None):
+    """(ray, fn as a Ray task of one CPU, run again when its worker dies)."""
+    ray = start(workers, address)
+    return ray, ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(fn)
 
 
 def start(workers: int, address: str | None = None):
