@@ -194,3 +194,22 @@ def test_cli_workers_flag(local_ray, cut_clip, tmp_path):
                                   "-q", "--workers", "2"])
     assert r.exit_code == 0, r.output
     assert "--workers" in CliRunner().invoke(main, ["encode", "--help"]).output
+
+
+def test_batch_decode(cut_clip, tmp_path):
+    from click.testing import CliRunner
+
+    from vidgen_codec.cli import main
+
+    api.encode(cut_clip, str(tmp_path / "a.vgc"), bpp=0.1, fast=True, progress=False)
+    (tmp_path / "bad.vgc").write_bytes((tmp_path / "a.vgc").read_bytes()[:-9])  # truncated
+    r = CliRunner().invoke(main, ["batch", "decode", str(tmp_path / "a.vgc"),
+                                  str(tmp_path / "bad.vgc"), "-o", str(tmp_path / "dec"),
+                                  "--format", "y4m", "--json", "-q"])
+    assert r.exit_code == 1
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["done"] == [str(tmp_path / "a.vgc")]
+    assert [f["input"] for f in summary["failed"]] == [str(tmp_path / "bad.vgc")]
+    api.decode(str(tmp_path / "a.vgc"), str(tmp_path / "ref.y4m"), progress=False)
+    assert (tmp_path / "dec" / "a.y4m").read_bytes() == (tmp_path / "ref.y4m").read_bytes()
+    assert not (tmp_path / "dec" / "bad.y4m").exists()

@@ -17,7 +17,8 @@ on tree at 0.01 (it took half-scale backbones: -0.11 JOD, -12.6 VMAF against the
 
 A GOP is one BACKBONE_FRAME chunk (`stem_gop`: header, the AV1 units, the motion streams in
 decode order; bitstream_spec.md, stem). The encoder holds one GOP of frames, as uint8. Rate
-control: `rate.py` budgets per GOP, carrying surplus or deficit to the next GOP; each
+control: `rate.py` budgets per GOP, carrying surplus or deficit to the next GOP of the same
+span (`vgc encode` codes spans of whole GOPs, each with its own budget: parallel/plan.py); each
 candidate is fitted to the budget with `pictures.fit` (CRF in quarter steps), once with the
 motion bytes estimated and once more with the real ones when they missed by over REFIT.
 """
