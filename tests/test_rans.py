@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vidgen_codec.entropy import CdfTable, VgcRansCpu, get_backend
-from vidgen_codec.entropy import rans_cpu
+from vidgen_codec.entropy import rans_cpu, rans_jit
 from vidgen_codec.entropy import rans_format as fmt
 from vidgen_codec.entropy.tables import gaussian_table, laplace_table, quantize_masses
 from vidgen_codec.errors import FormatError
@@ -55,14 +55,39 @@ def test_round_trip(lanes):
 def test_numpy_and_scalar_paths_write_the_same_bytes(monkeypatch):
     sym, idx, table = gauss_payload(3000, seed=3)
     sym[::41] = 999
+    compiled = (VgcRansCpu(lanes=40).encode(sym, idx, table),
+                VgcRansCpu(lanes=5).encode(sym, idx, table))  # Numba, when installed
+    monkeypatch.setattr(rans_jit, "AVAILABLE", False)  # the numpy and Python fallbacks
     a = VgcRansCpu(lanes=40).encode(sym, idx, table)  # numpy lockstep
     b = VgcRansCpu(lanes=5).encode(sym, idx, table)  # scalar loop
+    assert (a, b) == compiled
     monkeypatch.setattr(rans_cpu, "NUMPY_MIN_LANES", 1)
     assert VgcRansCpu(lanes=5).encode(sym, idx, table) == b
     assert np.array_equal(VgcRansCpu().decode(a, idx, table), sym)
     monkeypatch.setattr(rans_cpu, "NUMPY_MIN_LANES", 10**6)
     assert VgcRansCpu(lanes=40).encode(sym, idx, table) == a
     assert np.array_equal(VgcRansCpu().decode(a, idx, table), sym)
+
+
+@pytest.mark.skipif(not rans_jit.AVAILABLE, reason="numba not installed")
+@pytest.mark.parametrize("lanes", [1, 3, 64, 1000])
+def test_compiled_and_fallback_decoders_agree(monkeypatch, lanes):
+    sym, idx, table = gauss_payload(20000, seed=lanes)
+    sym[::37] = -70000  # escapes
+    data = VgcRansCpu(lanes=lanes).encode(sym, idx, table)
+    got = VgcRansCpu().decode(data, idx, table)
+    monkeypatch.setattr(rans_jit, "AVAILABLE", False)
+    assert VgcRansCpu(lanes=lanes).encode(sym, idx, table) == data
+    assert np.array_equal(VgcRansCpu().decode(data, idx, table), got)
+    assert np.array_equal(got, sym)
+    for cut in (data[:-2], data[:len(data) // 2]):  # truncated: the same error on both paths
+        errors = []
+        for available in (False, True):
+            monkeypatch.setattr(rans_jit, "AVAILABLE", available)
+            with pytest.raises(FormatError) as e:
+                VgcRansCpu().decode(cut, idx, table)
+            errors.append(str(e.value))
+        assert errors[0] == errors[1]
 
 
 GOLDEN = {  # (lanes, length, sha256[:16]) of golden_payload(); regenerate only on a format change

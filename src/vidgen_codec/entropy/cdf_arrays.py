@@ -95,6 +95,11 @@ class CdfArrays:
             self._value_lut = (pos - np.repeat(self.row_start, TOTAL)).astype(np.uint16)
         return self._lut
 
+    def value_lut(self) -> np.ndarray:
+        """uint16 [n_tables * 2^16]: the table-relative value of each slot (see decode_lut)."""
+        self.decode_lut()
+        return self._value_lut
+
     def values_of_slots(self, slots: np.ndarray, indexes: np.ndarray) -> np.ndarray:
         """Table-relative value v (0 .. esc) whose interval in table indexes[i] holds slots[i]."""
         self.decode_lut()

@@ -7,7 +7,9 @@
             -> values (searchsorted) -> escapes resolved -> symbols; check_end
 
 Symbol i is coded by lane i mod L at step i div L (Giesen 2014, "Interleaved entropy coders").
-With many lanes every numpy call works on L states at once; with few lanes (small or
+With Numba installed (a dependency) both loops run compiled, one symbol at a time
+(`rans_jit`); the numpy and Python paths below are the fallback, and the reference. With many
+lanes every numpy call works on L states at once; with few lanes (small or
 low-entropy payloads) a plain Python loop over the symbols is faster, and writes the same
 bytes. The word order needs no bookkeeping: the decoder reads words in symbol order (step by
 step, lanes ascending), so the encoder keeps a (T, L) grid of "emitted" flags and words and
@@ -21,6 +23,7 @@ import numpy as np
 from ..bitstream.ids import EntropyCoderId
 from ..errors import FormatError
 from . import rans_format as fmt
+from . import rans_jit
 from .backend import CdfTable
 
 # Below this many lanes the per-symbol Python loop beats per-step numpy calls.
@@ -61,6 +64,8 @@ class VgcRansCpu:
         if idx.min() < 0 or idx.max() >= arrays.n_tables:
             raise ValueError(f"table index outside 0..{arrays.n_tables - 1}")
         p = fmt.parse(data, n)
+        if rans_jit.AVAILABLE:
+            return _decode_jit(p, idx, arrays)
         slots, states, read = decode_lanes(p.states, p.words, idx, arrays)
         v = arrays.values_of_slots(slots, idx)
         esc = arrays.lengths[idx] - 2
@@ -91,6 +96,23 @@ class VgcRansCpu:
         return (sym.astype(np.float32) + mean32.reshape(-1)).reshape(mean32.shape)
 
 
+def _decode_jit(p: fmt.ParsedPayload, idx: np.ndarray, arrays) -> np.ndarray:
+    """VgcRansCpu.decode's work in one compiled pass (rans_jit), the escapes after it."""
+    lut = arrays.decode_lut()
+    sym, esc_at, states, read, ok = rans_jit.decode_symbols_kernel(
+        _i64(p.states), _i64(p.words), idx, lut, arrays.value_lut(), arrays.lengths,
+        arrays.offsets, p.lanes)
+    if not ok:
+        raise FormatError("rANS stream truncated: the decoder ran out of words")
+    fmt.check_end(states, read, p.words.size, p.escapes.size, esc_at.size)
+    if esc_at.size:
+        k = idx[esc_at]
+        sym[esc_at] = fmt.unescape(p.escapes, arrays.lengths[k] - 2) + arrays.offsets[k]
+    if sym.min() < -(1 << 31) or sym.max() >= (1 << 31):
+        raise FormatError("escaped symbol outside the int32 range (corrupt stream)")
+    return sym.astype(np.int32)
+
+
 def quantize_gaussian(y, mean, scale, scale_table, scale_bound: float):
     """(symbols int32, table indexes int32) from float32 y, mean, scale: the fused kernels'
     definition. ValueError for non-finite input or |y - mean| >= 2^30."""
@@ -102,6 +124,10 @@ def quantize_gaussian(y, mean, scale, scale_table, scale_bound: float):
     s = np.maximum(s, np.float32(scale_bound))
     idx = np.minimum(np.searchsorted(table, s, side="left"), table.size - 1)
     return np.rint(d).astype(np.int32), idx.astype(np.int32)
+
+
+def _i64(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.int64)
 
 
 def _f32(a) -> np.ndarray:
@@ -119,6 +145,8 @@ def encode_lanes(start: np.ndarray, freq: np.ndarray, lanes: int) -> tuple[np.nd
     16 bits and shifts them out (once suffices, as x < 2^32); then x = (x // f) * 2^16 +
     x % f + start.
     """
+    if rans_jit.AVAILABLE:
+        return rans_jit.encode_kernel(_i64(start), _i64(freq), lanes)
     if lanes < NUMPY_MIN_LANES:
         return _encode_scalar(start.tolist(), freq.tolist(), lanes)
     n = start.size
