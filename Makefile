@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 CLIP    ?= demo/sample.mp4
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench gpu pack clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,14 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/entropy.py
 	$(BIN)/python benchmarks/intra.py
 	$(BIN)/python benchmarks/parallel.py
+
+# Training data for a GPU session: one folder under the device tool's 64 MiB carry.
+pack: $(STAMP)
+	$(BIN)/vgc train pack --data ../shared/data --out pack
+
+# On a GPU machine (see README): tests, speed table, timed training; results/gpu/gpu_run.json.
+gpu: $(STAMP)
+	$(BIN)/python benchmarks/gpu_run.py --device cuda --data pack --out results/gpu
 
 clean:
 	rm -rf demo build .pytest_cache

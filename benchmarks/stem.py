@@ -35,7 +35,11 @@ rss_enc = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 n = api.decode(vgc, out, device=device, progress=False)
 t_dec = time.perf_counter() - t
-print(json.dumps({"frames": rep.frames, "bytes": rep.bytes, "bpp": rep.bpp,
+gpu = {}
+if device == "cuda":
+    import torch
+    gpu = {"gpu_peak_mib": round(torch.cuda.max_memory_allocated() / 2**20)}
+print(json.dumps({**gpu, "frames": rep.frames, "bytes": rep.bytes, "bpp": rep.bpp,
                   "enc_fps": rep.frames / t_enc, "dec_fps": n / t_dec,
                   "rss_enc_mib": rss_enc / 1024,
                   "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

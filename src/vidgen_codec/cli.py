@@ -293,9 +293,24 @@ def train():
     """
 
 
+def _deadline(max_minutes):
+    import time
+
+    return None if max_minutes is None else time.monotonic() + 60 * max_minutes
+
+
+def device_option(f):
+    return click.option("--device", default="auto", show_default=True,
+                        type=click.Choice(["cpu", "cuda", "auto"]))(f)
+
+
 @train.command("intra", context_settings=CONTEXT)
 @train_options(steps=16000, batch=8)
-def train_intra_cmd(data, out, steps, resume, batch, patch, export_dir):
+@click.option("--init", "init_dir", default=None,
+              help="Start a new run from an intra weights folder (e.g. weights/intra).")
+@device_option
+def train_intra_cmd(data, out, steps, resume, batch, patch, export_dir, max_minutes, init_dir,
+                    device):
     """Train the intra codec (rate-distortion, all gain levels jointly); resumes from checkpoints.
 
     \b
@@ -304,9 +319,12 @@ def train_intra_cmd(data, out, steps, resume, batch, patch, export_dir):
       vgc train intra --out runs/intra --export weights/intra
     """
     def run_training():
+        from .api import resolve_device
         from .train.intra import train_intra
 
-        return train_intra(data, out, steps=steps, resume=resume, batch=batch, patch=patch)
+        return train_intra(data, out, steps=steps, resume=resume, batch=batch, patch=patch,
+                           init_weights=init_dir, device=resolve_device(device),
+                           deadline=_deadline(max_minutes))
 
     _train_or_export(data, out, export_dir, "export_checkpoint", run_training)
 
@@ -314,7 +332,12 @@ def train_intra_cmd(data, out, steps, resume, batch, patch, export_dir):
 @train.command("residual", context_settings=CONTEXT)
 @train_options(steps=4000, batch=8)
 @click.option("--intra-weights", default=None, help="Intra weights to start from (default: shipped).")
-def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, intra_weights):
+@click.option("--init", "init_dir", default=None,
+              help="Start a new run from a stem weights folder's residual model instead "
+                   "(e.g. weights/stem).")
+@device_option
+def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, max_minutes,
+                       intra_weights, init_dir, device):
     """Train STEM's P-frame residual model (fine-tuned from the intra model); resumes.
 
     \b
@@ -325,8 +348,11 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, intra
     def run_training():
         from .train.residual import train_residual
 
+        from .api import resolve_device
+
         return train_residual(data, out, init_weights=intra_weights, steps=steps,
-                              resume=resume, batch=batch, patch=patch)
+                              resume=resume, batch=batch, patch=patch, init_stem=init_dir,
+                              device=resolve_device(device), deadline=_deadline(max_minutes))
 
     _train_or_export(data, out, export_dir, "export_residual", run_training)
 
@@ -345,11 +371,15 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, intra
               help="Warm-start a new run from a refiner weights folder (tensors that fit).")
 @click.option("--device", default="auto", show_default=True,
               type=click.Choice(["cpu", "cuda", "auto"]))
+@click.option("--pool", type=click.IntRange(1, 4096), default=24, show_default=True,
+              help="Intermediate sequences made (by STEM round trips, on the CPU) before the "
+                   "first step and renewed as training goes.")
 @click.option("--backbones", default="learned", show_default=True,
               help="Backbones that make the training sequences, comma-separated and drawn "
                    "evenly (learned, av1; repeat one to weight it: av1,av1,learned).")
-def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, stem_weights,
-                      model_dir, lora_rank, lr, init_dir, device, backbones):
+def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_minutes,
+                      stem_weights, model_dir, lora_rank, lr, init_dir, device, pool,
+                      backbones):
     """Train the one-step diffusion refiner on STEM intermediate sequences made on the fly
     from the training clips; resumes from checkpoints.
 
@@ -369,9 +399,29 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, stem_w
                              lr=lr, stem_weights=stem_weights, model_dir=model_dir,
                              lora_rank=lora_rank, init=init_dir,
                              device=resolve_device(device),
-                             backbones=_backbones(backbones))
+                             backbones=_backbones(backbones), pool=pool,
+                             deadline=_deadline(max_minutes))
 
     _train_or_export(data, out, export_dir, "export_refiner", run_training)
+
+
+@train.command("pack", context_settings=CONTEXT)
+@click.option("--data", required=True, help="Folder of images and videos (../shared/data).")
+@click.option("--out", required=True, help="The pack folder to make (new or empty).")
+@click.option("--max-mib", type=float, default=60.0, show_default=True,
+              help="Refuse data larger than this (the device tool carries 64 MiB).")
+def train_pack_cmd(data, out, max_mib):
+    """Copy the training data into one folder to carry to a GPU machine (with PACK.json).
+
+    \b
+    Examples:
+      vgc train pack --data ../shared/data --out pack
+      python benchmarks/gpu_run.py --device cuda --data pack --out results/gpu
+    """
+    from .train.pack import build_pack
+
+    m = build_pack(data, out, max_mib)
+    click.echo(f"{out}: {len(m['files'])} files, {m['bytes'] / 2**20:.1f} MiB")
 
 
 def _backbones(text: str) -> tuple[str, ...]:

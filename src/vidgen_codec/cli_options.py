@@ -33,8 +33,12 @@ def raw_spec(size: str | None, fps: str | None, pix_fmt: str):
 
 
 def train_options(steps: int, batch: int, patch: int = 128):
-    """--data, --out, --steps, --resume, --batch, --patch, --export: every `vgc train` command."""
+    """--data, --out, --steps, --resume, --batch, --patch, --export, --max-minutes: every
+    `vgc train` command."""
     def deco(f):
+        f = click.option("--max-minutes", type=float, default=None,
+                         help="Stop after this much wall time, with a checkpoint (a GPU "
+                              "session's share; --resume continues).")(f)
         f = click.option("--export", "export_dir", default=None,
                          help="Write the checkpoint of OUT as shipped weights to this folder "
                               "and stop.")(f)

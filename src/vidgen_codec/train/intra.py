@@ -31,7 +31,7 @@ def _validate(model: IntraModel, frames: torch.Tensor) -> list[tuple[int, float,
     model.eval()
     with torch.no_grad():
         for k in range(model.cfg.levels):
-            q = torch.full((frames.shape[0],), float(k))
+            q = torch.full((frames.shape[0],), float(k), device=frames.device)
             out = model(frames, q)
             bits = sum(torch.log2(lk).sum() for lk in out["likelihoods"]).neg()
             bpp = bits.item() / (frames.shape[0] * frames.shape[2] * frames.shape[3])
@@ -57,13 +57,24 @@ def _val_frames(data: Path) -> torch.Tensor | None:
 
 def train_intra(data: str, out: str, *, steps: int = 30000, resume: bool = False,
                 batch: int = 8, patch: int = 128, lr: float = 2e-4, seed: int = 0,
-                ckpt_every: int = 500, cfg: IntraConfig | None = None) -> Path:
-    """Train (or continue training) and return the checkpoint path."""
+                ckpt_every: int = 500, cfg: IntraConfig | None = None,
+                init_weights=None, device: str = "cpu",
+                deadline: float | None = None) -> Path:
+    """Train (or continue training) and return the checkpoint path. `init_weights`: an
+    intra weights folder to start a new run from (its config too); `deadline`: a
+    time.monotonic() value at which to stop, with a checkpoint, before `steps`."""
     step = peek_step(Path(out) / "ckpt.pt") if resume else 0
     sampler = PatchSampler(load_pool(data), patch, seed=seed + step)
+    init = None
+    if init_weights is not None and not resume:
+        from ..codecs.intra import IntraCodec
+        from ..weights import without_tables
+
+        intra = IntraCodec.load(init_weights)
+        cfg, init = intra.cfg, without_tables(intra.model.state_dict())
     return train_rd(out, sampler, _val_frames(Path(data)), steps=steps, resume=resume,
-                    batch=batch, lr=lr, seed=seed, ckpt_every=ckpt_every, cfg=cfg,
-                    desc="train intra")
+                    batch=batch, lr=lr, seed=seed, ckpt_every=ckpt_every, cfg=cfg, init=init,
+                    desc="train intra", device=device, deadline=deadline)
 
 
 def peek_step(ckpt_path: Path) -> int:
@@ -75,12 +86,14 @@ def peek_step(ckpt_path: Path) -> int:
 def train_rd(out: str, sampler, val: torch.Tensor | None, *, steps: int, resume: bool,
              batch: int, lr: float = 2e-4, seed: int = 0, ckpt_every: int = 500,
              cfg: IntraConfig | None = None, init: dict | None = None,
-             dist_scale: float = 1.0, desc: str = "train") -> Path:
+             dist_scale: float = 1.0, desc: str = "train", device: str = "cpu",
+             deadline: float | None = None) -> Path:
     """The rate-distortion loop shared by the intra and residual models.
 
     `sampler.batch(n)` gives (n,3,h,w) images in [0,1]; the loss is
     dist_scale * lambda_k * 255^2 * MSE + bpp. `init` is a state dict to start from (when not
-    resuming). Returns the checkpoint path.
+    resuming). `deadline` (time.monotonic()): stop there, with a checkpoint. Returns the
+    checkpoint path.
     """
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +121,10 @@ def train_rd(out: str, sampler, val: torch.Tensor | None, *, steps: int, resume:
         aux_opt.load_state_dict(ck["aux_opt"])
         step = ck["step"]
         torch.set_rng_state(ck["torch_rng"])
-    lambdas = torch.tensor(cfg.lambdas) * dist_scale
+    model.to(device)
+    _optimizer_to(opt, device)
+    _optimizer_to(aux_opt, device)
+    lambdas = torch.tensor(cfg.lambdas, device=device) * dist_scale
     new_log = not (out_dir / "log.csv").exists()
     log = open(out_dir / "log.csv", "a", newline="")
     logw = csv.writer(log)
@@ -120,8 +136,8 @@ def train_rd(out: str, sampler, val: torch.Tensor | None, *, steps: int, resume:
     while step < steps:
         for g in opt.param_groups:
             g["lr"] = _lr(step, steps, lr) * g["lr_scale"]
-        x = sampler.batch(batch)
-        k = torch.randint(0, cfg.levels, (batch,))
+        x = sampler.batch(batch).to(device)
+        k = torch.randint(0, cfg.levels, (batch,)).to(device)
         res = model(x, k.float())
         loss, stats = rd_loss(res, x, lambdas[k])
         opt.zero_grad()
@@ -146,21 +162,33 @@ def train_rd(out: str, sampler, val: torch.Tensor | None, *, steps: int, resume:
                             psnr=f"{psnr:.2f}")
             acc = {"loss": 0.0, "bpp": 0.0, "mse": 0.0, "aux": 0.0, "n": 0}
             t0 = time.time()
-        if step % ckpt_every == 0 or step == steps:
+        stop = deadline is not None and time.monotonic() >= deadline
+        if step % ckpt_every == 0 or step == steps or stop:
             _save(ckpt_path, model, opt, aux_opt, step, cfg)
             if val is not None:
                 with open(out_dir / "val.csv", "a", newline="") as f:
                     w = csv.writer(f)
-                    for level, bpp, psnr in _validate(model, val):
+                    for level, bpp, psnr in _validate(model, val.to(device)):
                         w.writerow([step, level, f"{bpp:.4f}", f"{psnr:.2f}"])
+        if stop:
+            break
     bar.close()
     log.close()
     return ckpt_path
 
 
+def _optimizer_to(opt, device) -> None:
+    """Move an optimizer's state (Adam's moments, after a resume) to `device`."""
+    for state in opt.state.values():
+        for k, v in state.items():
+            if torch.is_tensor(v) and k != "step":
+                state[k] = v.to(device)
+
+
 def _save(path: Path, model, opt, aux_opt, step: int, cfg: IntraConfig) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                "opt": opt.state_dict(),
                 "aux_opt": aux_opt.state_dict(), "step": step, "config": cfg.to_dict(),
                 "torch_rng": torch.get_rng_state()}, tmp)
     tmp.replace(path)

@@ -56,7 +56,8 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                   lora_rank: int = 16, adv_start: int = 500, device: str = "cpu",
                   weights: LossWeights | None = None, seq_len: int = 33,
                   pool: int = 24, init: str | None = None,
-                  backbones: tuple[str, ...] = ("learned",)) -> Path:
+                  backbones: tuple[str, ...] = ("learned",),
+                  deadline: float | None = None) -> Path:
     from ..codecs.stem import StemCodec
     from .photo_pans import photo_pans
     from .refiner_data import RefinerSampler
@@ -140,8 +141,11 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                 log.flush()
                 bar.set_postfix(loss=f"{m['loss']:.4f}", gain=f"{p_out - p_in:+.2f}dB")
                 acc, t0 = {}, time.time()
-            if step % ckpt_every == 0 or step == steps:
+            stop = deadline is not None and time.monotonic() >= deadline
+            if step % ckpt_every == 0 or step == steps or stop:
                 _save(ckpt_path, ref, disc, opt, dopt, step)
+            if stop:
+                break
         bar.close()
     return ckpt_path
 

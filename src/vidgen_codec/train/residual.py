@@ -93,12 +93,21 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
 
 def train_residual(data: str, out: str, *, init_weights=None, steps: int = 4000,
                    resume: bool = False, batch: int = 8, patch: int = 128,
-                   lr: float = 1e-4, seed: int = 0, ckpt_every: int = 250) -> Path:
-    """Fine-tune the residual model from the intra weights (or continue a run)."""
+                   lr: float = 1e-4, seed: int = 0, ckpt_every: int = 250,
+                   device: str = "cpu", deadline: float | None = None,
+                   init_stem=None) -> Path:
+    """Fine-tune the residual model from the intra weights, or from the residual model of
+    the stem weights folder `init_stem` (or continue a run)."""
     from ..codecs.intra import IntraCodec
 
     intra = IntraCodec.load(init_weights)
     cfg = IntraConfig(**{**intra.cfg.to_dict(), "model_id": "stem-residual-n64m96"})
+    start = intra.model
+    if init_stem is not None:
+        from ..codecs.stem import StemCodec
+
+        start = StemCodec.load(init_stem).model.residual
+        cfg = start.cfg
     step = peek_step(Path(out) / "ckpt.pt") if resume else 0
     clips = load_clips(data)
     sampler = ResidualSampler(clips, patch, seed=seed + step, degrade=intra.model.eval())
@@ -110,5 +119,5 @@ def train_residual(data: str, out: str, *, init_weights=None, steps: int = 4000,
         pass
     return train_rd(out, sampler, val, steps=steps, resume=resume, batch=batch, lr=lr,
                     seed=seed, ckpt_every=ckpt_every, cfg=cfg,
-                    init=without_tables(intra.model.state_dict()), dist_scale=RESIDUAL_SCALE**2,
-                    desc="train residual")
+                    init=without_tables(start.state_dict()), dist_scale=RESIDUAL_SCALE**2,
+                    desc="train residual", device=device, deadline=deadline)

@@ -1,0 +1,43 @@
+"""`vgc train pack`: the training data as one folder small enough to carry to a GPU machine.
+
+The device tool carries at most 64 MiB of ignored files with a run; `../shared/data` is about
+30 MB of photos and videos, so the pack is those files (the held-out clips too: training skips
+them, validation reads them), in the layout every `vgc train --data` reads, with PACK.json
+listing each file's size and SHA-256. Nothing is precomputed: motion search and the
+refiner's stem round trips still run on the GPU machine's CPU cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from ..errors import InputError
+from .data import IMAGE_EXT, VIDEO_EXT, training_files
+
+MAX_MIB = 60.0  # under the device tool's 64 MiB carry, with room for the code's own files
+
+
+def build_pack(data: str, out: str, max_mib: float = MAX_MIB) -> dict:
+    files = training_files(data, (), IMAGE_EXT | VIDEO_EXT)
+    if not files:
+        raise InputError(f"no images or videos under {data}")
+    total = sum(p.stat().st_size for p in files)
+    if total > max_mib * 2**20:
+        raise InputError(f"{data}: {total / 2**20:.1f} MiB of training files, over the "
+                         f"{max_mib:g} MiB of a pack")
+    dst = Path(out)
+    if dst.exists() and any(dst.iterdir()):
+        raise InputError(f"{out} exists and is not empty")
+    entries = []
+    for p in files:
+        rel = p.relative_to(data)
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(p, dst / rel)
+        entries.append({"file": str(rel), "bytes": p.stat().st_size,
+                        "sha256": hashlib.sha256(p.read_bytes()).hexdigest()})
+    manifest = {"source": str(Path(data).resolve()), "files": entries, "bytes": total}
+    (dst / "PACK.json").write_text(json.dumps(manifest, indent=1))
+    return manifest

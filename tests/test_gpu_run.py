@@ -1,0 +1,51 @@
+"""The GPU session's script (issue 17) runs end to end on the CPU at tiny sizes, so that it
+cannot break unnoticed between GPU sessions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from conftest import synthetic_frames, write_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_run_tiny_on_the_cpu(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_clip(str(data / "a.mkv"), synthetic_frames(128, 96, 40, seed=1), Fraction(25))
+    write_clip(str(data / "b.mkv"), synthetic_frames(128, 96, 40, seed=2), Fraction(25))
+    for i in range(2):
+        Image.fromarray(synthetic_frames(160, 128, 1, seed=10 + i)[0]).save(data / f"p{i}.png")
+    pack = tmp_path / "pack"
+    r = subprocess.run([sys.executable, "-m", "vidgen_codec", "train", "pack", "--data",
+                        str(data), "--out", str(pack)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads((pack / "PACK.json").read_text())["files"]) == 4
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_run.py"), "--device",
+                        "cpu", "--tiny", "--data", str(pack), "--out", str(out),
+                        "--budget-s", "200"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((out / "gpu_run.json").read_text())
+    stages = report["stages"]
+    assert stages["tests"]["status"] == "ok" and stages["tests"]["returncode"] == 0
+    assert stages["speed"]["status"] == "ok"
+    coders = {e["coder"] for e in stages["speed"]["entropy"]}
+    assert coders == {"compressai", "vgc cpu"}
+    assert all(c["enc_fps"] > 0 and c["dec_fps"] > 0 for c in stages["speed"]["codecs"])
+    for model in ("intra", "residual", "refiner"):
+        entry = stages["train"][model]
+        assert entry["returncode"] == 0 and entry["exported"] and entry["steps"] >= 1, entry
+    from vidgen_codec.codecs.intra import IntraCodec
+
+    IntraCodec.load(out / "weights" / "intra")  # the exported weights load
+    assert "| intra |" in r.stdout
+    np.testing.assert_(report["wall_s"] <= 200 + 30)
