@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import __version__
 from .bitstream import ContainerReader, ContainerWriter, SequenceHeader
 from .bitstream.headers import RefineRecord, Timestamps, codec_config_size
-from .bitstream.ids import PixelFormat
+from .bitstream.ids import EntropyCoderId, PixelFormat
 from .codecs.base import RateTarget, Structure
 from .entropy import get_backend
 from .errors import FormatError, InputError, WeightsError
@@ -93,7 +93,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     spec = get_codec(codec)
     refine_record = _refine_record(spec, refine, refiner, model_dir, seed)
     dev = resolve_device(device)
-    model = spec.load(weights, device=dev)
+    # VGC_RANS: numpy on the CPU, the Triton kernels with --device cuda (the same bytes)
+    model = spec.load(weights, device=dev, backend=get_backend(EntropyCoderId.VGC_RANS, dev))
     expected = _expected_frames(info.frame_count, start, frames)
     given = (gop, backbone_interval, backbone, backbone_scale, preset) != (None,) * 5 or fast
     structure = (Structure(gop, backbone_interval, backbone, backbone_scale, not fast, preset)
@@ -212,8 +213,8 @@ def decoder_models(rd: ContainerReader, device, weights, refine, refiner, model_
     """(codec, refiner or None) for the file open in `rd`, checked against what it names."""
     hdr = rd.header
     spec = codec_by_id(hdr.codec_id)
-    backend = get_backend(hdr.entropy_coder_id)
     dev = resolve_device(device)
+    backend = get_backend(hdr.entropy_coder_id, dev)
     model = spec.load(weights, device=dev, backend=backend)
     check_weights(hdr, model, rd.version)
     return model, _load_refiner(rd.refine, refine, refiner, model_dir, dev, rd.version)

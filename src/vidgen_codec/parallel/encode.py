@@ -101,7 +101,12 @@ def _loaded(job: EncodeJob) -> tuple:
     key = (job.codec, job.weights, job.device, job.refined, job.refiner, job.model_dir)
     if key not in _LOADED:
         _LOADED.clear()
-        model = get_codec(job.codec).load(job.weights, device=job.device)
+        from ..bitstream.ids import EntropyCoderId
+        from ..entropy import get_backend
+
+        model = get_codec(job.codec).load(
+            job.weights, device=job.device,
+            backend=get_backend(EntropyCoderId.VGC_RANS, job.device))
         kw = {}
         if job.refined:
             from ..refine.loading import load_refiner
