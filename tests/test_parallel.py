@@ -213,3 +213,19 @@ def test_batch_decode(cut_clip, tmp_path):
     api.decode(str(tmp_path / "a.vgc"), str(tmp_path / "ref.y4m"), progress=False)
     assert (tmp_path / "dec" / "a.y4m").read_bytes() == (tmp_path / "ref.y4m").read_bytes()
     assert not (tmp_path / "dec" / "bad.y4m").exists()
+
+
+def test_an_unreachable_cluster_is_refused_at_once(cut_clip, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a loopback port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = time.monotonic()
+    with pytest.raises(InputError, match="cannot reach the Ray cluster"):
+        api.encode(cut_clip, str(tmp_path / "x.vgc"), bpp=0.1, ray_address=f"127.0.0.1:{port}",
+                   progress=False)
+    assert time.monotonic() - t < 10 and not (tmp_path / "x.vgc").exists()
+    with pytest.raises(InputError, match="HOST:PORT"):
+        api.encode(cut_clip, str(tmp_path / "x.vgc"), bpp=0.1, ray_address="nowhere",
+                   progress=False)

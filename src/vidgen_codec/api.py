@@ -31,6 +31,7 @@ from .frames import crop, to_uint8
 from .numerics import thread_invariant
 from .parallel.encode import EncodeJob, encode_spans
 from .parallel.plan import first_pass, with_budgets
+from .parallel.pool import check_address
 from .ratecontrol import FILE_OVERHEAD
 from .registry import codec_by_id, get_codec
 from .preflight import (DEFAULT_BPP, MAX_PIXELS, check_encode_args, check_header,
@@ -85,6 +86,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
         raise InputError("output path is the input file")
     bpp = check_encode_args(bpp, q, start, frames)
     check_vgc_output(dst, suffix=False)
+    if ray_address is not None:
+        check_address(ray_address)
     info = probe(src, raw)
     w, h = info.width, info.height
     if min(w, h) < MIN_SIDE or max(w, h) > MAX_SIDE or w * h > MAX_PIXELS:
@@ -179,6 +182,8 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
     `workers` above 1 (or `ray_address`): ranges of GOPs decoded as Ray tasks, written in
     order; the frames are the serial decode's (parallel/decode.py)."""
     require_file(src, ".vgc")
+    if ray_address is not None:
+        check_address(ray_address)
     with ContainerReader(src) as rd:
         hdr = rd.header
         check_header(hdr, rd.version)

@@ -85,6 +85,10 @@ def run_batch(items: list[Item], out_dir: str, *, workers: int = 1, retries: int
               address: str | None = None, progress: bool = True) -> Summary:
     from tqdm import tqdm
 
+    if address is not None:
+        from .pool import check_address
+
+        check_address(address)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     manifest = _load(out_dir)
     summary = Summary()

@@ -95,15 +95,23 @@ def start(workers: int, address: str | None = None):
     if ray.is_initialized():
         return ray
     if address is not None:
-        ray.init(address=address, configure_logging=False, log_to_driver=False)
+        check_address(address)
+        try:
+            ray.init(address=address, configure_logging=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError) as e:
+            from ..errors import InputError
+
+            raise InputError(f"cannot connect to the Ray cluster at {address}: "
+                             f"{' '.join(str(e).split())[:200]}") from None
         return ray
     # the variable above is read when ray is imported: if it was imported before, set what
     # it sets (Ray's node IP lookup reads it at each call)
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = False
-    ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address=LOOPBACK,
-             configure_logging=False, log_to_driver=False)
+    # address "local": a new instance, never one that `ray start` left running here
+    ray.init(address="local", num_cpus=workers, include_dashboard=False,
+             _node_ip_address=LOOPBACK, configure_logging=False, log_to_driver=False)
     found = {n["NodeManagerAddress"] for n in ray.nodes()}
     if found != {LOOPBACK}:
         ray.shutdown()
@@ -112,6 +120,23 @@ def start(workers: int, address: str | None = None):
         raise InputError(f"the local Ray came up on {', '.join(sorted(found))}, not "
                          f"{LOOPBACK} only: not started")
     return ray
+
+
+def check_address(address: str, seconds: float = 5.0) -> None:
+    """Refuse at once a cluster address that does not answer (Ray itself retries for
+    minutes): one TCP connection to its GCS port."""
+    import socket
+
+    from ..errors import InputError
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"--ray-address {address!r}: expected HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=seconds).close()
+    except OSError as e:
+        raise InputError(f"cannot reach the Ray cluster at {address}: "
+                         f"{e.strerror or e}") from None
 
 
 def _get(ray, ref):
