@@ -43,6 +43,8 @@ def main():
       vgc decode clip.vgc clip.mkv
       vgc info clip.vgc --frames
       vgc codecs
+      vgc encode long.mp4 long.vgc --bpp 0.02 --workers 4   # spans on a local Ray
+      vgc batch encode clips/ -o out/ --bpp 0.02 --workers 4
     """
 
 

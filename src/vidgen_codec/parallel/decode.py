@@ -49,6 +49,8 @@ def decode_ranges(job: DecodeJob, index: list, start: int, count: int, validate_
     spans = ranges([e.frame_index for e in index], start, count)
     last = len(spans) - 1
     args = [(job, a, n, validate_rest and k == last) for k, (a, n) in enumerate(spans)]
+    if len(args) == 1:  # one range: decoded here, no Ray to start
+        workers, address = 1, None
     for frames in ordered(decode_range, args, workers, address):
         yield from frames
 

@@ -56,7 +56,7 @@ def encode_spans(job: EncodeJob, spans: list[Span], hashes: list[bytes], workers
                  address: str | None = None, local: tuple | None = None):
     """SpanResults in span order. `local`: (codec, encoder keywords) already loaded here, for
     the serial path (workers load their own)."""
-    if workers <= 1 and address is None:
+    if (workers <= 1 and address is None) or len(spans) == 1:  # one span: no Ray to start
         yield from _serial(job, spans, hashes, *(local or _loaded(job)))
         return
     args = [(job, s, hashes[s.first:s.end]) for s in spans]
