@@ -200,3 +200,25 @@ def test_gpu_1080p_latent_identical_bytes_and_speed():
         assert np.array_equal(out.cpu().numpy(), sym)
         print(f"lanes {lanes}: {len(a)} bytes, GPU decode {sym.size / dt / 1e6:.0f} Msymbols/s "
               f"on {torch.cuda.get_device_name()}")
+
+
+def test_intra_codec_codes_its_latents_where_they_are():
+    """The intra codec hands its latents to the Triton backend as tensors on its device (no
+    host copy of the symbols, issue 17): the same streams as the numpy backend's, decoded
+    to the same frame by either."""
+    from vidgen_codec.codecs.intra import IntraCodec
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 64, 64)
+    on_cpu = IntraCodec.random(3)
+    triton = IntraCodec.random(3, device=DEVICE, backend=VgcRansTriton(device=DEVICE))
+    with torch.no_grad():
+        a = on_cpu.code_latent(on_cpu.analyze(x), 2.0)
+        b = triton.code_latent(triton.analyze(x.to(DEVICE)), 2.0)
+        assert a == b
+        xa = on_cpu.decode_streams(b, 2.0, 64, 64)
+        xb = triton.decode_streams(a, 2.0, 64, 64).cpu()
+    if DEVICE == "cpu":
+        assert torch.equal(xa, xb)
+    else:  # the float synthesis network may round differently on another device
+        assert (xa - xb).abs().max() < 1e-4

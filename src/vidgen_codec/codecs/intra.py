@@ -26,6 +26,7 @@ import torch
 from ..bitstream import FramePayload
 from ..bitstream.ids import ChunkType, CodecId, EntropyCoderId, FrameType
 from ..entropy import CdfTable, EntropyBackend, VgcRansCpu
+from ..entropy.backend import decode_tensor, encode_tensor
 from ..errors import FormatError, InputError
 from ..models.integer_hyper import IntegerHyperSynthesis
 from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel, q_max
@@ -68,8 +69,8 @@ class IntraCodec:  # listed in registry.py (imported on first use)
         # what format 1.x files recorded: the safetensors' SHA-256 (weights.py)
         self.legacy_weights_sha256 = legacy_sha256 or weights_sha256
         self.model_id = model.cfg.model_id
-        # VGC_RANS in numpy on every device (the symbols are on the CPU here anyway); pass
-        # entropy.rans_triton.VgcRansTriton for the GPU kernels, which write the same bytes.
+        # VGC_RANS on the CPU by default; entropy.rans_triton.VgcRansTriton (what --device
+        # cuda passes) codes the latents where they are, and writes the same bytes.
         self.backend = backend or VgcRansCpu()
         # What chooses CDF tables, device-independent (see module docstring). Files written
         # with COMPRESSAI_RANS (before VGC_RANS) chose them with h_s in float64 on the CPU.
@@ -171,17 +172,14 @@ class IntraCodec:  # listed in registry.py (imported on first use)
         """Streams [z, y] of the latent `y` at rate parameter q (snapped with `snap_q`)."""
         gain, _ = self.model.gains(torch.tensor([q], device=y.device))
         yg = y * gain
-        z = self.model.h_a(yg).cpu().double()
-        med = self._medians.view(1, -1, 1, 1)
+        z = self.model.h_a(yg).double()  # on the codec's device from here to the bytes
+        med = self._medians.to(z.device).view(1, -1, 1, 1)
         z_sym = torch.round(z - med)
         scales, means = self._hyper(z_sym + med)
-        y_sym = torch.round(yg.cpu().double() - means)
-        z_idx = torch.arange(z.shape[1]).view(1, -1, 1, 1).expand_as(z)
-        return [
-            self.backend.encode(z_sym.int().numpy(), z_idx.int().numpy(), self.z_table),
-            self.backend.encode(y_sym.int().numpy(), self._indexes(scales).numpy(),
-                                self.y_table),
-        ]
+        y_sym = torch.round(yg.double() - means)
+        z_idx = torch.arange(z.shape[1], device=z.device).view(1, -1, 1, 1).expand_as(z)
+        return [encode_tensor(self.backend, z_sym.int(), z_idx.int(), self.z_table),
+                encode_tensor(self.backend, y_sym.int(), self._indexes(scales), self.y_table)]
 
     # -- decode ---------------------------------------------------------------------------
     def new_decoder(self, config: bytes | None = None, width: int = 0,
@@ -209,14 +207,14 @@ class IntraCodec:  # listed in registry.py (imported on first use)
 
     def decode_streams(self, streams: list[bytes], q: float, hp: int, wp: int) -> torch.Tensor:
         """(1,3,hp,wp) image in [0,1] from the streams [z, y] written by `code_latent`."""
-        N = self.cfg.N
+        N, dev = self.cfg.N, self.device
         zshape = (1, N, hp // STRIDE, wp // STRIDE)
-        z_idx = torch.arange(N).view(1, -1, 1, 1).expand(zshape)
-        z_sym = self.backend.decode(streams[0], z_idx.int().numpy(), self.z_table)
-        z_hat = torch.from_numpy(z_sym).double().view(zshape) + self._medians.view(1, -1, 1, 1)
+        z_idx = torch.arange(N, device=dev).view(1, -1, 1, 1).expand(zshape)
+        z_sym = decode_tensor(self.backend, streams[0], z_idx.int(), self.z_table)
+        z_hat = z_sym.double().view(zshape) + self._medians.to(dev).view(1, -1, 1, 1)
         scales, means = self._hyper(z_hat)
-        y_sym = self.backend.decode(streams[1], self._indexes(scales).numpy(), self.y_table)
-        y_hat = torch.from_numpy(y_sym).double().view(means.shape) + means
+        y_sym = decode_tensor(self.backend, streams[1], self._indexes(scales), self.y_table)
+        y_hat = y_sym.double().view(means.shape) + means
         _, inv_gain = self.model.gains(torch.tensor([q], device=self.device))
         return self.model.g_s(y_hat.float().to(self.device) * inv_gain).clamp(0, 1)
 
@@ -227,15 +225,14 @@ class IntraCodec:  # listed in registry.py (imported on first use)
         if self.backend.coder_id == EntropyCoderId.COMPRESSAI_RANS:
             if self._h_s64 is None:
                 self._h_s64 = copy.deepcopy(self.model.h_s).cpu().double().eval()
-            return self._h_s64(z_hat64.cpu()).chunk(2, 1)
-        scales, means = self._h_s_int(z_hat64)
-        return scales.cpu(), means.cpu()
+            return tuple(t.to(z_hat64.device) for t in self._h_s64(z_hat64.cpu()).chunk(2, 1))
+        return self._h_s_int(z_hat64)
 
     def _indexes(self, scales64: torch.Tensor) -> torch.Tensor:
         """Index of the smallest table scale >= scale (compressai's build_indexes). Exact: the
         scales are binary fractions, compared in float64 with the stored scale table."""
         s = scales64.clamp_min(self._scale_bound)
-        idx = torch.searchsorted(self._scale_table64, s.contiguous(), right=False)
+        idx = torch.searchsorted(self._scale_table64.to(s.device), s.contiguous(), right=False)
         return idx.clamp_max(len(self._scale_table64) - 1).int()
 
 

@@ -56,6 +56,24 @@ class EntropyBackend(Protocol):
     def decode(self, data: bytes, indexes: np.ndarray, table: CdfTable) -> np.ndarray: ...
 
 
+def encode_tensor(backend, symbols, indexes, table: CdfTable) -> bytes:
+    """Code symbols and table indexes given as torch tensors on any device: a backend with
+    `encode_tensor` (Triton) codes them where they are, the others through the host."""
+    if hasattr(backend, "encode_tensor"):
+        return backend.encode_tensor(symbols, indexes, table)
+    return backend.encode(symbols.cpu().numpy(), indexes.cpu().numpy(), table)
+
+
+def decode_tensor(backend, data: bytes, indexes, table: CdfTable):
+    """int32 symbols as a tensor on the device of `indexes` (see encode_tensor)."""
+    if hasattr(backend, "decode_tensor"):
+        return backend.decode_tensor(data, indexes, table)
+    import torch
+
+    out = backend.decode(data, indexes.cpu().numpy(), table)
+    return torch.from_numpy(np.ascontiguousarray(out, np.int32)).to(indexes.device)
+
+
 def get_backend(coder_id: int, device: str = "cpu") -> EntropyBackend:
     """The backend that reads streams written with entropy coder `coder_id`.
 

@@ -61,6 +61,31 @@ class VgcRansTriton:
         out = self._decode(data, table, idx.size, False, idx=idx_t)
         return out.cpu().numpy()
 
+    # -- tensors where they are (no host copy of the symbols) ------------------------------
+    def encode_tensor(self, symbols: torch.Tensor, indexes: torch.Tensor,
+                      table: CdfTable) -> bytes:
+        """`encode` of tensors on the device: checked there, coded there."""
+        sym = symbols.reshape(-1).to(self.device, torch.int64)
+        idx = indexes.reshape(-1).to(self.device, torch.int64)
+        if sym.numel() != idx.numel():
+            raise ValueError(f"{sym.numel()} symbols but {idx.numel()} table indexes")
+        if sym.numel() == 0:
+            return b""
+        _check_indexes(idx, table)
+        if bool((sym < -(1 << 31)).any() | (sym >= (1 << 31)).any()):
+            raise ValueError("symbols must fit in int32")
+        return self._encode(table, sym.numel(), False, sym=sym.to(torch.int32).contiguous(),
+                            idx=idx.to(torch.int32).contiguous())
+
+    def decode_tensor(self, data: bytes, indexes: torch.Tensor,
+                      table: CdfTable) -> torch.Tensor:
+        """`decode` to an int32 tensor on the device, from indexes on the device."""
+        idx = indexes.reshape(-1).to(self.device, torch.int64)
+        if idx.numel():
+            _check_indexes(idx, table)
+        return self._decode(data, table, idx.numel(), False,
+                            idx=idx.to(torch.int32).contiguous())
+
     # -- fused entry points ---------------------------------------------------------------
     def encode_gaussian(self, y, mean, scale, table: CdfTable, scale_table,
                         scale_bound: float) -> bytes:
@@ -159,6 +184,12 @@ def _host_inputs(symbols, indexes, table: CdfTable) -> tuple[np.ndarray, np.ndar
     if s64.size and (s64.min() < -(1 << 31) or s64.max() >= (1 << 31)):
         raise ValueError("symbols must fit in int32")
     return s64.astype(np.int32), idx.astype(np.int32)
+
+
+def _check_indexes(idx: torch.Tensor, table: CdfTable) -> None:
+    n = table.arrays.n_tables
+    if bool((idx < 0).any() | (idx >= n).any()):
+        raise ValueError(f"table index outside 0..{n - 1}")
 
 
 def _kernel_inputs(dev, sym, idx, y, mean, scale, st) -> tuple:
