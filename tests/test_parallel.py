@@ -138,7 +138,7 @@ def test_span_frames_are_checked_against_the_first_pass(cut_clip):
 
     job = EncodeJob(cut_clip, None, 0, "stem", None, "cpu", 64, 48, RateTarget(bpp=0.1), None,
                     False, None, None, 0)
-    with pytest.raises(InputError, match="differ from the first pass"):
+    with pytest.raises(InputError, match="from the first pass"):
         encode_span(job, Span(7, 7, 1000.0, False), [b"\0" * 8] * 7)
 
 
@@ -229,3 +229,22 @@ def test_an_unreachable_cluster_is_refused_at_once(cut_clip, tmp_path):
     with pytest.raises(InputError, match="HOST:PORT"):
         api.encode(cut_clip, str(tmp_path / "x.vgc"), bpp=0.1, ray_address="nowhere",
                    progress=False)
+
+
+def test_batch_never_overwrites_a_file_it_did_not_write(cut_clip, tmp_path):
+    from click.testing import CliRunner
+
+    from vidgen_codec.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "cut.vgc").write_bytes(b"someone else's file")
+    r = CliRunner().invoke(main, ["batch", "encode", cut_clip, "-o", str(out), "--bpp", "0.1",
+                                  "--fast", "--json", "-q"])
+    assert r.exit_code == 1
+    failed = json.loads(r.stdout.strip().splitlines()[-1])["failed"]
+    assert "exists and is not this batch's output" in failed[0]["error"]
+    assert (out / "cut.vgc").read_bytes() == b"someone else's file"
+    r = CliRunner().invoke(main, ["encode", "-", str(tmp_path / "x.vgc"), "--ray-address",
+                                  "127.0.0.1:1"])
+    assert r.exit_code != 0 and "shared storage" in str(r.exception)

@@ -13,6 +13,7 @@ The CLI only parses arguments and calls these functions.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,7 +32,7 @@ from .frames import crop, to_uint8
 from .numerics import thread_invariant
 from .parallel.encode import EncodeJob, encode_spans
 from .parallel.plan import first_pass, with_budgets
-from .parallel.pool import check_address
+from .parallel.pool import check_pool
 from .ratecontrol import FILE_OVERHEAD
 from .registry import codec_by_id, get_codec
 from .preflight import (DEFAULT_BPP, MAX_PIXELS, check_encode_args, check_header,
@@ -86,8 +87,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
         raise InputError("output path is the input file")
     bpp = check_encode_args(bpp, q, start, frames)
     check_vgc_output(dst, suffix=False)
-    if ray_address is not None:
-        check_address(ray_address)
+    if workers > 1 or ray_address is not None:
+        check_pool(ray_address)
     info = probe(src, raw)
     w, h = info.width, info.height
     if min(w, h) < MIN_SIDE or max(w, h) > MAX_SIDE or w * h > MAX_PIXELS:
@@ -132,8 +133,9 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     if bpp is not None:  # the file's own chunks first, then the spans share the rest
         extra = codec_config_size(len(config)) if config else 0
         spans = with_budgets(plan, max(bpp * w * h * n / 8 - FILE_OVERHEAD - extra, n))
-    job = EncodeJob(src, raw, start, codec, weights, dev, w, h, target, structure,
-                    refine_record is not None, refiner, model_dir, seed)
+    # absolute paths: a worker on another node, or in another folder, reads the same files
+    job = EncodeJob(os.path.abspath(src), raw, start, codec, _abs(weights), dev, w, h, target,
+                    structure, refine_record is not None, _abs(refiner), _abs(model_dir), seed)
     try:
         Path(dst).resolve().parent.mkdir(parents=True, exist_ok=True)
         with ContainerWriter(dst) as out, tqdm(total=n, desc=f"encode {codec}", unit="frame",
@@ -182,8 +184,8 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
     `workers` above 1 (or `ray_address`): ranges of GOPs decoded as Ray tasks, written in
     order; the frames are the serial decode's (parallel/decode.py)."""
     require_file(src, ".vgc")
-    if ray_address is not None:
-        check_address(ray_address)
+    if workers > 1 or ray_address is not None:
+        check_pool(ray_address)
     with ContainerReader(src) as rd:
         hdr = rd.header
         check_header(hdr, rd.version)
@@ -192,13 +194,15 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         if start < 0 or start >= hdr.frame_count:
             raise InputError(f"--start {start} outside the file's {hdr.frame_count} frames")
         count = hdr.frame_count - start if frames is None else min(frames, hdr.frame_count - start)
-        if workers > 1 or ray_address is not None:
-            from .parallel.decode import DecodeJob, decode_ranges
+        from .parallel.decode import DecodeJob, decode_ranges, ranges
 
-            job = DecodeJob(src, device, weights, refine, refiner, model_dir)
+        if (workers > 1 or ray_address is not None) and \
+                len(ranges([e.frame_index for e in index], start, count)) > 1:
+            job = DecodeJob(os.path.abspath(src), device, _abs(weights), refine, _abs(refiner),
+                            _abs(model_dir))
             decoded = decode_ranges(job, index, start, count, frames is None, workers,
                                     ray_address)
-        else:
+        else:  # one process, or one GOP range: decoded here, with the models loaded here
             decoded = frame_stream(src, rd, model, ref, start, count, index, frames is None)
         written = 0
         fps = Fraction(hdr.fps_num, hdr.fps_den)
@@ -207,10 +211,13 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
                          time_base=times.time_base if times else None) as vw, \
                 tqdm(total=count, desc="decode" + (" + refine" if ref else ""), unit="frame",
                      disable=not progress) as bar:
-            for i, frame in decoded:
-                vw.write(frame, pts=times.pts[i] if times else None)
-                written += 1
-                bar.update(1)
+            try:
+                for i, frame in decoded:
+                    vw.write(frame, pts=times.pts[i] if times else None)
+                    written += 1
+                    bar.update(1)
+            finally:
+                decoded.close()  # stops the Ray tasks still running, on an error
     return written
 
 
@@ -258,6 +265,10 @@ def frame_stream(src: str, rd: ContainerReader, model, ref, start: int, count: i
                               chunk=fc.chunk_index)
     if written != count:
         raise InputError(f"{src}: expected {count} frames, found {written}")
+
+
+def _abs(path: str | None) -> str | None:
+    return None if path is None else os.path.abspath(path)
 
 
 def _refine_record(spec, refine: bool, refiner, model_dir, seed: int) -> RefineRecord | None:

@@ -126,6 +126,9 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
 
     check_encode_args(bpp, q, start, frames)  # refused before torch is imported
     get_codec(codec)
+    if STDIO in (input_path, output_path) and ray_address:
+        raise InputError("- (a pipe) cannot be read or written by a Ray cluster's workers: "
+                         "give a path on shared storage")
     if input_path != STDIO and not os.path.exists(input_path):
         raise InputError(f"{input_path}: no such file")
     if output_path != STDIO:
@@ -208,6 +211,9 @@ def decode(input_path, output_path, start, frames, device, weights, no_refine, r
 
     if frames is not None and frames <= 0:
         raise InputError("--frames must be > 0")
+    if input_path == STDIO and ray_address:
+        raise InputError("- (a pipe) cannot be read by a Ray cluster's workers: give a path "
+                         "on shared storage")
     if input_path != STDIO:
         require_file(input_path, ".vgc")
     if output_path != STDIO:

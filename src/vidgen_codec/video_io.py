@@ -307,7 +307,12 @@ def _read_container_from(path, container, stream, start, count) -> Iterator[np.n
             pass
     container.close()
     container = _open(path)
-    return _read_container(path, container, _video_stream(path, container), start, count)
+    try:
+        stream = _video_stream(path, container)
+    except BaseException:
+        container.close()
+        raise
+    return _read_container(path, container, stream, start, count)
 
 
 def _frame_pts(container, stream, index: int) -> int | None:

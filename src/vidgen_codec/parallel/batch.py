@@ -2,8 +2,10 @@
 
     inputs (files, folders, @lists) -> items (input, output in the output folder)
     manifest OUT/vgc-batch.json: per input its options, status, output size and SHA-256
-    rerun: an item whose manifest entry is done with the same options, and whose output is
-           still there with the recorded SHA-256, is skipped; the rest run again
+    rerun: an item whose manifest entry is done with the same options and the same input
+           (size, modification time), and whose output is still there with the recorded
+           SHA-256, is skipped; the rest run again. An output that exists and is not one this
+           batch wrote is never overwritten (that item fails)
     each item: api.encode / api.decode (atomic outputs), retried `retries` times on a failure
            that is not a vgc input error (those fail the same way every time), then reported
 
@@ -77,7 +79,8 @@ def items_for(files: list[str], kind: str, out_dir: str, suffix: str, options: d
         if name in names:
             raise InputError(f"{f} and {names[name]} would both write {name}")
         names[name] = f
-        items.append(Item(kind, f, str(Path(out_dir) / name), tuple(sorted(options.items()))))
+        items.append(Item(kind, f, str(Path(out_dir).resolve() / name),
+                          tuple(sorted(options.items()))))
     return items
 
 
@@ -94,8 +97,13 @@ def run_batch(items: list[Item], out_dir: str, *, workers: int = 1, retries: int
     summary = Summary()
     todo = []
     for it in items:
-        if _finished(manifest.get(it.input), it):
+        entry = manifest.get(it.input)
+        if _finished(entry, it):
             summary.skipped.append(it.input)
+        elif os.path.exists(it.output) and (entry is None or entry.get("output")
+                                            != os.path.basename(it.output)):
+            summary.failed.append((it.input, f"{it.output} exists and is not this batch's "
+                                             "output: remove it, or pick another -o"))
         else:
             todo.append(it)
     attempts = {it.input: 0 for it in todo}
@@ -106,7 +114,7 @@ def run_batch(items: list[Item], out_dir: str, *, workers: int = 1, retries: int
             for it, result in unordered(run_item, [(it,) for it in todo], workers, address):
                 attempts[it.input] += 1
                 entry = {"output": os.path.basename(it.output), "options": dict(it.options),
-                         "attempts": attempts[it.input], **result}
+                         "attempts": attempts[it.input], "input": _stamp(it.input), **result}
                 manifest[it.input] = entry
                 _save(out_dir, manifest)
                 if result["status"] == "done":
@@ -143,9 +151,17 @@ def run_item(item: Item) -> tuple[Item, dict]:
 
 
 def _finished(entry: dict | None, it: Item) -> bool:
+    """Done before with the same options, from the same input (size and time), and its
+    output still the one written then."""
     return (entry is not None and entry.get("status") == "done"
             and entry.get("options") == json.loads(json.dumps(dict(it.options)))
+            and entry.get("input") == _stamp(it.input)
             and os.path.exists(it.output) and entry.get("sha256") == _sha256(it.output))
+
+
+def _stamp(path: str) -> list:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns]
 
 
 def _line(e: BaseException) -> str:

@@ -49,8 +49,6 @@ def decode_ranges(job: DecodeJob, index: list, start: int, count: int, validate_
     spans = ranges([e.frame_index for e in index], start, count)
     last = len(spans) - 1
     args = [(job, a, n, validate_rest and k == last) for k, (a, n) in enumerate(spans)]
-    if len(args) == 1:  # one range: decoded here, no Ray to start
-        workers, address = 1, None
     for frames in ordered(decode_range, args, workers, address):
         yield from frames
 
@@ -69,6 +67,7 @@ def decode_range(job: DecodeJob, first: int, count: int, validate_rest: bool) ->
         with ContainerReader(job.src) as rd:
             key = (job, rd.header.weights_sha256, rd.refine and rd.refine.refiner_sha256)
             if key not in _MODELS:
+                _MODELS.clear()  # a worker keeps one file's models
                 _MODELS[key] = api.decoder_models(rd, job.device, job.weights, job.refine,
                                                    job.refiner, job.model_dir)
             model, ref = _MODELS[key]

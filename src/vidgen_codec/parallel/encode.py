@@ -16,8 +16,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..codecs.base import RateTarget, Span, Structure
 from ..errors import InputError
 from ..video_io import RawSpec, read_frames
@@ -64,30 +62,51 @@ def encode_spans(job: EncodeJob, spans: list[Span], hashes: list[bytes], workers
 
 
 def encode_span(job: EncodeJob, span: Span, hashes: list[bytes]) -> SpanResult:
-    """A worker's task: read the span's frames from the source and code them."""
+    """A worker's task: read the span's frames from the source and code them. Seeking trusts
+    the file's timestamps: a frame whose hash is not the first pass's sends the span back to
+    a read from the top."""
     from ..numerics import thread_invariant
 
-    frames = _span_frames(job, span, hashes)
-    return thread_invariant(_code_span)(job, span, frames, *_loaded(job))
+    code = thread_invariant(_code_span)
+    try:
+        frames = read_frames(job.src, start=job.start + span.first, count=span.frames,
+                             raw=job.raw, seek=True)
+        return code(job, span, _checked(frames, hashes, job, span), *_loaded(job))
+    except _Mismatch:
+        frames = read_frames(job.src, start=job.start + span.first, count=span.frames,
+                             raw=job.raw)
+        return code(job, span, _checked(frames, hashes, job, span, final=True), *_loaded(job))
 
 
 def _serial(job: EncodeJob, spans: list[Span], hashes: list[bytes], model, kw: dict):
     frames = read_frames(job.src, start=job.start, count=len(hashes), raw=job.raw)
     for span in spans:
-        got = list(itertools.islice(frames, span.frames))
-        if [frame_hash(f) for f in got] != hashes[span.first:span.end]:
-            raise InputError(f"{job.src} changed while it was being encoded")
+        got = _checked(itertools.islice(frames, span.frames), hashes[span.first:span.end], job,
+                       span, final=True)
         yield _code_span(job, span, got, model, kw)
 
 
-def _span_frames(job: EncodeJob, span: Span, hashes: list[bytes]) -> list[np.ndarray]:
-    for seek in (True, False):  # seeking trusts the file's timestamps: check, else the top
-        got = list(read_frames(job.src, start=job.start + span.first, count=span.frames,
-                               raw=job.raw, seek=seek))
-        if [frame_hash(f) for f in got] == hashes:
-            return got
-    raise InputError(f"{job.src}: frames {span.first}..{span.end - 1} differ from the first "
-                     "pass's (the file changed while it was being encoded)")
+class _Mismatch(Exception):
+    pass
+
+
+def _checked(frames, hashes: list[bytes], job: EncodeJob, span: Span, final: bool = False):
+    """The frames, each checked against the first pass's hash as it is read (the encoder
+    holds what it holds, never the whole span twice)."""
+    n = 0
+    for f, h in zip(frames, hashes):
+        if frame_hash(f) != h:
+            if not final:
+                raise _Mismatch
+            raise InputError(f"{job.src}: frame {span.first + n} differs from the first "
+                             "pass's (the file changed while it was being encoded)")
+        n += 1
+        yield f
+    if n != len(hashes):
+        if not final:
+            raise _Mismatch
+        raise InputError(f"{job.src}: frames {span.first + n}..{span.end - 1} are missing "
+                         "(the file changed while it was being encoded)")
 
 
 _LOADED: dict = {}  # per worker process: the last job's (codec, encoder keywords)
@@ -118,8 +137,7 @@ def _loaded(job: EncodeJob) -> tuple:
     return model, ({**kw, "seed": job.seed} if kw else kw)
 
 
-def _code_span(job: EncodeJob, span: Span, frames: list[np.ndarray], model,
-               kw: dict) -> SpanResult:
+def _code_span(job: EncodeJob, span: Span, frames, model, kw: dict) -> SpanResult:
     from ..frames import pad_to_multiple, to_tensor
 
     state = model.new_encoder(job.width, job.height, job.target, None, job.structure,

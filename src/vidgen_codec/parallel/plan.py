@@ -10,8 +10,8 @@ B is the file's byte target less its own chunks. The split follows x264's two-pa
 control (`qcomp`, 0.6 by default there): bits go to a piece in proportion to its first-pass
 complexity raised to qcomp, between a constant rate (0) and a constant quality (1). The pass
 also keeps an 8-byte BLAKE2b hash of each frame, so that a worker that seeks to its span can
-prove it got the frames this pass saw. It holds at most one span of small frames: memory does
-not grow with the clip.
+prove it got the frames this pass saw. It holds at most 1.5 spans of small frames (of a long
+span, every k-th frame, at most about MEASURED): memory does not grow with the clip.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ QCOMP = 0.6  # x264's default
 COMPLEXITY_CRF = 40.0  # the first pass's fixed SVT-AV1 CRF
 COMPLEXITY_PRESET = 13
 SMALL_WIDTH = 256  # the first pass looks at frames at most this wide (as the cut detector does)
+MEASURED = 64  # at most about this many frames of a span are measured (evenly spaced)
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,16 @@ def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
     scene: list[np.ndarray | None] = []  # small frames since the open span's first frame
     start = 0  # the open span's first frame
 
+    step = -(-span_frames // MEASURED)  # long spans: every step-th frame, bytes scaled up
+
     def close(count: int):
         nonlocal start, scene
         spans.append(Span(start, count, lead=not spans))
-        complexity.append(_complexity(scene[:count]) if measure else 0.0)
+        kept = [f for f in scene[:count] if f is not None]
+        if not measure:
+            complexity.append(0.0)
+        else:  # None: no frame of it was kept (a short span at a cut), filled in below
+            complexity.append(_complexity(kept) * count / len(kept) if kept else None)
         start, scene = start + count, scene[count:]
 
     for t, rgb in enumerate(frames):
@@ -73,7 +80,7 @@ def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
             for n in _pieces(t - start, span_frames):
                 close(n)
         hashes.append(frame_hash(rgb))
-        scene.append(_small(rgb) if measure else None)
+        scene.append(_small(rgb) if measure and t % step == 0 else None)
         # a piece is settled once 1.5 spans are known (a shorter rest would join it)
         if 2 * len(scene) >= 3 * span_frames:
             close(span_frames)
@@ -81,6 +88,10 @@ def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
             on_frame()
     for n in _pieces(len(hashes) - start, span_frames):
         close(n)
+    known = [(c, s.frames) for c, s in zip(complexity, spans) if c is not None]
+    per_frame = sum(c for c, _ in known) / max(sum(n for _, n in known), 1)
+    complexity = [c if c is not None else per_frame * s.frames
+                  for c, s in zip(complexity, spans)]
     return ChunkPlan(spans, hashes, complexity)
 
 

@@ -110,8 +110,14 @@ def start(workers: int, address: str | None = None):
 
     ray_constants.ENABLE_RAY_CLUSTER = False
     # address "local": a new instance, never one that `ray start` left running here
-    ray.init(address="local", num_cpus=workers, include_dashboard=False,
-             _node_ip_address=LOOPBACK, configure_logging=False, log_to_driver=False)
+    try:
+        ray.init(address="local", num_cpus=workers, include_dashboard=False,
+                 _node_ip_address=LOOPBACK, configure_logging=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError) as e:
+        from ..errors import InputError
+
+        raise InputError(f"cannot start a local Ray: {' '.join(str(e).split())[:200]}") \
+            from None
     found = {n["NodeManagerAddress"] for n in ray.nodes()}
     if found != {LOOPBACK}:
         ray.shutdown()
@@ -120,6 +126,19 @@ def start(workers: int, address: str | None = None):
         raise InputError(f"the local Ray came up on {', '.join(sorted(found))}, not "
                          f"{LOOPBACK} only: not started")
     return ray
+
+
+def check_pool(address: str | None) -> None:
+    """Before any work: Ray is installed, and a cluster address (else RAY_ADDRESS) answers."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        from ..errors import InputError
+
+        raise InputError("--workers above 1 needs Ray: pip install -e '.[ray]'")
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address not in (None, "auto", "local"):
+        check_address(address)
 
 
 def check_address(address: str, seconds: float = 5.0) -> None:
@@ -144,6 +163,10 @@ def _get(ray, ref):
         return ray.get(ref)
     except ray.exceptions.RayTaskError as e:
         cause = e.cause if getattr(e, "cause", None) is not None else None
+        if isinstance(cause, OSError):  # not this process's output failing: say whose
+            from ..errors import InputError
+
+            raise InputError(f"a worker failed: {cause}") from None
         if isinstance(cause, Exception):
             raise cause from None
         raise

@@ -122,10 +122,11 @@ def _code_gop(codec, st: Av1EncoderState):
     best = _choose(results, budget)
     if st.refiner is not None:
         best = _gate(codec, st, best, frames[0][0], originals)
-        if budget is not None and not st.refined and best.refine_mask:
+        if budget is not None and st.refine_bytes and not st.refined and best.refine_mask:
             # the first refined GOP keeps the file's REFINE chunk, which the budgets did not
             # reserve (a file without refined windows drops it): code this GOP again without
-            # its bytes, so that the file still meets its target
+            # its bytes, so that the file still meets its target (only the first span of a
+            # chunked encode pays for it: refine_bytes is 0 in the others)
             again = _candidate(codec, st, frames, originals, best.interval, best.scale,
                                budget - st.refine_bytes, flows)
             best = _gate(codec, st, again, frames[0][0], originals)
