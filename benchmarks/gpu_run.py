@@ -104,7 +104,6 @@ def stage_tests(a, out: Path) -> None:
 
 def stage_speed(a, out: Path) -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    import numpy as np
     import torch
 
     import entropy as eb
@@ -145,7 +144,6 @@ def stage_speed(a, out: Path) -> None:
                                          **({"gpu_peak_mib": r["gpu_peak_mib"]}
                                             if "gpu_peak_mib" in r else {})})
                 _save(out, "speed", result)
-    np.seterr(all="ignore")
 
 
 def stage_train(a, out: Path) -> None:

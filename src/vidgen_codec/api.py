@@ -12,9 +12,8 @@ The CLI only parses arguments and calls these functions.
 
 from __future__ import annotations
 
-import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,13 +23,13 @@ from tqdm import tqdm
 from . import __version__
 from .bitstream import ContainerReader, ContainerWriter, SequenceHeader
 from .bitstream.headers import RefineRecord, Timestamps, codec_config_size
-from .bitstream.ids import EntropyCoderId, PixelFormat
+from .bitstream.ids import PixelFormat
 from .codecs.base import RateTarget, Structure
 from .entropy import get_backend
 from .errors import FormatError, InputError, WeightsError
 from .frames import crop, to_uint8
 from .numerics import thread_invariant
-from .parallel.encode import EncodeJob, encode_spans
+from .parallel.encode import EncodeJob, encode_spans, load_encoder
 from .parallel.plan import first_pass, with_budgets
 from .parallel.pool import check_pool
 from .ratecontrol import FILE_OVERHEAD
@@ -97,23 +96,20 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     spec = get_codec(codec)
     refine_record = _refine_record(spec, refine, refiner, model_dir, seed)
     dev = resolve_device(device)
-    # VGC_RANS: numpy on the CPU, the Triton kernels with --device cuda (the same bytes)
-    model = spec.load(weights, device=dev, backend=get_backend(EntropyCoderId.VGC_RANS, dev))
     expected = _expected_frames(info.frame_count, start, frames)
     given = (gop, backbone_interval, backbone, backbone_scale, preset) != (None,) * 5 or fast
     structure = (Structure(gop, backbone_interval, backbone, backbone_scale, not fast, preset)
                  if given else None)
     target = RateTarget(bpp=bpp, q=q)
-    kw = {}
-    if refine_record is not None:
-        from .refine.loading import load_refiner
-
-        kw = {"refiner": functools.cache(
-            lambda: load_refiner(refiner, model_dir, device=dev)[0]), "seed": seed}
+    # absolute paths: a worker on another node, or in another folder, reads the same files
+    job = EncodeJob(os.path.abspath(src), raw, start, codec, _abs(weights), dev, w, h, target,
+                    structure, refine_record is not None, _abs(refiner), _abs(model_dir), seed)
+    model, kw = load_encoder(job)
     # the whole clip's encoder state: checks the options, gives the header's facts
     state = model.new_encoder(w, h, target, expected, structure, **kw)
     if refine_record is not None and not model.refines(state):
         refine_record = None  # the av1 fast preset: no gate, so no refinement
+        job, kw = replace(job, refined=False), {}
     chosen = model.structure(state)
     config = model.codec_config(state)
     header = SequenceHeader(
@@ -133,9 +129,6 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     if bpp is not None:  # the file's own chunks first, then the spans share the rest
         extra = codec_config_size(len(config)) if config else 0
         spans = with_budgets(plan, max(bpp * w * h * n / 8 - FILE_OVERHEAD - extra, n))
-    # absolute paths: a worker on another node, or in another folder, reads the same files
-    job = EncodeJob(os.path.abspath(src), raw, start, codec, _abs(weights), dev, w, h, target,
-                    structure, refine_record is not None, _abs(refiner), _abs(model_dir), seed)
     try:
         Path(dst).resolve().parent.mkdir(parents=True, exist_ok=True)
         with ContainerWriter(dst) as out, tqdm(total=n, desc=f"encode {codec}", unit="frame",

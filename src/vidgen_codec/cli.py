@@ -377,8 +377,7 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, max_m
 @click.option("--lr", type=float, default=4e-4, show_default=True)
 @click.option("--init", "init_dir", default=None,
               help="Warm-start a new run from a refiner weights folder (tensors that fit).")
-@click.option("--device", default="auto", show_default=True,
-              type=click.Choice(["cpu", "cuda", "auto"]))
+@device_option
 @click.option("--pool", type=click.IntRange(1, 4096), default=24, show_default=True,
               help="Intermediate sequences made (by STEM round trips, on the CPU) before the "
                    "first step and renewed as training goes.")

@@ -64,17 +64,20 @@ class VgcRansCpu:
         if idx.min() < 0 or idx.max() >= arrays.n_tables:
             raise ValueError(f"table index outside 0..{arrays.n_tables - 1}")
         p = fmt.parse(data, n)
-        if rans_jit.AVAILABLE:
-            return _decode_jit(p, idx, arrays)
-        slots, states, read = decode_lanes(p.states, p.words, idx, arrays)
-        v = arrays.values_of_slots(slots, idx)
-        esc = arrays.lengths[idx] - 2
-        is_esc = v == esc
-        n_esc = int(np.count_nonzero(is_esc))
-        fmt.check_end(states, read, p.words.size, p.escapes.size, n_esc)
-        if n_esc:
-            v[is_esc] = fmt.unescape(p.escapes, esc[is_esc])
-        sym = v + arrays.offsets[idx]
+        if rans_jit.AVAILABLE:  # compiled: symbols with their offsets, escapes located
+            sym, esc_at, states, read, ok = rans_jit.decode_symbols_kernel(
+                _i64(p.states), _i64(p.words), idx, arrays.decode_lut(), arrays.value_lut(),
+                arrays.lengths, arrays.offsets, p.lanes)
+            if not ok:
+                raise FormatError("rANS stream truncated: the decoder ran out of words")
+        else:
+            slots, states, read = decode_lanes(p.states, p.words, idx, arrays)
+            sym = arrays.values_of_slots(slots, idx) + arrays.offsets[idx]
+            esc_at = np.flatnonzero(sym == arrays.lengths[idx] - 2 + arrays.offsets[idx])
+        fmt.check_end(states, read, p.words.size, p.escapes.size, esc_at.size)
+        if esc_at.size:
+            k = idx[esc_at]
+            sym[esc_at] = fmt.unescape(p.escapes, arrays.lengths[k] - 2) + arrays.offsets[k]
         if sym.min() < -(1 << 31) or sym.max() >= (1 << 31):
             raise FormatError("escaped symbol outside the int32 range (corrupt stream)")
         return sym.astype(np.int32)
@@ -94,23 +97,6 @@ class VgcRansCpu:
         _, idx = quantize_gaussian(mean32, mean32, scale, scale_table, scale_bound)
         sym = self.decode(data, idx, table)
         return (sym.astype(np.float32) + mean32.reshape(-1)).reshape(mean32.shape)
-
-
-def _decode_jit(p: fmt.ParsedPayload, idx: np.ndarray, arrays) -> np.ndarray:
-    """VgcRansCpu.decode's work in one compiled pass (rans_jit), the escapes after it."""
-    lut = arrays.decode_lut()
-    sym, esc_at, states, read, ok = rans_jit.decode_symbols_kernel(
-        _i64(p.states), _i64(p.words), idx, lut, arrays.value_lut(), arrays.lengths,
-        arrays.offsets, p.lanes)
-    if not ok:
-        raise FormatError("rANS stream truncated: the decoder ran out of words")
-    fmt.check_end(states, read, p.words.size, p.escapes.size, esc_at.size)
-    if esc_at.size:
-        k = idx[esc_at]
-        sym[esc_at] = fmt.unescape(p.escapes, arrays.lengths[k] - 2) + arrays.offsets[k]
-    if sym.min() < -(1 << 31) or sym.max() >= (1 << 31):
-        raise FormatError("escaped symbol outside the int32 range (corrupt stream)")
-    return sym.astype(np.int32)
 
 
 def quantize_gaussian(y, mean, scale, scale_table, scale_bound: float):

@@ -13,6 +13,7 @@ which worker codes it, and when, cannot change a byte.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -109,30 +110,33 @@ def _checked(frames, hashes: list[bytes], job: EncodeJob, span: Span, final: boo
                          "(the file changed while it was being encoded)")
 
 
-_LOADED: dict = {}  # per worker process: the last job's (codec, encoder keywords)
+def load_encoder(job: EncodeJob) -> tuple:
+    """(codec, encoder keywords: a refiner factory, loading on first call, and the seed) of a
+    job. VGC_RANS codes on the CPU, or with the Triton kernels on cuda (the same bytes)."""
+    from ..bitstream.ids import EntropyCoderId
+    from ..entropy import get_backend
+    from ..registry import get_codec
+
+    model = get_codec(job.codec).load(job.weights, device=job.device,
+                                      backend=get_backend(EntropyCoderId.VGC_RANS, job.device))
+    if not job.refined:
+        return model, {}
+    from ..refine.loading import load_refiner
+
+    return model, {"refiner": functools.cache(
+        lambda: load_refiner(job.refiner, job.model_dir, device=job.device)[0]),
+        "seed": job.seed}
+
+
+_LOADED: dict = {}  # per worker process: the last job's load_encoder()
 
 
 def _loaded(job: EncodeJob) -> tuple:
-    """(codec, encoder keywords: the refiner factory and seed) for a job, loaded once per
-    worker process (a worker codes many spans of one job)."""
-    from ..registry import get_codec
-
+    """load_encoder(job), once per worker process (a worker codes many spans of one job)."""
     key = (job.codec, job.weights, job.device, job.refined, job.refiner, job.model_dir)
     if key not in _LOADED:
         _LOADED.clear()
-        from ..bitstream.ids import EntropyCoderId
-        from ..entropy import get_backend
-
-        model = get_codec(job.codec).load(
-            job.weights, device=job.device,
-            backend=get_backend(EntropyCoderId.VGC_RANS, job.device))
-        kw = {}
-        if job.refined:
-            from ..refine.loading import load_refiner
-
-            ref = load_refiner(job.refiner, job.model_dir, device=job.device)[0]
-            kw = {"refiner": lambda: ref}
-        _LOADED[key] = (model, kw)
+        _LOADED[key] = load_encoder(job)
     model, kw = _LOADED[key]
     return model, ({**kw, "seed": job.seed} if kw else kw)
 

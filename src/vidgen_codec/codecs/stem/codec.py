@@ -167,13 +167,11 @@ class StemCodec:  # listed in registry.py (imported on first use)
         if s.preset is not None and not 0 <= s.preset <= 13:
             raise InputError(f"--preset {s.preset}: SVT-AV1 presets are 0 (slowest) .. 13")
         settings = Av1Settings() if s.preset is None else Av1Settings(preset=s.preset)
-        if span is not None:  # the first pass found the cuts: a span has none inside
-            return av1.Av1EncoderState(plan, rate, crf, settings, width, height, span.end,
-                                       intervals, scales, None, refiner, seed,
-                                       index=span.first, refine_bytes=refine_bytes)
+        # a span: its own frames only, and no cuts inside (the first pass put them at its edges)
         return av1.Av1EncoderState(plan, rate, crf, settings, width, height,
-                                        expected_frames, intervals, scales, CutDetector(),
-                                        refiner, seed, refine_bytes=refine_bytes)
+                                   span.end if span else expected_frames, intervals, scales,
+                                   None if span else CutDetector(), refiner, seed,
+                                   index=span.first if span else 0, refine_bytes=refine_bytes)
 
     def chunking(self, st) -> tuple[int, bool]:
         """(frames of one GOP, True): a chunked encode's spans are GOPs, from scene cuts."""
