@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import __version__
 from .bitstream import ContainerReader, ContainerWriter, SequenceHeader
 from .bitstream.headers import RefineRecord, Timestamps, codec_config_size
-from .bitstream.ids import PixelFormat
+from .bitstream.ids import CodecId, PixelFormat
 from .codecs.base import RateTarget, Structure
 from .entropy import get_backend
 from .errors import FormatError, InputError, WeightsError
@@ -170,10 +170,12 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
            device: str = "cpu", weights: str | None = None, refine: bool = True,
            refiner: str | None = None, model_dir: str | None = None,
            progress: bool = True, pix_fmt: str | None = None, workers: int = 1,
-           ray_address: str | None = None) -> int:
+           ray_address: str | None = None, generate: bool = True) -> int:
     """Decode frames [start, start+frames) of the .vgc `src` into a video `dst`. Returns count.
 
     A file with a REFINE chunk goes through the refiner it names, unless `refine` is False.
+    `generate` False (s2vc files only): the conditional coder's own reconstruction, without
+    the diffusion generator.
     `workers` above 1 (or `ray_address`): ranges of GOPs decoded as Ray tasks, written in
     order; the frames are the serial decode's (parallel/decode.py)."""
     require_file(src, ".vgc")
@@ -184,6 +186,8 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         check_header(hdr, rd.version)
         index = rd.read_index()  # the tail (END, index) is checked before any frame is decoded
         model, ref = decoder_models(rd, device, weights, refine, refiner, model_dir)
+        if not generate and hdr.codec_id != CodecId.S2VC:
+            raise InputError("--no-generate applies to s2vc files only")
         if start < 0 or start >= hdr.frame_count:
             raise InputError(f"--start {start} outside the file's {hdr.frame_count} frames")
         count = hdr.frame_count - start if frames is None else min(frames, hdr.frame_count - start)
@@ -192,11 +196,12 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         if (workers > 1 or ray_address is not None) and \
                 len(ranges([e.frame_index for e in index], start, count)) > 1:
             job = DecodeJob(os.path.abspath(src), device, _abs(weights), refine, _abs(refiner),
-                            _abs(model_dir))
+                            _abs(model_dir), generate)
             decoded = decode_ranges(job, index, start, count, frames is None, workers,
                                     ray_address)
         else:  # one process, or one GOP range: decoded here, with the models loaded here
-            decoded = frame_stream(src, rd, model, ref, start, count, index, frames is None)
+            decoded = frame_stream(src, rd, model, ref, start, count, index, frames is None,
+                                   generate)
         written = 0
         fps = Fraction(hdr.fps_num, hdr.fps_den)
         times = rd.read_timestamps()
@@ -226,16 +231,18 @@ def decoder_models(rd: ContainerReader, device, weights, refine, refiner, model_
 
 
 def frame_stream(src: str, rd: ContainerReader, model, ref, start: int, count: int,
-                 index: list, validate_rest: bool):
+                 index: list, validate_rest: bool, generate: bool = True):
     """(frame index, HxWx3 uint8) of frames [start, start+count) of the file open in `rd`,
     decoded from the GOP that holds `start`, refined when `ref` is given. `validate_rest`:
-    read the chunks after the last frame too (a full decode checks the whole file)."""
+    read the chunks after the last frame too (a full decode checks the whole file).
+    `generate` False: an s2vc decoder without its generator."""
     hdr = rd.header
     chunks = _chunks_from(rd, start, index)
     hp, wp = _padded(hdr.height, model.stride), _padded(hdr.width, model.stride)
     types: dict[int, int] = {}
     gates: dict[int, int] = {}
-    decoder = model.new_decoder(rd.codec_config, hdr.width, hdr.height)
+    decoder = model.new_decoder(rd.codec_config, hdr.width, hdr.height,
+                                **({} if generate else {"generate": False}))
     outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types, gates),
                         hdr.frame_count, start)
     if ref is not None:

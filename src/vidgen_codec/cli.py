@@ -173,6 +173,9 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]))
 @click.option("--weights", default=None, help="Weights folder (default: the shipped weights).")
 @refiner_options
+@click.option("--no-generate", is_flag=True,
+              help="s2vc files: the conditional coder's own frames, without the diffusion "
+                   "generator.")
 @click.option("--pix-fmt", type=click.Choice(["yuv420p", "yuv444p"]), default=None,
               help=".y4m and .yuv outputs: chroma sampling (default: yuv444p for .y4m, "
                    "yuv420p for .yuv).")
@@ -181,12 +184,12 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
 @worker_options
 @run_options
 def decode(input_path, output_path, start, frames, device, weights, no_refine, refiner,
-           model_dir, pix_fmt, quiet, overwrite, no_overwrite, workers, ray_address, threads,
+           model_dir, no_generate, pix_fmt, quiet, overwrite, no_overwrite, workers, ray_address, threads,
            as_json, verbose):
     """Decode a .vgc file into a video; the output format follows OUTPUT's extension.
 
-    A stem file is refined by one diffusion step (the refiner it names) unless --no-refine.
-    INPUT `-` reads the .vgc from standard input; OUTPUT `-` writes YUV4MPEG2 (y4m) to
+    A stem file is refined by one diffusion step (the refiner it names) unless --no-refine;
+    an s2vc file is decoded by its one-step diffusion generator unless --no-generate. INPUT `-` reads the .vgc from standard input; OUTPUT `-` writes YUV4MPEG2 (y4m) to
     standard output, once decoding has succeeded.
 
     \b
@@ -196,6 +199,7 @@ def decode(input_path, output_path, start, frames, device, weights, no_refine, r
       vgc decode clip.vgc frames/               # PNG per frame
       vgc decode clip.vgc part.y4m --start 100 --frames 25
       vgc decode clip.vgc warped.mkv --no-refine  # STEM's intermediate frames
+      vgc decode s2vc.vgc plain.mkv --no-generate # S2VC's coder output, no generator
       vgc decode clip.vgc clip.mkv --device cuda --model-dir Wan2.1-T2V-1.3B-Diffusers --refiner adapter/
       vgc decode clip.vgc clip.mkv -y           # overwrite clip.mkv if it exists
       vgc decode clip.vgc - | ffplay -          # y4m to a pipe
@@ -228,7 +232,7 @@ def decode(input_path, output_path, start, frames, device, weights, no_refine, r
         n = api.decode(src, dst, start=start, frames=frames, device=device, weights=weights,
                        refine=not no_refine, refiner=refiner, model_dir=model_dir,
                        progress=not quiet, pix_fmt=pix_fmt, workers=workers,
-                       ray_address=ray_address)
+                       ray_address=ray_address, generate=not no_generate)
     if as_json:
         click.echo(json.dumps({"output": output_path, "frames": n, "start": start}),
                    err=output_path == STDIO)
@@ -410,6 +414,42 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_mi
                              deadline=_deadline(max_minutes))
 
     _train_or_export(data, out, export_dir, "export_refiner", run_training)
+
+
+@train.command("s2vc", context_settings=CONTEXT)
+@train_options(steps=3700, batch=4)
+@click.option("--coder-steps", type=int, default=3000, show_default=True,
+              help="Steps of stage 1 (the conditional coder); the rest train the generator.")
+@click.option("--frames", type=int, default=4, show_default=True,
+              help="Frames per training run (an I-frame, then P-frames).")
+@click.option("--intra-weights", default=None,
+              help="The I-frame coder's weights (default: shipped weights/intra).")
+@device_option
+def train_s2vc_cmd(data, out, steps, resume, batch, patch, export_dir, max_minutes, coder_steps,
+                   frames, intra_weights, device):
+    """Train the S2VC model: the conditional coder (rate-distortion), then the generator
+    (fidelity, perceptual and adversarial terms); resumes from OUT/ckpt.pt. Logs every
+    loss term and the rate to OUT/log.csv.
+
+    \b
+    Examples:
+      vgc train s2vc --data ../shared/data --out runs/s2vc --steps 3700 --coder-steps 3000
+      vgc train s2vc --data ../shared/data --out runs/s2vc --resume --max-minutes 30
+      vgc train s2vc --out runs/s2vc --export weights/s2vc
+    """
+    def run_training():
+        from .api import resolve_device
+        from .train.s2vc import train_s2vc
+        from .weights import repo_weights_dir
+
+        if not 0 <= coder_steps <= steps:
+            raise InputError(f"--coder-steps {coder_steps} outside 0 .. --steps {steps}")
+        return train_s2vc(data, out, intra_dir=intra_weights or str(repo_weights_dir() / "intra"),
+                          coder_steps=coder_steps, generator_steps=steps - coder_steps,
+                          resume=resume, batch=batch, size=patch, frames=frames,
+                          device=resolve_device(device), deadline=_deadline(max_minutes))
+
+    _train_or_export(data, out, export_dir, "export_s2vc", run_training)
 
 
 @train.command("pack", context_settings=CONTEXT)

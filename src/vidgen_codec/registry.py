@@ -40,9 +40,7 @@ class CodecSpec:
 
 
 _REGISTRY: dict[str, CodecSpec] = {}
-RESERVED = {
-    CodecId.S2VC: "S2VC conditional coding (not implemented yet)",
-}
+RESERVED: dict = {}
 
 
 def _add(spec: CodecSpec) -> None:
@@ -59,6 +57,10 @@ _add(CodecSpec("stem", CodecId.STEM,
                "Diff-SIT STEM: I/P backbones + motion-only frames, warped, then one diffusion "
                "step", "stem", ("cpu", "cuda"), "vidgen_codec.codecs.stem:StemCodec",
                refined=True))
+_add(CodecSpec("s2vc", CodecId.S2VC,
+               "S2VC: conditional coding on a feature buffer, decoded by a single-step "
+               "diffusion generator (CSG, TCG)", "s2vc", ("cpu", "cuda"),
+               "vidgen_codec.codecs.s2vc:S2vcCodec"))
 
 
 def register_codec(name: str, codec_id: CodecId, *, description: str, weights: str,

@@ -151,7 +151,7 @@ def folder_identity(folder, *, legacy: bool = False) -> bytes | None:
     try:
         meta = json.loads((Path(folder) / "config.json").read_text())
         own = bytes.fromhex(meta["sha256"]) if legacy else identity(meta)
-        if meta.get("architecture") != "StemModel":
+        if meta.get("architecture") not in ("StemModel", "S2vcModel"):
             return own
         # a stem folder names its intra weights (models/stem_model.py's default: ../intra)
         intra_dir = (Path(folder) / meta["config"].get("intra_dir", "../intra")).resolve()

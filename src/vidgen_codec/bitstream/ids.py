@@ -11,7 +11,7 @@ from enum import IntEnum
 class CodecId(IntEnum):
     INTRA = 1  # every frame a backbone I-frame, learned image codec
     STEM = 2  # Diff-SIT sparse temporal encoding
-    S2VC = 3  # S2VC conditional coding (reserved)
+    S2VC = 3  # S2VC conditional coding (Xue et al., CVPR 2026)
 
 
 class EntropyCoderId(IntEnum):

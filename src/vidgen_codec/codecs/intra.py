@@ -229,11 +229,15 @@ class IntraCodec:  # listed in registry.py (imported on first use)
         return self._h_s_int(z_hat64)
 
     def _indexes(self, scales64: torch.Tensor) -> torch.Tensor:
-        """Index of the smallest table scale >= scale (compressai's build_indexes). Exact: the
-        scales are binary fractions, compared in float64 with the stored scale table."""
-        s = scales64.clamp_min(self._scale_bound)
-        idx = torch.searchsorted(self._scale_table64.to(s.device), s.contiguous(), right=False)
-        return idx.clamp_max(len(self._scale_table64) - 1).int()
+        return table_indexes(scales64, self._scale_table64, self._scale_bound)
+
+
+def table_indexes(scales64: torch.Tensor, table64: torch.Tensor, bound: float) -> torch.Tensor:
+    """Index of the smallest table scale >= scale (compressai's build_indexes). Exact: the
+    scales are binary fractions, compared in float64 with the stored scale table."""
+    s = scales64.clamp_min(bound)
+    idx = torch.searchsorted(table64.to(s.device), s.contiguous(), right=False)
+    return idx.clamp_max(len(table64) - 1).int()
 
 
 def rate_code(q: float) -> int:

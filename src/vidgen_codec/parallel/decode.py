@@ -26,6 +26,7 @@ class DecodeJob:
     refine: bool
     refiner: str | None
     model_dir: str | None
+    generate: bool = True  # s2vc: the generator runs (False: --no-generate)
 
 
 def ranges(gop_starts: list[int], start: int, count: int) -> list[tuple[int, int]]:
@@ -72,6 +73,6 @@ def decode_range(job: DecodeJob, first: int, count: int, validate_rest: bool) ->
                                                    job.refiner, job.model_dir)
             model, ref = _MODELS[key]
             return list(api.frame_stream(job.src, rd, model, ref, first, count,
-                                         rd.read_index(), validate_rest))
+                                         rd.read_index(), validate_rest, job.generate))
 
     return run()

@@ -66,3 +66,10 @@ def export_refiner(ckpt: Path, out_dir: Path) -> bytes:
     if cfg.vae is not None:  # check it loads before writing
         Refiner(cfg).load_state_dict(ck["model"], strict=True)
     return save_state(ck["model"], cfg.to_dict(), ARCHITECTURE, out_dir)
+
+
+def export_s2vc(ckpt: Path, out_dir: Path) -> bytes:
+    """S2VC weights from a checkpoint, naming the intra weights at ../intra (train/s2vc.py)."""
+    from .s2vc import export_s2vc as export
+
+    return export(ckpt, out_dir)

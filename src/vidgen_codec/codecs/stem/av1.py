@@ -34,7 +34,6 @@ import torch
 
 from ... import metrics
 from ...bitstream import FramePayload
-from ...bitstream.framing import chunk_size
 from ...bitstream.ids import ChunkType, FrameType
 from ...frames import to_tensor, to_uint8
 from ...motion.mv_coding import FieldFormat, encode_field
@@ -173,7 +172,7 @@ def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _
 
     mask = choose_mask(st.refiner, decoded, types, t0, st.seed, window_score)
     payload = bb.pack_gop(t0, replace(head, refine_mask=mask), parts)
-    return replace(best, payload=payload, bytes=_chunk_bytes(payload), refine_mask=mask)
+    return replace(best, payload=payload, bytes=se.chunk_bytes(payload), refine_mask=mask)
 
 
 def _choose(results: list[_Candidate], budget: float | None) -> _Candidate:
@@ -234,7 +233,7 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _
         code = lambda c: gop(encode_sequence(pics, c, st.settings), m_payloads)  # noqa: E731
         if st.crf_fixed is not None:
             return st.crf_fixed, code(st.crf_fixed)
-        return fit_to_budget(code, lambda coded: _chunk_bytes(coded[1]), target, CRF_MIN,
+        return fit_to_budget(code, lambda coded: se.chunk_bytes(coded[1]), target, CRF_MIN,
                              CRF_MAX, CRF_STEP, falling=True, guess=st.crf_last,
                              over=BUDGET_SLACK - 1)
 
@@ -244,13 +243,13 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _
         m_payloads = _code_motion_frames(codec, st, frames, originals, pos, recon, fields,
                                          flows, fmt)
         _, payload = gop(units, m_payloads)
-        if budget is not None and abs(_chunk_bytes(payload) - budget) > REFIT * budget \
+        if budget is not None and abs(se.chunk_bytes(payload) - budget) > REFIT * budget \
                 and st.crf_fixed is None:
             crf, (units, payload) = fit(budget, m_payloads)
     decoded = bb.decode_gop(codec, payload, st, hp, wp)
     real = [o[: st.height, : st.width] for o in originals]
     rec = [to_uint8(d)[0][: st.height, : st.width] for d in decoded]
-    return _Candidate(b, s, crf, payload, _chunk_bytes(payload), score(rec, real),
+    return _Candidate(b, s, crf, payload, se.chunk_bytes(payload), score(rec, real),
                       _failed(rec, real, pos))
 
 
@@ -305,7 +304,3 @@ def _failed(rec, real, pos) -> bool:
     q = [min(metrics.psnr_y(r[None], o[None]), 99.0) for r, o in zip(rec, real)]
     ref = float(np.mean([q[i] for i in pos]))
     return any(q[i] < ref - FAIL_DB for i in range(len(rec)) if i not in pos)
-
-
-def _chunk_bytes(payload: FramePayload) -> int:
-    return chunk_size(len(payload.pack()))

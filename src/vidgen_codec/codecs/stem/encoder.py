@@ -88,21 +88,21 @@ def _gop_shape(st: StemEncoderState, t: int) -> tuple[int, int, int]:
     return (n, p, n - 1 - p) if p else (1, 0, 0)
 
 
-def _fit(payload, budget: float, levels: int, guess: float | None):
+def fit_chunk(payload, budget: float, levels: int, guess: float | None):
     """(q, payload(q)) for the largest q whose whole chunk fits `budget` (else the lowest q)."""
     cache = {}
 
     def size(q):
         if q not in cache:
             cache[q] = payload(q)
-        return _chunk_bytes(cache[q])
+        return chunk_bytes(cache[q])
 
     q, _ = search_q(size, budget, Q_MIN, q_max(levels), step_q=Q_STEP, guess=guess,
                     resolution=SEARCH_RESOLUTION)
     return q, cache[q]
 
 
-def _chunk_bytes(payload: FramePayload) -> int:
+def chunk_bytes(payload: FramePayload) -> int:
     return chunk_size(len(payload.pack()))
 
 
@@ -122,12 +122,12 @@ def _code_i(codec, st: StemEncoderState, t: int, x: torch.Tensor):
         rate = open_gop(rate, n)
         w = st.plan.i_weight
         budget = backbone_budget(rate, w, w + n_p, n_m)
-        q, pl = _fit(payload, budget, codec.intra.cfg.levels, rate.q_i)
+        q, pl = fit_chunk(payload, budget, codec.intra.cfg.levels, rate.q_i)
     pl, b0 = trimmed(x, pl, partial(payload, q),
                      lambda p: codec.intra.decode_streams(p.streams, q, *x.shape[-2:]),
-                     _chunk_bytes)
+                     chunk_bytes)
     if st.q_fixed is None:
-        rate = replace(spend(rate, _chunk_bytes(pl)), q_i=q)
+        rate = replace(spend(rate, chunk_bytes(pl)), q_i=q)
     chunk = CodedChunk(ChunkType.BACKBONE_FRAME, pl, gop_start=True)
     st = replace(st, rate=rate, t0=t, b0=b0, o0=_u8(x), prev_field=None,
                  p_left=n_p, m_left=n_m)
@@ -153,7 +153,7 @@ def _code_segment(codec, st: StemEncoderState):
         payload = _code_m(codec, st, t, x, t1, o1, b1, v1, fmt, lam, mu)
         chunks.append(CodedChunk(ChunkType.MV_PAYLOAD, payload, gop_start=False))
         if rate is not None:
-            rate = spend(rate, _chunk_bytes(payload), mv=True)
+            rate = spend(rate, chunk_bytes(payload), mv=True)
     st = replace(st, rate=rate, pending=[], t0=t1, b0=b1, o0=o1,
                  prev_field=(v1, fmt, st.t0, t1), p_left=max(st.p_left - 1, 0), m_left=max(st.m_left - (len(frames) - 1), 0))
     return chunks, st
@@ -175,15 +175,15 @@ def _code_p_residual(codec, st, t1, x1, pred, mv: bytes):
     rate = st.rate
     if st.q_fixed is not None:
         q = snap_q(st.q_fixed)
-        return (*trimmed(x1, payload(q), partial(payload, q), decode, _chunk_bytes), q, rate)
+        return (*trimmed(x1, payload(q), partial(payload, q), decode, chunk_bytes), q, rate)
     budget = backbone_budget(rate, 1.0, st.p_left, st.m_left)
-    q, pl = _fit(payload, budget, codec.residual.cfg.levels, rate.q_p)
-    pl, b1 = trimmed(x1, pl, partial(payload, q), decode, _chunk_bytes)
-    s = _chunk_bytes(pl)
+    q, pl = fit_chunk(payload, budget, codec.residual.cfg.levels, rate.q_p)
+    pl, b1 = trimmed(x1, pl, partial(payload, q), decode, chunk_bytes)
+    s = chunk_bytes(pl)
     bare = FramePayload(t1, FrameType.P, rate_code(q), [mv])
-    if s > budget and _chunk_bytes(bare) < s:
+    if s > budget and chunk_bytes(bare) < s:
         pl, b1 = bare, pred.clamp(0, 1)
-    return pl, b1, q, replace(spend(rate, _chunk_bytes(pl)), q_p=q)
+    return pl, b1, q, replace(spend(rate, chunk_bytes(pl)), q_p=q)
 
 
 # -- MV frames -----------------------------------------------------------------------------

@@ -1,0 +1,306 @@
+"""`s2vc`: S²VC (Xue et al., "Single-step Diffusion-based Video Coding with Semantic-Temporal
+Guidance", CVPR 2026): conditional coding with a feature buffer, decoded by a single-step
+diffusion generator with Contextual Semantic Guidance and Temporal Consistency Guidance.
+
+    GOP start (every `gop` frames, the reset period): I-frame by the intra codec
+        (BACKBONE_FRAME, the intra payload); its decode, embedded, fills the feature buffer
+    other frames: P-frames by the conditional coder (`models/s2vc_coder.py`), conditioned on
+        the buffer; the latent is coded by `latent.py` (LATENT_RESIDUAL chunks)
+    decoder: each frame's decoded feature -> generator (`models/s2vc_generator.py`), or with
+        `generate=False` the coder's own reconstruction (the I-frame's decode for I-frames)
+
+Byte budgets follow stem's (`stem/rate.py`): a GOP's budget, `i_weight` shares for the I-frame
+and one per P-frame; each frame's rate parameter is searched on its real coded size.
+bitstream_spec.md 15, "s2vc", has the layout; the weights folder names the intra weights it was
+trained with (`intra_dir`, `intra_sha256`), as stem's does.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from ...bitstream import FramePayload
+from ...bitstream.ids import ChunkType, CodecId, FrameType
+from ...errors import FormatError, InputError, WeightsError
+from ...models.s2vc_model import S2vcConfig, S2vcModel
+from ...weights import (identity, load_into, load_model, load_state, pair_identity, read_config,
+                        repo_weights_dir, save_state)
+from ..base import CodedChunk, RateTarget, Span, Structure
+from ..dc_trim import trimmed
+from ..intra import Q_STEP, IntraCodec, build_tables, check_rate, rate_code, snap_q
+from ..stem.encoder import chunk_bytes, fit_chunk
+from ..stem.rate import backbone_budget, init_stem_rate, open_gop, span_rate, spend
+from .latent import LatentCoder
+
+ARCHITECTURE = "S2vcModel"
+
+
+@dataclass
+class S2vcEncoderState:
+    gop: int
+    rate: object  # stem.rate.StemRate, or None at a fixed rate
+    q_fixed: float | None
+    end: int | None  # the clip's (or span's) end, when known
+    index: int = 0  # display index of the next frame
+    p_left: int = 0  # P-frames still to code in the open GOP
+    buffer: torch.Tensor | None = None  # the decoded feature of the last frame
+    y_prev: torch.Tensor | None = None  # its latent y_hat (float64; zeros after an I-frame)
+
+
+@dataclass
+class S2vcDecoderState:
+    generate: bool = True
+    buffer: torch.Tensor | None = None
+    y_prev: torch.Tensor | None = None
+    diffusion: list | None = None  # the generator's diffusion buffer (TCG)
+
+
+class S2vcCodec:  # listed in registry.py (imported on first use)
+    codec_id = CodecId.S2VC
+    stride = 64
+
+    def __init__(self, intra: IntraCodec, model: S2vcModel, own_identity: bytes, *,
+                 device: str = "cpu", backend=None):
+        self.backend = backend or intra.backend
+        self.intra = intra
+        self.intra.backend = self.backend
+        self.model = model.eval().to(device)
+        self.coder, self.generator = self.model.coder, self.model.generator
+        self.cfg = model.cfg
+        self.model_id = model.cfg.model_id
+        self.device = device
+        self.latent = LatentCoder(self.coder, self.backend)
+        self.weights_sha256 = pair_identity(own_identity, intra.weights_sha256)
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def load(cls, weights_dir=None, *, device: str = "cpu", backend=None) -> "S2vcCodec":
+        wdir = Path(weights_dir or repo_weights_dir() / "s2vc")
+        meta = read_config(wdir, ARCHITECTURE)
+        cfg = S2vcConfig(**meta["config"])
+        if cfg.unet is None:  # a full-size model: U-Net and VAE from a diffusers folder
+            base = Path(cfg.base_dir)
+            model = S2vcModel(cfg, base if base.is_absolute() else wdir / base)
+            state, _ = load_state(wdir, meta)
+            missing = set(model.adapter_state()) ^ set(state)
+            if missing:
+                raise WeightsError(f"weights in {wdir} do not fit the model on {cfg.base_dir}: "
+                                   f"{sorted(missing)[0]}")
+            load_into_partial(model, state)
+            own = identity(meta)
+        else:
+            w = load_model(wdir, ARCHITECTURE)
+            model, own = w.model, w.identity
+        intra_dir = (wdir / cfg.intra_dir).resolve()
+        intra = IntraCodec.load(intra_dir, device=device, backend=backend)
+        if cfg.intra_sha256 and intra.legacy_weights_sha256.hex() != cfg.intra_sha256:
+            raise WeightsError(f"{intra_dir} is not the intra model {wdir} was trained with "
+                               f"(sha256 {cfg.intra_sha256[:12]})")
+        return cls(intra, model, own, device=device, backend=backend)
+
+    @classmethod
+    def random(cls, seed: int = 0, cfg: S2vcConfig | None = None, **kw) -> "S2vcCodec":
+        """Random weights at test size, tables built: for tests and the conformance suite."""
+        intra = IntraCodec.random(seed)
+        torch.manual_seed(seed + 2)
+        model = S2vcModel(cfg or small_config())
+        build_tables(model.coder)
+        g = model.generator  # a generator that is not the identity (skip, zero init)
+        for p in [g.vae.decoder.conv_out.weight, *(z.weight for z in g.tcg)]:
+            torch.nn.init.normal_(p, std=0.02)
+        return cls(intra, model, bytes([seed % 256, 2]) * 16, **kw)
+
+    def save(self, out_dir) -> bytes:
+        """A self-contained weights folder: the s2vc files, and the intra model in intra/."""
+        out = Path(out_dir)
+        intra_sha = self.intra.save(out / "intra")
+        cfg = S2vcConfig(**{**self.cfg.to_dict(), "intra_dir": "intra",
+                            "intra_sha256": intra_sha.hex()})
+        model = copy.deepcopy(self.model).cpu()
+        return save_state(model.adapter_state(), cfg.to_dict(), ARCHITECTURE, out)
+
+    # -- encode ---------------------------------------------------------------------------
+    def new_encoder(self, width: int, height: int, target: RateTarget,
+                    expected_frames: int | None, structure: Structure | None = None, *,
+                    span: Span | None = None) -> S2vcEncoderState:
+        s = structure or Structure()
+        if s.backbone_interval not in (None, 1):
+            raise InputError("s2vc codes every frame (I or conditional P): --backbone-interval "
+                             "does not apply")
+        if s.backbone not in (None, "learned"):
+            raise InputError("s2vc's I-frames use the learned intra coder: --backbone learned")
+        if (s.backbone_scale, s.preset) != (None, None):
+            raise InputError("--backbone-scale and --preset are the av1 backbone's options")
+        gop = s.gop or self.cfg.gop
+        if not 1 <= gop <= 65535:
+            raise InputError(f"--gop {gop} outside 1 .. 65535")
+        q = None
+        rate = None
+        if target.q is not None:
+            q = check_rate(target.q, min(self.intra.cfg.levels, self.cfg.levels))
+        else:
+            rate = span_rate(span, 0.0) or init_stem_rate(target.bpp, width, height,
+                                                          expected_frames, 0.0)
+        if span is not None:
+            return S2vcEncoderState(gop, rate, q, span.end, index=span.first)
+        return S2vcEncoderState(gop, rate, q, expected_frames)
+
+    def chunking(self, st: S2vcEncoderState) -> tuple[int, bool]:
+        """(frames of one GOP, True): spans of whole GOPs, a new span at each scene cut."""
+        return st.gop, True
+
+    @torch.no_grad()
+    def encode_frame(self, st: S2vcEncoderState, x: torch.Tensor):
+        x = x.to(self.device)
+        if st.buffer is None or st.p_left == 0:
+            return self._code_i(st, x)
+        return self._code_p(st, x)
+
+    def flush(self, st: S2vcEncoderState):
+        return [], st
+
+    def _gop_frames(self, st: S2vcEncoderState) -> int:
+        """Frames of the GOP that starts now; a stub under half a GOP joins it (known end)."""
+        n = st.gop
+        if st.end is not None and st.index < st.end:
+            left = st.end - st.index
+            n = left if 2 * (left - n) < n else n
+        return n
+
+    def _code_i(self, st: S2vcEncoderState, x: torch.Tensor):
+        t, n = st.index, self._gop_frames(st)
+        intra = self.intra
+        y = intra.analyze(x)
+
+        def payload(q, offset=None):
+            y_at = y if offset is None else intra.analyze(x - offset)
+            return FramePayload(t, FrameType.I, rate_code(q), intra.code_latent(y_at, q))
+
+        rate = st.rate
+        if st.q_fixed is not None:
+            q = snap_q(st.q_fixed)
+            pl = payload(q)
+        else:
+            rate = open_gop(rate, n)
+            w = self.cfg.i_weight
+            budget = backbone_budget(rate, w, w + n - 1, 0)
+            q, pl = fit_chunk(payload, budget, intra.cfg.levels, rate.q_i)
+        pl, rec = trimmed(x, pl, partial(payload, q),
+                          lambda p: intra.decode_streams(p.streams, q, *x.shape[-2:]),
+                          chunk_bytes)
+        if st.q_fixed is None:
+            rate = replace(spend(rate, chunk_bytes(pl)), q_i=q)
+        buffer, y_prev = self._reset(rec)
+        st = replace(st, index=t + 1, rate=rate, p_left=n - 1, buffer=buffer, y_prev=y_prev)
+        return [CodedChunk(ChunkType.BACKBONE_FRAME, pl, gop_start=True)], st
+
+    def _code_p(self, st: S2vcEncoderState, x: torch.Tensor):
+        t, coder = st.index, self.coder
+        c = coder.context(st.buffer)
+        y = coder.analyze(x, c)
+        coded: dict[float, torch.Tensor] = {}
+
+        def payload(q):
+            streams, coded[q] = self.latent.code(y, q, st.y_prev)
+            return FramePayload(t, FrameType.P, rate_code(q), streams)
+
+        rate = st.rate
+        if st.q_fixed is not None:
+            q = snap_q(st.q_fixed)
+            pl = payload(q)
+        else:
+            budget = backbone_budget(rate, 1.0, st.p_left, 0)
+            q, pl = fit_chunk(payload, budget, self.cfg.levels, rate.q_p)
+            rate = replace(spend(rate, chunk_bytes(pl)), q_p=q)
+        y_hat = coded[q]
+        feature = self._synthesize(y_hat, q, c)
+        st = replace(st, index=t + 1, rate=rate, p_left=st.p_left - 1, buffer=feature,
+                     y_prev=y_hat)
+        return [CodedChunk(ChunkType.LATENT_RESIDUAL, pl, gop_start=False)], st
+
+    # -- shared by the encoder and the decoder ---------------------------------------------
+    def _reset(self, x_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(feature buffer, y_prev) after an I-frame decoded as x_hat."""
+        h, w = x_hat.shape[-2] // 16, x_hat.shape[-1] // 16
+        zeros = torch.zeros(1, self.cfg.M, h, w, dtype=torch.float64, device=x_hat.device)
+        return self.coder.embed(x_hat), zeros
+
+    def _synthesize(self, y_hat: torch.Tensor, q: float, c: torch.Tensor) -> torch.Tensor:
+        _, inv_gain = self.coder.gains(torch.tensor([q], device=c.device))
+        return self.coder.synthesize(y_hat.float() * inv_gain, c)
+
+    def structure(self, st: S2vcEncoderState) -> Structure:
+        return Structure(st.gop, 1)
+
+    def codec_config(self, st) -> bytes | None:
+        return None
+
+    def refines(self, st) -> bool:
+        return False  # the generator is the decoder's own; no REFINE chunk
+
+    # -- decode ---------------------------------------------------------------------------
+    def new_decoder(self, config: bytes | None = None, width: int = 0, height: int = 0, *,
+                    generate: bool = True) -> S2vcDecoderState:
+        if config is not None:
+            raise FormatError("s2vc files have no codec config (CODEC_CONFIG)")
+        return S2vcDecoderState(generate=generate)
+
+    @torch.no_grad()
+    def decode_frame(self, st: S2vcDecoderState, payload: FramePayload, hp: int, wp: int, *,
+                     chunk: int | None = None):
+        ft = payload.frame_type
+        if len(payload.streams) != 2:
+            raise FormatError(f"s2vc frame with {len(payload.streams)} streams (2 expected)",
+                              chunk=chunk)
+        q = payload.rate_code * Q_STEP
+        if ft == FrameType.I:
+            base = self.intra.decode_streams(payload.streams, q, hp, wp)
+            feature, y_prev = self._reset(base)
+            diffusion = None
+        elif ft == FrameType.P:
+            if st.buffer is None:
+                raise FormatError("s2vc P-frame before any I-frame", chunk=chunk)
+            c = self.coder.context(st.buffer)
+            y_hat = self.latent.decode(payload.streams, st.y_prev, hp, wp)
+            feature, y_prev = self._synthesize(y_hat, q, c), y_hat
+            base, diffusion = self.coder.recon(feature), st.diffusion
+        else:
+            raise FormatError(f"s2vc frame of type {int(ft)} (I or P expected)", chunk=chunk)
+        if st.generate:
+            frame, diffusion = self.generator(feature, base, 0 if ft == FrameType.I else 1,
+                                              diffusion)
+        else:
+            frame = base
+        st = replace(st, buffer=feature, y_prev=y_prev, diffusion=diffusion)
+        return [(payload.frame_index, frame.clamp(0, 1))], st
+
+    def frame_info(self, st, payload: FramePayload, *, chunk=None):
+        return {payload.frame_index: int(payload.frame_type)}, {}
+
+    def flush_decoder(self, st: S2vcDecoderState):
+        return [], st
+
+
+def load_into_partial(model: S2vcModel, state: dict) -> None:
+    """Load an adapter's tensors (everything but the pretrained base), CDF tables resized."""
+    full = model.state_dict()
+    full.update(state)
+    load_into(model, full, "the adapter")
+
+
+def small_config(**kw) -> S2vcConfig:
+    """A few-kB configuration for tests (random weights)."""
+    unet = dict(sample_size=8, in_channels=4, out_channels=4, block_out_channels=[8, 16],
+                layers_per_block=1, down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"],
+                up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"], cross_attention_dim=8,
+                attention_head_dim=4, norm_num_groups=4)
+    vae = dict(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=[8, 8, 8, 8],
+               layers_per_block=1, norm_num_groups=4, down_block_types=["DownEncoderBlock2D"] * 4,
+               up_block_types=["UpDecoderBlock2D"] * 4)
+    return S2vcConfig(**{**dict(F=8, M=12, N=8, unet=unet, vae=vae, gop=8,
+                                model_id="s2vc-random"), **kw})

@@ -1,0 +1,197 @@
+"""S²VC: conditional coding round trip, the generator's buffers, seeking, bad streams, rate,
+and the full-size (diffusers folder + LoRA) loading path at tiny size."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+
+from conftest import synthetic_frames as moving_frames
+from vidgen_codec import api
+from vidgen_codec.codecs.base import RateTarget, Structure
+from vidgen_codec.codecs.s2vc import S2vcCodec
+from vidgen_codec.codecs.s2vc.codec import small_config
+from vidgen_codec.errors import FormatError, InputError, WeightsError
+from vidgen_codec.frames import pad_to_multiple, to_tensor
+from vidgen_codec.info import describe
+from vidgen_codec.models.integer_hyper import IntegerHyperSynthesis
+from vidgen_codec.registry import get_codec
+
+
+@pytest.fixture(scope="module")
+def s2vc_weights(tmp_path_factory):
+    d = tmp_path_factory.mktemp("w") / "s2vc"
+    S2vcCodec.random(seed=3).save(d)
+    return str(d)
+
+
+def _encode(codec, n=10, gop=6, bpp=0.4, q=None):
+    st = codec.new_encoder(64, 64, RateTarget(bpp=bpp, q=q), n, Structure(gop))
+    chunks, recs = [], []
+    for f in moving_frames(64, 64, n):
+        out, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
+        chunks += out
+        recs.append(st.buffer.clone())
+    return chunks, recs
+
+
+def _decode(codec, payloads, generate=True):
+    st = codec.new_decoder(generate=generate)
+    frames, feats = {}, []
+    for p in payloads:
+        out, st = codec.decode_frame(st, p, 64, 64)
+        frames.update(out)
+        feats.append(st.buffer.clone())
+    return frames, feats
+
+
+def test_structure_and_chunk_types():
+    codec = S2vcCodec.random(seed=1)
+    chunks, _ = _encode(codec, n=13, gop=6)
+    kinds = "".join("IPMR"[c.payload.frame_type] for c in chunks)
+    assert kinds == "IPPPPP" + "IPPPPPP"  # a stub of one frame joins the GOP before it
+    assert [c.chunk_type.name for c in chunks[:2]] == ["BACKBONE_FRAME", "LATENT_RESIDUAL"]
+    assert [c.gop_start for c in chunks].count(True) == 2
+    assert all(len(c.payload.streams) == 2 for c in chunks)
+
+
+def test_decoder_buffer_equals_encoder_buffer():
+    """The feature buffer the encoder conditions on is the decoder's, bit for bit."""
+    codec = S2vcCodec.random(seed=1)
+    chunks, enc_feats = _encode(codec)
+    _, dec_feats = _decode(codec, [c.payload for c in chunks])
+    assert len(enc_feats) == len(dec_feats) == 10
+    for a, b in zip(enc_feats, dec_feats):
+        assert torch.equal(a, b)
+
+
+def test_generator_uses_and_returns_its_diffusion_buffer():
+    codec = S2vcCodec.random(seed=1)
+    payloads = [c.payload for c in _encode(codec, n=4)[0]]
+    gen, _ = _decode(codec, payloads)
+    plain, _ = _decode(codec, payloads, generate=False)
+    assert sorted(gen) == sorted(plain) == [0, 1, 2, 3]
+    assert all(not torch.equal(gen[i], plain[i]) for i in gen)
+    # TCG: the same P-frame decoded after a different previous frame differs
+    f = torch.randn(1, codec.cfg.F, 8, 8)
+    base = torch.rand(1, 3, 64, 64)
+    y0, buf0 = codec.generator(f, base, 1, None)
+    y1, _ = codec.generator(f, base, 1, [b + 1 for b in buf0])
+    assert len(buf0) == codec.cfg.tcg_blocks and not torch.equal(y0, y1)
+
+
+def test_latent_tables_come_from_integer_networks():
+    codec = S2vcCodec.random(seed=1)
+    z = torch.randint(-3, 4, (1, codec.cfg.N, 1, 1)).double()
+    y_prev = torch.randint(-5, 6, (1, codec.cfg.M, 4, 4)).double() / 4
+    a = codec.latent.params(z, y_prev)
+    hs = IntegerHyperSynthesis(codec.coder.h_s).forward_int64(z)
+    b = IntegerHyperSynthesis(codec.coder.prior).forward_int64(torch.cat([*hs, y_prev], 1))
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
+def test_bad_streams_are_refused():
+    codec = S2vcCodec.random(seed=1)
+    p = [c.payload for c in _encode(codec, n=4)[0]]
+    for payloads in ([p[1]], [p[0], p[1].__class__(1, 2, 0, p[1].streams)],
+                     [p[0], p[1].__class__(1, 1, 0, p[1].streams[:1])]):
+        with pytest.raises(FormatError):
+            _decode(codec, payloads)
+    with pytest.raises(FormatError):  # truncated y stream of a P-frame
+        _decode(codec, [p[0], p[1].__class__(1, 1, p[1].rate_code, [p[1].streams[0], b""])])
+
+
+def test_options_that_do_not_apply_are_refused():
+    codec = S2vcCodec.random(seed=1)
+    for s in (Structure(8, 4), Structure(backbone="av1"), Structure(preset=4)):
+        with pytest.raises(InputError):
+            codec.new_encoder(64, 64, RateTarget(bpp=0.1), 10, s)
+
+
+def test_api_round_trip_seek_and_info(make_clip, tmp_path, s2vc_weights):
+    clip = make_clip("c.mkv", width=64, height=48, count=12)
+    vgc = str(tmp_path / "a.vgc")
+    rep = api.encode(clip.path, vgc, codec="s2vc", bpp=0.5, weights=s2vc_weights, gop=5,
+                     progress=False)
+    assert rep.frames == 12
+    d = describe(vgc)
+    assert d["codec"] == "s2vc" and "".join(f["type"] for f in d["per_frame"]) == "IPPPP" + "IPPPPPPP"[:7]
+    api.decode(vgc, str(tmp_path / "all") + "/", weights=s2vc_weights, progress=False)
+    n = api.decode(vgc, str(tmp_path / "part") + "/", start=6, frames=5,
+                   weights=s2vc_weights, progress=False)
+    assert n == 5 and _digests(tmp_path / "part") == _digests(tmp_path / "all")[6:11]
+    api.decode(vgc, str(tmp_path / "plain") + "/", weights=s2vc_weights, progress=False,
+               generate=False)
+    assert _digests(tmp_path / "plain") != _digests(tmp_path / "all")
+    again = str(tmp_path / "b.vgc")
+    api.encode(clip.path, again, codec="s2vc", bpp=0.5, weights=s2vc_weights, gop=5,
+               progress=False)
+    assert open(vgc, "rb").read() == open(again, "rb").read()
+
+
+def test_fixed_rate(make_clip, tmp_path, s2vc_weights):
+    clip = make_clip("c.mkv", count=4)
+    a = str(tmp_path / "a.vgc")
+    api.encode(clip.path, a, codec="s2vc", q=1.5, weights=s2vc_weights, progress=False)
+    assert {f["rate_code"] for f in describe(a)["per_frame"]} == {1500}
+    with pytest.raises(InputError):
+        api.encode(clip.path, str(tmp_path / "b.vgc"), codec="s2vc", q=99.0,
+                   weights=s2vc_weights, progress=False)
+    assert not (tmp_path / "b.vgc").exists()
+
+
+def test_no_generate_is_refused_for_other_codecs(make_clip, tmp_path):
+    clip = make_clip("c.mkv", count=2)
+    a = str(tmp_path / "a.vgc")
+    api.encode(clip.path, a, codec="intra", bpp=0.5, progress=False)
+    with pytest.raises(InputError, match="generate"):
+        api.decode(a, str(tmp_path / "d.mkv"), generate=False, progress=False)
+    assert not (tmp_path / "d.mkv").exists()
+
+
+def test_codecs_lists_s2vc():
+    spec = get_codec("s2vc")
+    assert spec.codec_id == 3 and spec.weights == "s2vc"
+
+
+# -- full-size path at tiny size ----------------------------------------------------------------
+def test_model_from_a_diffusers_folder_with_lora(tmp_path, make_clip):
+    """An SD-shaped U-Net and VAE saved with save_pretrained, loaded with from_pretrained
+    under the s2vc weights folder (LoRA adapters I and P on the U-Net), encode and decode."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    from vidgen_codec.models.s2vc_model import S2vcModel
+
+    cfg = small_config()
+    torch.manual_seed(0)
+    base = tmp_path / "sd"
+    UNet2DConditionModel(**cfg.unet).save_pretrained(base / "unet")
+    AutoencoderKL(**cfg.vae).save_pretrained(base / "vae")
+    full = small_config(unet=None, vae=None, base_dir=str(base), skip=False, lora_rank=4,
+                       model_id="s2vc-sd-lora4")
+    model = S2vcModel(full, base)
+    kinds = {k.split("lora_")[1].split(".")[1] for k in model.adapter_state() if "lora_" in k}
+    assert kinds == {"I", "P"}
+    assert not any(k.startswith("generator.vae.") for k in model.adapter_state())
+    from vidgen_codec.codecs.intra import IntraCodec, build_tables
+
+    build_tables(model.coder)
+    codec = S2vcCodec(IntraCodec.random(1), model, b"\1" * 32)
+    wdir = tmp_path / "weights"
+    codec.save(wdir)
+    meta = json.loads((wdir / "config.json").read_text())
+    assert meta["config"]["unet"] is None and meta["config"]["lora_rank"] == 4
+    clip = make_clip("c.mkv", count=3)
+    vgc = str(tmp_path / "a.vgc")
+    api.encode(clip.path, vgc, codec="s2vc", bpp=0.5, weights=str(wdir), progress=False)
+    assert api.decode(vgc, str(tmp_path / "d") + "/", weights=str(wdir), progress=False) == 3
+    (base / "vae" / "config.json").unlink()
+    with pytest.raises(WeightsError):
+        S2vcCodec.load(wdir)
+
+
+def _digests(folder) -> list[str]:
+    return [hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())]
