@@ -152,6 +152,38 @@ def test_no_generate_is_refused_for_other_codecs(make_clip, tmp_path):
     assert not (tmp_path / "d.mkv").exists()
 
 
+def test_threads_do_not_change_bytes_or_frames(make_clip, tmp_path, s2vc_weights):
+    clip = make_clip("c.mkv", count=5)
+    threads = torch.get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            vgc = str(tmp_path / f"{n}.vgc")
+            api.encode(clip.path, vgc, codec="s2vc", bpp=0.5, weights=s2vc_weights,
+                       progress=False)
+            api.decode(vgc, str(tmp_path / f"{n}.y4m"), weights=s2vc_weights, progress=False)
+            out[n] = (open(vgc, "rb").read(), open(tmp_path / f"{n}.y4m", "rb").read())
+    finally:
+        torch.set_num_threads(threads)
+    assert out[1] == out[2]
+
+
+def test_spec_worked_example_framing():
+    """bitstream_spec.md 15 s2vc: the chunks' framing fields, as the encoder writes them."""
+    from vidgen_codec.bitstream.framing import FRAMING
+
+    codec = S2vcCodec.random(seed=3)
+    st = codec.new_encoder(64, 64, RateTarget(q=1.0), 2, Structure(2))
+    packed = []
+    for f in moving_frames(64, 64, 2):
+        chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
+        packed += [FRAMING.pack_chunk(int(c.chunk_type) & 0x7F, c.payload.pack()) for c in chunks]
+    # type, (length), frame_index, frame_type, rate_code 1000 (zigzag d0 0f), n_streams 2
+    assert packed[0][0] == 0x02 and packed[0][2:7] == bytes.fromhex("0000d00f02")
+    assert packed[1][0] == 0x04 and packed[1][2:7] == bytes.fromhex("0101d00f02")
+
+
 def test_codecs_lists_s2vc():
     spec = get_codec("s2vc")
     assert spec.codec_id == 3 and spec.weights == "s2vc"

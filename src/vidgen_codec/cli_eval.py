@@ -28,7 +28,9 @@ def _targets(text: str) -> list[float]:
 @click.option("--codecs", default=None,
               help="vgc codecs, comma-separated (default: every registered codec; one whose "
                    "weights are missing is skipped with a message). stem/no-refine: the stem "
-                   "file decoded without the refiner; stem/p4: encoded with --preset 4.")
+                   "file decoded without the refiner; stem/p4: encoded with --preset 4; "
+                   "stem/learned: the learned backbone; s2vc/no-generate: the s2vc file "
+                   "decoded without its generator.")
 @click.option("--bpp", default="0.02,0.05,0.1", show_default=True,
               help="Target bits per pixel of each vgc file, comma-separated.")
 @click.option("--baselines", default="x264,x265,svtav1", show_default=True,
@@ -65,6 +67,7 @@ def eval_cmd(clips, codecs, bpp, baselines, anchor, metrics, out, start, frames,
       vgc eval clip.mp4 --out results/clip --frames 30
       vgc eval a.mp4 b.mkv --codecs intra --bpp 0.01,0.02,0.05 --out results/ab --jobs 2
       vgc eval cup.mp4 --codecs stem,stem/no-refine --bpp 0.02,0.05 --out results/refine
+      vgc eval cup.mp4 --codecs s2vc,s2vc/no-generate,stem/learned --bpp 0.02,0.05
       vgc eval seq.yuv --size 1920x1080 --fps 50 --frames 96 --out results/uvg
       vgc eval clip.mp4 --baselines x264 --metrics psnr,ms_ssim,ewarp --out results/quick
     """

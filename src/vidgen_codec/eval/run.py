@@ -169,9 +169,10 @@ def _resolve_codecs(cfg: EvalConfig, log) -> tuple[list[tuple[str, str]], dict[s
     device = resolve_device(cfg.device)
     ok, skipped = [], {}
     for name in names:
-        base, refine, _ = codec_variant(name)
+        v = codec_variant(name)
+        base, refine = v.codec, v.refine
         spec = get_codec(base)  # InputError for an unknown name
-        if not refine and not spec.refined:
+        if not refine and not spec.refined and base != "s2vc":
             raise InputError(f"{name}: {base} has no refiner to leave out")
         try:
             sha = spec.load(None, device=device).weights_sha256
@@ -191,17 +192,29 @@ def _resolve_codecs(cfg: EvalConfig, log) -> tuple[list[tuple[str, str]], dict[s
     return ok, skipped
 
 
-def codec_variant(name: str) -> tuple[str, bool, int | None]:
-    """"stem" -> ("stem", refined, None); "stem/no-refine" -> ("stem", not refined, None): the
-    same file decoded without the diffusion refiner, for comparisons at equal bytes;
-    "stem/p4" -> ("stem", refined, 4): encoded with `--preset 4` (the av1 backbone's)."""
+@dataclass(frozen=True)
+class Variant:
+    codec: str
+    refine: bool = True  # decoded through the refiner (stem) / the generator (s2vc)
+    preset: int | None = None
+    backbone: str | None = None
+
+
+def codec_variant(name: str) -> Variant:
+    """"stem" -> stem as it ships; "stem/no-refine", "s2vc/no-generate": the same file decoded
+    without the refiner or the generator, for comparisons at equal bytes; "stem/p4": encoded
+    with `--preset 4` (the av1 backbone's); "stem/learned": the learned backbone."""
     base, _, variant = name.partition("/")
     if variant.startswith("p") and variant[1:].isdigit():
-        return base, True, int(variant[1:])
-    if variant not in ("", "no-refine"):
-        raise InputError(f"unknown codec variant {name!r} (CODEC, CODEC/no-refine or "
-                         "CODEC/pN)")
-    return base, variant == "", None
+        return Variant(base, preset=int(variant[1:]))
+    if variant in ("learned", "av1"):
+        return Variant(base, backbone=variant)
+    if variant not in ("", "no-refine", "no-generate"):
+        raise InputError(f"unknown codec variant {name!r} (CODEC, CODEC/no-refine, "
+                         "CODEC/no-generate, CODEC/learned, CODEC/av1 or CODEC/pN)")
+    if variant == "no-generate" and base != "s2vc":
+        raise InputError(f"{name}: only s2vc has a generator to leave out")
+    return Variant(base, refine=variant == "")
 
 
 def _clip_info(path: str, cfg: EvalConfig, taken: set[str]) -> ClipInfo:
@@ -369,18 +382,22 @@ def _vgc_encode_decode(t: dict, point: dict) -> tuple[np.ndarray, dict]:
     warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
 
     clip = ClipInfo(**t["clip"])
-    codec, refine, preset = codec_variant(t["codec"])
+    v = codec_variant(t["codec"])
+    generate = v.refine or v.codec != "s2vc"  # s2vc/no-generate
+    refine = v.refine or v.codec == "s2vc"
     rel = Path("streams") / clip.id / f"{t['codec'].replace('/', '-')}_bpp{t['bpp']:g}.vgc"
     stream = Path(t["out"]) / rel
     stream.parent.mkdir(parents=True, exist_ok=True)
     with Cost(t["device"]) as enc:  # a /no-refine file is the same file, decoded unrefined
-        rep = api.encode(clip.path, str(stream), codec=codec, bpp=t["bpp"],
+        rep = api.encode(clip.path, str(stream), codec=v.codec, bpp=t["bpp"],
                          start=clip.start, frames=clip.frames, raw=clip.raw_spec(),
-                         device=t["device"], progress=False, preset=preset)
+                         device=t["device"], progress=False, preset=v.preset,
+                         backbone=v.backbone)
     with tempfile.TemporaryDirectory(prefix="vgc-eval-") as tmp:
         out = os.path.join(tmp, "decoded.mkv")  # FFV1: lossless
         with Cost(t["device"]) as dec:
-            api.decode(str(stream), out, device=t["device"], refine=refine, progress=False)
+            api.decode(str(stream), out, device=t["device"], refine=refine, progress=False,
+                       generate=generate)
         decoded = np.stack(list(read_frames(out)))
     point.update(stream=str(rel), bytes=rep.bytes)
     n = clip.frames

@@ -84,7 +84,7 @@ def code_run(model: S2vcModel, intra: IntraModel, x: torch.Tensor, q: torch.Tens
     y_prev = torch.zeros(B, coder.M, h, w, device=x.device)
     recs, feats, bpp, mse = [x_i], [buffer], [], []
     for t in range(1, T):
-        out = coder(x[:, t], buffer, y_prev, q)
+        out = coder(x[:, t], buffer, recs[-1], y_prev, q)
         bits = sum(torch.log(lk).sum(dim=(1, 2, 3)) for lk in out["likelihoods"]) / -math.log(2)
         bpp.append(bits / (x.shape[-2] * x.shape[-1]))
         mse.append(((out["x_rec"] - x[:, t]) ** 2).mean(dim=(1, 2, 3)))

@@ -49,6 +49,7 @@ class S2vcEncoderState:
     index: int = 0  # display index of the next frame
     p_left: int = 0  # P-frames still to code in the open GOP
     buffer: torch.Tensor | None = None  # the decoded feature of the last frame
+    frame: torch.Tensor | None = None  # the last frame as the coder decodes it
     y_prev: torch.Tensor | None = None  # its latent y_hat (float64; zeros after an I-frame)
 
 
@@ -56,6 +57,7 @@ class S2vcEncoderState:
 class S2vcDecoderState:
     generate: bool = True
     buffer: torch.Tensor | None = None
+    frame: torch.Tensor | None = None
     y_prev: torch.Tensor | None = None
     diffusion: list | None = None  # the generator's diffusion buffer (TCG)
 
@@ -110,8 +112,9 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
         torch.manual_seed(seed + 2)
         model = S2vcModel(cfg or small_config())
         build_tables(model.coder)
-        g = model.generator  # a generator that is not the identity (skip, zero init)
-        for p in [g.vae.decoder.conv_out.weight, *(z.weight for z in g.tcg)]:
+        g = model.generator  # not the identity (zero-initialised layers)
+        for p in [g.vae.decoder.conv_out.weight, *(z.weight for z in g.tcg),
+                  model.coder.recon[-1].weight]:
             torch.nn.init.normal_(p, std=0.02)
         return cls(intra, model, bytes([seed % 256, 2]) * 16, **kw)
 
@@ -196,12 +199,13 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
         if st.q_fixed is None:
             rate = replace(spend(rate, chunk_bytes(pl)), q_i=q)
         buffer, y_prev = self._reset(rec)
-        st = replace(st, index=t + 1, rate=rate, p_left=n - 1, buffer=buffer, y_prev=y_prev)
+        st = replace(st, index=t + 1, rate=rate, p_left=n - 1, buffer=buffer, frame=rec,
+                     y_prev=y_prev)
         return [CodedChunk(ChunkType.BACKBONE_FRAME, pl, gop_start=True)], st
 
     def _code_p(self, st: S2vcEncoderState, x: torch.Tensor):
         t, coder = st.index, self.coder
-        c = coder.context(st.buffer)
+        c = coder.context(st.buffer, st.frame)
         y = coder.analyze(x, c)
         coded: dict[float, torch.Tensor] = {}
 
@@ -220,7 +224,7 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
         y_hat = coded[q]
         feature = self._synthesize(y_hat, q, c)
         st = replace(st, index=t + 1, rate=rate, p_left=st.p_left - 1, buffer=feature,
-                     y_prev=y_hat)
+                     frame=coder.reconstruct(feature, st.frame), y_prev=y_hat)
         return [CodedChunk(ChunkType.LATENT_RESIDUAL, pl, gop_start=False)], st
 
     # -- shared by the encoder and the decoder ---------------------------------------------
@@ -265,10 +269,10 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
         elif ft == FrameType.P:
             if st.buffer is None:
                 raise FormatError("s2vc P-frame before any I-frame", chunk=chunk)
-            c = self.coder.context(st.buffer)
+            c = self.coder.context(st.buffer, st.frame)
             y_hat = self.latent.decode(payload.streams, st.y_prev, hp, wp)
             feature, y_prev = self._synthesize(y_hat, q, c), y_hat
-            base, diffusion = self.coder.recon(feature), st.diffusion
+            base, diffusion = self.coder.reconstruct(feature, st.frame), st.diffusion
         else:
             raise FormatError(f"s2vc frame of type {int(ft)} (I or P expected)", chunk=chunk)
         if st.generate:
@@ -276,7 +280,7 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
                                               diffusion)
         else:
             frame = base
-        st = replace(st, buffer=feature, y_prev=y_prev, diffusion=diffusion)
+        st = replace(st, buffer=feature, frame=base, y_prev=y_prev, diffusion=diffusion)
         return [(payload.frame_index, frame.clamp(0, 1))], st
 
     def frame_info(self, st, payload: FramePayload, *, chunk=None):
