@@ -1,11 +1,12 @@
-"""STEM speed and streaming memory on the CPU (or GPU with --device cuda). Prints a table.
+"""STEM and S2VC speed and streaming memory on the CPU (or GPU with --device cuda). Prints a table.
 
     python benchmarks/stem.py                      # 640x360, bpp 0.02 and 0.05
     python benchmarks/stem.py --lengths 50,150,400 # peak RSS against clip length
 
 Variants (--variants): `av1` the default (structure search + refinement gate), `av1-nogate`
 (structure search, --no-refine), `av1-fast` (--fast: neither), `learned` (the learned
-backbone, refined), `learned-norefine`: so the cost of the search and of the gate shows.
+backbone, refined), `learned-norefine`: so the cost of the search and of the gate shows;
+`s2vc` and `s2vc-nogen` (decoded with --no-generate): S2VC with its shipped weights.
 
 Each point runs in its own process so its peak RSS (ru_maxrss) is its own. The clip is the
 synthetic panning scene of `vgc`'s demo (made here, nothing downloaded; long clips pan back
@@ -27,13 +28,14 @@ CHILD = r"""
 import json, resource, sys, time
 from vidgen_codec import api
 src, vgc, out, bpp, device, kw = sys.argv[1:7]
+kw = json.loads(kw)
+codec, dec_kw = kw.pop("codec", "stem"), kw.pop("decode", {})
 t = time.perf_counter()
-rep = api.encode(src, vgc, codec="stem", bpp=float(bpp), device=device, progress=False,
-                 **json.loads(kw))
+rep = api.encode(src, vgc, codec=codec, bpp=float(bpp), device=device, progress=False, **kw)
 t_enc = time.perf_counter() - t
 rss_enc = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
-n = api.decode(vgc, out, device=device, progress=False)
+n = api.decode(vgc, out, device=device, progress=False, **dec_kw)
 t_dec = time.perf_counter() - t
 gpu = {}
 if device == "cuda":
@@ -70,6 +72,8 @@ VARIANTS = {
     "av1-fast": {"fast": True},
     "learned": {"backbone": "learned"},
     "learned-norefine": {"backbone": "learned", "refine": False},
+    "s2vc": {"codec": "s2vc"},
+    "s2vc-nogen": {"codec": "s2vc", "decode": {"generate": False}},
 }
 
 
@@ -94,7 +98,7 @@ def main() -> None:
         tmp = Path(d)
         clip = tmp / "clip.mkv"
         make_clip(clip, a.frames, w, h)
-        print(f"STEM speed, {w}x{h}, {a.frames} frames, device {a.device}")
+        print(f"vgc speed, {w}x{h}, {a.frames} frames, device {a.device}")
         print(f"{'variant':<17}{'bpp target':>10} {'bpp':>8} {'bytes':>8} {'enc fps':>8} "
               f"{'dec fps':>8} {'peak MiB':>9}")
         for bpp in map(float, a.bpp.split(",")):

@@ -16,7 +16,8 @@ from conftest import synthetic_frames, write_clip
 
 ray = pytest.importorskip("ray")
 
-from vidgen_codec import api  # noqa: E402
+from vidgen_codec import api
+from vidgen_codec.weights import repo_weights_dir  # noqa: E402
 from vidgen_codec.codecs.base import Span  # noqa: E402
 from vidgen_codec.errors import InputError  # noqa: E402
 from vidgen_codec.parallel import plan as chunk_plan  # noqa: E402
@@ -103,6 +104,23 @@ def test_parallel_decode_identical_to_serial(local_ray, cut_clip, tmp_path):
     api.decode(src, str(tmp_path / "s2.y4m"), start=9, frames=25, progress=False)
     api.decode(src, str(tmp_path / "p2.y4m"), start=9, frames=25, workers=2, progress=False)
     assert (tmp_path / "s2.y4m").read_bytes() == (tmp_path / "p2.y4m").read_bytes()
+
+
+@pytest.mark.skipif(not (repo_weights_dir() / "s2vc" / "config.json").exists(),
+                    reason="no shipped s2vc weights")
+def test_s2vc_spans_and_ranges_on_workers(local_ray, cut_clip, tmp_path):
+    """s2vc: the same file with 1 and 2 workers (spans from the cut), the same frames decoded
+    serially and as GOP ranges with and without the generator."""
+    files = []
+    for workers in (1, 2):
+        files.append(str(tmp_path / f"s{workers}.vgc"))
+        api.encode(cut_clip, files[-1], codec="s2vc", bpp=0.3, gop=8, workers=workers,
+                   progress=False)
+    assert open(files[0], "rb").read() == open(files[1], "rb").read()
+    for gen in (True, False):
+        api.decode(files[0], str(tmp_path / "a.y4m"), generate=gen, progress=False)
+        api.decode(files[0], str(tmp_path / "b.y4m"), generate=gen, workers=2, progress=False)
+        assert (tmp_path / "a.y4m").read_bytes() == (tmp_path / "b.y4m").read_bytes()
 
 
 def test_killed_worker_is_replaced_and_the_bytes_do_not_change(local_ray, cut_clip, tmp_path):

@@ -83,6 +83,17 @@ def test_generator_uses_and_returns_its_diffusion_buffer():
     assert len(buf0) == codec.cfg.tcg_blocks and not torch.equal(y0, y1)
 
 
+def test_encoder_state_does_not_grow():
+    """Streaming: the encoder holds the feature buffer, the last frame and latent, no more."""
+    codec = S2vcCodec.random(seed=1)
+    st = codec.new_encoder(64, 64, RateTarget(bpp=0.4), None, Structure(50))
+    sizes = []
+    for f in moving_frames(64, 64, 12):
+        _, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
+        sizes.append(sum(v.numel() for v in vars(st).values() if torch.is_tensor(v)))
+    assert len(set(sizes)) == 1
+
+
 def test_latent_tables_come_from_integer_networks():
     codec = S2vcCodec.random(seed=1)
     z = torch.randint(-3, 4, (1, codec.cfg.N, 1, 1)).double()
@@ -106,9 +117,12 @@ def test_bad_streams_are_refused():
 
 def test_options_that_do_not_apply_are_refused():
     codec = S2vcCodec.random(seed=1)
-    for s in (Structure(8, 4), Structure(backbone="av1"), Structure(preset=4)):
+    for s in (Structure(8, 4), Structure(backbone="bogus"), Structure(preset=4),
+              Structure(backbone="av1", backbone_scale=2)):
         with pytest.raises(InputError):
             codec.new_encoder(64, 64, RateTarget(bpp=0.1), 10, s)
+    with pytest.raises(InputError):
+        codec.new_encoder(64, 64, RateTarget(q=1.0), 10, Structure(backbone="av1"))
 
 
 def test_api_round_trip_seek_and_info(make_clip, tmp_path, s2vc_weights):
@@ -129,6 +143,32 @@ def test_api_round_trip_seek_and_info(make_clip, tmp_path, s2vc_weights):
     again = str(tmp_path / "b.vgc")
     api.encode(clip.path, again, codec="s2vc", bpp=0.5, weights=s2vc_weights, gop=5,
                progress=False)
+    assert open(vgc, "rb").read() == open(again, "rb").read()
+
+
+def test_av1_iframes(make_clip, tmp_path, s2vc_weights):
+    """--backbone av1: I-frames are SVT-AV1 key frames (one stream), the codec config says so,
+    the P-frames condition on dav1d's decode; seeking and determinism hold."""
+    clip = make_clip("c.mkv", width=64, height=48, count=9)
+    vgc = str(tmp_path / "a.vgc")
+    rep = api.encode(clip.path, vgc, codec="s2vc", bpp=0.6, backbone="av1", gop=4,
+                     weights=s2vc_weights, progress=False)
+    d = describe(vgc)
+    assert "".join(f["type"] for f in d["per_frame"]) == "IPPP" + "IPPPP"
+    from vidgen_codec.bitstream import ContainerReader
+
+    with ContainerReader(vgc) as rd:
+        assert rd.codec_config == bytes([1, 8, 2, 0])
+        first = next(rd.iter_frames())
+        assert len(first.payload.streams) == 1
+    assert abs(rep.bpp / 0.6 - 1) < 0.25
+    api.decode(vgc, str(tmp_path / "all") + "/", weights=s2vc_weights, progress=False)
+    api.decode(vgc, str(tmp_path / "part") + "/", start=4, weights=s2vc_weights,
+               progress=False)
+    assert _digests(tmp_path / "part") == _digests(tmp_path / "all")[4:]
+    again = str(tmp_path / "b.vgc")
+    api.encode(clip.path, again, codec="s2vc", bpp=0.6, backbone="av1", gop=4,
+               weights=s2vc_weights, progress=False)
     assert open(vgc, "rb").read() == open(again, "rb").read()
 
 

@@ -2,8 +2,9 @@
 Guidance", CVPR 2026): conditional coding with a feature buffer, decoded by a single-step
 diffusion generator with Contextual Semantic Guidance and Temporal Consistency Guidance.
 
-    GOP start (every `gop` frames, the reset period): I-frame by the intra codec
-        (BACKBONE_FRAME, the intra payload); its decode, embedded, fills the feature buffer
+    GOP start (every `gop` frames, the reset period): I-frame by stem's backbone coders
+        (`iframe.py`: the intra codec, or an SVT-AV1 key frame with --backbone av1) in a
+        BACKBONE_FRAME; its decode, embedded, fills the feature buffer
     other frames: P-frames by the conditional coder (`models/s2vc_coder.py`), conditioned on
         the buffer; the latent is coded by `latent.py` (LATENT_RESIDUAL chunks)
     decoder: each frame's decoded feature -> generator (`models/s2vc_generator.py`), or with
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -31,9 +31,11 @@ from ...models.s2vc_model import S2vcConfig, S2vcModel
 from ...weights import (identity, load_into, load_model, load_state, pair_identity, read_config,
                         repo_weights_dir, save_state)
 from ..base import CodedChunk, RateTarget, Span, Structure
-from ..dc_trim import trimmed
+from ...pictures.av1 import Av1Settings
+from ...stem_gop import AV1, BackboneConfig
 from ..intra import Q_STEP, IntraCodec, build_tables, check_rate, rate_code, snap_q
 from ..stem.encoder import chunk_bytes, fit_chunk
+from .iframe import Av1IFrames, LearnedIFrames
 from ..stem.rate import backbone_budget, init_stem_rate, open_gop, span_rate, spend
 from .latent import LatentCoder
 
@@ -43,6 +45,9 @@ ARCHITECTURE = "S2vcModel"
 @dataclass
 class S2vcEncoderState:
     gop: int
+    backbone: BackboneConfig  # the I-frame coder (learned: no codec config)
+    width: int
+    height: int
     rate: object  # stem.rate.StemRate, or None at a fixed rate
     q_fixed: float | None
     end: int | None  # the clip's (or span's) end, when known
@@ -55,6 +60,9 @@ class S2vcEncoderState:
 
 @dataclass
 class S2vcDecoderState:
+    backbone: BackboneConfig
+    width: int
+    height: int
     generate: bool = True
     buffer: torch.Tensor | None = None
     frame: torch.Tensor | None = None
@@ -135,10 +143,17 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
         if s.backbone_interval not in (None, 1):
             raise InputError("s2vc codes every frame (I or conditional P): --backbone-interval "
                              "does not apply")
-        if s.backbone not in (None, "learned"):
-            raise InputError("s2vc's I-frames use the learned intra coder: --backbone learned")
-        if (s.backbone_scale, s.preset) != (None, None):
-            raise InputError("--backbone-scale and --preset are the av1 backbone's options")
+        if s.backbone not in (None, "learned", "av1"):
+            raise InputError(f"unknown backbone {s.backbone!r}: learned, av1")
+        if s.backbone_scale not in (None, 1):
+            raise InputError("s2vc codes I-frames at full scale: --backbone-scale 1")
+        av1 = s.backbone == "av1"
+        if s.preset is not None and not (av1 and 0 <= s.preset <= 13):
+            raise InputError("--preset is the av1 backbone's SVT-AV1 preset, 0 .. 13")
+        if av1 and target.q is not None:
+            raise InputError("s2vc with --backbone av1 takes --bpp, not --rate")
+        backbone = BackboneConfig(AV1, Av1Settings() if s.preset is None
+                                  else Av1Settings(preset=s.preset)) if av1 else BackboneConfig()
         gop = s.gop or self.cfg.gop
         if not 1 <= gop <= 65535:
             raise InputError(f"--gop {gop} outside 1 .. 65535")
@@ -150,8 +165,9 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
             rate = span_rate(span, 0.0) or init_stem_rate(target.bpp, width, height,
                                                           expected_frames, 0.0)
         if span is not None:
-            return S2vcEncoderState(gop, rate, q, span.end, index=span.first)
-        return S2vcEncoderState(gop, rate, q, expected_frames)
+            return S2vcEncoderState(gop, backbone, width, height, rate, q, span.end,
+                                    index=span.first)
+        return S2vcEncoderState(gop, backbone, width, height, rate, q, expected_frames)
 
     def chunking(self, st: S2vcEncoderState) -> tuple[int, bool]:
         """(frames of one GOP, True): spans of whole GOPs, a new span at each scene cut."""
@@ -177,31 +193,25 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
 
     def _code_i(self, st: S2vcEncoderState, x: torch.Tensor):
         t, n = st.index, self._gop_frames(st)
-        intra = self.intra
-        y = intra.analyze(x)
-
-        def payload(q, offset=None):
-            y_at = y if offset is None else intra.analyze(x - offset)
-            return FramePayload(t, FrameType.I, rate_code(q), intra.code_latent(y_at, q))
-
-        rate = st.rate
-        if st.q_fixed is not None:
-            q = snap_q(st.q_fixed)
-            pl = payload(q)
-        else:
+        rate, budget = st.rate, None
+        if st.q_fixed is None:
             rate = open_gop(rate, n)
             w = self.cfg.i_weight
             budget = backbone_budget(rate, w, w + n - 1, 0)
-            q, pl = fit_chunk(payload, budget, intra.cfg.levels, rate.q_i)
-        pl, rec = trimmed(x, pl, partial(payload, q),
-                          lambda p: intra.decode_streams(p.streams, q, *x.shape[-2:]),
-                          chunk_bytes)
+        coder = self._iframes(st.backbone, st.width, st.height)
+        pl, rec, q = coder.code(x, t, budget, st.q_fixed, rate.q_i if rate else None)
+        rec = rec.to(self.device)
         if st.q_fixed is None:
             rate = replace(spend(rate, chunk_bytes(pl)), q_i=q)
         buffer, y_prev = self._reset(rec)
         st = replace(st, index=t + 1, rate=rate, p_left=n - 1, buffer=buffer, frame=rec,
                      y_prev=y_prev)
         return [CodedChunk(ChunkType.BACKBONE_FRAME, pl, gop_start=True)], st
+
+    def _iframes(self, backbone: BackboneConfig, width: int, height: int):
+        if backbone.coder == AV1:
+            return Av1IFrames(backbone.av1, width, height)
+        return LearnedIFrames(self.intra)
 
     def _code_p(self, st: S2vcEncoderState, x: torch.Tensor):
         t, coder = st.index, self.coder
@@ -241,8 +251,9 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
     def structure(self, st: S2vcEncoderState) -> Structure:
         return Structure(st.gop, 1)
 
-    def codec_config(self, st) -> bytes | None:
-        return None
+    def codec_config(self, st: S2vcEncoderState) -> bytes | None:
+        """None for learned I-frames, else stem's backbone config (bitstream_spec.md 15)."""
+        return None if st.backbone.coder != AV1 else st.backbone.pack()
 
     def refines(self, st) -> bool:
         return False  # the generator is the decoder's own; no REFINE chunk
@@ -250,25 +261,23 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
     # -- decode ---------------------------------------------------------------------------
     def new_decoder(self, config: bytes | None = None, width: int = 0, height: int = 0, *,
                     generate: bool = True) -> S2vcDecoderState:
-        if config is not None:
-            raise FormatError("s2vc files have no codec config (CODEC_CONFIG)")
-        return S2vcDecoderState(generate=generate)
+        return S2vcDecoderState(BackboneConfig.unpack(config), width, height, generate=generate)
 
     @torch.no_grad()
     def decode_frame(self, st: S2vcDecoderState, payload: FramePayload, hp: int, wp: int, *,
                      chunk: int | None = None):
         ft = payload.frame_type
-        if len(payload.streams) != 2:
-            raise FormatError(f"s2vc frame with {len(payload.streams)} streams (2 expected)",
-                              chunk=chunk)
         q = payload.rate_code * Q_STEP
         if ft == FrameType.I:
-            base = self.intra.decode_streams(payload.streams, q, hp, wp)
+            coder = self._iframes(st.backbone, st.width, st.height)
+            base = coder.decode(payload, hp, wp, chunk=chunk).to(self.device)
             feature, y_prev = self._reset(base)
             diffusion = None
         elif ft == FrameType.P:
             if st.buffer is None:
                 raise FormatError("s2vc P-frame before any I-frame", chunk=chunk)
+            if len(payload.streams) != 2:
+                raise FormatError("s2vc P-frame without 2 streams", chunk=chunk)
             c = self.coder.context(st.buffer, st.frame)
             y_hat = self.latent.decode(payload.streams, st.y_prev, hp, wp)
             feature, y_prev = self._synthesize(y_hat, q, c), y_hat
