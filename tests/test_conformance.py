@@ -16,14 +16,15 @@ import torch
 
 from vidgen_codec import api
 from vidgen_codec.bitstream import ContainerReader
-from vidgen_codec.errors import FormatError, WeightsError
+from vidgen_codec.errors import FormatError, InputError, WeightsError
 from vidgen_codec.info import describe
 from vidgen_codec.registry import list_codecs
 from vidgen_codec.video_io import read_frames
 
-# every codec; stem with each backbone coder ("stem" is the learned one, "stem/av1" SVT-AV1)
-CODECS = [s.name for s in list_codecs()] + ["stem/av1"]
-BACKBONE = {"stem": "learned", "stem/av1": "av1"}
+# every codec; stem and s2vc with each backbone coder ("stem" is the learned one, "stem/av1"
+# SVT-AV1; s2vc's I-frames likewise)
+CODECS = [s.name for s in list_codecs()] + ["stem/av1", "s2vc/av1"]
+BACKBONE = {"stem": "learned", "stem/av1": "av1", "s2vc/av1": "av1"}
 
 
 @pytest.fixture(params=CODECS)
@@ -124,6 +125,10 @@ def test_fixed_rate_parameter_is_stored(weights, make_clip, tmp_path):
     clip = make_clip("c.mkv", count=2)
     if weights[0] == "stem/av1":
         pytest.skip("the av1 backbone's fixed rate is its CRF; its GOP chunks store rate_code 0")
+    if weights[0] == "s2vc/av1":
+        with pytest.raises(InputError):  # one --rate cannot be both a CRF and a gain level
+            _encode(clip, weights, tmp_path / "a.vgc", q=1.25)
+        return
     _encode(clip, weights, tmp_path / "a.vgc", q=1.25)
     with ContainerReader(str(tmp_path / "a.vgc")) as rd:
         assert rd.header.rate == pytest.approx(1.25)

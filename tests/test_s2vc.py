@@ -267,3 +267,35 @@ def test_model_from_a_diffusers_folder_with_lora(tmp_path, make_clip):
 
 def _digests(folder) -> list[str]:
     return [hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())]
+
+
+# -- fuzzing the s2vc payloads -------------------------------------------------------------------
+_FUZZ = {}
+
+
+def _fuzz_payloads():
+    if not _FUZZ:
+        codec = S2vcCodec.random(seed=1)
+        _FUZZ["codec"] = codec
+        _FUZZ["payloads"] = [c.payload for c in _encode(codec, n=3, gop=3)[0]]
+    return _FUZZ["codec"], _FUZZ["payloads"]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(which=st.integers(0, 2), stream=st.integers(0, 1), data=st.binary(max_size=64),
+       rate=st.integers(-32768, 32767))
+def test_garbage_streams_fail_cleanly(which, stream, data, rate):
+    """Any bytes in an s2vc stream decode to frames or raise FormatError, nothing else."""
+    codec, payloads = _fuzz_payloads()
+    p = list(payloads)
+    streams = list(p[which].streams)
+    streams[stream] = data
+    p[which] = p[which].__class__(p[which].frame_index, p[which].frame_type, rate, streams)
+    try:
+        frames, _ = _decode(codec, p)
+    except FormatError:
+        return
+    assert all(torch.isfinite(f).all() for f in frames.values())

@@ -111,13 +111,7 @@ class IntraModel(nn.Module):
         Log-linear interpolation between neighbouring levels (Cui et al. 2021, eq. 9);
         linear extrapolation of the log-gains outside the trained levels.
         """
-        K = self.cfg.levels
-        q = q.clamp(Q_MIN, q_max(K)).to(self.log_gain.dtype)
-        lo = q.floor().clamp(0, K - 2).long()
-        t = (q - lo.to(q.dtype)).unsqueeze(1)
-        g = self.log_gain[lo] * (1 - t) + self.log_gain[lo + 1] * t
-        ig = self.log_inv_gain[lo] * (1 - t) + self.log_inv_gain[lo + 1] * t
-        return g.exp()[:, :, None, None], ig.exp()[:, :, None, None]
+        return interpolated_gains(self.log_gain, self.log_inv_gain, q)
 
     def hyper_synthesis(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         scales, means = self.h_s(z_hat).chunk(2, 1)
@@ -138,6 +132,18 @@ class IntraModel(nn.Module):
 
     def aux_loss(self) -> torch.Tensor:
         return self.entropy_bottleneck.loss()
+
+
+def interpolated_gains(log_gain: torch.Tensor, log_inv_gain: torch.Tensor, q: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gains of levels [K, M] at continuous rate parameters q (see IntraModel.gains)."""
+    K = log_gain.shape[0]
+    q = q.clamp(Q_MIN, q_max(K)).to(log_gain.dtype)
+    lo = q.floor().clamp(0, K - 2).long()
+    t = (q - lo.to(q.dtype)).unsqueeze(1)
+    g = log_gain[lo] * (1 - t) + log_gain[lo + 1] * t
+    ig = log_inv_gain[lo] * (1 - t) + log_inv_gain[lo + 1] * t
+    return g.exp()[:, :, None, None], ig.exp()[:, :, None, None]
 
 
 def ste_round(x: torch.Tensor) -> torch.Tensor:

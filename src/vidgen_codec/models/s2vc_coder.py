@@ -32,7 +32,7 @@ from torch import nn
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import GDN
 
-from .intra_model import conv, deconv, ste_round
+from .intra_model import conv, deconv, interpolated_gains, ste_round
 
 STRIDE = 64  # z at 1/64
 
@@ -105,15 +105,7 @@ class ConditionalCoder(nn.Module):
 
     def gains(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """As IntraModel.gains (bitstream_spec.md 15, intra, rate_code)."""
-        from .intra_model import Q_MIN, q_max
-
-        K = self.log_gain.shape[0]
-        q = q.clamp(Q_MIN, q_max(K)).to(self.log_gain.dtype)
-        lo = q.floor().clamp(0, K - 2).long()
-        t = (q - lo.to(q.dtype)).unsqueeze(1)
-        g = self.log_gain[lo] * (1 - t) + self.log_gain[lo + 1] * t
-        ig = self.log_inv_gain[lo] * (1 - t) + self.log_inv_gain[lo + 1] * t
-        return g.exp()[:, :, None, None], ig.exp()[:, :, None, None]
+        return interpolated_gains(self.log_gain, self.log_inv_gain, q)
 
     # -- training -------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, buffer: torch.Tensor, frame: torch.Tensor,

@@ -27,7 +27,9 @@ class S2vcConfig:
     F: int = 32  # feature channels (1/8)
     M: int = 48  # latent channels (1/16)
     N: int = 32  # hyper-latent channels (1/64)
-    lambdas: list[float] = field(default_factory=lambda: [0.0005, 0.001, 0.002, 0.004, 0.008])
+    # rate levels, lower than intra's: P-frames at 0.01-0.05 bpp (ultra-low clip targets)
+    lambdas: list[float] = field(default_factory=lambda: [0.0001, 0.0002, 0.0004, 0.0008,
+                                                          0.0016, 0.0032])
     unet: dict | None = field(default_factory=tiny_unet_config)
     vae: dict | None = field(default_factory=tiny_vae_config)
     base_dir: str = ""  # diffusers folder with unet/ and vae/ when unet and vae are None
