@@ -299,3 +299,40 @@ def test_garbage_streams_fail_cleanly(which, stream, data, rate):
     except FormatError:
         return
     assert all(torch.isfinite(f).all() for f in frames.values())
+
+
+def test_training_resumes_and_exports_on_a_diffusers_base(tmp_path, make_clip):
+    """`vgc train s2vc --model-dir`: LoRA adapters on a tiny SD-shaped base, a resumed run,
+    an export that holds no base tensors and loads back as a codec."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    from conftest import write_clip
+    from fractions import Fraction
+    from vidgen_codec.train.s2vc import export_s2vc, train_s2vc
+
+    cfg = small_config()
+    base = tmp_path / "sd"
+    UNet2DConditionModel(**cfg.unet).save_pretrained(base / "unet")
+    AutoencoderKL(**cfg.vae).save_pretrained(base / "vae")
+    data = tmp_path / "data"
+    data.mkdir()
+    write_clip(str(data / "a.mkv"), moving_frames(96, 80, 12), Fraction(25))
+    weights = tmp_path / "weights"
+    S2vcCodec.random(seed=1).intra.save(weights / "intra")
+    full = small_config(unet=None, vae=None, base_dir=str(base), skip=False, lora_rank=2)
+    run = tmp_path / "run"
+    kw = dict(intra_dir=str(weights / "intra"), batch=1, size=64, frames=3, adv_start=1,
+              ckpt_every=1)
+    train_s2vc(str(data), str(run), coder_steps=1, generator_steps=1, cfg=full, **kw)
+    ck = torch.load(run / "ckpt.pt", weights_only=False)
+    assert ck["step"] == 2 and not any(k.startswith("generator.vae.") for k in ck["model"])
+    lora = {k: v.clone() for k, v in ck["model"].items() if "lora_B" in k}
+    train_s2vc(str(data), str(run), coder_steps=1, generator_steps=3, resume=True, **kw)
+    ck = torch.load(run / "ckpt.pt", weights_only=False)
+    assert ck["step"] == 4
+    assert any(not torch.equal(v, ck["model"][k]) for k, v in lora.items())  # LoRA trained
+    log = (run / "log.csv").read_text().splitlines()
+    assert log[0].startswith("step,stage,loss,bpp,psnr_rec,l1,ssim")
+    export_s2vc(run / "ckpt.pt", weights / "s2vc")
+    codec = S2vcCodec.load(weights / "s2vc")
+    assert codec.cfg.lora_rank == 2 and codec.model_id == "s2vc-random"

@@ -424,9 +424,15 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_mi
               help="Frames per training run (an I-frame, then P-frames).")
 @click.option("--intra-weights", default=None,
               help="The I-frame coder's weights (default: shipped weights/intra).")
+@click.option("--model-dir", default=None,
+              help="An SD-1.5-shaped diffusers folder (unet/, vae/): the generator is LoRA "
+                   "adapters (I and P) on its U-Net, its VAE decodes; the weights folder "
+                   "names it.")
+@click.option("--lora-rank", type=int, default=64, show_default=True,
+              help="LoRA rank with --model-dir (the paper's: 64).")
 @device_option
 def train_s2vc_cmd(data, out, steps, resume, batch, patch, export_dir, max_minutes, coder_steps,
-                   frames, intra_weights, device):
+                   frames, intra_weights, model_dir, lora_rank, device):
     """Train the S2VC model: the conditional coder (rate-distortion), then the generator
     (fidelity, perceptual and adversarial terms); resumes from OUT/ckpt.pt. Logs every
     loss term and the rate to OUT/log.csv.
@@ -436,18 +442,27 @@ def train_s2vc_cmd(data, out, steps, resume, batch, patch, export_dir, max_minut
       vgc train s2vc --data ../shared/data --out runs/s2vc --steps 3700 --coder-steps 3000
       vgc train s2vc --data ../shared/data --out runs/s2vc --resume --max-minutes 30
       vgc train s2vc --out runs/s2vc --export weights/s2vc
+      vgc train s2vc --data ../shared/data --out runs/s2vc-sd --model-dir sd15-diffusers/ --device cuda
     """
     def run_training():
+        import os
+
         from .api import resolve_device
+        from .models.s2vc_model import S2vcConfig
         from .train.s2vc import train_s2vc
         from .weights import repo_weights_dir
 
+        cfg = None
+        if model_dir is not None:
+            cfg = S2vcConfig(unet=None, vae=None, base_dir=os.path.abspath(model_dir),
+                             skip=False, lora_rank=lora_rank, model_id=f"s2vc-sd-lora{lora_rank}")
         if not 0 <= coder_steps <= steps:
             raise InputError(f"--coder-steps {coder_steps} outside 0 .. --steps {steps}")
         return train_s2vc(data, out, intra_dir=intra_weights or str(repo_weights_dir() / "intra"),
                           coder_steps=coder_steps, generator_steps=steps - coder_steps,
                           resume=resume, batch=batch, size=patch, frames=frames,
-                          device=resolve_device(device), deadline=_deadline(max_minutes))
+                          device=resolve_device(device), deadline=_deadline(max_minutes),
+                          cfg=cfg)
 
     _train_or_export(data, out, export_dir, "export_s2vc", run_training)
 

@@ -83,12 +83,16 @@ class Generator(nn.Module):
             nn.init.zeros_(vae.decoder.conv_out.weight)
             nn.init.zeros_(vae.decoder.conv_out.bias)
         if lora_rank > 0:
+            import warnings
+
             from peft import LoraConfig
 
-            for name in FRAME_TYPES:
-                unet.add_adapter(LoraConfig(r=lora_rank, lora_alpha=lora_rank,
-                                            init_lora_weights=True,
-                                            target_modules=LORA_TARGETS), adapter_name=name)
+            with warnings.catch_warnings():  # peft warns of a second adapter: one per frame type
+                warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+                for name in FRAME_TYPES:
+                    unet.add_adapter(LoraConfig(r=lora_rank, lora_alpha=lora_rank,
+                                                init_lora_weights=True,
+                                                target_modules=LORA_TARGETS), adapter_name=name)
         self._io: dict | None = None
         for i in range(tcg_blocks):
             unet.down_blocks[i].register_forward_hook(self._hook(i))
@@ -117,6 +121,8 @@ class Generator(nn.Module):
             latent = self.unet(feature, t, encoder_hidden_states=tokens).sample
         finally:
             io, self._io = self._io, None
+        if not self.skip:  # a pretrained SD VAE: its latents are scaled (scaling_factor)
+            latent = latent / self.vae.config.scaling_factor
         z = self.vae.post_quant_conv(latent) if self.vae.post_quant_conv is not None else latent
         out = self.vae.decoder(z)
         frame = base + out if self.skip else (out + 1) / 2  # SD's VAE decodes [-1, 1]

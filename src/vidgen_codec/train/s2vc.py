@@ -109,17 +109,23 @@ def train_s2vc(data: str, out: str, *, intra_dir: str, coder_steps: int = 3000,
     ck = torch.load(ckpt_path, map_location="cpu", weights_only=False) \
         if resume and ckpt_path.exists() else None
     cfg = S2vcConfig(**ck["config"]) if ck else (cfg or S2vcConfig())
-    model = S2vcModel(cfg)
+    on_base = cfg.unet is None  # a full-size model: LoRA on a pretrained U-Net, frozen VAE
+    model = S2vcModel(cfg, Path(cfg.base_dir) if on_base else None)
+    if on_base:
+        for name, p in model.generator.named_parameters():
+            p.requires_grad = not name.startswith(("unet.", "vae.")) or "lora_" in name \
+                or name.startswith("unet.conv_in.")
     disc = PatchDiscriminator3d(16)
     coder_params = [p for n, p in model.coder.named_parameters() if not n.endswith("quantiles")]
     aux_params = [p for n, p in model.coder.named_parameters() if n.endswith("quantiles")]
     opt_c = torch.optim.Adam(coder_params, lr=lr)
     opt_aux = torch.optim.Adam(aux_params, lr=1e-3)
-    opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.99))
+    gen_params = [p for p in model.generator.parameters() if p.requires_grad]
+    opt_g = torch.optim.Adam(gen_params, lr=lr, betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.99))
     step = 0
     if ck:
-        model.load_state_dict(ck["model"])
+        model.load_state_dict(ck["model"], strict=not on_base)
         disc.load_state_dict(ck["disc"])
         for o, k in ((opt_c, "opt_c"), (opt_aux, "opt_aux"), (opt_g, "opt_g"), (opt_d, "opt_d")):
             o.load_state_dict(ck[k])
@@ -178,7 +184,7 @@ def train_s2vc(data: str, out: str, *, intra_dir: str, coder_steps: int = 3000,
             loss = generator_loss(terms, adv, weights)
             opt_g.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.generator.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(gen_params, 1.0)
             opt_g.step()
             if gstep >= adv_start - 100:  # the discriminator starts a little ahead
                 d = hinge_d_loss(disc(xs), disc(y.detach()))
@@ -220,7 +226,7 @@ def train_s2vc(data: str, out: str, *, intra_dir: str, coder_steps: int = 3000,
 
 def _save(path: Path, model, disc, opts, step: int, cfg: S2vcConfig) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
+    torch.save({"model": {k: v.cpu() for k, v in model.adapter_state().items()},
                 "disc": disc.state_dict(),
                 **{k: o.state_dict() for k, o in zip(("opt_c", "opt_aux", "opt_g", "opt_d"), opts)},
                 "step": step, "config": cfg.to_dict(), "torch_rng": torch.get_rng_state()}, tmp)
@@ -240,7 +246,7 @@ def export_s2vc(ckpt: Path, out_dir: Path, intra_dir: str = "../intra") -> bytes
     intra_meta = read_config((Path(out_dir) / intra_dir).resolve(), "IntraModel")
     cfg = S2vcConfig(**{**ck["config"], "intra_dir": intra_dir,
                         "intra_sha256": intra_meta["sha256"]})
-    model = S2vcModel(cfg)
-    model.load_state_dict(ck["model"])
+    model = S2vcModel(cfg, Path(cfg.base_dir) if cfg.unet is None else None)
+    model.load_state_dict(ck["model"], strict=cfg.unet is not None)
     build_tables(model.coder)
     return save_state(model.adapter_state(), cfg.to_dict(), "S2vcModel", Path(out_dir))
