@@ -19,6 +19,7 @@ from vidgen_codec.frames import pad_to_multiple, to_tensor
 from vidgen_codec.info import describe
 from vidgen_codec.models.integer_hyper import IntegerHyperSynthesis
 from vidgen_codec.registry import get_codec
+from vidgen_codec.weights import repo_weights_dir
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +228,34 @@ def test_spec_worked_example_framing():
 def test_codecs_lists_s2vc():
     spec = get_codec("s2vc")
     assert spec.codec_id == 3 and spec.weights == "s2vc"
+
+
+# -- shipped weights ----------------------------------------------------------------------------
+SHIPPED = repo_weights_dir() / "s2vc" / "config.json"
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped s2vc weights")
+@pytest.mark.parametrize("target", [0.02, 0.05])
+def test_shipped_s2vc_meets_bpp_target(tmp_path, target):
+    """A moving synthetic scene, 320x192, 41 frames (two GOPs): within ±5 % of the target;
+    the file decodes with and without the generator."""
+    from fractions import Fraction
+
+    from conftest import write_clip
+    from vidgen_codec.tools.sample_clip import synthetic_frames
+    from vidgen_codec.video_io import read_frames
+
+    write_clip(str(tmp_path / "c.mkv"), list(synthetic_frames(n=41, w=320, h=192)),
+               Fraction(25))
+    rep = api.encode(str(tmp_path / "c.mkv"), str(tmp_path / "a.vgc"), codec="s2vc",
+                     bpp=target, progress=False)
+    real = (tmp_path / "a.vgc").stat().st_size * 8 / (320 * 192 * 41)
+    assert rep.bpp == pytest.approx(real)
+    assert abs(real - target) / target <= 0.05, f"real {real:.4f} vs target {target}"
+    for gen in (True, False):
+        out = str(tmp_path / f"d{gen}.mkv")
+        assert api.decode(str(tmp_path / "a.vgc"), out, generate=gen, progress=False) == 41
+        assert len(list(read_frames(out))) == 41
 
 
 # -- full-size path at tiny size ----------------------------------------------------------------

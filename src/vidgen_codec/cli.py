@@ -61,12 +61,13 @@ def main():
 @raw_input_options
 @click.option("--gop", type=int, default=None,
               help="stem: GOP length in frames (default: chosen from the rate; below "
-                   "backbone interval + 1, every frame is an I-frame).")
+                   "backbone interval + 1, every frame is an I-frame); s2vc: the reset "
+                   "period, an I-frame every GOP frames (default: the model's, 32).")
 @click.option("--backbone-interval", type=int, default=None,
               help="stem: frames from one backbone to the next (default: chosen from the rate).")
 @click.option("--backbone", type=click.Choice(["av1", "learned"]), default=None,
               help="stem: backbone coder, SVT-AV1 (default) or the learned intra + residual "
-                   "models.")
+                   "models; s2vc: the I-frame coder, the learned intra (default) or SVT-AV1.")
 @click.option("--backbone-scale", type=click.Choice(["1", "2"]), default=None,
               help="stem av1: code backbones at full (1) or half (2) resolution per side "
                    "(default: measured per GOP).")
@@ -108,6 +109,8 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --preset 4   # slower SVT-AV1 backbone, better
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --backbone learned
       vgc encode clip.mp4 clip.vgc --codec intra --bpp 0.3   # every frame an I-frame
+      vgc encode clip.mp4 clip.vgc --codec s2vc --bpp 0.02   # S2VC conditional coding
+      vgc encode clip.mp4 clip.vgc --codec s2vc --bpp 0.02 --backbone av1  # AV1 I-frames
       vgc encode raw.yuv raw.vgc --size 640x480 --fps 30 --bpp 0.2
       vgc encode clip.mp4 clip.vgc --rate 2.5          # fixed rate, no rate control
                                                        # (av1 backbone: the CRF, 1 .. 70)
