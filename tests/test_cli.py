@@ -78,7 +78,6 @@ def test_bad_inputs(tmp_path, wdir, mkv_clip, make_clip, capsys):
         ("encode", text, out),
         ("encode", tiny.path, out),
         ("encode", mkv_clip.path, out, "--codec", "nope"),
-        ("encode", mkv_clip.path, out, "--codec", "s2vc"),
         ("encode", mkv_clip.path, out, "--codec", "intra", "--gop", "8"),
         ("encode", mkv_clip.path, out, "--backbone-interval", "0"),
         ("encode", mkv_clip.path, out, "--start", "50"),
