@@ -118,7 +118,7 @@ def test_bad_streams_are_refused():
 
 def test_options_that_do_not_apply_are_refused():
     codec = S2vcCodec.random(seed=1)
-    for s in (Structure(8, 4), Structure(backbone="bogus"), Structure(preset=4),
+    for s in (Structure(8, 4), Structure(0), Structure(backbone="bogus"), Structure(preset=4),
               Structure(backbone="av1", backbone_scale=2)):
         with pytest.raises(InputError):
             codec.new_encoder(64, 64, RateTarget(bpp=0.1), 10, s)

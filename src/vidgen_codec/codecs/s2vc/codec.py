@@ -154,7 +154,7 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
             raise InputError("s2vc with --backbone av1 takes --bpp, not --rate")
         backbone = BackboneConfig(AV1, Av1Settings() if s.preset is None
                                   else Av1Settings(preset=s.preset)) if av1 else BackboneConfig()
-        gop = s.gop or self.cfg.gop
+        gop = self.cfg.gop if s.gop is None else s.gop
         if not 1 <= gop <= 65535:
             raise InputError(f"--gop {gop} outside 1 .. 65535")
         q = None
