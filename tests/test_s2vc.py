@@ -338,7 +338,8 @@ def test_training_resumes_and_exports_on_a_diffusers_base(tmp_path, make_clip):
 
     from conftest import write_clip
     from fractions import Fraction
-    from vidgen_codec.train.s2vc import export_s2vc, train_s2vc
+    from vidgen_codec.train.export import export_s2vc
+    from vidgen_codec.train.s2vc import train_s2vc
 
     cfg = small_config()
     base = tmp_path / "sd"

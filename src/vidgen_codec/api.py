@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import __version__
 from .bitstream import ContainerReader, ContainerWriter, SequenceHeader
 from .bitstream.headers import RefineRecord, Timestamps, codec_config_size
-from .bitstream.ids import CodecId, PixelFormat
+from .bitstream.ids import PixelFormat
 from .codecs.base import RateTarget, Structure
 from .entropy import get_backend
 from .errors import FormatError, InputError, WeightsError
@@ -186,7 +186,7 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         check_header(hdr, rd.version)
         index = rd.read_index()  # the tail (END, index) is checked before any frame is decoded
         model, ref = decoder_models(rd, device, weights, refine, refiner, model_dir)
-        if not generate and hdr.codec_id != CodecId.S2VC:
+        if not generate and not codec_by_id(hdr.codec_id).generates:
             raise InputError("--no-generate applies to s2vc files only")
         if start < 0 or start >= hdr.frame_count:
             raise InputError(f"--start {start} outside the file's {hdr.frame_count} frames")

@@ -25,6 +25,7 @@ class CodecSpec:
     devices: tuple[str, ...]
     target: str | type  # "module:Class" (imported on first use), or the class itself
     refined: bool = False  # decoded through the diffusion refiner by default (REFINE chunk)
+    generates: bool = False  # its decoder runs a generator that `generate=False` leaves out
 
     @property
     def cls(self) -> type:
@@ -60,7 +61,7 @@ _add(CodecSpec("stem", CodecId.STEM,
 _add(CodecSpec("s2vc", CodecId.S2VC,
                "S2VC: conditional coding on a feature buffer, decoded by a single-step "
                "diffusion generator (CSG, TCG)", "s2vc", ("cpu", "cuda"),
-               "vidgen_codec.codecs.s2vc:S2vcCodec"))
+               "vidgen_codec.codecs.s2vc:S2vcCodec", generates=True))
 
 
 def register_codec(name: str, codec_id: CodecId, *, description: str, weights: str,

@@ -172,8 +172,10 @@ def _resolve_codecs(cfg: EvalConfig, log) -> tuple[list[tuple[str, str]], dict[s
         v = codec_variant(name)
         base, refine = v.codec, v.refine
         spec = get_codec(base)  # InputError for an unknown name
-        if not refine and not spec.refined and base != "s2vc":
+        if not refine and not spec.refined:
             raise InputError(f"{name}: {base} has no refiner to leave out")
+        if not v.generate and not spec.generates:
+            raise InputError(f"{name}: {base} has no generator to leave out")
         try:
             sha = spec.load(None, device=device).weights_sha256
             if refine and spec.refined:  # the refiner shapes the frames: part of the cache key
@@ -195,7 +197,8 @@ def _resolve_codecs(cfg: EvalConfig, log) -> tuple[list[tuple[str, str]], dict[s
 @dataclass(frozen=True)
 class Variant:
     codec: str
-    refine: bool = True  # decoded through the refiner (stem) / the generator (s2vc)
+    refine: bool = True  # decoded through the refiner (stem)
+    generate: bool = True  # decoded through the generator (s2vc)
     preset: int | None = None
     backbone: str | None = None
 
@@ -212,9 +215,7 @@ def codec_variant(name: str) -> Variant:
     if variant not in ("", "no-refine", "no-generate"):
         raise InputError(f"unknown codec variant {name!r} (CODEC, CODEC/no-refine, "
                          "CODEC/no-generate, CODEC/learned, CODEC/av1 or CODEC/pN)")
-    if variant == "no-generate" and base != "s2vc":
-        raise InputError(f"{name}: only s2vc has a generator to leave out")
-    return Variant(base, refine=variant == "")
+    return Variant(base, refine=variant != "no-refine", generate=variant != "no-generate")
 
 
 def _clip_info(path: str, cfg: EvalConfig, taken: set[str]) -> ClipInfo:
@@ -383,8 +384,6 @@ def _vgc_encode_decode(t: dict, point: dict) -> tuple[np.ndarray, dict]:
 
     clip = ClipInfo(**t["clip"])
     v = codec_variant(t["codec"])
-    generate = v.refine or v.codec != "s2vc"  # s2vc/no-generate
-    refine = v.refine or v.codec == "s2vc"
     rel = Path("streams") / clip.id / f"{t['codec'].replace('/', '-')}_bpp{t['bpp']:g}.vgc"
     stream = Path(t["out"]) / rel
     stream.parent.mkdir(parents=True, exist_ok=True)
@@ -396,8 +395,8 @@ def _vgc_encode_decode(t: dict, point: dict) -> tuple[np.ndarray, dict]:
     with tempfile.TemporaryDirectory(prefix="vgc-eval-") as tmp:
         out = os.path.join(tmp, "decoded.mkv")  # FFV1: lossless
         with Cost(t["device"]) as dec:
-            api.decode(str(stream), out, device=t["device"], refine=refine, progress=False,
-                       generate=generate)
+            api.decode(str(stream), out, device=t["device"], refine=v.refine, progress=False,
+                       generate=v.generate)
         decoded = np.stack(list(read_frames(out)))
     point.update(stream=str(rel), bytes=rep.bytes)
     n = clip.frames

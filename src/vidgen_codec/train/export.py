@@ -68,8 +68,20 @@ def export_refiner(ckpt: Path, out_dir: Path) -> bytes:
     return save_state(ck["model"], cfg.to_dict(), ARCHITECTURE, out_dir)
 
 
-def export_s2vc(ckpt: Path, out_dir: Path) -> bytes:
-    """S2VC weights from a checkpoint, naming the intra weights at ../intra (train/s2vc.py)."""
-    from .s2vc import export_s2vc as export
+def export_s2vc(ckpt: Path, out_dir: Path, intra_dir: str = "../intra") -> bytes:
+    """Shipped weights from a checkpoint: CDF tables built, naming the intra weights it
+    was trained with (by sha256, as stem does)."""
+    from ..codecs.intra import build_tables
+    from ..models.s2vc_model import S2vcConfig, S2vcModel
+    from ..weights import read_config, save_state
 
-    return export(ckpt, out_dir)
+    if not ckpt.exists():
+        raise WeightsError(f"no checkpoint at {ckpt}")
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    intra_meta = read_config((Path(out_dir) / intra_dir).resolve(), "IntraModel")
+    cfg = S2vcConfig(**{**ck["config"], "intra_dir": intra_dir,
+                        "intra_sha256": intra_meta["sha256"]})
+    model = S2vcModel(cfg, Path(cfg.base_dir) if cfg.unet is None else None)
+    model.load_state_dict(ck["model"], strict=cfg.unet is not None)
+    build_tables(model.coder)
+    return save_state(model.adapter_state(), cfg.to_dict(), "S2vcModel", Path(out_dir))

@@ -232,21 +232,3 @@ def _save(path: Path, model, disc, opts, step: int, cfg: S2vcConfig) -> None:
                 "step": step, "config": cfg.to_dict(), "torch_rng": torch.get_rng_state()}, tmp)
     tmp.replace(path)
 
-
-def export_s2vc(ckpt: Path, out_dir: Path, intra_dir: str = "../intra") -> bytes:
-    """Shipped weights from a checkpoint: CDF tables built, naming the intra weights it
-    was trained with (by sha256, as stem does)."""
-    from ..codecs.intra import build_tables
-    from ..errors import WeightsError
-    from ..weights import read_config, save_state
-
-    if not ckpt.exists():
-        raise WeightsError(f"no checkpoint at {ckpt}")
-    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
-    intra_meta = read_config((Path(out_dir) / intra_dir).resolve(), "IntraModel")
-    cfg = S2vcConfig(**{**ck["config"], "intra_dir": intra_dir,
-                        "intra_sha256": intra_meta["sha256"]})
-    model = S2vcModel(cfg, Path(cfg.base_dir) if cfg.unet is None else None)
-    model.load_state_dict(ck["model"], strict=cfg.unet is not None)
-    build_tables(model.coder)
-    return save_state(model.adapter_state(), cfg.to_dict(), "S2vcModel", Path(out_dir))

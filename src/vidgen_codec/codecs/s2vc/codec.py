@@ -18,7 +18,6 @@ trained with (`intra_dir`, `intra_sha256`), as stem's does.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -132,8 +131,7 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
         intra_sha = self.intra.save(out / "intra")
         cfg = S2vcConfig(**{**self.cfg.to_dict(), "intra_dir": "intra",
                             "intra_sha256": intra_sha.hex()})
-        model = copy.deepcopy(self.model).cpu()
-        return save_state(model.adapter_state(), cfg.to_dict(), ARCHITECTURE, out)
+        return save_state(self.model.adapter_state(), cfg.to_dict(), ARCHITECTURE, out)
 
     # -- encode ---------------------------------------------------------------------------
     def new_encoder(self, width: int, height: int, target: RateTarget,

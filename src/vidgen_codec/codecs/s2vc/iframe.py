@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 
 from ...bitstream import FramePayload
@@ -19,10 +17,9 @@ from ...errors import FormatError
 from ...frames import to_uint8
 from ...pictures.av1 import CRF_MAX, CRF_MIN, CRF_STEP, Av1Settings, encode_sequence
 from ...pictures.fit import fit_to_budget
-from ..dc_trim import trimmed
-from ..intra import Q_STEP, rate_code, snap_q
+from ..intra import Q_STEP
 from ..stem import backbone as bb
-from ..stem.encoder import chunk_bytes, fit_chunk
+from ..stem.encoder import chunk_bytes, code_learned_i
 
 
 class LearnedIFrames:
@@ -31,22 +28,7 @@ class LearnedIFrames:
 
     def code(self, x: torch.Tensor, t: int, budget: float | None, q_fixed: float | None,
              guess: float | None):
-        intra = self.intra
-        y = intra.analyze(x)
-
-        def payload(q, offset=None):
-            y_at = y if offset is None else intra.analyze(x - offset)
-            return FramePayload(t, FrameType.I, rate_code(q), intra.code_latent(y_at, q))
-
-        if q_fixed is not None:
-            q = snap_q(q_fixed)
-            pl = payload(q)
-        else:
-            q, pl = fit_chunk(payload, budget, intra.cfg.levels, guess)
-        pl, rec = trimmed(x, pl, partial(payload, q),
-                          lambda p: intra.decode_streams(p.streams, q, *x.shape[-2:]),
-                          chunk_bytes)
-        return pl, rec, q
+        return code_learned_i(self.intra, x, t, budget, q_fixed, guess)
 
     def decode(self, payload: FramePayload, hp: int, wp: int, *, chunk=None) -> torch.Tensor:
         if len(payload.streams) != 2:

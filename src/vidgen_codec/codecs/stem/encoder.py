@@ -106,26 +106,36 @@ def chunk_bytes(payload: FramePayload) -> int:
     return chunk_size(len(payload.pack()))
 
 
-def _code_i(codec, st: StemEncoderState, t: int, x: torch.Tensor):
-    n, n_p, n_m = _gop_shape(st, t)
-    y = codec.intra.analyze(x)
+def code_learned_i(intra, x: torch.Tensor, t: int, budget: float | None,
+                   q_fixed: float | None, guess: float | None):
+    """(payload, the decoder's frame, q) of an intra-coded I-frame: q fixed, or the largest
+    whose chunk fits `budget`; then coded once more against its mean error (`dc_trim`).
+    Shared by stem's learned backbone and s2vc's learned I-frames."""
+    y = intra.analyze(x)
 
     def payload(q, offset=None):
-        y_at = y if offset is None else codec.intra.analyze(x - offset)
-        return FramePayload(t, FrameType.I, rate_code(q), codec.intra.code_latent(y_at, q))
+        y_at = y if offset is None else intra.analyze(x - offset)
+        return FramePayload(t, FrameType.I, rate_code(q), intra.code_latent(y_at, q))
 
-    rate = st.rate
-    if st.q_fixed is not None:
-        q = snap_q(st.q_fixed)
+    if q_fixed is not None:
+        q = snap_q(q_fixed)
         pl = payload(q)
     else:
+        q, pl = fit_chunk(payload, budget, intra.cfg.levels, guess)
+    pl, rec = trimmed(x, pl, partial(payload, q),
+                      lambda p: intra.decode_streams(p.streams, q, *x.shape[-2:]), chunk_bytes)
+    return pl, rec, q
+
+
+def _code_i(codec, st: StemEncoderState, t: int, x: torch.Tensor):
+    n, n_p, n_m = _gop_shape(st, t)
+    rate, budget = st.rate, None
+    if st.q_fixed is None:
         rate = open_gop(rate, n)
         w = st.plan.i_weight
         budget = backbone_budget(rate, w, w + n_p, n_m)
-        q, pl = fit_chunk(payload, budget, codec.intra.cfg.levels, rate.q_i)
-    pl, b0 = trimmed(x, pl, partial(payload, q),
-                     lambda p: codec.intra.decode_streams(p.streams, q, *x.shape[-2:]),
-                     chunk_bytes)
+    pl, b0, q = code_learned_i(codec.intra, x, t, budget, st.q_fixed,
+                               rate.q_i if rate else None)
     if st.q_fixed is None:
         rate = replace(spend(rate, chunk_bytes(pl)), q_i=q)
     chunk = CodedChunk(ChunkType.BACKBONE_FRAME, pl, gop_start=True)
