@@ -11,7 +11,8 @@ prints a table):
   speed  entropy symbols/s (VGC_RANS on the CPU, Triton on a GPU, compressai), then encode and
          decode fps of every codec variant at each size (benchmarks/stem.py's variants and
          `intra`), peak GPU memory
-  train  intra, residual, refiner in turn, each continuing from the shipped weights for its
+  train  intra, residual, refiner (the av1 backbone's, weights/refiner-av1) in turn, each
+         continuing from the shipped weights for its
          share of the rest of the budget (`vgc train ... --max-minutes`), then exported to
          OUT/weights/<model>: validate on the CPU (`vgc eval --weights`) before committing
 `--data` is a training folder: `vgc train pack --data ../shared/data --out pack` makes one
@@ -153,10 +154,12 @@ def stage_train(a, out: Path) -> None:
     share = a.budget_s / len(MODELS)
     weights = ROOT / "weights"
     tiny = ["--batch", "1", "--patch", "64"] if a.tiny else []
-    extra = {"refiner": ["--pool", "2"] if a.tiny else []}
+    # the refiner that trains is the av1 backbone's (weights/refiner-av1, the default path's);
+    # the learned backbone's weights/refiner stays as it is
+    extra = {"refiner": ["--backbones", "av1", "--fidelity"] + (["--pool", "2"] if a.tiny else [])}
     init = {"intra": ["--init", str(weights / "intra")],
             "residual": ["--init", str(weights / "stem")],
-            "refiner": ["--init", str(weights / "refiner")]}
+            "refiner": ["--init", str(weights / "refiner-av1")]}
     for k, model in enumerate(MODELS):
         run_dir = out / "train" / model
         t = time.monotonic()

@@ -265,3 +265,18 @@ def test_codec_without_weights_is_skipped(tiny_clip, tmp_path, monkeypatch):
 def test_help_has_examples(capsys):
     code, out, _ = vgc("eval", "--help", capsys=capsys)
     assert code == 0 and "Examples:" in out and "vgc eval" in out
+
+
+def test_codec_variants_combine():
+    from vidgen_codec.errors import InputError
+    from vidgen_codec.eval.run import Variant, codec_variant
+
+    assert codec_variant("stem") == Variant("stem")
+    assert codec_variant("stem/no-refine") == Variant("stem", refine=False)
+    assert codec_variant("stem/learned/no-refine") == Variant("stem", refine=False,
+                                                              backbone="learned")
+    assert codec_variant("stem/p4/no-refine") == Variant("stem", refine=False, preset=4)
+    assert codec_variant("s2vc/av1/no-generate") == Variant("s2vc", generate=False,
+                                                            backbone="av1")
+    with pytest.raises(InputError, match="unknown codec variant"):
+        codec_variant("stem/fast")

@@ -51,16 +51,17 @@ def refiner_dir(tmp_path_factory):
 def test_untrained_refiner_is_the_identity():
     torch.manual_seed(0)
     ref = Refiner(RefinerConfig()).eval()
-    x = torch.rand(1, 3, 9, 32, 48)
+    x = torch.rand(1, 3, 9, 32, 64)
     with torch.no_grad():
-        y = ref(x, torch.zeros(1, 9, dtype=torch.long), seeded_noise(ref.latent_shape(9, 32, 48), 0, 0))
+        y = ref(x, torch.zeros(1, 9, dtype=torch.long), seeded_noise(ref.latent_shape(9, 32, 64), 0, 0),
+                torch.rand(1, 9))
     assert torch.equal(y, x)
 
 
 def test_skip_head_corrects_each_frame_from_its_own_pixels():
     ref = _random_refiner(3)
-    z = torch.randn(ref.latent_shape(9, 32, 48))
-    x = torch.rand(1, 3, 9, 32, 48) * 2 - 1
+    z = torch.randn(ref.latent_shape(9, 32, 64))
+    x = torch.rand(1, 3, 9, 32, 64) * 2 - 1
     x2 = x.clone()
     x2[:, :, 4, 10, 20] += 0.5
     with torch.no_grad():
@@ -110,7 +111,9 @@ def test_velocity_is_the_wan_forward_plus_frame_types():
     types = torch.tensor([[I, M, M, M, M, P, M, M, P]])
     with torch.no_grad():
         ref.fte.table.weight.zero_()
-        ours = ref.velocity(zt, types)
+        ref.level_embedder.net[-1].weight.zero_()
+        ref.level_embedder.net[-1].bias.zero_()
+        ours = ref.velocity(zt, types, torch.rand(1, 9))
         stock = ref.transformer(zt, torch.tensor([ref.cfg.timestep]), ref.context,
                                 return_dict=False)[0]
         assert torch.allclose(ours, stock, atol=1e-5)
@@ -118,6 +121,22 @@ def test_velocity_is_the_wan_forward_plus_frame_types():
         typed = ref.velocity(zt, types)
         retyped = ref.velocity(zt, torch.tensor([[I, P, P, P, P, P, P, P, P]]))
     assert not torch.allclose(typed, retyped)  # the frame types steer the step
+
+
+def test_backbone_levels_steer_the_step_and_old_configs_have_none():
+    ref = _random_refiner(2)
+    zt = torch.randn(1, 16, 5, 4, 6)
+    types = torch.tensor([[I, M, M, M, M, P, M, M, P]])
+    low, high = torch.full((1, 9), 0.01), torch.full((1, 9), 0.5)
+    with torch.no_grad():
+        assert not torch.allclose(ref.velocity(zt, types, low), ref.velocity(zt, types, high))
+        assert torch.equal(ref.velocity(zt, types, None),
+                           ref.velocity(zt, types, torch.zeros(1, 9)))  # 0: unknown
+    e = ref.level_embedder(torch.tensor([[0.1, 0.2, 0.4, 0.8, 0.8]]))
+    assert e.shape == (1, 3, ref.fte.table.weight.shape[1])
+    assert torch.allclose(e[0, 2], ref.level_embedder(torch.full((1, 1), 0.8))[0, 0])
+    assert RefinerConfig.from_dict({"model_id": "old"}).levels is False  # v5 and earlier
+    assert Refiner(RefinerConfig(levels=False)).level_embedder is None
 
 
 def test_frame_type_embedder_averages_per_latent_frame():
@@ -239,9 +258,12 @@ def test_av1_encoder_gates_each_window_by_measure(make_clip, tmp_path, stem_weig
 
     choose = gate.choose_mask
 
-    def refined_wins(ref, frames, types, t0, seed, score):
+    seen = {}  # GOP start -> the levels the encoder's gate gave the refiner
+
+    def refined_wins(ref, frames, types, t0, seed, score, levels):
         order = iter([1.0, 0.0] * len(frames))
-        return choose(ref, frames, types, t0, seed, lambda f, o: next(order))
+        seen[t0] = levels
+        return choose(ref, frames, types, t0, seed, lambda f, o: next(order), levels)
 
     monkeypatch.setattr(gate, "choose_mask", refined_wins)
     g = str(tmp_path / "b.vgc")
@@ -250,6 +272,14 @@ def test_av1_encoder_gates_each_window_by_measure(make_clip, tmp_path, stem_weig
     with ContainerReader(g) as rd:
         assert rd.refine is not None and rd.refine.seed == 4
         masks = [unpack_gop(c.payload)[0].refine_mask for c in rd.iter_frames()]
+        # the decoder's levels (frame_info) are the ones the encoder gated with
+        codec = StemCodec.load(stem_weights)
+        dst = codec.new_decoder(rd.codec_config, 64, 48)
+        for c in rd.iter_frames():
+            levels = codec.frame_info(dst, c.payload)[2]
+            assert [levels[c.payload.frame_index + k] for k in range(len(levels))] \
+                == seen[c.payload.frame_index]
+            assert all(v > 0 for v in levels.values())
     assert any(masks)
     api.decode(g, str(tmp_path / "r") + "/", weights=stem_weights, refiner=refiner_dir,
                progress=False)
@@ -433,7 +463,9 @@ def test_train_adapter_on_wan_folder_then_code_with_it(tmp_path, wan_dir, make_c
     train_refiner(str(data), str(run), steps=2, resume=True, **kw)
     ck = torch.load(run / "ckpt.pt", weights_only=False)
     assert ck["step"] == 2 and set(ck["model"]) == set(first["model"])
-    assert all("lora_" in k or k.startswith(("fte.", "context")) for k in ck["model"])
+    assert all("lora_" in k or k.startswith(("fte.", "level_embedder.", "context"))
+               for k in ck["model"])
+    assert any(k.startswith("level_embedder.") for k in ck["model"])
     adapter = tmp_path / "adapter"
     export_refiner(run / "ckpt.pt", adapter)
     clip = make_clip("c.mkv", width=64, height=48, count=5)
@@ -474,3 +506,31 @@ def test_photo_pans_move_a_window_across_each_photo(tmp_path):
     vx = speed * math.cos(angle)
     dx = (clip[4, 16, 16, 0] - clip[0, 16, 16, 0]) / 4
     assert abs(dx - vx) < 0.3
+
+
+def test_each_backbone_has_its_shipped_refiner_and_files_find_theirs(make_clip, tmp_path):
+    """weights/refiner (learned backbone) and weights/refiner-av1 (av1 backbone) are both
+    shipped: a file decodes with no --refiner through the shipped folder whose identity it
+    records, whichever backbone made it."""
+    from vidgen_codec.refine.loading import default_refiner_dir, shipped_refiner_for
+    from vidgen_codec.weights import repo_weights_dir
+
+    learned, av1 = default_refiner_dir("learned"), default_refiner_dir("av1")
+    assert learned == repo_weights_dir() / "refiner"
+    assert av1 == default_refiner_dir(None) == repo_weights_dir() / "refiner-av1"
+    for d in (learned, av1):
+        assert shipped_refiner_for(refiner_identity(d)[0]) == d
+    assert shipped_refiner_for(b"\0" * 32) is None
+    clip = make_clip("c.mkv", width=64, height=48, count=5)
+    f, g = str(tmp_path / "a.vgc"), str(tmp_path / "b.vgc")
+    api.encode(clip.path, f, bpp=0.5, backbone="learned", progress=False)
+    api.encode(clip.path, g, bpp=0.5, refiner=str(av1), backbone="learned", progress=False)
+    with ContainerReader(f) as rd, ContainerReader(g) as rg:
+        assert rd.refine.model_id == "refiner-tiny-v5"
+        assert rg.refine.model_id == "refiner-tiny-v6"
+    api.decode(g, str(tmp_path / "a") + "/", progress=False)
+    api.decode(g, str(tmp_path / "b") + "/", refiner=str(av1), progress=False)
+    assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
+    assert len(_digests(tmp_path / "a")) == 5
+    api.decode(f, str(tmp_path / "c") + "/", progress=False)
+    assert _digests(tmp_path / "c") != _digests(tmp_path / "a")

@@ -94,6 +94,10 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
         raise InputError(f"frame size {w}x{h} not supported (each side {MIN_SIDE}..{MAX_SIDE}, "
                          f"at most {MAX_PIXELS:,} pixels)")
     spec = get_codec(codec)
+    if spec.refined and refine and refiner is None and model_dir is None:
+        from .refine.loading import default_refiner_dir
+
+        refiner = str(default_refiner_dir(backbone))  # the shipped one for this backbone
     refine_record = _refine_record(spec, refine, refiner, model_dir, seed)
     dev = resolve_device(device)
     expected = _expected_frames(info.frame_count, start, frames)
@@ -241,14 +245,15 @@ def frame_stream(src: str, rd: ContainerReader, model, ref, start: int, count: i
     hp, wp = _padded(hdr.height, model.stride), _padded(hdr.width, model.stride)
     types: dict[int, int] = {}
     gates: dict[int, int] = {}
+    levels: dict[int, float] = {}
     decoder = model.new_decoder(rd.codec_config, hdr.width, hdr.height,
                                 **({} if generate else {"generate": False}))
-    outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types, gates),
+    outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types, gates, levels),
                         hdr.frame_count, start)
     if ref is not None:
         from .refine.windows import refine_stream
 
-        outputs = refine_stream(ref, outputs, types, rd.refine.seed, gates)
+        outputs = refine_stream(ref, outputs, types, rd.refine.seed, gates, levels)
     written = 0
     for out in outputs:
         for i, x in out:
@@ -293,9 +298,12 @@ def _load_refiner(record: RefineRecord | None, refine: bool, refiner, model_dir,
             raise InputError("--refiner/--model-dir given, but the file has no REFINE chunk "
                              "(it was encoded with --no-refine)")
         return None
-    from .refine.loading import load_refiner
+    from .refine.loading import load_refiner, shipped_refiner_for
 
-    ref, sha = load_refiner(refiner, model_dir, device=device, legacy=version[0] < 2)
+    legacy = version[0] < 2
+    if refiner is None and model_dir is None:  # the shipped refiner that made the file
+        refiner = shipped_refiner_for(record.refiner_sha256, legacy=legacy)
+    ref, sha = load_refiner(refiner, model_dir, device=device, legacy=legacy)
     if sha != record.refiner_sha256:
         raise WeightsError(
             f"file asks for refiner {record.refiner_sha256.hex()[:12]} ({record.model_id}); "
@@ -322,14 +330,16 @@ def _in_order(outputs, frame_count: int, start: int = 0):
         yield out
 
 
-def _decoded(model, state, chunks, hp: int, wp: int, types: dict, gates: dict):
+def _decoded(model, state, chunks, hp: int, wp: int, types: dict, gates: dict, levels: dict):
     """Lists of (frame_index, frame) in display order, chunk by chunk, then the decoder's rest.
-    Records each frame's type in `types` (the refiner's frame type embedder needs them) and
-    each GOP's refine mask, where the stream has one, in `gates`."""
+    Records each frame's type in `types` and backbone level in `levels` (the refiner
+    conditions on both) and each GOP's refine mask, where the stream has one, in `gates`."""
     for fc in chunks:
-        chunk_types, chunk_gates = model.frame_info(state, fc.payload, chunk=fc.chunk_index)
+        chunk_types, chunk_gates, chunk_levels = model.frame_info(state, fc.payload,
+                                                                  chunk=fc.chunk_index)
         types.update(chunk_types)
         gates.update(chunk_gates)
+        levels.update(chunk_levels)
         try:
             out, state = model.decode_frame(state, fc.payload, hp, wp, chunk=fc.chunk_index)
         except FormatError as e:  # name the chunk, as the container's own errors do

@@ -391,9 +391,13 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, max_m
 @click.option("--backbones", default="learned", show_default=True,
               help="Backbones that make the training sequences, comma-separated and drawn "
                    "evenly (learned, av1; repeat one to weight it: av1,av1,learned).")
+@click.option("--fidelity", is_flag=True,
+              help="Fidelity terms only (L1, SSIM, Laplacian, temporal): no detail-energy, "
+                   "NLPD or adversarial term. For a refiner that the encoder gates on PSNR "
+                   "(the av1 backbone).")
 def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_minutes,
                       stem_weights, model_dir, lora_rank, lr, init_dir, device, pool,
-                      backbones):
+                      backbones, fidelity):
     """Train the one-step diffusion refiner on STEM intermediate sequences made on the fly
     from the training clips; resumes from checkpoints.
 
@@ -402,14 +406,16 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_mi
       vgc train refiner --data ../shared/data --out runs/refiner --steps 3000 --resume
       vgc train refiner --data ../shared/data --out runs/refiner2 --init weights/refiner
       vgc train refiner --data ../shared/data --out runs/r7 --init weights/refiner --backbones av1,av1,learned
+      vgc train refiner --data ../shared/data --out runs/r8 --backbones av1,av1,learned --fidelity
       vgc train refiner --out runs/refiner --export weights/refiner
       vgc train refiner --data ../shared/data --out runs/wan --model-dir Wan2.1-T2V-1.3B-Diffusers --device cuda
     """
     def run_training():
         from .api import resolve_device
-        from .train.refiner import train_refiner
+        from .train.refiner import FIDELITY, train_refiner
 
         return train_refiner(data, out, steps=steps, resume=resume, batch=batch, patch=patch,
+                             weights=FIDELITY if fidelity else None,
                              lr=lr, stem_weights=stem_weights, model_dir=model_dir,
                              lora_rank=lora_rank, init=init_dir,
                              device=resolve_device(device),

@@ -198,9 +198,9 @@ class IntraCodec:  # listed in registry.py (imported on first use)
         return [(payload.frame_index, x_hat)], replace(st, frame_index=st.frame_index + 1)
 
     def frame_info(self, st, payload: FramePayload, *, chunk=None
-                   ) -> tuple[dict[int, int], dict[int, int]]:
-        """({frame index: frame type} of the chunk's frame, {}: intra is never refined)."""
-        return {payload.frame_index: int(payload.frame_type)}, {}
+                   ) -> tuple[dict[int, int], dict[int, int], dict[int, float]]:
+        """({frame index: frame type} of the chunk's frame, {}, {}: intra is never refined)."""
+        return {payload.frame_index: int(payload.frame_type)}, {}, {}
 
     def flush_decoder(self, st: IntraDecoderState):
         return [], st

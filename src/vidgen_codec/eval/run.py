@@ -21,7 +21,7 @@ import os
 import re
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -179,9 +179,9 @@ def _resolve_codecs(cfg: EvalConfig, log) -> tuple[list[tuple[str, str]], dict[s
         try:
             sha = spec.load(None, device=device).weights_sha256
             if refine and spec.refined:  # the refiner shapes the frames: part of the cache key
-                from ..refine.loading import refiner_identity
+                from ..refine.loading import default_refiner_dir, refiner_identity
 
-                sha += refiner_identity()[0]
+                sha += refiner_identity(default_refiner_dir(v.backbone))[0]
         except VgcError as e:
             skipped[name] = f"weights not available: {e}"
             log(f"vgc eval: codec {name} skipped: {skipped[name]}")
@@ -206,16 +206,22 @@ class Variant:
 def codec_variant(name: str) -> Variant:
     """"stem" -> stem as it ships; "stem/no-refine", "s2vc/no-generate": the same file decoded
     without the refiner or the generator, for comparisons at equal bytes; "stem/p4": encoded
-    with `--preset 4` (the av1 backbone's); "stem/learned": the learned backbone."""
-    base, _, variant = name.partition("/")
-    if variant.startswith("p") and variant[1:].isdigit():
-        return Variant(base, preset=int(variant[1:]))
-    if variant in ("learned", "av1"):
-        return Variant(base, backbone=variant)
-    if variant not in ("", "no-refine", "no-generate"):
-        raise InputError(f"unknown codec variant {name!r} (CODEC, CODEC/no-refine, "
-                         "CODEC/no-generate, CODEC/learned, CODEC/av1 or CODEC/pN)")
-    return Variant(base, refine=variant != "no-refine", generate=variant != "no-generate")
+    with `--preset 4` (the av1 backbone's); "stem/learned": the learned backbone. Parts
+    combine: "stem/learned/no-refine"."""
+    base, *parts = name.split("/")
+    v = Variant(base)
+    for part in parts:
+        if part.startswith("p") and part[1:].isdigit():
+            v = replace(v, preset=int(part[1:]))
+        elif part in ("learned", "av1"):
+            v = replace(v, backbone=part)
+        elif part in ("no-refine", "no-generate"):
+            v = replace(v, **{part[3:]: False})
+        else:
+            raise InputError(f"unknown codec variant {name!r} (CODEC, CODEC/no-refine, "
+                             "CODEC/no-generate, CODEC/learned, CODEC/av1 or CODEC/pN, "
+                             "combined as CODEC/learned/no-refine)")
+    return v
 
 
 def _clip_info(path: str, cfg: EvalConfig, taken: set[str]) -> ClipInfo:

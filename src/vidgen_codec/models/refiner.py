@@ -30,21 +30,25 @@ and without the skip a correction of edge-level detail has to be learned through
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
 from ..weights import architecture
+from .tap_conv import use_tap_convs
 
 N_FRAME_TYPES = 4  # I, P, M, R (bitstream_spec.md section 11.3)
 
 
 def tiny_vae_config() -> dict:
-    """The shipped size: 8x spatial (4x pixel patches, then one 2x stage), 2x temporal."""
-    return dict(base_dim=16, z_dim=16, dim_mult=[1, 2], num_res_blocks=1, attn_scales=[],
+    """The shipped size (refiner-tiny-v6): 8x8 pixel patches (Wan 2.2 style patchify), one 2x
+    stage, so 16x spatial and 2x temporal, on 8 and 16 channels. v5 had 4x4 patches and 16/32
+    channels; v6 is about 7x cheaper on the CPU (benchmarks/RESULTS.md, issue 17 part 3)."""
+    return dict(base_dim=8, z_dim=16, dim_mult=[1, 2], num_res_blocks=1, attn_scales=[],
                 temperal_downsample=[True], latents_mean=[0.0] * 16, latents_std=[1.0] * 16,
-                in_channels=48, out_channels=48, patch_size=4, scale_factor_spatial=8,
+                in_channels=192, out_channels=192, patch_size=8, scale_factor_spatial=16,
                 scale_factor_temporal=2)
 
 
@@ -71,18 +75,19 @@ class RefinerConfig:
     window: int = 9  # frames per window: 1 + k * temporal compression
     context_tokens: int = 4
     lora_rank: int = 0  # > 0: peft LoRA adapters on the transformer's attention
-    skip: int = 32  # > 0: width of the encoder-to-decoder SkipHead (0: none)
-    skip_blocks: int = 4  # residual blocks in the SkipHead (FFDNet-style restoration path)
-    model_id: str = "refiner-tiny-v5"
+    skip: int = 24  # > 0: width of the encoder-to-decoder SkipHead (0: none)
+    skip_blocks: int = 1  # residual blocks in the SkipHead (FFDNet-style restoration path)
+    levels: bool = True  # condition on each frame's backbone level (LevelEmbedder)
+    model_id: str = "refiner-tiny-v6"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RefinerConfig":
-        """A saved config; one written before `skip_blocks` existed had none (refiner-tiny-v4
-        and earlier), not the current default."""
-        return cls(**{"skip_blocks": 0, **d})
+        """A saved config; one written before `skip_blocks` or `levels` existed had none
+        (refiner-tiny-v4 and earlier; v5), not the current default."""
+        return cls(**{"skip_blocks": 0, "levels": False, **d})
 
 
 class FrameTypeEmbedder(nn.Module):
@@ -103,6 +108,36 @@ class FrameTypeEmbedder(nn.Module):
         first, rest = e[:, :1], e[:, 1:]
         rest = rest.unflatten(1, (-1, self.ratio)).mean(2)
         return torch.cat([first, rest], 1)
+
+
+class LevelEmbedder(nn.Module):
+    """Backbone levels -> one embedding per latent frame, as FrameTypeEmbedder does for types.
+
+    A frame's level is the coded bits per pixel of its backbone data (`refine.windows`,
+    `frame_level`): what the decoder knows of how hard its backbone was quantised, the role
+    FFDNet's noise-level map plays (Zhang, Zuo & Zhang 2018). It enters as log2(level),
+    clamped to [-12, 2], in sinusoidal features, then a 2-layer MLP whose last layer is
+    zero-initialised: an untrained embedder changes nothing (and a level of 0, unknown, is the
+    clamp's floor).
+    """
+
+    FREQS = 8
+
+    def __init__(self, dim: int, temporal_ratio: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2 * self.FREQS, dim), nn.SiLU(), nn.Linear(dim, dim))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+        self.ratio = temporal_ratio
+
+    def forward(self, levels: torch.Tensor) -> torch.Tensor:
+        """levels (B,T) float -> (B, 1 + (T-1)/ratio, dim)."""
+        u = (torch.log2(levels.clamp_min(2.0 ** -12)).clamp(-12, 2) + 5) / 7  # about [-1, 1]
+        k = torch.arange(self.FREQS, device=levels.device, dtype=levels.dtype)
+        a = u[..., None] * (math.pi / 2) * 2.0 ** k
+        e = self.net(torch.cat([a.sin(), a.cos()], -1))
+        first, rest = e[:, :1], e[:, 1:]
+        return torch.cat([first, rest.unflatten(1, (-1, self.ratio)).mean(2)], 1)
 
 
 class SkipHead(nn.Module):
@@ -168,6 +203,7 @@ class Refiner(nn.Module):
         tc = self.transformer.config
         inner = tc.num_attention_heads * tc.attention_head_dim
         self.fte = FrameTypeEmbedder(inner, self.temporal_ratio)
+        self.level_embedder = LevelEmbedder(inner, self.temporal_ratio) if cfg.levels else None
         self.context = nn.Parameter(torch.zeros(1, cfg.context_tokens, tc.text_dim))
         if cfg.output == "residual" and vae is None:
             last = self.vae.decoder.conv_out
@@ -178,6 +214,7 @@ class Refiner(nn.Module):
             p = self.pixel_patch
             self.skip = SkipHead(3 * p * p, self.vae.decoder.conv_out.in_channels, cfg.skip,
                                  cfg.skip_blocks)
+        use_tap_convs(self)  # thread-invariant and fast on the CPU (tap_conv.py)
         if cfg.output not in ("residual", "image"):
             raise ValueError(f"refiner output {cfg.output!r}: 'residual' or 'image'")
         if (cfg.window - 1) % self.temporal_ratio:
@@ -235,7 +272,8 @@ class Refiner(nn.Module):
         std = torch.tensor(c.latents_std, dtype=z.dtype, device=z.device).view(shape)
         return mean, std
 
-    def velocity(self, zt: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+    def velocity(self, zt: torch.Tensor, types: torch.Tensor,
+                 levels: torch.Tensor | None = None) -> torch.Tensor:
         """The transformer's prediction at the fixed timestep, with FTE added to the timestep
         embedding of every token (the stock forward takes one embedding per batch or per token
         from timesteps only; this is that forward with the addition)."""
@@ -249,6 +287,10 @@ class Refiner(nn.Module):
         dtype = next(ce.time_embedder.parameters()).dtype
         temb = ce.time_embedder(ce.timesteps_proj(t).to(dtype))  # (B, inner)
         per_frame = self.fte(types).to(temb.dtype)  # (B, f, inner)
+        if self.level_embedder is not None:
+            if levels is None:
+                levels = torch.zeros(types.shape, device=zt.device)  # unknown
+            per_frame = per_frame + self.level_embedder(levels.to(zt.device, temb.dtype))
         tokens = (h // ph) * (w // pw)
         temb = temb[:, None, :] + per_frame.repeat_interleave(tokens, dim=1)  # (B, seq, inner)
         tproj = ce.time_proj(ce.act_fn(temb)).unflatten(2, (6, -1))
@@ -262,14 +304,15 @@ class Refiner(nn.Module):
         return hs.permute(0, 7, 1, 4, 2, 5, 3, 6).flatten(6, 7).flatten(4, 5).flatten(2, 3)
 
     def forward(self, frames: torch.Tensor, types: torch.Tensor,
-                noise: torch.Tensor | None) -> torch.Tensor:
+                noise: torch.Tensor | None, levels: torch.Tensor | None = None) -> torch.Tensor:
         """frames (B,3,T,H,W) in [0,1], types (B,T) long, noise like the latent (or None:
-        no noise) -> refined frames (B,3,T,H,W) in [0,1]."""
+        no noise), levels (B,T) backbone bits per pixel (None: unknown) -> refined frames
+        (B,3,T,H,W) in [0,1]."""
         x = frames * 2 - 1
         z = self.encode(x)
         s = self.sigma
         zt = z if noise is None else (1 - s) * z + s * noise
-        z0 = zt - s * self.velocity(zt, types)
+        z0 = zt - s * self.velocity(zt, types, levels)
         y = self.decode(z0, x)
         if self.cfg.output == "residual":
             y = x + y

@@ -28,8 +28,16 @@ ARCHITECTURE = "Refiner"
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 
 
-def default_refiner_dir() -> Path:
-    return repo_weights_dir() / "refiner"
+def default_refiner_dir(backbone: str | None = "learned") -> Path:
+    """The shipped refiner for stem files with this backbone (None: stem's default, av1).
+
+    weights/refiner (refiner-tiny-v5) was trained on the learned backbone's output;
+    weights/refiner-av1 (refiner-tiny-v6, 7x cheaper) on the av1 backbone's, which the encoder
+    gates window by window. Either decodes any file that names it (`shipped_refiner_for`)."""
+    root = repo_weights_dir()
+    if backbone in (None, "av1") and (root / "refiner-av1" / "config.json").is_file():
+        return root / "refiner-av1"
+    return root / "refiner"
 
 
 def refiner_identity(weights_dir=None, model_dir=None, *, legacy: bool = False
@@ -50,6 +58,17 @@ def refiner_identity(weights_dir=None, model_dir=None, *, legacy: bool = False
     wdir = Path(weights_dir) if weights_dir is not None else default_refiner_dir()
     meta = read_config(wdir, ARCHITECTURE)
     return digest(meta), meta["config"]["model_id"]
+
+
+def shipped_refiner_for(sha: bytes, *, legacy: bool = False) -> Path | None:
+    """The shipped refiner folder (weights/refiner, weights/refiner-*) whose identity is
+    `sha`: a file decodes with the shipped refiner that made it, whichever backbone it has;
+    None if no shipped folder matches."""
+    root = repo_weights_dir()
+    for d in [root / "refiner"] + sorted(root.glob("refiner-*")):
+        if (d / "config.json").is_file() and refiner_identity(d, legacy=legacy)[0] == sha:
+            return d
+    return None
 
 
 def load_refiner(weights_dir=None, model_dir=None, *, device: str = "cpu", legacy: bool = False
@@ -97,7 +116,7 @@ def build_on_base(model_dir: Path, cfg: RefinerConfig) -> Refiner:
 def adapter_state(ref: Refiner) -> dict:
     """The tensors an adapter folder stores: everything but the frozen base weights."""
     return {k: v for k, v in ref.state_dict().items()
-            if k.startswith(("fte.", "context")) or "lora_" in k}
+            if k.startswith(("fte.", "level_embedder.", "context")) or "lora_" in k}
 
 
 BASE_PARTS = ("vae", "transformer")

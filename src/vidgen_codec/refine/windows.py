@@ -8,6 +8,9 @@
     the last window of a GOP is padded by repeating its last frame
 
 Each window's noise comes from `seeded_noise(seed, index of the window's first frame)`.
+Items are (index, frame, type) or (index, frame, type, level): the level (the frame's backbone
+bits per pixel, from the codec's `frame_info`; 0 or absent: unknown) conditions a refiner
+with a LevelEmbedder.
 A GOP may carry a refine mask (av1 backbone: the encoder's per-window choice): window k of the
 GOP is refined only if bit k is set, else its frames pass through unrefined (a frame shared with
 the next window is still the mean of the two windows' versions). Without a mask every window is
@@ -36,7 +39,8 @@ class RefineState:
 
 
 def push(ref: Refiner, st: RefineState, items) -> tuple[list, RefineState]:
-    """Feed [(index, frame, type)] in display order; returns [(index, refined frame)]."""
+    """Feed [(index, frame, type[, level])] in display order; returns [(index, refined
+    frame)]."""
     out = []
     for item in items:
         if item[2] == FrameType.I:
@@ -69,7 +73,7 @@ def flush(ref: Refiner, st: RefineState) -> tuple[list, RefineState]:
 def _gated(ref: Refiner, st: RefineState, window: list) -> list[torch.Tensor]:
     mask = st.gates.get(st.gop)
     if mask is not None and not (mask >> st.k) & 1:
-        return [f for _, f, _ in window]
+        return [item[1] for item in window]
     return run_window(ref, window, st.seed)
 
 
@@ -97,8 +101,8 @@ def window_spans(n: int, w: int) -> list[tuple[int, int]]:
 
 @torch.no_grad()
 def run_window(ref: Refiner, window: list, seed: int) -> list[torch.Tensor]:
-    """Refine a window [(index, frame, type)]: list of (1,3,H,W) frames in [0,1]."""
-    frames = torch.cat([f for _, f, _ in window]).transpose(0, 1)[None]  # (1,3,W,H,W)
+    """Refine a window [(index, frame, type[, level])]: list of (1,3,H,W) frames in [0,1]."""
+    frames = torch.cat([item[1] for item in window]).transpose(0, 1)[None]  # (1,3,W,H,W)
     h, w = frames.shape[-2:]
     m = ref.spatial_multiple
     ph, pw = (-h) % m, (-w) % m
@@ -106,19 +110,23 @@ def run_window(ref: Refiner, window: list, seed: int) -> list[torch.Tensor]:
         frames = F.pad(frames, (0, pw, 0, ph, 0, 0), mode="replicate")
     p = next(ref.parameters())
     frames = frames.to(p.device, p.dtype)
-    types = torch.tensor([[int(t) for _, _, t in window]], device=p.device)
+    types = torch.tensor([[int(item[2]) for item in window]], device=p.device)
+    levels = torch.tensor([[float(item[3]) if len(item) > 3 else 0.0 for item in window]],
+                          device=p.device)
     noise = seeded_noise(ref.latent_shape(*frames.shape[2:]), seed, window[0][0])
-    y = ref(frames, types, noise.to(p.device, p.dtype))[..., :h, :w].float()
+    y = ref(frames, types, noise.to(p.device, p.dtype), levels)[..., :h, :w].float()
     return [y[:, :, k] for k in range(y.shape[2])]
 
 
-def refine_stream(ref: Refiner, outputs, types: dict, seed: int, gates: dict | None = None):
+def refine_stream(ref: Refiner, outputs, types: dict, seed: int, gates: dict | None = None,
+                  levels: dict | None = None):
     """Decoder outputs (lists of (index, frame) in display order) -> refined lists; `types`
-    maps frame index -> frame type and `gates` GOP start -> refine mask, both filled by the
-    caller as chunks are read."""
+    maps frame index -> frame type, `gates` GOP start -> refine mask and `levels` frame index
+    -> backbone level, all filled by the caller as chunks are read."""
     st = RefineState(seed, gates=gates if gates is not None else {})
+    levels = levels if levels is not None else {}
     for out in outputs:
-        done, st = push(ref, st, [(i, x, types[i]) for i, x in out])
+        done, st = push(ref, st, [(i, x, types[i], levels.get(i, 0.0)) for i, x in out])
         yield done
     done, st = flush(ref, st)
     yield done

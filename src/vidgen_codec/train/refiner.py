@@ -36,6 +36,10 @@ from .refiner_loss import (LossWeights, PatchDiscriminator3d, fidelity_terms, ge
                            hinge_d_loss)
 
 
+# fidelity only: what a refiner needs to pass the encoder's PSNR gate (refine/gate.py)
+FIDELITY = LossWeights(energy=0.0, nlpd=0.0, adv=0.0)
+
+
 def build(model_dir, lora_rank: int) -> Refiner:
     if model_dir is None:
         return Refiner(RefinerConfig())
@@ -105,18 +109,19 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
         while step < steps:
             for g in opt.param_groups:
                 g["lr"] = lr * min(1.0, (step + 1) / 200) * (0.1 if step > 0.9 * steps else 1)
-            tgt, inter, types = (v.to(device) for v in sampler.batch(batch))
+            tgt, inter, types, levels = (v.to(device) for v in sampler.batch(batch))
             noise = torch.randn(batch, *ref.latent_shape(*inter.shape[2:])[1:], device=device)
-            y = ref(inter, types, noise)
+            y = ref(inter, types, noise, levels)
             terms = fidelity_terms(y, tgt)
-            adv = -disc(y).mean() if step >= adv_start else None
+            adversarial = w.adv > 0
+            adv = -disc(y).mean() if adversarial and step >= adv_start else None
             loss = generator_loss(terms, adv, w)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             d_loss = torch.zeros(())
-            if step >= adv_start - 100:  # the discriminator gets a head start
+            if adversarial and step >= adv_start - 100:  # the discriminator's head start
                 d_loss = hinge_d_loss(disc(tgt), disc(y.detach()))
                 dopt.zero_grad()
                 d_loss.backward()

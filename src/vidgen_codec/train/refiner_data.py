@@ -30,9 +30,10 @@ from ..metrics import psnr
 
 
 def stem_round_trip(codec, frames: torch.Tensor, bpp: float, structure: Structure | None = None
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """frames (T,3,H,W) in [0,1], H and W multiples of the codec stride -> (decoded frames
-    (T,3,H,W), frame types (T,) long) from STEM's encoder and decoder, in memory. The learned
+    (T,3,H,W), frame types (T,) long, backbone levels (T,) float, as the decoder gives them
+    to the refiner) from STEM's encoder and decoder, in memory. The learned
     backbone unless `structure` says otherwise (the av1 backbone: no refinement gate here, the
     refiner being trained is the one the gate will judge)."""
     t, _, h, w = frames.shape
@@ -44,13 +45,16 @@ def stem_round_trip(codec, frames: torch.Tensor, bpp: float, structure: Structur
     out, st = codec.flush(st)
     chunks += out
     dst = codec.new_decoder(codec.codec_config(st), w, h)
-    decoded, types = {}, {}
+    decoded, types, levels = {}, {}, {}
     for c in chunks:
-        types.update(codec.frame_info(dst, c.payload)[0])
+        chunk_types, _, chunk_levels = codec.frame_info(dst, c.payload)
+        types.update(chunk_types)
+        levels.update(chunk_levels)
         out, dst = codec.decode_frame(dst, c.payload, h, w)
         decoded.update(dict(out))
     frames_out = torch.cat([decoded[i] for i in range(t)])
-    return frames_out.clamp(0, 1), torch.tensor([types[i] for i in range(t)])
+    return (frames_out.clamp(0, 1), torch.tensor([types[i] for i in range(t)]),
+            torch.tensor([levels.get(i, 0.0) for i in range(t)]))
 
 
 def random_structure(rng: random.Random, backbones: tuple[str, ...]) -> Structure:
@@ -77,20 +81,22 @@ class RefinerSampler:
         self.backbones = backbones
         self.rng = random.Random(seed)
         self.pool_size = pool
-        self.pool: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.pool: list[tuple[torch.Tensor, ...]] = []
         self.calls = 0
 
     def sequence(self, tries: int = 8):
-        """One (original uint8 (T,3,s,s), intermediate uint8, types (T,)) sequence."""
+        """One (original uint8 (T,3,s,s), intermediate uint8, types (T,), levels (T,))
+        sequence."""
         for _ in range(tries):
-            orig, inter, types = self._round_trip()
+            orig, inter, types, levels = self._round_trip()
             if psnr(orig, inter) >= self.min_psnr:
                 break
         as_u8 = lambda x: (x * 255).round().to(torch.uint8)  # noqa: E731
-        return as_u8(orig), as_u8(inter), types
+        return as_u8(orig), as_u8(inter), types, levels
 
     def _round_trip(self):
-        """(original (T,3,s,s) in [0,1], STEM-decoded, types) of a random crop and target."""
+        """(original (T,3,s,s) in [0,1], STEM-decoded, types, levels) of a random crop and
+        target."""
         r, s = self.rng, self.size
         clip = self.clips[r.randrange(len(self.clips))]
         n, h, w = clip.shape[:3]
@@ -104,27 +110,29 @@ class RefinerSampler:
         orig = to_tensor(np.ascontiguousarray(crop))
         lo, hi = self.bpp_range
         bpp = math.exp(r.uniform(math.log(lo), math.log(hi)))
-        inter, types = stem_round_trip(self.codec, orig, bpp,
-                                       random_structure(r, self.backbones))
-        return orig, inter, types
+        inter, types, levels = stem_round_trip(self.codec, orig, bpp,
+                                               random_structure(r, self.backbones))
+        return orig, inter, types, levels
 
-    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(target (n,3,W,s,s), intermediate (n,3,W,s,s) in [0,1], types (n,W) long)."""
+    def batch(self, n: int) -> tuple[torch.Tensor, ...]:
+        """(target (n,3,W,s,s), intermediate (n,3,W,s,s) in [0,1], types (n,W) long, levels
+        (n,W) float)."""
         while len(self.pool) < self.pool_size:
             self.pool.append(self.sequence())
         if self.calls % self.refresh == 0:
             self.pool[self.rng.randrange(self.pool_size)] = self.sequence()
         self.calls += 1
-        tgt, inter, types = [], [], []
+        tgt, inter, types, levels = [], [], [], []
         for _ in range(n):
-            o, x, t = self.pool[self.rng.randrange(self.pool_size)]
+            o, x, t, lv = self.pool[self.rng.randrange(self.pool_size)]
             if len(o) < self.window:
                 continue
             i = self.rng.randrange(len(o) - self.window + 1)
             tgt.append(o[i:i + self.window])
             inter.append(x[i:i + self.window])
             types.append(t[i:i + self.window])
+            levels.append(lv[i:i + self.window])
         if not tgt:
             return self.batch(n)
         to_f = lambda xs: torch.stack(xs).permute(0, 2, 1, 3, 4).float() / 255  # noqa: E731
-        return to_f(tgt), to_f(inter), torch.stack(types)
+        return to_f(tgt), to_f(inter), torch.stack(types), torch.stack(levels)

@@ -291,7 +291,7 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
         return [(payload.frame_index, frame.clamp(0, 1))], st
 
     def frame_info(self, st, payload: FramePayload, *, chunk=None):
-        return {payload.frame_index: int(payload.frame_type)}, {}
+        return {payload.frame_index: int(payload.frame_type)}, {}, {}
 
     def flush_decoder(self, st: S2vcDecoderState):
         return [], st

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ...bitstream import FramePayload
+from ...bitstream.ids import FrameType
 from ...errors import FormatError
 from ...stem_gop import AV1, BackboneConfig, GopHeader, pack_gop, unpack_gop  # noqa: F401
 from ...frames import to_tensor
@@ -82,6 +83,23 @@ def decode_backbones(units: list[bytes], scale: int, st, hp: int, wp: int) -> li
     """(1,3,hp,wp) frames of a GOP's backbone units, as the decoder makes them."""
     dec = Av1BackboneDecoder(scale, st.height, st.width)
     return [dec.decode(u, hp, wp) for u in units]
+
+
+def gop_level(payload: FramePayload, head: GopHeader, parts, height: int, width: int) -> float:
+    """The refiner's level of every frame of an av1 GOP chunk: its AV1 units' bits per
+    backbone pixel (8 x bytes of the units / (backbones x coded height x coded width), at the
+    GOP's scale), which tracks the backbone's quantiser (bitstream_spec.md, stem)."""
+    n = sum(1 for p in parts if p.frame_type != FrameType.M)
+    h, w = coded_size(height, width, head.scale)
+    return 8 * len(payload.streams[1]) / max(n * h * w, 1)
+
+
+def frame_level(payload: FramePayload, height: int, width: int) -> float:
+    """The refiner's level of a learned-backbone chunk's frame: the bits per pixel of its
+    streams for a backbone (I, P), 0 (unknown) for a motion-only frame."""
+    if payload.frame_type == FrameType.M:
+        return 0.0
+    return 8 * sum(len(s) for s in payload.streams) / max(height * width, 1)
 
 
 def decode_gop(codec, payload: FramePayload, st, hp: int, wp: int) -> list[torch.Tensor]:
