@@ -32,7 +32,7 @@ def test_gpu_run_tiny_on_the_cpu(tmp_path):
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_run.py"), "--device",
                         "cpu", "--tiny", "--data", str(pack), "--out", str(out),
-                        "--budget-s", "240"], capture_output=True, text=True, cwd=ROOT)
+                        "--budget-s", "320"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads((out / "gpu_run.json").read_text())
     stages = report["stages"]
@@ -48,4 +48,4 @@ def test_gpu_run_tiny_on_the_cpu(tmp_path):
 
     IntraCodec.load(out / "weights" / "intra")  # the exported weights load
     assert "| intra |" in r.stdout
-    np.testing.assert_(report["wall_s"] <= 240 + 30)
+    np.testing.assert_(report["wall_s"] <= 320 + 30)
