@@ -52,6 +52,16 @@ def test_yuv420_flat_colours_round_trip_exactly():
         assert np.abs(back.astype(int) - img).max() <= 1
 
 
+def test_yuv420_compiled_path_gives_the_numpy_samples():
+    rng = np.random.default_rng(0)
+    for h, w in [(2, 2), (6, 10), (36, 64)]:
+        planes = rng.integers(0, 256, (h * 3 // 2, w), dtype=np.uint8)
+        np.testing.assert_array_equal(yuv420_to_rgb(planes, h, w),
+                                      yuv420_to_rgb(planes, h, w, compiled=False))
+        c = rng.integers(0, 256, (h, w)).astype(np.int32)
+        np.testing.assert_array_equal(upsample2x(c), upsample2x(c, compiled=False))
+
+
 def test_yuv420_chroma_upsampling_is_centre_sited():
     c = np.array([[0, 16], [32, 48]])
     up = upsample2x(c)

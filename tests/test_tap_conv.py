@@ -19,6 +19,9 @@ CASES = [  # (input shape, weight shape, stride, padding): both paths, strides, 
     ((2, 5, 7, 9, 11), (4, 5, 3, 1, 1), (2, 1, 1), (0, 0, 0)),  # strided in time
     ((2, 5, 9, 11), (4, 5, 3, 3), (2, 2), (1, 1)),  # strided 2-D
     ((1, 6, 8, 8, 8), (6, 6, 1, 2, 2), (1, 2, 2), (0, 0, 0)),  # patch embedding
+    ((1, 6, 5, 7, 9), (3, 6, 3, 3, 3), (1, 1, 1), (1, 1, 1)),  # output planes, padded
+    ((2, 5, 9, 11), (4, 5, 3, 3), (1, 1), (1, 1)),  # output planes, padded 2-D
+    ((1, 5, 4, 6, 7), (2, 5, 1, 3, 3), (1, 1, 1), (0, 2, 2)),  # padding wider than the taps
 ]
 
 

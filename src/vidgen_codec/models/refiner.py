@@ -38,6 +38,7 @@ from torch import nn
 
 from ..weights import architecture
 from .tap_conv import use_tap_convs
+from .rms_norm import use_fast_rms_norms
 
 N_FRAME_TYPES = 4  # I, P, M, R (bitstream_spec.md section 11.3)
 
@@ -181,7 +182,11 @@ class SkipHead(nn.Module):
     def forward(self, patches: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         # `net` keeps the layer names of the block-less head (net.0, net.2), so a warm start
         # from it copies them; the blocks run between its two convolutions
-        h = self.net[1](self.net[0](torch.cat([patches, features], 1)))
+        # the first convolution of [patches, features] as the sum of one over each part (the
+        # same function; no copy of the 200-channel concatenation)
+        first, c = self.net[0], patches.shape[1]
+        h = first._conv_forward(patches, first.weight[:, :c], first.bias)
+        h = self.net[1](h.add_(first._conv_forward(features, first.weight[:, c:], None)))
         for block in self.blocks:
             h = h + block(h)
         return self.net[2](h)
@@ -222,6 +227,7 @@ class Refiner(nn.Module):
             self.skip = SkipHead(3 * p * p, self.vae.decoder.conv_out.in_channels, cfg.skip,
                                  cfg.skip_blocks)
         use_tap_convs(self)  # thread-invariant and fast on the CPU (tap_conv.py)
+        use_fast_rms_norms(self)  # the VAE's norms as plane sums (rms_norm.py)
         if cfg.output not in ("residual", "image"):
             raise ValueError(f"refiner output {cfg.output!r}: 'residual' or 'image'")
         if (cfg.window - 1) % self.temporal_ratio:

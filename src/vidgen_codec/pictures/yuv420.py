@@ -16,12 +16,16 @@ by 2^16 and rounded:
 
 Chroma is sited at the centre of each 2x2 block (box filter down); up, each output sample is
 (9 a + 3 b + 3 c + d + 8) >> 4 of its four nearest chroma samples, edges replicated.
-Frame sides must be even (callers pad).
+Frame sides must be even (callers pad). The decoder side runs compiled by Numba when it is
+installed (`yuv420_jit`, the same integers); the numpy code here is the fallback and the
+reference the tests compare it with.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from . import yuv420_jit
 
 
 def rgb_to_yuv420(rgb: np.ndarray) -> np.ndarray:
@@ -44,13 +48,15 @@ def _down(c: np.ndarray) -> np.ndarray:
     return np.clip(((s + (1 << 17)) >> 18) + 128, 0, 255).astype(np.uint8)
 
 
-def yuv420_to_rgb(planes: np.ndarray, h: int, w: int) -> np.ndarray:
+def yuv420_to_rgb(planes: np.ndarray, h: int, w: int, compiled: bool = True) -> np.ndarray:
     """(3H/2)xW planes (as `rgb_to_yuv420` writes them) -> HxWx3 uint8, exact."""
-    y = planes[:h].astype(np.int64)
     chroma = planes[h:].reshape(-1)
     n = (h // 2) * (w // 2)
-    u = chroma[:n].reshape(h // 2, w // 2).astype(np.int64)
-    v = chroma[n:2 * n].reshape(h // 2, w // 2).astype(np.int64)
+    u = chroma[:n].reshape(h // 2, w // 2)
+    v = chroma[n:2 * n].reshape(h // 2, w // 2)
+    if compiled and yuv420_jit.AVAILABLE:
+        return yuv420_jit.yuv420_to_rgb_kernel(np.ascontiguousarray(planes[:h]), u, v)
+    y, u, v = planes[:h].astype(np.int64), u.astype(np.int64), v.astype(np.int64)
     d, e = upsample2x(u) - 128, upsample2x(v) - 128
     c = 76309 * (y - 16)
     half = 1 << 15
@@ -60,8 +66,11 @@ def yuv420_to_rgb(planes: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
-def upsample2x(c: np.ndarray) -> np.ndarray:
-    """2x upsampling of a plane, centre-sited, (3/4, 1/4) taps in each direction."""
+def upsample2x(c: np.ndarray, compiled: bool = True) -> np.ndarray:
+    """2x upsampling of a plane (integers 0..255), centre-sited, (3/4, 1/4) taps in each
+    direction."""
+    if compiled and yuv420_jit.AVAILABLE:
+        return yuv420_jit.upsample2x_kernel(np.ascontiguousarray(c))
     c = c.astype(np.int64)
     p = np.pad(c, 1, mode="edge")
     hc, wc = c.shape

@@ -1,0 +1,60 @@
+"""Y'CbCr 4:2:0 -> RGB24 compiled by Numba (issue 17: decoding at interactive speed).
+
+The same integer arithmetic as `yuv420.yuv420_to_rgb` and `yuv420.upsample2x` (their numpy
+code is the fallback and the reference), one output sample at a time in machine code: one
+pass over the planes instead of a dozen int64 temporaries, about 15 ms -> 1 ms per 640x360
+frame. Integer-only, so every path gives the same samples on every machine. Compiled on first
+use and cached on disk, as `entropy.rans_jit`; without Numba `AVAILABLE` is False.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..entropy.rans_jit import AVAILABLE, _jit
+
+__all__ = ["AVAILABLE", "upsample2x_kernel", "yuv420_to_rgb_kernel"]
+
+
+@_jit
+def _tap(c, i, j, di, dj):
+    """(9 a + 3 b + 3 c + d + 8) >> 4 around chroma sample (i, j) toward (i+di, j+dj), edges
+    replicated."""
+    hc, wc = c.shape
+    i2 = min(max(i + di, 0), hc - 1)
+    j2 = min(max(j + dj, 0), wc - 1)
+    return (9 * np.int32(c[i, j]) + 3 * np.int32(c[i2, j]) + 3 * np.int32(c[i, j2])
+            + np.int32(c[i2, j2]) + 8) >> 4
+
+
+@_jit
+def upsample2x_kernel(c):  # pragma: no cover - compiled
+    hc, wc = c.shape
+    out = np.empty((2 * hc, 2 * wc), np.int32)
+    for i in range(hc):
+        for j in range(wc):
+            for dy in range(2):
+                for dx in range(2):
+                    out[2 * i + dy, 2 * j + dx] = _tap(c, i, j, 2 * dy - 1, 2 * dx - 1)
+    return out
+
+
+@_jit
+def yuv420_to_rgb_kernel(y, u, v):  # pragma: no cover - compiled
+    h, w = y.shape
+    rgb = np.empty((h, w, 3), np.uint8)
+    half = 1 << 15
+    for i in range(h):
+        ci, di = i >> 1, 2 * (i & 1) - 1
+        for j in range(w):
+            cj, dj = j >> 1, 2 * (j & 1) - 1
+            d = _tap(u, ci, cj, di, dj) - 128
+            e = _tap(v, ci, cj, di, dj) - 128
+            c = 76309 * (np.int32(y[i, j]) - 16)
+            r = (c + 104597 * e + half) >> 16
+            g = (c - 25675 * d - 53279 * e + half) >> 16
+            b = (c + 132201 * d + half) >> 16
+            rgb[i, j, 0] = min(max(r, 0), 255)
+            rgb[i, j, 1] = min(max(g, 0), 255)
+            rgb[i, j, 2] = min(max(b, 0), 255)
+    return rgb
