@@ -34,9 +34,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/intra.py
 	$(BIN)/python benchmarks/parallel.py
 
-# Training data for a GPU session: one folder under the device tool's 64 MiB carry.
+# Training data for a GPU session: one folder under the device tool's 64 MiB carry, with 400
+# refiner round trips precomputed (about 15 minutes on 2 cores).
 pack: $(STAMP)
-	$(BIN)/vgc train pack --data ../shared/data --out pack
+	$(BIN)/vgc train pack --data ../shared/data --out pack --refiner-sequences 400
 
 # On a GPU machine (see README): tests, speed table, timed training; results/gpu/gpu_run.json.
 gpu: $(STAMP)

@@ -15,8 +15,11 @@ prints a table):
          continuing from the shipped weights for its
          share of the rest of the budget (`vgc train ... --max-minutes`), then exported to
          OUT/weights/<model>: validate on the CPU (`vgc eval --weights`) before committing
-`--data` is a training folder: `vgc train pack --data ../shared/data --out pack` makes one
-that fits the device tool's 64 MiB carry.
+`--data` is a training folder: `vgc train pack --data ../shared/data --out pack
+--refiner-sequences 400` makes one that fits the device tool's 64 MiB carry, with the refiner's
+av1 round trips precomputed (train/refiner_pack.py: the GPU then waits on decoding only, in a
+background thread, not on SVT-AV1 and motion search; a pack without them still trains, coding
+them live).
 """
 
 from __future__ import annotations
@@ -148,10 +151,11 @@ def stage_speed(a, out: Path) -> None:
 
 
 def stage_train(a, out: Path) -> None:
-    """Each model for an equal share of this stage's budget, continuing from the shipped
-    weights; exported to OUT/weights/<model> when a checkpoint was written."""
+    """Each model for an equal share of what is left of this stage's budget (a model that
+    overran leaves the next ones less, never none), continuing from the shipped weights;
+    exported to OUT/weights/<model> when a checkpoint was written."""
     result = {}
-    share = a.budget_s / len(MODELS)
+    start = time.monotonic()
     weights = ROOT / "weights"
     tiny = ["--batch", "1", "--patch", "64"] if a.tiny else []
     # the refiner that trains is the av1 backbone's (weights/refiner-av1, the default path's);
@@ -163,13 +167,16 @@ def stage_train(a, out: Path) -> None:
     for k, model in enumerate(MODELS):
         run_dir = out / "train" / model
         t = time.monotonic()
-        minutes = max((share - 20) / 60, 0.1)  # leave time to export
+        share = (a.budget_s - (t - start)) / (len(MODELS) - k)
+        minutes = max((share - 20) / 60, 0.1)  # leave time to start and export
         cmd = [sys.executable, "-m", "vidgen_codec", "train", model, "--data", a.data,
                "--out", str(run_dir), "--steps", "1000000", "--resume",
                "--max-minutes", f"{minutes:.2f}", "--device", a.device] + init[model] + tiny + \
             extra.get(model, [])
         p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         entry = {"seconds": round(time.monotonic() - t, 1), "returncode": p.returncode}
+        if model == "refiner":
+            entry["packed_pool"] = "precomputed in" in p.stderr + p.stdout
         if p.returncode == 0 and (run_dir / "ckpt.pt").exists():
             exp = subprocess.run([sys.executable, "-m", "vidgen_codec", "train", model,
                                   "--out", str(run_dir), "--export",

@@ -26,7 +26,9 @@ def test_gpu_run_tiny_on_the_cpu(tmp_path):
         Image.fromarray(synthetic_frames(160, 128, 1, seed=10 + i)[0]).save(data / f"p{i}.png")
     pack = tmp_path / "pack"
     r = subprocess.run([sys.executable, "-m", "vidgen_codec", "train", "pack", "--data",
-                        str(data), "--out", str(pack)], capture_output=True, text=True)
+                        str(data), "--out", str(pack), "--refiner-sequences", "2",
+                        "--refiner-patch", "64", "--refiner-seq-len", "17"],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert len(json.loads((pack / "PACK.json").read_text())["files"]) == 4
     out = tmp_path / "out"
@@ -44,6 +46,7 @@ def test_gpu_run_tiny_on_the_cpu(tmp_path):
     for model in ("intra", "residual", "refiner"):
         entry = stages["train"][model]
         assert entry["returncode"] == 0 and entry["exported"] and entry["steps"] >= 1, entry
+    assert stages["train"]["refiner"]["packed_pool"]  # the pack's round trips, not live ones
     from vidgen_codec.codecs.intra import IntraCodec
 
     IntraCodec.load(out / "weights" / "intra")  # the exported weights load

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 
@@ -480,19 +481,51 @@ def train_s2vc_cmd(data, out, steps, resume, batch, patch, export_dir, max_minut
 @click.option("--data", required=True, help="Folder of images and videos (../shared/data).")
 @click.option("--out", required=True, help="The pack folder to make (new or empty).")
 @click.option("--max-mib", type=float, default=60.0, show_default=True,
-              help="Refuse data larger than this (the device tool carries 64 MiB).")
-def train_pack_cmd(data, out, max_mib):
-    """Copy the training data into one folder to carry to a GPU machine (with PACK.json).
+              help="Refuse a pack larger than this (the device tool carries 64 MiB).")
+@click.option("--refiner-sequences", type=click.IntRange(0, 100000), default=0,
+              show_default=True,
+              help="Also code this many refiner training sequences (STEM round trips) into "
+                   "PACK/refiner_pool, so that training on a GPU does not wait on encoding.")
+@click.option("--refiner-patch", type=click.IntRange(32, 1024), default=128, show_default=True,
+              help="Their crop size (train refiner --patch must match to use them).")
+@click.option("--refiner-seq-len", type=click.IntRange(9, 1000), default=33, show_default=True,
+              help="Their length in frames.")
+@click.option("--backbones", default="av1", show_default=True,
+              help="Their backbones (train refiner --backbones must match).")
+@click.option("--stem-weights", default=None,
+              help="STEM weights folder that codes them (default: the shipped one).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_pack_cmd(data, out, max_mib, refiner_sequences, refiner_patch, refiner_seq_len,
+                   backbones, stem_weights, seed):
+    """Copy the training data into one folder to carry to a GPU machine (with PACK.json),
+    and optionally precompute the refiner's training sequences into it.
 
     \b
     Examples:
-      vgc train pack --data ../shared/data --out pack
+      vgc train pack --data ../shared/data --out pack --refiner-sequences 400
       python benchmarks/gpu_run.py --device cuda --data pack --out results/gpu
     """
-    from .train.pack import build_pack
+    from .models.refiner import RefinerConfig
+    from .train.pack import build_pack, pack_mib
+    from .train.refiner_pack import build_refiner_pool
 
     m = build_pack(data, out, max_mib)
-    click.echo(f"{out}: {len(m['files'])} files, {m['bytes'] / 2**20:.1f} MiB")
+    msg = f"{out}: {len(m['files'])} files"
+    if refiner_sequences:
+        try:
+            pool = build_refiner_pool(data, out, refiner_sequences, size=refiner_patch,
+                                      seq_len=refiner_seq_len, window=RefinerConfig().window,
+                                      backbones=_backbones(backbones), seed=seed,
+                                      stem_weights=stem_weights)
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)
+            raise
+        msg += f", {len(pool['sequences'])} refiner sequences ({pool['bytes'] / 1024:.0f} KiB)"
+    mib = pack_mib(out)
+    if mib > max_mib:
+        shutil.rmtree(out, ignore_errors=True)
+        raise InputError(f"{out}: {mib:.1f} MiB, over --max-mib {max_mib:g}; removed")
+    click.echo(f"{msg}, {mib:.1f} MiB")
 
 
 def _backbones(text: str) -> tuple[str, ...]:

@@ -3,8 +3,10 @@
 The device tool carries at most 64 MiB of ignored files with a run; `../shared/data` is about
 30 MB of photos and videos, so the pack is those files (the held-out clips too: training skips
 them, validation reads them), in the layout every `vgc train --data` reads, with PACK.json
-listing each file's size and SHA-256. Nothing is precomputed: motion search and the
-refiner's stem round trips still run on the GPU machine's CPU cores.
+listing each file's size and SHA-256. With `--refiner-sequences N` the refiner's STEM round
+trips are precomputed too (refiner_pack.py: the frame payloads, about 6.5 KB a sequence), so
+that a GPU trains the refiner without waiting on encoding; the other models' samplers (motion
+search for the residual coder) still run on the GPU machine's CPU cores.
 """
 
 from __future__ import annotations
@@ -41,3 +43,8 @@ def build_pack(data: str, out: str, max_mib: float = MAX_MIB) -> dict:
     manifest = {"source": str(Path(data).resolve()), "files": entries, "bytes": total}
     (dst / "PACK.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def pack_mib(out: str) -> float:
+    """The size of everything in a pack folder, MiB."""
+    return sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file()) / 2**20

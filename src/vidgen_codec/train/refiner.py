@@ -1,7 +1,8 @@
 """`vgc train refiner`: the one-step diffusion refiner on STEM intermediate sequences.
 
     training videos + photos as camera pans (photo_pans.py), drawn about equally often
-      -> RefinerSampler (STEM round trips of training clips, refiner_data.py)
+      -> RefinerSampler (STEM round trips of training clips, refiner_data.py; from a training
+         pack, its precomputed round trips when they fit the run: refiner_pack.py)
       -> (target, intermediate, types) windows
       -> Refiner(intermediate, types, noise) = y        (models/refiner.py)
       -> generator loss (refiner_loss.py); after `adv_start` steps, + hinge adversarial term,
@@ -63,9 +64,8 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                   backbones: tuple[str, ...] = ("learned",),
                   deadline: float | None = None) -> Path:
     from ..codecs.stem import StemCodec
-    from .photo_pans import photo_pans
-    from .refiner_data import RefinerSampler
-    from .residual import load_clips
+    from .refiner_data import RefinerSampler, refiner_clips
+    from .refiner_pack import PackedPool
 
     w = weights or LossWeights()
     out_dir = Path(out)
@@ -92,11 +92,12 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
     elif init is not None:
         warm_start(ref, Path(init))
     codec = StemCodec.load(stem_weights)
-    videos, pans = load_clips(data, max_frames=300), photo_pans(data, seed=seed)
-    clips = videos * max(1, len(pans) // len(videos)) + pans  # each kind about half the draws
+    clips = refiner_clips(data, seed)
+    packed = PackedPool.open(data, clips, codec, size=patch, window=ref.cfg.window,
+                             backbones=backbones, seed=seed + step)
     sampler = RefinerSampler(clips, codec, size=patch,
                              seq_len=seq_len, window=ref.cfg.window, pool=pool,
-                             seed=seed + step, backbones=backbones)
+                             seed=seed + step, backbones=backbones, packed=packed)
     new_log = not (out_dir / "log.csv").exists()
     with open(out_dir / "log.csv", "a", newline="") as log:
         logw = csv.writer(log)

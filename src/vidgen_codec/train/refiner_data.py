@@ -24,6 +24,7 @@ import random
 import numpy as np
 import torch
 
+from ..bitstream.headers import FramePayload
 from ..codecs.base import RateTarget, Structure
 from ..frames import to_tensor
 from ..metrics import psnr
@@ -37,6 +38,14 @@ def stem_round_trip(codec, frames: torch.Tensor, bpp: float, structure: Structur
     backbone unless `structure` says otherwise (the av1 backbone: no refinement gate here, the
     refiner being trained is the one the gate will judge)."""
     t, _, h, w = frames.shape
+    payloads, config = stem_encode(codec, frames, bpp, structure)
+    return stem_decode(codec, payloads, config, t, h, w)
+
+
+def stem_encode(codec, frames: torch.Tensor, bpp: float, structure: Structure | None = None
+                ) -> tuple[list[FramePayload], bytes | None]:
+    """STEM's encoder on (T,3,H,W) frames -> (frame payloads in coding order, codec config)."""
+    t, _, h, w = frames.shape
     st = codec.new_encoder(w, h, RateTarget(bpp=bpp), t, structure or Structure(backbone="learned"))
     chunks = []
     for x in frames:
@@ -44,17 +53,40 @@ def stem_round_trip(codec, frames: torch.Tensor, bpp: float, structure: Structur
         chunks += out
     out, st = codec.flush(st)
     chunks += out
-    dst = codec.new_decoder(codec.codec_config(st), w, h)
+    return [c.payload for c in chunks], codec.codec_config(st)
+
+
+def stem_decode(codec, payloads: list[FramePayload], config: bytes | None, t: int, h: int,
+                w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """STEM's decoder on `stem_encode`'s output -> (frames (T,3,H,W), types (T,), levels (T,))."""
+    dst = codec.new_decoder(config, w, h)
     decoded, types, levels = {}, {}, {}
-    for c in chunks:
-        chunk_types, _, chunk_levels = codec.frame_info(dst, c.payload)
+    for p in payloads:
+        chunk_types, _, chunk_levels = codec.frame_info(dst, p)
         types.update(chunk_types)
         levels.update(chunk_levels)
-        out, dst = codec.decode_frame(dst, c.payload, h, w)
+        out, dst = codec.decode_frame(dst, p, h, w)
         decoded.update(dict(out))
     frames_out = torch.cat([decoded[i] for i in range(t)])
     return (frames_out.clamp(0, 1), torch.tensor([types[i] for i in range(t)]),
             torch.tensor([levels.get(i, 0.0) for i in range(t)]))
+
+
+def refiner_clips(data: str, seed: int) -> list[np.ndarray]:
+    """The refiner's training clips: the training videos (first 300 frames) and the photos as
+    camera pans (photo_pans.py), each kind about half the draws."""
+    from .photo_pans import photo_pans
+    from .residual import load_clips
+
+    videos, pans = load_clips(data, max_frames=300), photo_pans(data, seed=seed)
+    return videos * max(1, len(pans) // len(videos)) + pans
+
+
+STRUCTURE_FIELDS = ("backbone", "backbone_scale", "search", "backbone_interval")
+
+
+def as_u8(x: torch.Tensor) -> torch.Tensor:
+    return (x * 255).round().to(torch.uint8)
 
 
 def random_structure(rng: random.Random, backbones: tuple[str, ...]) -> Structure:
@@ -72,7 +104,7 @@ class RefinerSampler:
     def __init__(self, clips: list[np.ndarray], codec, *, size: int = 128, seq_len: int = 33,
                  window: int = 9, pool: int = 24, refresh: int = 4,
                  bpp_range: tuple[float, float] = (0.04, 0.4), min_psnr: float = 20.0,
-                 seed: int = 0, backbones: tuple[str, ...] = ("learned",)):
+                 seed: int = 0, backbones: tuple[str, ...] = ("learned",), packed=None):
         self.clips = [c for c in clips if min(c.shape[1:3]) >= size and len(c) >= window]
         if not self.clips:
             raise FileNotFoundError(f"no training clip of {window}+ frames at least {size} px")
@@ -83,36 +115,57 @@ class RefinerSampler:
         self.pool_size = pool
         self.pool: list[tuple[torch.Tensor, ...]] = []
         self.calls = 0
+        self.packed = packed  # a refiner_pack.PackedPool: its sequences instead of round trips
 
     def sequence(self, tries: int = 8):
         """One (original uint8 (T,3,s,s), intermediate uint8, types (T,), levels (T,))
-        sequence."""
-        for _ in range(tries):
-            orig, inter, types, levels = self._round_trip()
-            if psnr(orig, inter) >= self.min_psnr:
-                break
-        as_u8 = lambda x: (x * 255).round().to(torch.uint8)  # noqa: E731
+        sequence: the next one of the packed pool when there is one, else a new round trip."""
+        if self.packed is not None:
+            return self.packed.next()
+        orig, (inter, types, levels) = self.coded_sequence(tries)[1:3]
         return as_u8(orig), as_u8(inter), types, levels
 
-    def _round_trip(self):
-        """(original (T,3,s,s) in [0,1], STEM-decoded, types, levels) of a random crop and
-        target."""
+    def coded_sequence(self, tries: int = 8):
+        """(recipe, original (T,3,s,s) in [0,1], (STEM-decoded, types, levels), (payloads,
+        codec config)) of a random crop and target; drawn again (up to `tries` times) while the
+        intermediate is under `min_psnr`."""
+        for _ in range(tries):
+            recipe = self.draw()
+            orig = self.crop(recipe)
+            st = Structure(**recipe["structure"])
+            payloads, config = stem_encode(self.codec, orig, recipe["bpp"], st)
+            decoded = stem_decode(self.codec, payloads, config, *orig.shape[:1], *orig.shape[2:])
+            if psnr(orig, decoded[0]) >= self.min_psnr:
+                break
+        return recipe, orig, decoded, (payloads, config)
+
+    def draw(self) -> dict:
+        """A random crop (clip, first frame, stride, length, corner, flip), target and
+        structure, as plain values (what a training pack stores)."""
         r, s = self.rng, self.size
-        clip = self.clips[r.randrange(len(self.clips))]
-        n, h, w = clip.shape[:3]
+        k = r.randrange(len(self.clips))
+        n, h, w = self.clips[k].shape[:3]
         stride = r.choice([1, 1, 2])
         length = min(self.seq_len, (n - 1) // stride + 1)
         i0 = r.randrange(n - (length - 1) * stride)
         y0, x0 = r.randrange(h - s + 1), r.randrange(w - s + 1)
-        crop = clip[i0:i0 + length * stride:stride, y0:y0 + s, x0:x0 + s]
-        if r.random() < 0.5:
-            crop = crop[:, :, ::-1]
-        orig = to_tensor(np.ascontiguousarray(crop))
+        flip = r.random() < 0.5
         lo, hi = self.bpp_range
         bpp = math.exp(r.uniform(math.log(lo), math.log(hi)))
-        inter, types, levels = stem_round_trip(self.codec, orig, bpp,
-                                               random_structure(r, self.backbones))
-        return orig, inter, types, levels
+        st = random_structure(r, self.backbones)
+        return {"clip": k, "start": i0, "stride": stride, "length": length, "y": y0, "x": x0,
+                "flip": flip, "bpp": bpp, "size": s,
+                "structure": {f: getattr(st, f) for f in STRUCTURE_FIELDS}}
+
+    def crop(self, recipe: dict) -> torch.Tensor:
+        """The recipe's original frames, (T,3,s,s) in [0,1]."""
+        i0, stride, s = recipe["start"], recipe["stride"], recipe["size"]
+        clip = self.clips[recipe["clip"]]
+        crop = clip[i0:i0 + recipe["length"] * stride:stride,
+                    recipe["y"]:recipe["y"] + s, recipe["x"]:recipe["x"] + s]
+        if recipe["flip"]:
+            crop = crop[:, :, ::-1]
+        return to_tensor(np.ascontiguousarray(crop))
 
     def batch(self, n: int) -> tuple[torch.Tensor, ...]:
         """(target (n,3,W,s,s), intermediate (n,3,W,s,s) in [0,1], types (n,W) long, levels
