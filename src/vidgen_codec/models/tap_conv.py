@@ -14,7 +14,9 @@ on the refiner's layers; channels first (rows copied whole) a further 1.3-2x on 
 layers than the first, channels-last version.
 
 `use_tap_convs(module)` routes every Conv2d/Conv3d of a module through it on the CPU (zero
-padding, groups 1, dilation 1; anything else, and every other device, keeps torch's own path).
+padding, groups 1, dilation 1; anything else, every other device, and layers with at most 16
+channels on both sides, where torch's im2col buffer is small and its one C++ call beats a
+Python loop over taps, keep torch's own path).
 It is the same function of the inputs as torch's convolution, up to float rounding: the sum's
 order differs, so a model gives slightly different floats with and without it, and the decoder
 and the encoder's refinement gate both run with it.
@@ -88,9 +90,13 @@ def _taps(kernel) -> list[tuple[int, ...]]:
     return taps
 
 
+SMALL = 16  # both sides at most this many channels: torch's own im2col is faster (1.5-2.5x)
+
+
 def _conv_forward(module, fallback, x, weight, bias):
     if (x.device.type != "cpu" or module.groups != 1 or any(v != 1 for v in module.dilation)
-            or module.padding_mode != "zeros" or isinstance(module.padding, str)):
+            or module.padding_mode != "zeros" or isinstance(module.padding, str)
+            or max(weight.shape[:2]) <= SMALL):
         return fallback(x, weight, bias)
     return tap_conv(x, weight, bias, tuple(module.stride), tuple(module.padding))
 
