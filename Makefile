@@ -35,7 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/parallel.py
 
 # Training data for a GPU session: one folder under the device tool's 64 MiB carry, with 400
-# refiner round trips precomputed (about 15 minutes on 2 cores).
+# refiner round trips precomputed (11 minutes on 2 cores).
 pack: $(STAMP)
 	$(BIN)/vgc train pack --data ../shared/data --out pack --refiner-sequences 400
 
