@@ -99,3 +99,14 @@ def test_cli_pack_with_refiner_sequences_and_its_size_limit(data, tmp_path):
     big = subprocess.run(vgc + ["--out", str(tmp_path / "q"), "--max-mib", "0.001"],
                          capture_output=True, text=True)
     assert big.returncode != 0 and "MiB" in big.stderr and not (tmp_path / "q").exists()
+
+
+def test_training_data_without_videos_is_a_one_line_error(tmp_path):
+    d = tmp_path / "photos"
+    d.mkdir()
+    Image.fromarray(synthetic_frames(160, 128, 1, seed=10)[0]).save(d / "p0.png")
+    r = subprocess.run([sys.executable, "-m", "vidgen_codec", "train", "pack", "--data", str(d),
+                        "--out", str(tmp_path / "p"), "--refiner-sequences", "1"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and not (tmp_path / "p").exists()
+    assert r.stderr.strip().splitlines() == [f"vgc: error: no training videos under {d}"]

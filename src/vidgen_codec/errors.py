@@ -11,6 +11,11 @@ class InputError(VgcError):
     """A bad input: missing file, not a video, zero frames, unsupported size or options."""
 
 
+class TrainingDataError(InputError, FileNotFoundError):
+    """No usable training data under a `vgc train --data` folder (a FileNotFoundError too, for
+    the samplers' fallbacks that catch it)."""
+
+
 class WeightsError(VgcError):
     """Weights missing, corrupt, or not the ones a bitstream was encoded with."""
 

@@ -14,6 +14,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..errors import TrainingDataError
+
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp"}
 VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".y4m"}
 DEFAULT_HOLDOUT = ("cup.mp4", "tree.avi")
@@ -58,7 +60,7 @@ def load_pool(root: str | Path, *, holdout=DEFAULT_HOLDOUT, frame_step: int = 6,
                 if i % frame_step == 0:
                     pool.append(f)
     if not pool:
-        raise FileNotFoundError(f"no images or videos found under {root}")
+        raise TrainingDataError(f"no images or videos found under {root}")
     return pool
 
 

@@ -26,6 +26,7 @@ import torch
 
 from ..bitstream.headers import FramePayload
 from ..codecs.base import RateTarget, Structure
+from ..errors import TrainingDataError
 from ..frames import to_tensor
 from ..metrics import psnr
 
@@ -107,7 +108,7 @@ class RefinerSampler:
                  seed: int = 0, backbones: tuple[str, ...] = ("learned",), packed=None):
         self.clips = [c for c in clips if min(c.shape[1:3]) >= size and len(c) >= window]
         if not self.clips:
-            raise FileNotFoundError(f"no training clip of {window}+ frames at least {size} px")
+            raise TrainingDataError(f"no training clip of {window}+ frames at least {size} px")
         self.codec, self.size, self.seq_len, self.window = codec, size, seq_len, window
         self.bpp_range, self.refresh, self.min_psnr = bpp_range, refresh, min_psnr
         self.backbones = backbones

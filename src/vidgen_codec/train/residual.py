@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..codecs.stem.motion import RESIDUAL_SCALE, residual_image
+from ..errors import TrainingDataError
 from ..models.intra_model import IntraConfig, IntraModel
 from ..motion.estimate import block_field, dense_flow
 from ..motion.warp import dense_from_blocks, warp
@@ -41,7 +42,7 @@ def load_clips(root, *, holdout=DEFAULT_HOLDOUT, only=None,
         if only is None or p.name in only:
             clips.append(np.stack(list(read_frames(str(p), count=max_frames))))
     if not clips:
-        raise FileNotFoundError(f"no training videos under {root}")
+        raise TrainingDataError(f"no training videos under {root}")
     return clips
 
 
@@ -52,7 +53,7 @@ class ResidualSampler:
                  degrade: IntraModel | None = None):
         self.clips = [c for c in clips if min(c.shape[1:3]) >= size + 32 and len(c) >= 2]
         if not self.clips:
-            raise FileNotFoundError(f"no training clip of 2+ frames at least {size + 32} px")
+            raise TrainingDataError(f"no training clip of 2+ frames at least {size + 32} px")
         self.size = size
         self.rng = random.Random(seed)
         self.degrade = degrade

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..errors import TrainingDataError
 from ..models.intra_model import IntraModel
 from ..models.s2vc_model import S2vcConfig, S2vcModel
 from .data import DEFAULT_HOLDOUT
@@ -45,7 +46,7 @@ class RunSampler:
     def __init__(self, clips: list[np.ndarray], size: int, frames: int, seed: int):
         self.clips = [c for c in clips if min(c.shape[1:3]) >= size and len(c) > 2 * frames]
         if not self.clips:
-            raise FileNotFoundError(f"no training clip of {2 * frames}+ frames of {size}+ px")
+            raise TrainingDataError(f"no training clip of {2 * frames}+ frames of {size}+ px")
         self.size, self.frames, self.rng = size, frames, random.Random(seed)
 
     def batch(self, n: int) -> torch.Tensor:
