@@ -55,6 +55,9 @@ def test_packed_sequences_are_the_live_round_trips(data, pack):
         assert torch.equal(t, types) and torch.equal(lv, levels)
     got = [pool.next() for _ in range(4)]  # seeded order, cycled past the end
     assert torch.equal(got[3][0], pool.decode(pool.order[0])[0])
+    here = PackedPool.open(str(pack), refiner_clips(str(data), 3), codec, size=64, window=9,
+                           backbones=("av1",), seed=0, ahead=0)  # no thread: the same order
+    assert all(torch.equal(here.next()[1], g[1]) for g in got)
 
 
 def test_a_pool_for_other_settings_is_not_used(data, pack):

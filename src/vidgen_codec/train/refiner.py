@@ -94,7 +94,8 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
     codec = StemCodec.load(stem_weights)
     clips = refiner_clips(data, seed)
     packed = PackedPool.open(data, clips, codec, size=patch, window=ref.cfg.window,
-                             backbones=backbones, seed=seed + step)
+                             backbones=backbones, seed=seed + step,
+                             ahead=8 if device != "cpu" else 0)
     sampler = RefinerSampler(clips, codec, size=patch,
                              seq_len=seq_len, window=ref.cfg.window, pool=pool,
                              seed=seed + step, backbones=backbones, packed=packed)

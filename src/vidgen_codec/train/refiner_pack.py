@@ -17,8 +17,10 @@ N sequences once, on any machine, and stores what the encoder wrote, not the pix
 Training from the pack (`vgc train refiner --data PACK` with the same crop size, window and
 backbones) rebuilds each original crop from the pack's clips, checks its hash, and decodes the
 payloads with the same STEM weights: the refiner sees exactly the sequences a live round trip
-would have given, and the GPU waits on decoding only (in a background thread, a few sequences
-ahead), not on encoding. The pool is walked in a seeded random order and cycled.
+would have given, and the GPU waits on decoding only (in a background thread, 8 sequences
+ahead), not on encoding. On the CPU each sequence is decoded when it is needed, in the training
+thread: a second thread of torch work on the same cores slowed training steps by about 25 %.
+The pool is walked in a seeded random order and cycled.
 """
 
 from __future__ import annotations
@@ -89,15 +91,19 @@ class PackedPool:
                                     window=index["window"])
         self.order = list(range(len(index["sequences"])))
         random.Random(seed).shuffle(self.order)
-        self.queue: queue.Queue = queue.Queue(maxsize=ahead)
         self.error: BaseException | None = None
-        threading.Thread(target=self._fill, daemon=True).start()
+        self.queue: queue.Queue | None = None
+        self.at = 0  # next position in `order` (decoding in the caller's thread)
+        if ahead:
+            self.queue = queue.Queue(maxsize=ahead)
+            threading.Thread(target=self._fill, daemon=True).start()
 
     @classmethod
     def open(cls, data: str, clips, codec, *, size: int, window: int, backbones,
-             seed: int) -> "PackedPool | None":
+             seed: int, ahead: int = 8) -> "PackedPool | None":
         """The pack's pool if `data` has one made for this crop size, window, backbones and
-        STEM weights; None (live round trips) otherwise."""
+        STEM weights; None (live round trips) otherwise. `ahead`: sequences decoded ahead in
+        a background thread (0: each decoded when asked for, in the caller's thread)."""
         path = Path(data) / POOL_DIR / "index.json"
         if not path.exists():
             return None
@@ -116,7 +122,7 @@ class PackedPool:
             raise InputError(f"{path.parent / 'payloads.bin'}: {len(blob)} bytes, the index "
                              f"says {index['bytes']}")
         tqdm.write(f"refiner sequences: {len(index['sequences'])} precomputed in {path.parent}")
-        return cls(index, blob, clips, codec, seed)
+        return cls(index, blob, clips, codec, seed, ahead)
 
     def decode(self, k: int):
         """Sequence k as the sampler's (original u8, intermediate u8, types, levels)."""
@@ -142,6 +148,9 @@ class PackedPool:
             self.queue.put(None)
 
     def next(self):
+        if self.queue is None:
+            k, self.at = self.order[self.at % len(self.order)], self.at + 1
+            return self.decode(k)
         item = self.queue.get()
         if item is None:
             raise self.error
