@@ -176,7 +176,8 @@ def stage_train(a, out: Path) -> None:
         p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         entry = {"seconds": round(time.monotonic() - t, 1), "returncode": p.returncode}
         if model == "refiner":
-            entry["packed_pool"] = "precomputed in" in p.stderr + p.stdout
+            seq = run_dir / "sequences.json"  # written by train_refiner at each start
+            entry["packed_pool"] = seq.exists() and json.loads(seq.read_text())["packed"]
         if p.returncode == 0 and (run_dir / "ckpt.pt").exists():
             exp = subprocess.run([sys.executable, "-m", "vidgen_codec", "train", model,
                                   "--out", str(run_dir), "--export",

@@ -91,6 +91,27 @@ def test_a_pool_that_does_not_fit_its_files_is_refused(data, pack, tmp_path):
         pool.next()
 
 
+def test_training_records_that_it_used_the_pack(data, tmp_path):
+    import shutil
+
+    from vidgen_codec.train.refiner import SEQUENCES_FILE, train_refiner
+
+    d = tmp_path / "data"
+    shutil.copytree(data, d)
+    runs = {}
+    for name, with_pool in (("packed", True), ("live", False)):
+        if with_pool:
+            build_refiner_pool(str(d), str(d), 1, seq_len=9, progress=False, **KW)
+        else:
+            shutil.rmtree(d / POOL_DIR)
+        out = tmp_path / name
+        train_refiner(str(d), str(out), steps=1, batch=1, patch=64, pool=1, seq_len=9,
+                      backbones=("av1",), seed=3)
+        runs[name] = json.loads((out / SEQUENCES_FILE).read_text())
+    assert runs["packed"]["packed"] and runs["packed"]["pool"] == str(d / POOL_DIR)
+    assert not runs["live"]["packed"] and runs["live"]["pool"] is None
+
+
 def test_cli_pack_with_refiner_sequences_and_its_size_limit(data, tmp_path):
     vgc = [sys.executable, "-m", "vidgen_codec", "train", "pack", "--data", str(data)]
     ok = subprocess.run(vgc + ["--out", str(tmp_path / "p"), "--refiner-sequences", "1",

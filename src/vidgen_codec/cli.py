@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sys
 
@@ -506,25 +505,16 @@ def train_pack_cmd(data, out, max_mib, refiner_sequences, refiner_patch, refiner
       python benchmarks/gpu_run.py --device cuda --data pack --out results/gpu
     """
     from .models.refiner import RefinerConfig
-    from .train.pack import build_pack, pack_mib
-    from .train.refiner_pack import build_refiner_pool
+    from .train.pack import make_pack, pack_mib
 
-    m = build_pack(data, out, max_mib)
+    m, pool = make_pack(data, out, max_mib, refiner_sequences=refiner_sequences,
+                        size=refiner_patch, seq_len=refiner_seq_len,
+                        window=RefinerConfig().window, backbones=_backbones(backbones),
+                        seed=seed, stem_weights=stem_weights)
     msg = f"{out}: {len(m['files'])} files"
-    if refiner_sequences:
-        try:
-            pool = build_refiner_pool(data, out, refiner_sequences, size=refiner_patch,
-                                      seq_len=refiner_seq_len, window=RefinerConfig().window,
-                                      backbones=_backbones(backbones), seed=seed,
-                                      stem_weights=stem_weights)
-        except BaseException:
-            shutil.rmtree(out, ignore_errors=True)
-            raise
+    if pool is not None:
         msg += f", {len(pool['sequences'])} refiner sequences ({pool['bytes'] / 1024:.0f} KiB)"
     mib = pack_mib(out)
-    if mib > max_mib:
-        shutil.rmtree(out, ignore_errors=True)
-        raise InputError(f"{out}: {mib:.1f} MiB, over --max-mib {max_mib:g}; removed")
     click.echo(f"{msg}, {mib:.1f} MiB")
 
 

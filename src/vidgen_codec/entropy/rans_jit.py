@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is a dependency; this is the clean fallback
-    numba = None
+from ..jit import AVAILABLE, njit
 
-AVAILABLE = numba is not None
+__all__ = ["AVAILABLE", "decode_symbols_kernel", "encode_kernel"]
 
 
-def _jit(fn):
-    return numba.njit(cache=True, nogil=True)(fn) if AVAILABLE else fn
-
-
-@_jit
+@njit
 def encode_kernel(start, freq, lanes):  # pragma: no cover - compiled
     """(final states [lanes], words in decoder read order) of symbols (start, freq)."""
     n = start.size
@@ -43,7 +36,7 @@ def encode_kernel(start, freq, lanes):  # pragma: no cover - compiled
     return xs, words[:k][::-1].copy()
 
 
-@_jit
+@njit
 def decode_symbols_kernel(states, words, idx, lut, value_lut, lengths, offsets,
                           lanes):  # pragma: no cover - compiled
     """Decode n = idx.size symbols: (symbols [n] (table-relative value + the table's offset;

@@ -4,19 +4,19 @@ The same integer arithmetic as `yuv420.yuv420_to_rgb` and `yuv420.upsample2x` (t
 code is the fallback and the reference), one output sample at a time in machine code: one
 pass over the planes instead of a dozen int64 temporaries, about 15 ms -> 1 ms per 640x360
 frame. Integer-only, so every path gives the same samples on every machine. Compiled on first
-use and cached on disk, as `entropy.rans_jit`; without Numba `AVAILABLE` is False.
+use and cached on disk (`vidgen_codec.jit`); without Numba `AVAILABLE` is False.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..entropy.rans_jit import AVAILABLE, _jit
+from ..jit import AVAILABLE, njit
 
 __all__ = ["AVAILABLE", "upsample2x_kernel", "yuv420_to_rgb_kernel"]
 
 
-@_jit
+@njit
 def _tap(c, i, j, di, dj):
     """(9 a + 3 b + 3 c + d + 8) >> 4 around chroma sample (i, j) toward (i+di, j+dj), edges
     replicated."""
@@ -27,7 +27,7 @@ def _tap(c, i, j, di, dj):
             + np.int32(c[i2, j2]) + 8) >> 4
 
 
-@_jit
+@njit
 def upsample2x_kernel(c):  # pragma: no cover - compiled
     hc, wc = c.shape
     out = np.empty((2 * hc, 2 * wc), np.int32)
@@ -39,7 +39,7 @@ def upsample2x_kernel(c):  # pragma: no cover - compiled
     return out
 
 
-@_jit
+@njit
 def yuv420_to_rgb_kernel(y, u, v):  # pragma: no cover - compiled
     h, w = y.shape
     rgb = np.empty((h, w, 3), np.uint8)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..frames import to_uint8
-from .windows import run_window, window_spans
+from .windows import WindowItem, run_window, window_spans
 
 
 @torch.no_grad()
@@ -25,7 +25,7 @@ def choose_mask(ref, frames: list[torch.Tensor], types: list[int], t0: int, seed
     w = ref.cfg.window
     mask = 0
     for k, (s, m) in enumerate(window_spans(len(frames), w)):
-        items = [(t0 + i, frames[i], types[i], levels[i] if levels else 0.0)
+        items = [WindowItem(t0 + i, frames[i], types[i], levels[i] if levels else 0.0)
                  for i in range(s, s + m)]
         items += [items[-1]] * (w - m)
         refined = run_window(ref, items, seed)[:m]

@@ -8,9 +8,9 @@
     the last window of a GOP is padded by repeating its last frame
 
 Each window's noise comes from `seeded_noise(seed, index of the window's first frame)`.
-Items are (index, frame, type) or (index, frame, type, level): the level (the frame's backbone
-bits per pixel, from the codec's `frame_info`; 0 or absent: unknown) conditions a refiner
-with a LevelEmbedder.
+Items are `WindowItem`s (index, frame, type, level; plain 3- or 4-tuples are taken too): the
+level (the frame's backbone bits per pixel, from the codec's `frame_info`; 0: unknown)
+conditions a refiner with a LevelEmbedder.
 A GOP may carry a refine mask (av1 backbone: the encoder's per-window choice): window k of the
 GOP is refined only if bit k is set, else its frames pass through unrefined (a frame shared with
 the next window is still the mean of the two windows' versions). Without a mask every window is
@@ -20,6 +20,7 @@ refined. State lives in RefineState, passed in and returned; at most W frames ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -28,10 +29,17 @@ from ..bitstream.ids import FrameType
 from ..models.refiner import Refiner, seeded_noise
 
 
+class WindowItem(NamedTuple):
+    index: int  # display index
+    frame: torch.Tensor  # (1,3,H,W) in [0,1]
+    type: int  # FrameType
+    level: float = 0.0  # backbone bits per pixel (0: unknown)
+
+
 @dataclass
 class RefineState:
     seed: int
-    pending: list = field(default_factory=list)  # [(index, frame (1,3,H,W), type)]
+    pending: list = field(default_factory=list)  # [WindowItem]
     carry: torch.Tensor | None = None  # refined version of pending[0] from the last window
     gates: dict = field(default_factory=dict)  # GOP start frame -> refine mask (absent: all)
     gop: int = 0  # first frame of the open GOP
@@ -39,15 +47,14 @@ class RefineState:
 
 
 def push(ref: Refiner, st: RefineState, items) -> tuple[list, RefineState]:
-    """Feed [(index, frame, type[, level])] in display order; returns [(index, refined
-    frame)]."""
+    """Feed [WindowItem] in display order; returns [(index, refined frame)]."""
     out = []
-    for item in items:
-        if item[2] == FrameType.I:
+    for item in map(lambda t: WindowItem(*t), items):
+        if item.type == FrameType.I:
             if st.pending:
                 done, st = flush(ref, st)
                 out += done
-            st = RefineState(st.seed, gates=st.gates, gop=item[0])
+            st = RefineState(st.seed, gates=st.gates, gop=item.index)
         st.pending.append(item)
         if len(st.pending) == ref.cfg.window:
             refined = _gated(ref, st, st.pending)
@@ -62,7 +69,7 @@ def flush(ref: Refiner, st: RefineState) -> tuple[list, RefineState]:
     if n == 0:
         return [], st
     if n == 1 and st.carry is not None:
-        out = [(st.pending[0][0], st.carry)]
+        out = [(st.pending[0].index, st.carry)]
     else:
         padded = st.pending + [st.pending[-1]] * (ref.cfg.window - n)
         refined = _gated(ref, st, padded)
@@ -73,7 +80,7 @@ def flush(ref: Refiner, st: RefineState) -> tuple[list, RefineState]:
 def _gated(ref: Refiner, st: RefineState, window: list) -> list[torch.Tensor]:
     mask = st.gates.get(st.gop)
     if mask is not None and not (mask >> st.k) & 1:
-        return [item[1] for item in window]
+        return [item.frame for item in window]
     return run_window(ref, window, st.seed)
 
 
@@ -83,7 +90,7 @@ def _emit(st: RefineState, refined: list, n: int) -> list:
         x = refined[k]
         if k == 0 and st.carry is not None:
             x = (x + st.carry) / 2
-        out.append((st.pending[k][0], x))
+        out.append((st.pending[k].index, x))
     return out
 
 
@@ -101,8 +108,10 @@ def window_spans(n: int, w: int) -> list[tuple[int, int]]:
 
 @torch.no_grad()
 def run_window(ref: Refiner, window: list, seed: int) -> list[torch.Tensor]:
-    """Refine a window [(index, frame, type[, level])]: list of (1,3,H,W) frames in [0,1]."""
-    frames = torch.cat([item[1] for item in window]).transpose(0, 1)[None]  # (1,3,W,H,W)
+    """Refine a window [WindowItem] (or plain tuples of its fields): list of (1,3,H,W) frames
+    in [0,1]."""
+    window = [WindowItem(*item) for item in window]
+    frames = torch.cat([item.frame for item in window]).transpose(0, 1)[None]  # (1,3,W,H,W)
     h, w = frames.shape[-2:]
     m = ref.spatial_multiple
     ph, pw = (-h) % m, (-w) % m
@@ -110,10 +119,9 @@ def run_window(ref: Refiner, window: list, seed: int) -> list[torch.Tensor]:
         frames = F.pad(frames, (0, pw, 0, ph, 0, 0), mode="replicate")
     p = next(ref.parameters())
     frames = frames.to(p.device, p.dtype)
-    types = torch.tensor([[int(item[2]) for item in window]], device=p.device)
-    levels = torch.tensor([[float(item[3]) if len(item) > 3 else 0.0 for item in window]],
-                          device=p.device)
-    noise = seeded_noise(ref.latent_shape(*frames.shape[2:]), seed, window[0][0])
+    types = torch.tensor([[int(item.type) for item in window]], device=p.device)
+    levels = torch.tensor([[float(item.level) for item in window]], device=p.device)
+    noise = seeded_noise(ref.latent_shape(*frames.shape[2:]), seed, window[0].index)
     y = ref(frames, types, noise.to(p.device, p.dtype), levels)[..., :h, :w].float()
     return [y[:, :, k] for k in range(y.shape[2])]
 
@@ -126,7 +134,7 @@ def refine_stream(ref: Refiner, outputs, types: dict, seed: int, gates: dict | N
     st = RefineState(seed, gates=gates if gates is not None else {})
     levels = levels if levels is not None else {}
     for out in outputs:
-        done, st = push(ref, st, [(i, x, types[i], levels.get(i, 0.0)) for i, x in out])
+        done, st = push(ref, st, [WindowItem(i, x, types[i], levels.get(i, 0.0)) for i, x in out])
         yield done
     done, st = flush(ref, st)
     yield done

@@ -22,7 +22,31 @@ from .data import IMAGE_EXT, VIDEO_EXT, training_files
 MAX_MIB = 60.0  # under the device tool's 64 MiB carry, with room for the code's own files
 
 
+def make_pack(data: str, out: str, max_mib: float = MAX_MIB, *, refiner_sequences: int = 0,
+              **pool_options) -> tuple[dict, dict | None]:
+    """The whole `vgc train pack`: copy the training files (refused before copying when they
+    alone exceed `max_mib`), code `refiner_sequences` refiner sequences into it
+    (refiner_pack.build_refiner_pool with `pool_options`), and refuse the result when the
+    folder as made exceeds `max_mib`. A refused or failed pack is removed.
+    Returns (PACK.json's manifest, the refiner pool's index or None)."""
+    from .refiner_pack import build_refiner_pool
+
+    manifest = build_pack(data, out, max_mib)
+    pool = None
+    try:
+        if refiner_sequences:
+            pool = build_refiner_pool(data, out, refiner_sequences, **pool_options)
+        mib = pack_mib(out)
+        if mib > max_mib:
+            raise InputError(f"{out}: {mib:.1f} MiB, over --max-mib {max_mib:g}; removed")
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return manifest, pool
+
+
 def build_pack(data: str, out: str, max_mib: float = MAX_MIB) -> dict:
+    """Copy the training files of `data` into `out` with PACK.json (no refiner pool)."""
     files = training_files(data, (), IMAGE_EXT | VIDEO_EXT)
     if not files:
         raise InputError(f"no images or videos under {data}")

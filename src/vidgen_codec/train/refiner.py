@@ -23,6 +23,7 @@ state; `--resume` continues from them.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ from .refiner_loss import (LossWeights, PatchDiscriminator3d, fidelity_terms, ge
 
 # fidelity only: what a refiner needs to pass the encoder's PSNR gate (refine/gate.py)
 FIDELITY = LossWeights(energy=0.0, nlpd=0.0, adv=0.0)
+SEQUENCES_FILE = "sequences.json"  # in the run folder: packed or live round trips
 
 
 def build(model_dir, lora_rank: int) -> Refiner:
@@ -96,6 +98,10 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
     packed = PackedPool.open(data, clips, codec, size=patch, window=ref.cfg.window,
                              backbones=backbones, seed=seed + step,
                              ahead=8 if device != "cpu" else 0)
+    # where this session's sequences come from, for whoever reads the run folder (gpu_run)
+    (out_dir / SEQUENCES_FILE).write_text(json.dumps(
+        {"packed": packed is not None, "step": step,
+         "pool": str(Path(data) / "refiner_pool") if packed is not None else None}))
     sampler = RefinerSampler(clips, codec, size=patch,
                              seq_len=seq_len, window=ref.cfg.window, pool=pool,
                              seed=seed + step, backbones=backbones, packed=packed)

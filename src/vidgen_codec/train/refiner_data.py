@@ -101,14 +101,32 @@ def random_structure(rng: random.Random, backbones: tuple[str, ...]) -> Structur
                      backbone_interval=None if not sparse else rng.choice([4, 8, 12]))
 
 
+def usable_clips(clips: list[np.ndarray], size: int, window: int) -> list[np.ndarray]:
+    """The clips a crop of `size` x `size` and `window` frames fits in (the recipes' clip
+    numbers index this list)."""
+    usable = [c for c in clips if min(c.shape[1:3]) >= size and len(c) >= window]
+    if not usable:
+        raise TrainingDataError(f"no training clip of {window}+ frames at least {size} px")
+    return usable
+
+
+def crop_of(clips: list[np.ndarray], recipe: dict) -> torch.Tensor:
+    """A recipe's original frames from `usable_clips`, (T,3,s,s) in [0,1]."""
+    i0, stride, s = recipe["start"], recipe["stride"], recipe["size"]
+    clip = clips[recipe["clip"]]
+    crop = clip[i0:i0 + recipe["length"] * stride:stride,
+                recipe["y"]:recipe["y"] + s, recipe["x"]:recipe["x"] + s]
+    if recipe["flip"]:
+        crop = crop[:, :, ::-1]
+    return to_tensor(np.ascontiguousarray(crop))
+
+
 class RefinerSampler:
     def __init__(self, clips: list[np.ndarray], codec, *, size: int = 128, seq_len: int = 33,
                  window: int = 9, pool: int = 24, refresh: int = 4,
                  bpp_range: tuple[float, float] = (0.04, 0.4), min_psnr: float = 20.0,
                  seed: int = 0, backbones: tuple[str, ...] = ("learned",), packed=None):
-        self.clips = [c for c in clips if min(c.shape[1:3]) >= size and len(c) >= window]
-        if not self.clips:
-            raise TrainingDataError(f"no training clip of {window}+ frames at least {size} px")
+        self.clips = usable_clips(clips, size, window)
         self.codec, self.size, self.seq_len, self.window = codec, size, seq_len, window
         self.bpp_range, self.refresh, self.min_psnr = bpp_range, refresh, min_psnr
         self.backbones = backbones
@@ -132,7 +150,7 @@ class RefinerSampler:
         intermediate is under `min_psnr`."""
         for _ in range(tries):
             recipe = self.draw()
-            orig = self.crop(recipe)
+            orig = crop_of(self.clips, recipe)
             st = Structure(**recipe["structure"])
             payloads, config = stem_encode(self.codec, orig, recipe["bpp"], st)
             decoded = stem_decode(self.codec, payloads, config, *orig.shape[:1], *orig.shape[2:])
@@ -157,16 +175,6 @@ class RefinerSampler:
         return {"clip": k, "start": i0, "stride": stride, "length": length, "y": y0, "x": x0,
                 "flip": flip, "bpp": bpp, "size": s,
                 "structure": {f: getattr(st, f) for f in STRUCTURE_FIELDS}}
-
-    def crop(self, recipe: dict) -> torch.Tensor:
-        """The recipe's original frames, (T,3,s,s) in [0,1]."""
-        i0, stride, s = recipe["start"], recipe["stride"], recipe["size"]
-        clip = self.clips[recipe["clip"]]
-        crop = clip[i0:i0 + recipe["length"] * stride:stride,
-                    recipe["y"]:recipe["y"] + s, recipe["x"]:recipe["x"] + s]
-        if recipe["flip"]:
-            crop = crop[:, :, ::-1]
-        return to_tensor(np.ascontiguousarray(crop))
 
     def batch(self, n: int) -> tuple[torch.Tensor, ...]:
         """(target (n,3,W,s,s), intermediate (n,3,W,s,s) in [0,1], types (n,W) long, levels

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from ..bitstream.headers import FramePayload
 from ..bitstream import FORMAT_MAJOR
 from ..errors import InputError
-from .refiner_data import RefinerSampler, as_u8, refiner_clips, stem_decode
+from .refiner_data import RefinerSampler, as_u8, crop_of, refiner_clips, stem_decode, usable_clips
 
 POOL_DIR = "refiner_pool"
 FORMAT = "vgc-refiner-pool-1"
@@ -83,12 +83,11 @@ def build_refiner_pool(data: str, out: str, sequences: int, *, size: int = 128,
 class PackedPool:
     """The precomputed sequences of a pack, decoded a few ahead in a background thread."""
 
-    def __init__(self, index: dict, blob: bytes, sampler_clips, codec, seed: int,
+    def __init__(self, index: dict, blob: bytes, clips, codec, seed: int,
                  ahead: int = 8):
         self.index, self.blob, self.codec = index, blob, codec
         # the clips exactly as the pack's sampler filtered them
-        self.crops = RefinerSampler(sampler_clips, codec, size=index["size"],
-                                    window=index["window"])
+        self.clips = usable_clips(clips, index["size"], index["window"])
         self.order = list(range(len(index["sequences"])))
         random.Random(seed).shuffle(self.order)
         self.error: BaseException | None = None
@@ -127,7 +126,7 @@ class PackedPool:
     def decode(self, k: int):
         """Sequence k as the sampler's (original u8, intermediate u8, types, levels)."""
         e = self.index["sequences"][k]
-        orig = self.crops.crop(e["recipe"])
+        orig = crop_of(self.clips, e["recipe"])
         if _sha(orig) != e["orig_sha256"]:
             raise InputError(f"refiner pool sequence {k}: its original crop differs from the "
                              "pack's (the clips changed since the pack was made)")
