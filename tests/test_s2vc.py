@@ -367,3 +367,60 @@ def test_training_resumes_and_exports_on_a_diffusers_base(tmp_path, make_clip):
     export_s2vc(run / "ckpt.pt", weights / "s2vc")
     codec = S2vcCodec.load(weights / "s2vc")
     assert codec.cfg.lora_rank == 2 and codec.model_id == "s2vc-random"
+
+
+def test_skip_head_starts_as_the_generator_without_it():
+    """A zero-initialised skip head adds nothing until trained: a warm start from a model
+    without one decodes the same frames."""
+    from vidgen_codec.models.s2vc_model import S2vcModel
+
+    torch.manual_seed(0)
+    old = S2vcModel(small_config())
+    torch.nn.init.normal_(old.generator.vae.decoder.conv_out.weight, std=0.02)
+    new = S2vcModel(small_config(skip_head=4))
+    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+    assert missing and all(k.startswith("generator.head.") for k in missing) and not unexpected
+    f, base = torch.randn(1, 8, 8, 8), torch.rand(1, 3, 64, 64)
+    y_old, _ = old.generator(f, base, 1, None)
+    y_new, _ = new.generator(f, base, 1, None)
+    assert torch.equal(y_old, y_new)
+    torch.nn.init.normal_(new.generator.head[-1].weight, std=0.02)
+    assert not torch.equal(new.generator(f, base, 1, None)[0], y_old)  # the head is used
+
+
+def test_generator_only_training_warm_started_with_a_skip_head(tmp_path):
+    """`vgc train s2vc --init W --coder-steps 0 --skip-head N --fidelity`: the coder stays as
+    it was, the head is added and trained, and the export loads as a codec."""
+    from fractions import Fraction
+
+    from conftest import write_clip
+    from vidgen_codec.models.s2vc_model import S2vcConfig
+    from vidgen_codec.train.export import export_s2vc
+    from vidgen_codec.train.refiner import FIDELITY
+    from vidgen_codec.train.s2vc import train_s2vc
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_clip(str(data / "a.mkv"), moving_frames(96, 80, 12), Fraction(25))
+    weights = tmp_path / "weights"
+    start = S2vcCodec.random(seed=1)
+    start.save(weights / "s2vc")
+    run = tmp_path / "run"
+    train_s2vc(str(data), str(run), intra_dir=str(weights / "s2vc" / "intra"), coder_steps=0,
+               generator_steps=2, batch=1, size=64, frames=3, init=str(weights / "s2vc"),
+               cfg=S2vcConfig(skip_head=4, model_id="s2vc-random-h4"), weights=FIDELITY)
+    ck = torch.load(run / "ckpt.pt", weights_only=False)
+    assert ck["step"] == 2 and ck["config"]["skip_head"] == 4 and ck["config"]["F"] == 8
+    assert ck["config"]["model_id"] == "s2vc-random-h4"
+    coder = {f"coder.{k}": v for k, v in start.model.coder.named_parameters()}
+    assert all(torch.equal(ck["model"][k], v) for k, v in coder.items())  # frozen (its CDF
+    # tables are not carried: the export builds them again)
+    assert ck["model"]["generator.head.4.weight"].abs().sum() > 0  # trained from zero
+    log = (run / "log.csv").read_text().splitlines()
+    assert log[0].endswith("gen_gain_db") and log[-1].split(",")[1] == "generator"
+    (weights / "intra").mkdir()
+    for p in (weights / "s2vc" / "intra").iterdir():
+        (weights / "intra" / p.name).write_bytes(p.read_bytes())
+    export_s2vc(run / "ckpt.pt", weights / "s2vc-h4")
+    codec = S2vcCodec.load(weights / "s2vc-h4")
+    assert codec.cfg.skip_head == 4 and codec.model_id == "s2vc-random-h4"

@@ -439,9 +439,20 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_mi
                    "names it.")
 @click.option("--lora-rank", type=int, default=64, show_default=True,
               help="LoRA rank with --model-dir (the paper's: 64).")
+@click.option("--init", "init_dir", default=None,
+              help="Warm-start a new run from an s2vc weights folder (its config and the "
+                   "tensors that fit); with --coder-steps 0 only the generator trains.")
+@click.option("--skip-head", type=click.IntRange(0, 256), default=0, show_default=True,
+              help="Give the tiny generator a full-resolution skip head this wide, which sees "
+                   "the coder's frame (0: none; with --init, added to the folder's model).")
+@click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--fidelity", is_flag=True,
+              help="Generator: fidelity terms only (L1, SSIM, Laplacian, temporal), no "
+                   "detail-energy, NLPD or adversarial term.")
 @device_option
 def train_s2vc_cmd(data, out, steps, resume, batch, patch, export_dir, max_minutes, coder_steps,
-                   frames, intra_weights, model_dir, lora_rank, device):
+                   frames, intra_weights, model_dir, lora_rank, init_dir, skip_head, lr,
+                   fidelity, device):
     """Train the S2VC model: the conditional coder (rate-distortion), then the generator
     (fidelity, perceptual and adversarial terms); resumes from OUT/ckpt.pt. Logs every
     loss term and the rate to OUT/log.csv.
@@ -451,6 +462,7 @@ def train_s2vc_cmd(data, out, steps, resume, batch, patch, export_dir, max_minut
       vgc train s2vc --data ../shared/data --out runs/s2vc --steps 3700 --coder-steps 3000
       vgc train s2vc --data ../shared/data --out runs/s2vc --resume --max-minutes 30
       vgc train s2vc --out runs/s2vc --export weights/s2vc
+      vgc train s2vc --data ../shared/data --out runs/gen --init weights/s2vc --coder-steps 0 --steps 1500 --skip-head 24 --fidelity
       vgc train s2vc --data ../shared/data --out runs/s2vc-sd --model-dir sd15-diffusers/ --device cuda
     """
     def run_training():
@@ -458,10 +470,11 @@ def train_s2vc_cmd(data, out, steps, resume, batch, patch, export_dir, max_minut
 
         from .api import resolve_device
         from .models.s2vc_model import S2vcConfig
+        from .train.refiner import FIDELITY
         from .train.s2vc import train_s2vc
         from .weights import repo_weights_dir
 
-        cfg = None
+        cfg = S2vcConfig(skip_head=skip_head, model_id=f"s2vc-tiny-h{skip_head}") if skip_head else None
         if model_dir is not None:
             cfg = S2vcConfig(unet=None, vae=None, base_dir=os.path.abspath(model_dir),
                              skip=False, lora_rank=lora_rank, model_id=f"s2vc-sd-lora{lora_rank}")
@@ -471,7 +484,7 @@ def train_s2vc_cmd(data, out, steps, resume, batch, patch, export_dir, max_minut
                           coder_steps=coder_steps, generator_steps=steps - coder_steps,
                           resume=resume, batch=batch, size=patch, frames=frames,
                           device=resolve_device(device), deadline=_deadline(max_minutes),
-                          cfg=cfg)
+                          cfg=cfg, init=init_dir, lr=lr, weights=FIDELITY if fidelity else None)
 
     _train_or_export(data, out, export_dir, "export_s2vc", run_training)
 

@@ -14,6 +14,11 @@ Diffusion classes (`UNet2DConditionModel`, `AutoencoderKL`, Rombach et al. 2022)
          conditional coder's own reconstruction and the decoder's last layer zero-initialised,
          so the generator starts as --no-generate (the skip idea of pix2pix-turbo, Parmar et
          al. 2024). A pretrained SD VAE decodes images: skip off, frame = VAE decoder(latent).
+    skip head (`skip_head` > 0, with skip): the VAE decoder's last feature map at full
+         resolution and the base frame together through three 3x3 convolutions (the last
+         zero-initialised), added to the frame: the generator sees the coder's frame at full
+         resolution, as the Diff-SIT refiner's skip head sees its intermediate frame; the
+         decoder alone only sees the 1/8 feature.
 
 The paper fine-tunes a pretrained U-Net with LoRA, separate adapters for I- and P-frames: with
 `lora_rank` > 0 the U-Net gets peft adapters "I" and "P" and each frame selects its own.
@@ -65,7 +70,8 @@ class SemanticGuidance(nn.Module):
 
 class Generator(nn.Module):
     def __init__(self, F_ch: int, unet, vae, *, grid: int = 4, tcg_blocks: int = 1,
-                 timestep: float = 500.0, skip: bool = True, lora_rank: int = 0):
+                 timestep: float = 500.0, skip: bool = True, lora_rank: int = 0,
+                 skip_head: int = 0):
         super().__init__()
         self.unet, self.vae = unet, vae
         self.vae.encoder = None  # only the decoder is used
@@ -82,6 +88,17 @@ class Generator(nn.Module):
         if skip:
             nn.init.zeros_(vae.decoder.conv_out.weight)
             nn.init.zeros_(vae.decoder.conv_out.bias)
+        self.head = None
+        if skip and skip_head > 0:
+            c = vae.decoder.conv_out.in_channels
+            self.head = nn.Sequential(
+                nn.Conv2d(3 + c, skip_head, 3, padding=1), nn.SiLU(),
+                nn.Conv2d(skip_head, skip_head, 3, padding=1), nn.SiLU(),
+                nn.Conv2d(skip_head, 3, 3, padding=1))
+            nn.init.zeros_(self.head[-1].weight)
+            nn.init.zeros_(self.head[-1].bias)
+            self._last: torch.Tensor | None = None
+            vae.decoder.conv_act.register_forward_hook(self._keep_last)
         if lora_rank > 0:
             import warnings
 
@@ -96,6 +113,9 @@ class Generator(nn.Module):
         self._io: dict | None = None
         for i in range(tcg_blocks):
             unet.down_blocks[i].register_forward_hook(self._hook(i))
+
+    def _keep_last(self, module, args, out):
+        self._last = out  # the VAE decoder's last feature map, before conv_out
 
     def _hook(self, i: int):
         def fuse(module, args, out):
@@ -125,5 +145,8 @@ class Generator(nn.Module):
             latent = latent / self.vae.config.scaling_factor
         z = self.vae.post_quant_conv(latent) if self.vae.post_quant_conv is not None else latent
         out = self.vae.decoder(z)
+        if self.head is not None:
+            last, self._last = self._last, None
+            out = out + self.head(torch.cat([base, last], 1))
         frame = base + out if self.skip else (out + 1) / 2  # SD's VAE decodes [-1, 1]
         return frame, io["new"]

@@ -37,6 +37,7 @@ class S2vcConfig:
     tcg_blocks: int = 1
     timestep: float = 500.0
     skip: bool = True
+    skip_head: int = 0  # width of the generator's full-resolution skip head (0: none)
     lora_rank: int = 0
     gop: int = 32  # the reset period: an I-frame every gop frames
     i_weight: float = 4.0  # an I-frame's share of a GOP's bytes against a P-frame's 1
@@ -60,7 +61,7 @@ class S2vcModel(nn.Module):
         unet, vae = _networks(cfg, base)
         self.generator = Generator(cfg.F, unet, vae, grid=cfg.grid, tcg_blocks=cfg.tcg_blocks,
                                    timestep=cfg.timestep, skip=cfg.skip,
-                                   lora_rank=cfg.lora_rank)
+                                   lora_rank=cfg.lora_rank, skip_head=cfg.skip_head)
 
     def adapter_state(self) -> dict:
         """What the weights file holds: all, or on a pretrained base all but its weights."""

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import TrainingDataError
+from ..errors import TrainingDataError, WeightsError
 from ..models.intra_model import IntraModel
 from ..models.s2vc_model import S2vcConfig, S2vcModel
 from .data import DEFAULT_HOLDOUT
@@ -99,7 +99,11 @@ def train_s2vc(data: str, out: str, *, intra_dir: str, coder_steps: int = 3000,
                generator_steps: int = 1500, resume: bool = False, batch: int = 4,
                size: int = 128, frames: int = 4, lr: float = 2e-4, seed: int = 0,
                adv_start: int = 500, device: str = "cpu", ckpt_every: int = 200,
-               deadline: float | None = None, cfg: S2vcConfig | None = None) -> Path:
+               deadline: float | None = None, cfg: S2vcConfig | None = None,
+               init: str | None = None, weights: LossWeights | None = None) -> Path:
+    """`init`: warm-start a new run from an s2vc weights folder (`_warm_start`: its config,
+    overridden where `cfg` differs from the defaults, and the tensors that fit);
+    `weights`: the generator's loss weights (default LossWeights(); adv 0: no discriminator)."""
     from ..weights import load_model
 
     out_dir = Path(out)
@@ -109,9 +113,16 @@ def train_s2vc(data: str, out: str, *, intra_dir: str, coder_steps: int = 3000,
     intra = load_model(intra_dir, "IntraModel").model.eval().to(device)
     ck = torch.load(ckpt_path, map_location="cpu", weights_only=False) \
         if resume and ckpt_path.exists() else None
-    cfg = S2vcConfig(**ck["config"]) if ck else (cfg or S2vcConfig())
+    start = None if ck or init is None else _warm_start(Path(init), cfg)
+    cfg = S2vcConfig(**ck["config"]) if ck else start[0] if start else (cfg or S2vcConfig())
     on_base = cfg.unet is None  # a full-size model: LoRA on a pretrained U-Net, frozen VAE
     model = S2vcModel(cfg, Path(cfg.base_dir) if on_base else None)
+    if start:
+        own = model.state_dict()
+        fit = {k: v for k, v in start[1].items() if k in own and own[k].shape == v.shape}
+        if not fit:
+            raise WeightsError(f"{init}: no tensor fits this s2vc model")
+        model.load_state_dict(fit, strict=False)
     if on_base:
         for name, p in model.generator.named_parameters():
             p.requires_grad = not name.startswith(("unet.", "vae.")) or "lora_" in name \
@@ -136,13 +147,18 @@ def train_s2vc(data: str, out: str, *, intra_dir: str, coder_steps: int = 3000,
     disc.to(device)
     sampler = RunSampler(load_runs(data), size, frames, seed + step)
     lambdas = torch.tensor(cfg.lambdas, device=device)
-    weights = LossWeights()
+    weights = weights or LossWeights()
+    adversarial = weights.adv > 0
     new_log = not (out_dir / "log.csv").exists()
     log = open(out_dir / "log.csv", "a", newline="")
     logw = csv.writer(log)
+    header = ["step", "stage", "loss", "bpp", "psnr_rec", "l1", "ssim", "lap", "energy", "nlpd",
+              "temp", "adv", "d", "sec_per_step", "gen_gain_db"]
     if new_log:
-        logw.writerow(["step", "stage", "loss", "bpp", "psnr_rec", "l1", "ssim", "lap", "energy",
-                       "nlpd", "temp", "adv", "d", "sec_per_step"])
+        logw.writerow(header)
+    else:  # a log begun before the generator's gain was logged keeps its columns
+        with open(out_dir / "log.csv") as f:
+            header = next(csv.reader(f), header)
     total = coder_steps + generator_steps
     acc: dict[str, float] = {}
     t0 = time.time()
@@ -180,19 +196,23 @@ def train_s2vc(data: str, out: str, *, intra_dir: str, coder_steps: int = 3000,
             xs = x.transpose(1, 2)
             terms = fidelity_terms(y, xs)
             adv = None
-            if gstep >= adv_start:
+            if adversarial and gstep >= adv_start:
                 adv = -disc(y).mean()
             loss = generator_loss(terms, adv, weights)
             opt_g.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(gen_params, 1.0)
             opt_g.step()
-            if gstep >= adv_start - 100:  # the discriminator starts a little ahead
+            if adversarial and gstep >= adv_start - 100:  # the discriminator's head start
                 d = hinge_d_loss(disc(xs), disc(y.detach()))
                 opt_d.zero_grad()
                 d.backward()
                 opt_d.step()
                 stats["d"] = d.item()
+            with torch.no_grad():  # generator against the coder's frames, same frames
+                base = torch.stack(res["recs"], 2).clamp(0, 1)
+                stats["gain_db"] = 10 * math.log10(
+                    ((base - xs) ** 2).mean().item() / max(((y.clamp(0, 1) - xs) ** 2).mean().item(), 1e-12))
             stats.update({"loss": loss.item(), "bpp": res["bpp"].mean().item(),
                           "mse": res["mse"].mean().item(),
                           **{n: v.item() for n, v in terms.items()}})
@@ -210,7 +230,9 @@ def train_s2vc(data: str, out: str, *, intra_dir: str, coder_steps: int = 3000,
             logw.writerow([step, stage, f"{m['loss']:.5f}", f"{m['bpp']:.4f}", f"{psnr:.2f}"]
                           + [f"{m[c]:.5f}" if c in m else "" for c in
                              ("l1", "ssim", "lap", "energy", "nlpd", "temp", "adv", "d")]
-                          + [f"{(time.time() - t0) / n:.3f}"])
+                          + [f"{(time.time() - t0) / n:.3f}"]
+                          + ([f"{m['gain_db']:+.3f}" if "gain_db" in m else ""]
+                             if "gen_gain_db" in header else []))
             log.flush()
             bar.set_postfix(stage=stage, loss=f"{m['loss']:.3f}", bpp=f"{m['bpp']:.3f}",
                             psnr=f"{psnr:.2f}")
@@ -223,6 +245,20 @@ def train_s2vc(data: str, out: str, *, intra_dir: str, coder_steps: int = 3000,
     bar.close()
     log.close()
     return ckpt_path
+
+
+def _warm_start(weights_dir: Path, overrides: S2vcConfig | None) -> tuple[S2vcConfig, dict]:
+    """(config, tensors) of an s2vc weights folder: its config with the fields in which
+    `overrides` differs from the defaults (e.g. a skip head added); the caller loads the
+    tensors whose names and shapes fit, and new ones keep their initialisation."""
+    from ..weights import load_state, read_config
+
+    meta = read_config(weights_dir, "S2vcModel")
+    state, _ = load_state(weights_dir, meta)
+    default, given = S2vcConfig().to_dict(), overrides.to_dict() if overrides else {}
+    cfg = S2vcConfig(**{**meta["config"],
+                        **{k: v for k, v in given.items() if v != default[k]}})
+    return cfg, state
 
 
 def _save(path: Path, model, disc, opts, step: int, cfg: S2vcConfig) -> None:
