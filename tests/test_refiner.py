@@ -513,11 +513,15 @@ def test_each_backbone_has_its_shipped_refiner_and_files_find_theirs(make_clip, 
     shipped: a file decodes with no --refiner through the shipped folder whose identity it
     records, whichever backbone made it."""
     from vidgen_codec.refine.loading import default_refiner_dir, shipped_refiner_for
+    from vidgen_codec.registry import get_codec
     from vidgen_codec.weights import repo_weights_dir
 
-    learned, av1 = default_refiner_dir("learned"), default_refiner_dir("av1")
+    stem = get_codec("stem")
+    learned, av1 = stem.default_refiner("learned"), stem.default_refiner("av1")
     assert learned == repo_weights_dir() / "refiner"
-    assert av1 == default_refiner_dir(None) == repo_weights_dir() / "refiner-av1"
+    assert av1 == stem.default_refiner(None) == default_refiner_dir() == repo_weights_dir() / "refiner-av1"
+    with pytest.raises(ValueError, match="not refined"):
+        get_codec("intra").default_refiner(None)
     for d in (learned, av1):
         assert shipped_refiner_for(refiner_identity(d)[0]) == d
     assert shipped_refiner_for(b"\0" * 32) is None

@@ -95,9 +95,7 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
                          f"at most {MAX_PIXELS:,} pixels)")
     spec = get_codec(codec)
     if spec.refined and refine and refiner is None and model_dir is None:
-        from .refine.loading import default_refiner_dir
-
-        refiner = str(default_refiner_dir(backbone))  # the shipped one for this backbone
+        refiner = str(spec.default_refiner(backbone))  # the shipped one for this backbone
     refine_record = _refine_record(spec, refine, refiner, model_dir, seed)
     dev = resolve_device(device)
     expected = _expected_frames(info.frame_count, start, frames)

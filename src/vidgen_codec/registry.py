@@ -39,6 +39,14 @@ class CodecSpec:
     def load(self, weights_dir=None, *, device: str = "cpu", backend=None):
         return self.cls.load(weights_dir, device=device, backend=backend)
 
+    def default_refiner(self, backbone: str | None = None):
+        """The shipped refiner folder for this codec's files with `backbone` (None: the
+        codec's default); only for a refined codec, whose class says which
+        (`default_refiner(backbone)`)."""
+        if not self.refined:
+            raise ValueError(f"{self.name} is not refined")
+        return self.cls.default_refiner(backbone)
+
 
 _REGISTRY: dict[str, CodecSpec] = {}
 RESERVED: dict = {}

@@ -179,9 +179,9 @@ def _resolve_codecs(cfg: EvalConfig, log) -> tuple[list[tuple[str, str]], dict[s
         try:
             sha = spec.load(None, device=device).weights_sha256
             if refine and spec.refined:  # the refiner shapes the frames: part of the cache key
-                from ..refine.loading import default_refiner_dir, refiner_identity
+                from ..refine.loading import refiner_identity
 
-                sha += refiner_identity(default_refiner_dir(v.backbone))[0]
+                sha += refiner_identity(spec.default_refiner(v.backbone))[0]
         except VgcError as e:
             skipped[name] = f"weights not available: {e}"
             log(f"vgc eval: codec {name} skipped: {skipped[name]}")

@@ -28,16 +28,12 @@ ARCHITECTURE = "Refiner"
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 
 
-def default_refiner_dir(backbone: str | None = "learned") -> Path:
-    """The shipped refiner for stem files with this backbone (None: stem's default, av1).
+def default_refiner_dir() -> Path:
+    """The shipped refiner used where none is named: the default codec's (stem's, for its
+    default backbone; `registry.CodecSpec.default_refiner` gives it per backbone)."""
+    from ..registry import get_codec
 
-    weights/refiner (refiner-tiny-v5) was trained on the learned backbone's output;
-    weights/refiner-av1 (refiner-tiny-v6, 7x cheaper) on the av1 backbone's, which the encoder
-    gates window by window. Either decodes any file that names it (`shipped_refiner_for`)."""
-    root = repo_weights_dir()
-    if backbone in (None, "av1") and (root / "refiner-av1" / "config.json").is_file():
-        return root / "refiner-av1"
-    return root / "refiner"
+    return Path(get_codec("stem").default_refiner(None))
 
 
 def refiner_identity(weights_dir=None, model_dir=None, *, legacy: bool = False

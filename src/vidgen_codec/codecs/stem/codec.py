@@ -65,6 +65,17 @@ class StemCodec:  # listed in registry.py (imported on first use)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
+    def default_refiner(cls, backbone: str | None) -> Path:
+        """The shipped refiner for files with this backbone (None: the default, av1):
+        weights/refiner-av1 (refiner-tiny-v6) was trained on the av1 backbone's output, which
+        the encoder gates window by window; weights/refiner (refiner-tiny-v5) on the learned
+        backbone's. Either decodes any file that names it (`refine.loading.shipped_refiner_for`)."""
+        root = repo_weights_dir()
+        if backbone in (None, "av1") and (root / "refiner-av1" / "config.json").is_file():
+            return root / "refiner-av1"
+        return root / "refiner"
+
+    @classmethod
     def load(cls, weights_dir=None, *, device: str = "cpu", backend=None) -> "StemCodec":
         wdir = Path(weights_dir or repo_weights_dir() / "stem")
         w = load_model(wdir, ARCHITECTURE)
