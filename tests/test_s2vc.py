@@ -394,7 +394,6 @@ def test_generator_only_training_warm_started_with_a_skip_head(tmp_path):
     from fractions import Fraction
 
     from conftest import write_clip
-    from vidgen_codec.models.s2vc_model import S2vcConfig
     from vidgen_codec.train.export import export_s2vc
     from vidgen_codec.train.refiner import FIDELITY
     from vidgen_codec.train.s2vc import train_s2vc
@@ -408,7 +407,7 @@ def test_generator_only_training_warm_started_with_a_skip_head(tmp_path):
     run = tmp_path / "run"
     train_s2vc(str(data), str(run), intra_dir=str(weights / "s2vc" / "intra"), coder_steps=0,
                generator_steps=2, batch=1, size=64, frames=3, init=str(weights / "s2vc"),
-               cfg=S2vcConfig(skip_head=4, model_id="s2vc-random-h4"), weights=FIDELITY)
+               changes={"skip_head": 4, "model_id": "s2vc-random-h4"}, weights=FIDELITY)
     ck = torch.load(run / "ckpt.pt", weights_only=False)
     assert ck["step"] == 2 and ck["config"]["skip_head"] == 4 and ck["config"]["F"] == 8
     assert ck["config"]["model_id"] == "s2vc-random-h4"

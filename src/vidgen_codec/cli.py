@@ -474,7 +474,9 @@ def train_s2vc_cmd(data, out, steps, resume, batch, patch, export_dir, max_minut
         from .train.s2vc import train_s2vc
         from .weights import repo_weights_dir
 
-        cfg = S2vcConfig(skip_head=skip_head, model_id=f"s2vc-tiny-h{skip_head}") if skip_head else None
+        changes = {"skip_head": skip_head, "model_id": f"s2vc-tiny-h{skip_head}"} \
+            if skip_head else {}
+        cfg = S2vcConfig(**changes) if changes else None
         if model_dir is not None:
             cfg = S2vcConfig(unet=None, vae=None, base_dir=os.path.abspath(model_dir),
                              skip=False, lora_rank=lora_rank, model_id=f"s2vc-sd-lora{lora_rank}")
@@ -484,7 +486,8 @@ def train_s2vc_cmd(data, out, steps, resume, batch, patch, export_dir, max_minut
                           coder_steps=coder_steps, generator_steps=steps - coder_steps,
                           resume=resume, batch=batch, size=patch, frames=frames,
                           device=resolve_device(device), deadline=_deadline(max_minutes),
-                          cfg=cfg, init=init_dir, lr=lr, weights=FIDELITY if fidelity else None)
+                          cfg=cfg, init=init_dir, changes=changes, lr=lr,
+                          weights=FIDELITY if fidelity else None)
 
     _train_or_export(data, out, export_dir, "export_s2vc", run_training)
 
@@ -518,16 +521,15 @@ def train_pack_cmd(data, out, max_mib, refiner_sequences, refiner_patch, refiner
       python benchmarks/gpu_run.py --device cuda --data pack --out results/gpu
     """
     from .models.refiner import RefinerConfig
-    from .train.pack import make_pack, pack_mib
+    from .train.pack import make_pack
 
-    m, pool = make_pack(data, out, max_mib, refiner_sequences=refiner_sequences,
+    m, pool, mib = make_pack(data, out, max_mib, refiner_sequences=refiner_sequences,
                         size=refiner_patch, seq_len=refiner_seq_len,
                         window=RefinerConfig().window, backbones=_backbones(backbones),
                         seed=seed, stem_weights=stem_weights)
     msg = f"{out}: {len(m['files'])} files"
     if pool is not None:
         msg += f", {len(pool['sequences'])} refiner sequences ({pool['bytes'] / 1024:.0f} KiB)"
-    mib = pack_mib(out)
     click.echo(f"{msg}, {mib:.1f} MiB")
 
 

@@ -125,6 +125,18 @@ def load_into(model: "torch.nn.Module", state: dict, where: str) -> None:
         raise WeightsError(f"weights in {where} do not fit the model: {first}") from None
 
 
+def load_fitting(model: "torch.nn.Module", state: dict, where: str,
+                 own: dict | None = None) -> int:
+    """A warm start: load the tensors of `state` whose names and shapes are in `own` (default
+    the model's state dict), leaving the others as initialised; returns how many."""
+    own = model.state_dict() if own is None else own
+    fit = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not fit:
+        raise WeightsError(f"{where}: no tensor fits this model")
+    model.load_state_dict(fit, strict=False)
+    return len(fit)
+
+
 # -- one loader for every model folder ---------------------------------------------------------
 _BUILDERS: dict[str, Callable[[dict], "torch.nn.Module"]] = {}
 

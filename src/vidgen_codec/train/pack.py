@@ -23,12 +23,12 @@ MAX_MIB = 60.0  # under the device tool's 64 MiB carry, with room for the code's
 
 
 def make_pack(data: str, out: str, max_mib: float = MAX_MIB, *, refiner_sequences: int = 0,
-              **pool_options) -> tuple[dict, dict | None]:
+              **pool_options) -> tuple[dict, dict | None, float]:
     """The whole `vgc train pack`: copy the training files (refused before copying when they
     alone exceed `max_mib`), code `refiner_sequences` refiner sequences into it
     (refiner_pack.build_refiner_pool with `pool_options`), and refuse the result when the
     folder as made exceeds `max_mib`. A refused or failed pack is removed.
-    Returns (PACK.json's manifest, the refiner pool's index or None)."""
+    Returns (PACK.json's manifest, the refiner pool's index or None, the pack's MiB)."""
     from .refiner_pack import build_refiner_pool
 
     manifest = build_pack(data, out, max_mib)
@@ -42,7 +42,7 @@ def make_pack(data: str, out: str, max_mib: float = MAX_MIB, *, refiner_sequence
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
-    return manifest, pool
+    return manifest, pool, mib
 
 
 def build_pack(data: str, out: str, max_mib: float = MAX_MIB) -> dict:

@@ -67,7 +67,7 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                   deadline: float | None = None) -> Path:
     from ..codecs.stem import StemCodec
     from .refiner_data import RefinerSampler, refiner_clips
-    from .refiner_pack import PackedPool
+    from .refiner_pack import POOL_DIR, PackedPool
 
     w = weights or LossWeights()
     out_dir = Path(out)
@@ -101,7 +101,7 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
     # where this session's sequences come from, for whoever reads the run folder (gpu_run)
     (out_dir / SEQUENCES_FILE).write_text(json.dumps(
         {"packed": packed is not None, "step": step,
-         "pool": str(Path(data) / "refiner_pool") if packed is not None else None}))
+         "pool": str(Path(data) / POOL_DIR) if packed is not None else None}))
     sampler = RefinerSampler(clips, codec, size=patch,
                              seq_len=seq_len, window=ref.cfg.window, pool=pool,
                              seed=seed + step, backbones=backbones, packed=packed)
@@ -166,15 +166,10 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
 def warm_start(ref: Refiner, weights_dir: Path) -> int:
     """Copy the tensors of a refiner weights folder that fit `ref`; returns how many."""
     from ..refine.loading import ARCHITECTURE
-    from ..weights import load_state, read_config
+    from ..weights import load_fitting, load_state, read_config
 
     state, _ = load_state(weights_dir, read_config(weights_dir, ARCHITECTURE))
-    own = trainable_state(ref)
-    fit = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not fit:
-        raise WeightsError(f"{weights_dir}: no tensor fits this refiner")
-    ref.load_state_dict(fit, strict=False)
-    return len(fit)
+    return load_fitting(ref, state, str(weights_dir), own=trainable_state(ref))
 
 
 def _save(path: Path, ref: Refiner, disc, opt, dopt, step: int) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import TrainingDataError, WeightsError
+from ..errors import TrainingDataError
 from ..models.intra_model import IntraModel
 from ..models.s2vc_model import S2vcConfig, S2vcModel
 from .data import DEFAULT_HOLDOUT
@@ -100,11 +100,13 @@ def train_s2vc(data: str, out: str, *, intra_dir: str, coder_steps: int = 3000,
                size: int = 128, frames: int = 4, lr: float = 2e-4, seed: int = 0,
                adv_start: int = 500, device: str = "cpu", ckpt_every: int = 200,
                deadline: float | None = None, cfg: S2vcConfig | None = None,
-               init: str | None = None, weights: LossWeights | None = None) -> Path:
-    """`init`: warm-start a new run from an s2vc weights folder (`_warm_start`: its config,
-    overridden where `cfg` differs from the defaults, and the tensors that fit);
-    `weights`: the generator's loss weights (default LossWeights(); adv 0: no discriminator)."""
-    from ..weights import load_model
+               init: str | None = None, changes: dict | None = None,
+               weights: LossWeights | None = None) -> Path:
+    """`cfg`: a new run's model; `init`: warm-start a new run from an s2vc weights folder
+    instead (its config with the fields in `changes`, e.g. a skip head, and the tensors that
+    fit); `weights`: the generator's loss weights (default LossWeights(); adv 0: no
+    discriminator)."""
+    from ..weights import load_fitting, load_model, load_state, read_config
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -113,16 +115,15 @@ def train_s2vc(data: str, out: str, *, intra_dir: str, coder_steps: int = 3000,
     intra = load_model(intra_dir, "IntraModel").model.eval().to(device)
     ck = torch.load(ckpt_path, map_location="cpu", weights_only=False) \
         if resume and ckpt_path.exists() else None
-    start = None if ck or init is None else _warm_start(Path(init), cfg)
+    start = None
+    if ck is None and init is not None:  # the folder's config with `changes`, its tensors
+        meta = read_config(Path(init), "S2vcModel")
+        start = S2vcConfig(**{**meta["config"], **(changes or {})}), load_state(Path(init), meta)[0]
     cfg = S2vcConfig(**ck["config"]) if ck else start[0] if start else (cfg or S2vcConfig())
     on_base = cfg.unet is None  # a full-size model: LoRA on a pretrained U-Net, frozen VAE
     model = S2vcModel(cfg, Path(cfg.base_dir) if on_base else None)
     if start:
-        own = model.state_dict()
-        fit = {k: v for k, v in start[1].items() if k in own and own[k].shape == v.shape}
-        if not fit:
-            raise WeightsError(f"{init}: no tensor fits this s2vc model")
-        model.load_state_dict(fit, strict=False)
+        load_fitting(model, start[1], init)  # new tensors (a skip head) keep their init
     if on_base:
         for name, p in model.generator.named_parameters():
             p.requires_grad = not name.startswith(("unet.", "vae.")) or "lora_" in name \
@@ -245,20 +246,6 @@ def train_s2vc(data: str, out: str, *, intra_dir: str, coder_steps: int = 3000,
     bar.close()
     log.close()
     return ckpt_path
-
-
-def _warm_start(weights_dir: Path, overrides: S2vcConfig | None) -> tuple[S2vcConfig, dict]:
-    """(config, tensors) of an s2vc weights folder: its config with the fields in which
-    `overrides` differs from the defaults (e.g. a skip head added); the caller loads the
-    tensors whose names and shapes fit, and new ones keep their initialisation."""
-    from ..weights import load_state, read_config
-
-    meta = read_config(weights_dir, "S2vcModel")
-    state, _ = load_state(weights_dir, meta)
-    default, given = S2vcConfig().to_dict(), overrides.to_dict() if overrides else {}
-    cfg = S2vcConfig(**{**meta["config"],
-                        **{k: v for k, v in given.items() if v != default[k]}})
-    return cfg, state
 
 
 def _save(path: Path, model, disc, opts, step: int, cfg: S2vcConfig) -> None:
