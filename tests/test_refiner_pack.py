@@ -114,12 +114,19 @@ def test_training_records_that_it_used_the_pack(data, tmp_path):
 
 def test_cli_pack_with_refiner_sequences_and_its_size_limit(data, tmp_path):
     vgc = [sys.executable, "-m", "vidgen_codec", "train", "pack", "--data", str(data)]
-    ok = subprocess.run(vgc + ["--out", str(tmp_path / "p"), "--refiner-sequences", "1",
-                               "--refiner-patch", "64", "--refiner-seq-len", "9"],
+    ok = subprocess.run(vgc + ["--out", str(tmp_path / "p"), "--refiner-sequences", "2",
+                               "--refiner-patch", "64", "--refiner-seq-len", "9",
+                               "--refiner-bpp", "1,2"],
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert "1 refiner sequences" in ok.stdout
+    assert "2 refiner sequences" in ok.stdout
     assert (tmp_path / "p" / POOL_DIR / "payloads.bin").stat().st_size > 0
+    index = json.loads((tmp_path / "p" / POOL_DIR / "index.json").read_text())
+    assert index["bpp_range"] == [1.0, 2.0]
+    assert all(1.0 <= e["recipe"]["bpp"] <= 2.0 for e in index["sequences"])
+    bad = subprocess.run(vgc + ["--out", str(tmp_path / "r"), "--refiner-sequences", "1",
+                                "--refiner-bpp", "2,1"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--refiner-bpp" in bad.stderr and not (tmp_path / "r").exists()
     big = subprocess.run(vgc + ["--out", str(tmp_path / "q"), "--max-mib", "0.001"],
                          capture_output=True, text=True)
     assert big.returncode != 0 and "MiB" in big.stderr and not (tmp_path / "q").exists()

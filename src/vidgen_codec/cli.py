@@ -505,19 +505,24 @@ def train_s2vc_cmd(data, out, steps, resume, batch, patch, export_dir, max_minut
               help="Their crop size (train refiner --patch must match to use them).")
 @click.option("--refiner-seq-len", type=click.IntRange(9, 1000), default=33, show_default=True,
               help="Their length in frames.")
+@click.option("--refiner-bpp", default="0.04,0.4", show_default=True,
+              help="LO,HI: their targets, drawn log-uniformly (128x128 crops at 0.04-0.4 "
+                   "bpp decode at about 28-34 dB; reach higher for high-quality sequences).")
 @click.option("--backbones", default="av1", show_default=True,
               help="Their backbones (train refiner --backbones must match).")
 @click.option("--stem-weights", default=None,
               help="STEM weights folder that codes them (default: the shipped one).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train_pack_cmd(data, out, max_mib, refiner_sequences, refiner_patch, refiner_seq_len,
-                   backbones, stem_weights, seed):
+                   refiner_bpp, backbones, stem_weights, seed):
     """Copy the training data into one folder to carry to a GPU machine (with PACK.json),
     and optionally precompute the refiner's training sequences into it.
 
     \b
     Examples:
       vgc train pack --data ../shared/data --out pack --refiner-sequences 400
+      vgc train pack --data ../shared/data --out pack --refiner-sequences 300 \\
+          --refiner-bpp 0.02,3
       python benchmarks/gpu_run.py --device cuda --data pack --out results/gpu
     """
     from .models.refiner import RefinerConfig
@@ -526,11 +531,22 @@ def train_pack_cmd(data, out, max_mib, refiner_sequences, refiner_patch, refiner
     m, pool, mib = make_pack(data, out, max_mib, refiner_sequences=refiner_sequences,
                         size=refiner_patch, seq_len=refiner_seq_len,
                         window=RefinerConfig().window, backbones=_backbones(backbones),
-                        seed=seed, stem_weights=stem_weights)
+                        bpp_range=_bpp_range(refiner_bpp), seed=seed,
+                        stem_weights=stem_weights)
     msg = f"{out}: {len(m['files'])} files"
     if pool is not None:
         msg += f", {len(pool['sequences'])} refiner sequences ({pool['bytes'] / 1024:.0f} KiB)"
     click.echo(f"{msg}, {mib:.1f} MiB")
+
+
+def _bpp_range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"--refiner-bpp {text!r}: LO,HI, two numbers") from None
+    if not 0 < lo <= hi <= 24:
+        raise InputError(f"--refiner-bpp {text!r}: need 0 < LO <= HI <= 24")
+    return lo, hi
 
 
 def _backbones(text: str) -> tuple[str, ...]:

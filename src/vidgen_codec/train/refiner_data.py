@@ -101,6 +101,9 @@ def random_structure(rng: random.Random, backbones: tuple[str, ...]) -> Structur
                      backbone_interval=None if not sparse else rng.choice([4, 8, 12]))
 
 
+BPP_RANGE = (0.04, 0.4)  # training targets of 128x128 crops (log-uniform): about 28-34 dB
+
+
 def usable_clips(clips: list[np.ndarray], size: int, window: int) -> list[np.ndarray]:
     """The clips a crop of `size` x `size` and `window` frames fits in (the recipes' clip
     numbers index this list)."""
@@ -124,7 +127,7 @@ def crop_of(clips: list[np.ndarray], recipe: dict) -> torch.Tensor:
 class RefinerSampler:
     def __init__(self, clips: list[np.ndarray], codec, *, size: int = 128, seq_len: int = 33,
                  window: int = 9, pool: int = 24, refresh: int = 4,
-                 bpp_range: tuple[float, float] = (0.04, 0.4), min_psnr: float = 20.0,
+                 bpp_range: tuple[float, float] = BPP_RANGE, min_psnr: float = 20.0,
                  seed: int = 0, backbones: tuple[str, ...] = ("learned",), packed=None):
         self.clips = usable_clips(clips, size, window)
         self.codec, self.size, self.seq_len, self.window = codec, size, seq_len, window

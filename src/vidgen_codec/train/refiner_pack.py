@@ -7,6 +7,7 @@ a GPU trains the refiner on it in a few steps. So `vgc train pack --refiner-sequ
 N sequences once, on any machine, and stores what the encoder wrote, not the pixels:
 
     PACK/refiner_pool/index.json    settings (crop size, window, sequence length, backbones,
+                                    target range,
                                     seed, STEM weights identity) and per sequence: the recipe
                                     (clip, first frame, stride, length, corner, flip, target,
                                     structure), the SHA-256 of the original crop, the codec
@@ -38,7 +39,7 @@ from tqdm import tqdm
 from ..bitstream.headers import FramePayload
 from ..bitstream import FORMAT_MAJOR
 from ..errors import InputError
-from .refiner_data import RefinerSampler, as_u8, crop_of, refiner_clips, stem_decode, usable_clips
+from .refiner_data import BPP_RANGE, RefinerSampler, as_u8, crop_of, refiner_clips, stem_decode, usable_clips
 
 POOL_DIR = "refiner_pool"
 FORMAT = "vgc-refiner-pool-1"
@@ -50,13 +51,16 @@ def _sha(x: torch.Tensor) -> str:
 
 def build_refiner_pool(data: str, out: str, sequences: int, *, size: int = 128,
                        seq_len: int = 33, window: int = 9, backbones=("av1",),
-                       seed: int = 0, stem_weights=None, progress: bool = True) -> dict:
-    """Code `sequences` refiner training sequences of `data` into OUT/refiner_pool."""
+                       bpp_range: tuple[float, float] = BPP_RANGE, seed: int = 0,
+                       stem_weights=None, progress: bool = True) -> dict:
+    """Code `sequences` refiner training sequences of `data` into OUT/refiner_pool, their
+    targets drawn log-uniformly from `bpp_range`."""
     from ..codecs.stem import StemCodec
 
     codec = StemCodec.load(stem_weights)
     sampler = RefinerSampler(refiner_clips(data, seed), codec, size=size, seq_len=seq_len,
-                             window=window, seed=seed, backbones=tuple(backbones))
+                             window=window, seed=seed, backbones=tuple(backbones),
+                             bpp_range=tuple(bpp_range))
     dst = Path(out) / POOL_DIR
     dst.mkdir(parents=True, exist_ok=True)
     entries, offset = [], 0
@@ -73,7 +77,7 @@ def build_refiner_pool(data: str, out: str, sequences: int, *, size: int = 128,
                             "config": config.hex() if config is not None else None,
                             "payloads": spans})
     index = {"format": FORMAT, "size": size, "seq_len": seq_len, "window": window,
-             "backbones": list(backbones), "seed": seed,
+             "backbones": list(backbones), "bpp_range": list(bpp_range), "seed": seed,
              "stem_sha256": codec.weights_sha256.hex(), "bytes": offset, "sequences": entries}
     (dst / "payloads.bin.tmp").replace(dst / "payloads.bin")
     (dst / "index.json").write_text(json.dumps(index))
