@@ -152,6 +152,10 @@ def test_info_expands_av1_gops_and_reports_overhead(coded):
     assert d["frame_types"][0] == "I" and set(d["frame_types"]) <= {"I", "P", "M"}
     assert sum(f["bytes"] for f in d["per_frame"]) == d["chunks"]["BACKBONE_FRAME"]["bytes"]
     assert 0 < d["overhead_bytes"] < d["bytes"]
+    q = [f["qindex"] for f in d["per_frame"]]  # the AV1 quantiser of each backbone frame
+    assert all((v is None) == (f["type"] == "M") for v, f in zip(q, d["per_frame"]))
+    known = [v for v in q if v is not None]
+    assert d["av1_qindex"]["frames"] == len(known) and 0 <= min(known) <= max(known) <= 255
 
 
 def test_fixed_structure_with_motion_frames_and_half_scale(tmp_path, stem_weights):

@@ -251,7 +251,8 @@ def decode(input_path, output_path, start, frames, device, weights, no_refine, r
 @click.option("--weights", default=None,
               help="Weights folder the file must name, as decode checks (default: shipped).")
 def info(input_path, as_json, per_frame, weights):
-    """Describe a .vgc file: codec, model, size, rate, bytes per chunk and frame type.
+    """Describe a .vgc file: codec, model, size, rate, bytes per chunk and frame type, and
+    for the av1 backbone the AV1 quantiser (base_q_idx, read from the frame headers).
 
     It refuses (exit 1) what decode would refuse before decoding pixels: a corrupt or
     truncated file, an unknown codec, a broken index, a frame count the chunks do not hold,

@@ -81,6 +81,7 @@ def describe(path: str) -> dict:
         "gop_size": h.gop_size,
         "backbone_interval": h.backbone_interval,
         "frame_types": _display_order_types(frames),
+        "av1_qindex": _quantiser(frames),
         "refine": None if refine is None else {
             "seed": refine.seed, "refiner_sha256": refine.refiner_sha256.hex(),
             "model_id": refine.model_id},
@@ -126,14 +127,31 @@ def _frame_entries(fc, backbone: str | None) -> list[dict]:
               "rate_code": p.rate_code}
     if backbone != "av1":
         return [{"frame": p.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(p.frame_type)],
-                 "bytes": fc.size, **common}]
+                 "bytes": fc.size, "qindex": None, **common}]
     from .stem_gop import unpack_gop
 
+    from .pictures.av1_headers import shown_qindex
+
     _, parts = unpack_gop(p, chunk=fc.chunk_index)
+    backbones = [q for q in parts if q.frame_type != FrameType.M]
+    try:
+        qindex = dict(zip((q.frame_index for q in backbones),
+                          shown_qindex([q.streams[-1] for q in backbones])))
+    except ValueError:  # not a stream this parser reads: decoding is dav1d's to judge
+        qindex = {}
     rows = [{"frame": q.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(q.frame_type)],
-             "bytes": sum(map(len, q.streams)), **common} for q in parts]
+             "bytes": sum(map(len, q.streams)), "qindex": qindex.get(q.frame_index), **common}
+            for q in parts]
     rows[0]["bytes"] += fc.size - sum(r["bytes"] for r in rows)
     return rows
+
+
+def _quantiser(frames: list[dict]) -> dict | None:
+    """AV1 base_q_idx (0..255, higher is coarser) over the backbone frames, when known."""
+    q = [f["qindex"] for f in frames if f.get("qindex") is not None]
+    if not q:
+        return None
+    return {"min": min(q), "mean": sum(q) / len(q), "max": max(q), "frames": len(q)}
 
 
 def _display_order_types(frames: list[dict]) -> str:
@@ -157,6 +175,12 @@ def format_text(d: dict, *, per_frame: bool = False) -> str:
         f"structure   gop {d['gop_size']}, backbone interval {d['backbone_interval']}"
         + (f", {d['backbone']} backbone" if d["backbone"] else ""),
         f"frame types {_abbrev(d['frame_types'])}",
+    ]
+    q = d.get("av1_qindex")
+    if q:
+        lines.append(f"quantiser   AV1 base_q_idx {q['min']}-{q['max']} (mean {q['mean']:.1f}) "
+                     f"over {q['frames']} backbone frames")
+    lines += [
         "refine      " + (f"{d['refine']['model_id']} [{d['refine']['refiner_sha256'][:12]}], "
                           f"seed {d['refine']['seed']}" if d["refine"] else "none"),
         "",
@@ -168,10 +192,13 @@ def format_text(d: dict, *, per_frame: bool = False) -> str:
     for k, v in d["frame_type_stats"].items():
         lines.append(f"{k:<18}{v['frames']:>7}{v['bytes']:>12}{v['bpp']:>12.5f}")
     if per_frame:
-        lines += ["", f"{'frame':>7} {'type':<5}{'chunk':<18}{'offset':>10}{'bytes':>9}{'rate':>8}"]
+        lines += ["", f"{'frame':>7} {'type':<5}{'chunk':<18}{'offset':>10}{'bytes':>9}{'rate':>8}"
+                  f"{'qindex':>8}"]
         for f in d["per_frame"]:
+            qi = f.get("qindex")
             lines.append(f"{f['frame']:>7} {f['type']:<5}{f['chunk']:<18}{f['offset']:>10}"
-                         f"{f['bytes']:>9}{f['rate_code'] / 1000:>8.3f}")
+                         f"{f['bytes']:>9}{f['rate_code'] / 1000:>8.3f}"
+                         f"{'-' if qi is None else qi:>8}")
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from .bitstream import FramePayload, decode_uvarint, encode_uvarint
 from .bitstream.ids import FrameType
 from .errors import FormatError
 from .pictures.av1 import Av1Settings
+from .pictures.av1_headers import obus
 
 LEARNED, AV1 = 0, 1  # backbone coder ids (CODEC_CONFIG byte 0)
 BACKBONES = {"learned": LEARNED, "av1": AV1}
@@ -171,32 +172,16 @@ OBU_TEMPORAL_DELIMITER = 2
 def split_units(data: bytes, *, chunk=None) -> list[bytes]:
     """AV1 low-overhead OBUs -> temporal units, each from one temporal delimiter OBU to the
     next (AV1 spec 5.3: obu_header, then leb128 obu_size; every OBU here has its size)."""
-    starts, at = [], 0
-    while at < len(data):
-        h = data[at]
-        if h & 0x81 or not h & 0x02:  # forbidden bit, reserved bit, obu_has_size_field
-            raise FormatError("malformed AV1 OBU header in a GOP chunk", chunk=chunk)
-        if (h >> 3) & 0xF == OBU_TEMPORAL_DELIMITER:
-            starts.append(at)
-        elif not starts:
-            raise FormatError("AV1 data in a GOP chunk does not start with a temporal "
-                              "delimiter", chunk=chunk)
-        at += 2 if h & 0x04 else 1  # the extension byte
-        size, shift = 0, 0
-        for _ in range(8):
-            if at >= len(data):
-                raise FormatError("truncated AV1 OBU in a GOP chunk", chunk=chunk)
-            byte = data[at]
-            at += 1
-            size |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-        else:
-            raise FormatError("AV1 OBU size longer than 8 bytes", chunk=chunk)
-        at += size
-        if at > len(data):
-            raise FormatError("truncated AV1 OBU in a GOP chunk", chunk=chunk)
+    starts = []
+    try:
+        for at, obu_type, _, _ in obus(data):
+            if obu_type == OBU_TEMPORAL_DELIMITER:
+                starts.append(at)
+            elif not starts:
+                raise FormatError("AV1 data in a GOP chunk does not start with a temporal "
+                                  "delimiter", chunk=chunk)
+    except ValueError as e:
+        raise FormatError(f"{e} in a GOP chunk", chunk=chunk) from None
     return [data[a:b] for a, b in zip(starts, starts[1:] + [len(data)])]
 
 
