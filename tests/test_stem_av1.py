@@ -156,6 +156,8 @@ def test_info_expands_av1_gops_and_reports_overhead(coded):
     assert all((v is None) == (f["type"] == "M") for v, f in zip(q, d["per_frame"]))
     known = [v for v in q if v is not None]
     assert d["av1_qindex"]["frames"] == len(known) and 0 <= min(known) <= max(known) <= 255
+    assert sum(g["gops"] for g in d["av1_gops"]) == d["chunks"]["BACKBONE_FRAME"]["count"]
+    assert all("gop" not in f for f in d["per_frame"])
 
 
 def test_fixed_structure_with_motion_frames_and_half_scale(tmp_path, stem_weights):
@@ -163,7 +165,9 @@ def test_fixed_structure_with_motion_frames_and_half_scale(tmp_path, stem_weight
     out = tmp_path / "s.vgc"
     api.encode(clip, str(out), bpp=0.2, weights=stem_weights, refine=False, progress=False,
                gop=9, backbone_interval=4, backbone_scale=2)
-    assert describe(str(out))["frame_types"] == "IMMMPMMMP"
+    d = describe(str(out))
+    assert d["frame_types"] == "IMMMPMMMP"
+    assert d["av1_gops"] == [{"interval": 4, "scale": 2, "gops": 1}]
     api.decode(str(out), str(tmp_path / "s.mkv"), weights=stem_weights, progress=False)
     dec = np.stack(list(read_frames(str(tmp_path / "s.mkv"))))
     assert metrics.psnr(dec, np.stack(list(read_frames(clip)))) > 18

@@ -44,6 +44,9 @@ def describe(path: str) -> dict:
         refine = rd.refine
         major, minor = rd.version
         size = rd.file_size
+    gops = _gop_structures(frames)
+    for f in frames:
+        f.pop("gop", None)
     pixels = h.width * h.height
     n = max(h.frame_count, 1)
     fps = Fraction(h.fps_num, h.fps_den)
@@ -82,6 +85,7 @@ def describe(path: str) -> dict:
         "backbone_interval": h.backbone_interval,
         "frame_types": _display_order_types(frames),
         "av1_qindex": _quantiser(frames),
+        "av1_gops": gops,
         "refine": None if refine is None else {
             "seed": refine.seed, "refiner_sha256": refine.refiner_sha256.hex(),
             "model_id": refine.model_id},
@@ -132,7 +136,7 @@ def _frame_entries(fc, backbone: str | None) -> list[dict]:
 
     from .pictures.av1_headers import shown_qindex
 
-    _, parts = unpack_gop(p, chunk=fc.chunk_index)
+    head, parts = unpack_gop(p, chunk=fc.chunk_index)
     backbones = [q for q in parts if q.frame_type != FrameType.M]
     try:
         qindex = dict(zip((q.frame_index for q in backbones),
@@ -142,8 +146,18 @@ def _frame_entries(fc, backbone: str | None) -> list[dict]:
     rows = [{"frame": q.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(q.frame_type)],
              "bytes": sum(map(len, q.streams)), "qindex": qindex.get(q.frame_index), **common}
             for q in parts]
+    rows[0]["gop"] = {"frames": head.frames, "interval": head.interval, "scale": head.scale}
     rows[0]["bytes"] += fc.size - sum(r["bytes"] for r in rows)
     return rows
+
+
+def _gop_structures(frames: list[dict]) -> list[dict] | None:
+    """What the av1 encoder chose per GOP (the SEQUENCE_HEADER's gop_size and
+    backbone_interval are the plan's, informative): counts of (interval, scale)."""
+    gops = Counter((f["gop"]["interval"], f["gop"]["scale"]) for f in frames if "gop" in f)
+    if not gops:
+        return None
+    return [{"interval": b, "scale": s, "gops": n} for (b, s), n in sorted(gops.items())]
 
 
 def _quantiser(frames: list[dict]) -> dict | None:
@@ -173,9 +187,15 @@ def format_text(d: dict, *, per_frame: bool = False) -> str:
         f"overhead    {d['overhead_bytes']} bytes ({100 * d['overhead_share']:.2f} %) of "
         "headers, framing, index: everything but codec streams",
         f"structure   gop {d['gop_size']}, backbone interval {d['backbone_interval']}"
+        + (" (planned)" if d.get("av1_gops") else "")
         + (f", {d['backbone']} backbone" if d["backbone"] else ""),
         f"frame types {_abbrev(d['frame_types'])}",
     ]
+    if d.get("av1_gops"):
+        lines.append("as coded    " + ", ".join(
+            f"{g['gops']} GOP{'s' if g['gops'] > 1 else ''} with backbone interval "
+            f"{g['interval']} at {'full' if g['scale'] == 1 else 'half'} scale"
+            for g in d["av1_gops"]))
     q = d.get("av1_qindex")
     if q:
         lines.append(f"quantiser   AV1 base_q_idx {q['min']}-{q['max']} (mean {q['mean']:.1f}) "
