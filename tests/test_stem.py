@@ -20,7 +20,7 @@ from vidgen_codec.entropy import CompressaiRans, VgcRansCpu
 from vidgen_codec.errors import InputError
 from vidgen_codec.errors import FormatError
 from vidgen_codec.frames import pad_to_multiple, to_tensor
-from vidgen_codec.info import describe
+from vidgen_codec.info import describe, format_text
 from vidgen_codec.motion.mv_coding import (FieldFormat, decode_field, decode_modes,
                                            encode_field, encode_modes)
 from vidgen_codec.tools.sample_clip import synthetic_frames
@@ -216,6 +216,8 @@ def test_fixed_rate_and_bad_rates(make_clip, tmp_path, stem_weights):
                backbone="learned")
     d = describe(a)
     assert [f["rate_code"] for f in d["per_frame"] if f["type"] in "IP"] == [1000, 1000]
+    assert d["av1_qindex"] is None and d["av1_gops"] is None  # no AV1 in a learned file
+    assert "qindex" not in format_text(d, per_frame=True)
     for q in (100.0, float("nan"), -9.0):
         with pytest.raises(InputError):
             api.encode(clip.path, str(tmp_path / "b.vgc"), codec="stem", q=q,

@@ -28,10 +28,12 @@ def describe(path: str) -> dict:
         rd.read_index()
         chunks = rd.chunks()
         backbone = _backbone(h.codec_id, rd.codec_config)
-        frames, payload_bytes = [], 0
+        frames, gops, payload_bytes = [], [], 0
         for fc in rd.iter_frames():
             payload_bytes += sum(map(len, fc.payload.streams))
-            frames += _frame_entries(fc, backbone)
+            rows, gop = _frame_entries(fc, backbone)
+            frames += rows
+            gops += [gop] if gop else []
         if any(f["frame"] >= h.frame_count for f in frames):
             raise FormatError(f"a chunk holds frames past the file's {h.frame_count} frames")
         twice = [k for k, n in Counter((f["frame"], f["chunk"]) for f in frames).items() if n > 1]
@@ -44,9 +46,6 @@ def describe(path: str) -> dict:
         refine = rd.refine
         major, minor = rd.version
         size = rd.file_size
-    gops = _gop_structures(frames)
-    for f in frames:
-        f.pop("gop", None)
     pixels = h.width * h.height
     n = max(h.frame_count, 1)
     fps = Fraction(h.fps_num, h.fps_den)
@@ -85,7 +84,7 @@ def describe(path: str) -> dict:
         "backbone_interval": h.backbone_interval,
         "frame_types": _display_order_types(frames),
         "av1_qindex": _quantiser(frames),
-        "av1_gops": gops,
+        "av1_gops": _gop_structures(gops),
         "refine": None if refine is None else {
             "seed": refine.seed, "refiner_sha256": refine.refiner_sha256.hex(),
             "model_id": refine.model_id},
@@ -123,15 +122,16 @@ def _backbone(codec_id: int, config: bytes | None) -> str | None:
     return "av1" if BackboneConfig.unpack(config).coder == AV1 else "learned"
 
 
-def _frame_entries(fc, backbone: str | None) -> list[dict]:
-    """Per-frame rows of a frame chunk: one, or a whole GOP's for an av1 GOP chunk (each
-    frame's bytes are its streams; the I-frame also carries the chunk's framing)."""
+def _frame_entries(fc, backbone: str | None) -> tuple[list[dict], dict | None]:
+    """(per-frame rows of a frame chunk: one, or a whole GOP's for an av1 GOP chunk, each
+    frame's bytes its streams, the I-frame's also the chunk's framing; the av1 GOP's
+    structure as coded, or None)."""
     p = fc.payload
     common = {"chunk": chunk_type_name(fc.chunk_type), "offset": fc.offset,
               "rate_code": p.rate_code}
     if backbone != "av1":
         return [{"frame": p.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(p.frame_type)],
-                 "bytes": fc.size, "qindex": None, **common}]
+                 "bytes": fc.size, "qindex": None, **common}], None
     from .stem_gop import unpack_gop
 
     from .pictures.av1_headers import shown_qindex
@@ -141,20 +141,20 @@ def _frame_entries(fc, backbone: str | None) -> list[dict]:
     try:
         qindex = dict(zip((q.frame_index for q in backbones),
                           shown_qindex([q.streams[-1] for q in backbones])))
-    except ValueError:  # not a stream this parser reads: decoding is dav1d's to judge
+    except (ValueError, ArithmeticError):  # a stream this parser does not read: decoding is
+        # dav1d's to judge
         qindex = {}
     rows = [{"frame": q.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(q.frame_type)],
              "bytes": sum(map(len, q.streams)), "qindex": qindex.get(q.frame_index), **common}
             for q in parts]
-    rows[0]["gop"] = {"frames": head.frames, "interval": head.interval, "scale": head.scale}
     rows[0]["bytes"] += fc.size - sum(r["bytes"] for r in rows)
-    return rows
+    return rows, {"frames": head.frames, "interval": head.interval, "scale": head.scale}
 
 
-def _gop_structures(frames: list[dict]) -> list[dict] | None:
+def _gop_structures(gops: list[dict]) -> list[dict] | None:
     """What the av1 encoder chose per GOP (the SEQUENCE_HEADER's gop_size and
     backbone_interval are the plan's, informative): counts of (interval, scale)."""
-    gops = Counter((f["gop"]["interval"], f["gop"]["scale"]) for f in frames if "gop" in f)
+    gops = Counter((g["interval"], g["scale"]) for g in gops)
     if not gops:
         return None
     return [{"interval": b, "scale": s, "gops": n} for (b, s), n in sorted(gops.items())]
@@ -212,13 +212,14 @@ def format_text(d: dict, *, per_frame: bool = False) -> str:
     for k, v in d["frame_type_stats"].items():
         lines.append(f"{k:<18}{v['frames']:>7}{v['bytes']:>12}{v['bpp']:>12.5f}")
     if per_frame:
+        av1 = d["backbone"] == "av1"  # the AV1 quantiser column
         lines += ["", f"{'frame':>7} {'type':<5}{'chunk':<18}{'offset':>10}{'bytes':>9}{'rate':>8}"
-                  f"{'qindex':>8}"]
+                  + (f"{'qindex':>8}" if av1 else "")]
         for f in d["per_frame"]:
-            qi = f.get("qindex")
+            qi = f["qindex"]
             lines.append(f"{f['frame']:>7} {f['type']:<5}{f['chunk']:<18}{f['offset']:>10}"
                          f"{f['bytes']:>9}{f['rate_code'] / 1000:>8.3f}"
-                         f"{'-' if qi is None else qi:>8}")
+                         + (f"{'-' if qi is None else qi:>8}" if av1 else ""))
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from .bitstream import FramePayload, decode_uvarint, encode_uvarint
 from .bitstream.ids import FrameType
 from .errors import FormatError
 from .pictures.av1 import Av1Settings
-from .pictures.av1_headers import obus
+from .pictures.av1_headers import OBU_TEMPORAL_DELIMITER, obus
 
 LEARNED, AV1 = 0, 1  # backbone coder ids (CODEC_CONFIG byte 0)
 BACKBONES = {"learned": LEARNED, "av1": AV1}
@@ -165,8 +165,6 @@ class _MotionReader:
     def modes(self) -> bytes:
         return self._take(self._length())
 
-
-OBU_TEMPORAL_DELIMITER = 2
 
 
 def split_units(data: bytes, *, chunk=None) -> list[bytes]:

@@ -6,9 +6,13 @@ dav1d through PyAV does not export the quantiser it decodes with, so this reads 
 bitstream: the sequence header (AV1 specification, section 5.5) and each frame header's
 uncompressed part (5.9) up to quantization_params' base_q_idx (5.9.12), the frame's luma AC
 quantiser index, 0..255 (higher: coarser). Everything between (frame size, reference
-signalling, tile info) is parsed as the specification writes it, so that any conforming stream
-parses, not only SVT-AV1's. Within one coded sequence the parser keeps the eight reference
-slots' sizes and quantisers, which a frame_size_with_refs or a show_existing_frame needs.
+signalling, tile info) is parsed as the specification writes it, with these limits: it refuses
+frame_refs_short_signaling (it needs the reference order hints; SVT-AV1 does not use it) and
+uvlc codes of 32 or more leading zeros, and it does not drop operating-point layers (spec
+7.5): with a scalable stream, the last frame a unit shows wins. Tested on SVT-AV1's streams and
+on hand-written headers (tests/test_av1_headers.py). Within one coded sequence the parser keeps
+the eight reference slots' sizes and quantisers, which a frame_size_with_refs or a
+show_existing_frame needs; using a slot that no frame has filled is an error.
 
 `shown_qindex(units)` gives, per temporal unit, the base_q_idx of the frame it shows (a frame
 with show_frame = 1, or the slot that a show_existing_frame shows). A stream this cannot parse
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-OBU_SEQUENCE_HEADER, OBU_FRAME_HEADER, OBU_FRAME = 1, 3, 6
+OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER, OBU_FRAME_HEADER, OBU_FRAME = 1, 2, 3, 6
 KEY_FRAME, INTER_FRAME, INTRA_ONLY_FRAME, SWITCH_FRAME = 0, 1, 2, 3
 SELECT = 2  # seq_force_screen_content_tools / seq_force_integer_mv: chosen per frame
 ALL_FRAMES = 255
@@ -156,7 +160,8 @@ class QindexReader:
 
     def __init__(self):
         self.seq: _Seq | None = None
-        self.slots = [_Slot() for _ in range(8)]
+        self.slots: list[_Slot | None] = [None] * 8  # filled as frames refresh them
+        self._coded_width, self._upscaled_is_frame = 0, True  # set by _superres
 
     def unit(self, unit: bytes) -> int | None:
         """base_q_idx of the frame this temporal unit shows (None: it shows none)."""
@@ -178,7 +183,7 @@ class QindexReader:
             frame_type, show_frame = KEY_FRAME, True
         else:
             if b.f(1):  # show_existing_frame
-                shown = self.slots[b.f(3)]
+                shown = self._slot(b.f(3))
                 if s.decoder_model_info and not s.equal_picture_interval:
                     b.f(s.frame_presentation_time_bits)
                 if s.frame_id_numbers:
@@ -262,6 +267,11 @@ class QindexReader:
                 self.slots[i] = _Slot(width, height, qindex, frame_type == KEY_FRAME)
         return qindex if show_frame else None
 
+    def _slot(self, i: int) -> _Slot:
+        if self.slots[i] is None:
+            raise ValueError(f"AV1 frame uses reference slot {i}, which no frame has filled")
+        return self.slots[i]
+
     # frame size (5.9.5-5.9.8) -------------------------------------------------------------
     def _frame_size(self, b: _Bits, override: int) -> tuple[int, int]:
         s = self.seq
@@ -289,7 +299,7 @@ class QindexReader:
     def _frame_size_with_refs(self, b: _Bits, refs: list[int]) -> tuple[int, int]:
         for i in range(7):
             if b.f(1):  # found_ref
-                slot = self.slots[refs[i]]
+                slot = self._slot(refs[i])
                 self._superres(b, slot.width)
                 return slot.width, slot.height
         width, height = self._frame_size(b, 1)

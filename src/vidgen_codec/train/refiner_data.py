@@ -8,7 +8,8 @@
     to refine in them. Small crops also pay the per-frame costs (headers, motion side
     information) on few pixels, so the bpp range sits above the full-size range it stands for:
     128x128 crops at 0.04-0.4 bpp give intermediate PSNRs of about 15-30 dB on the training
-    clips (640x480 clips at 0.01-0.1 bpp: about 25-35 dB).
+    clips with the learned backbone, 28-34 dB with av1 (640x480 clips at 0.01-0.1 bpp: about
+    25-35 dB).
     a pool of such sequences is refreshed one sequence every `refresh` batches; a batch is
     random `window`-frame slices of pool sequences.
 
@@ -101,7 +102,7 @@ def random_structure(rng: random.Random, backbones: tuple[str, ...]) -> Structur
                      backbone_interval=None if not sparse else rng.choice([4, 8, 12]))
 
 
-BPP_RANGE = (0.04, 0.4)  # training targets of 128x128 crops (log-uniform): about 28-34 dB
+BPP_RANGE = (0.04, 0.4)  # training targets of 128x128 crops (log-uniform); see the docstring
 
 
 def usable_clips(clips: list[np.ndarray], size: int, window: int) -> list[np.ndarray]:
