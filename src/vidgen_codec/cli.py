@@ -545,7 +545,7 @@ def _bpp_range(text: str) -> tuple[float, float]:
         lo, hi = (float(x) for x in text.split(","))
     except ValueError:
         raise InputError(f"--refiner-bpp {text!r}: LO,HI, two numbers") from None
-    if not 0 < lo <= hi <= 24:
+    if not 0 < lo <= hi <= 24:  # 24 bits per pixel: uncompressed RGB
         raise InputError(f"--refiner-bpp {text!r}: need 0 < LO <= HI <= 24")
     return lo, hi
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .bitstream import FRAME_TYPE_LETTERS, ContainerReader, chunk_type_name
 from .bitstream.ids import CodecId, EntropyCoderId, FrameType
 from .errors import FormatError, WeightsError
 from .preflight import check_header, require_file
+
+if TYPE_CHECKING:
+    from .stem_gop import GopHeader
 
 
 def _name(enum, value: int) -> str:
@@ -122,39 +126,37 @@ def _backbone(codec_id: int, config: bytes | None) -> str | None:
     return "av1" if BackboneConfig.unpack(config).coder == AV1 else "learned"
 
 
-def _frame_entries(fc, backbone: str | None) -> tuple[list[dict], dict | None]:
+def _frame_entries(fc, backbone: str | None) -> tuple[list[dict], GopHeader | None]:
     """(per-frame rows of a frame chunk: one, or a whole GOP's for an av1 GOP chunk, each
     frame's bytes its streams, the I-frame's also the chunk's framing; the av1 GOP's
-    structure as coded, or None)."""
+    header, its structure as coded, or None)."""
     p = fc.payload
     common = {"chunk": chunk_type_name(fc.chunk_type), "offset": fc.offset,
               "rate_code": p.rate_code}
     if backbone != "av1":
         return [{"frame": p.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(p.frame_type)],
                  "bytes": fc.size, "qindex": None, **common}], None
-    from .stem_gop import unpack_gop
-
     from .pictures.av1_headers import shown_qindex
+    from .stem_gop import unpack_gop
 
     head, parts = unpack_gop(p, chunk=fc.chunk_index)
     backbones = [q for q in parts if q.frame_type != FrameType.M]
     try:
         qindex = dict(zip((q.frame_index for q in backbones),
                           shown_qindex([q.streams[-1] for q in backbones])))
-    except (ValueError, ArithmeticError):  # a stream this parser does not read: decoding is
-        # dav1d's to judge
+    except ValueError:  # a stream this parser does not read: decoding is dav1d's to judge
         qindex = {}
     rows = [{"frame": q.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(q.frame_type)],
              "bytes": sum(map(len, q.streams)), "qindex": qindex.get(q.frame_index), **common}
             for q in parts]
     rows[0]["bytes"] += fc.size - sum(r["bytes"] for r in rows)
-    return rows, {"frames": head.frames, "interval": head.interval, "scale": head.scale}
+    return rows, head
 
 
-def _gop_structures(gops: list[dict]) -> list[dict] | None:
+def _gop_structures(gops: list[GopHeader]) -> list[dict] | None:
     """What the av1 encoder chose per GOP (the SEQUENCE_HEADER's gop_size and
     backbone_interval are the plan's, informative): counts of (interval, scale)."""
-    gops = Counter((g["interval"], g["scale"]) for g in gops)
+    gops = Counter((g.interval, g.scale) for g in gops)
     if not gops:
         return None
     return [{"interval": b, "scale": s, "gops": n} for (b, s), n in sorted(gops.items())]
@@ -162,7 +164,7 @@ def _gop_structures(gops: list[dict]) -> list[dict] | None:
 
 def _quantiser(frames: list[dict]) -> dict | None:
     """AV1 base_q_idx (0..255, higher is coarser) over the backbone frames, when known."""
-    q = [f["qindex"] for f in frames if f.get("qindex") is not None]
+    q = [f["qindex"] for f in frames if f["qindex"] is not None]
     if not q:
         return None
     return {"min": min(q), "mean": sum(q) / len(q), "max": max(q), "frames": len(q)}

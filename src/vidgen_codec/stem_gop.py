@@ -172,7 +172,7 @@ def split_units(data: bytes, *, chunk=None) -> list[bytes]:
     next (AV1 spec 5.3: obu_header, then leb128 obu_size; every OBU here has its size)."""
     starts = []
     try:
-        for at, obu_type, _, _ in obus(data):
+        for at, obu_type, *_ in obus(data):
             if obu_type == OBU_TEMPORAL_DELIMITER:
                 starts.append(at)
             elif not starts:

@@ -161,12 +161,12 @@ class QindexReader:
     def __init__(self):
         self.seq: _Seq | None = None
         self.slots: list[_Slot | None] = [None] * 8  # filled as frames refresh them
-        self._coded_width, self._upscaled_is_frame = 0, True  # set by _superres
 
     def unit(self, unit: bytes) -> int | None:
         """base_q_idx of the frame this temporal unit shows (None: it shows none)."""
         shown = None
-        for _, obu_type, ext, payload in obus(unit):
+        for _, obu_type, ext, a, z in obus(unit):
+            payload = unit[a:z]
             if obu_type == OBU_SEQUENCE_HEADER:
                 self.seq = _sequence_header(_Bits(payload))
             elif obu_type in (OBU_FRAME_HEADER, OBU_FRAME):
@@ -234,9 +234,9 @@ class QindexReader:
             for _ in range(8):
                 b.f(s.order_hint_bits)  # ref_order_hint
         if intra:
-            width, height = self._frame_size(b, size_override)
+            width, coded, height = self._frame_size(b, size_override)
             self._render_size(b)
-            if screen and self._upscaled_is_frame:  # UpscaledWidth == FrameWidth
+            if screen and coded == width:  # UpscaledWidth == FrameWidth
                 b.f(1)  # allow_intrabc
         else:
             if s.enable_order_hint and b.f(1):  # frame_refs_short_signaling
@@ -247,9 +247,9 @@ class QindexReader:
                 if s.frame_id_numbers:
                     b.f(s.delta_frame_id_bits)  # delta_frame_id_minus_1
             if size_override and not error_resilient:
-                width, height = self._frame_size_with_refs(b, refs)
+                width, coded, height = self._frame_size_with_refs(b, refs)
             else:
-                width, height = self._frame_size(b, size_override)
+                width, coded, height = self._frame_size(b, size_override)
                 self._render_size(b)
             if not force_integer_mv:
                 b.f(1)  # allow_high_precision_mv
@@ -260,7 +260,7 @@ class QindexReader:
                 b.f(1)  # use_ref_frame_mvs
         if not (s.reduced or disable_cdf_update):
             b.f(1)  # disable_frame_end_update_cdf
-        self._tile_info(b, self._coded_width, height)
+        self._tile_info(b, coded, height)
         qindex = b.f(8)
         for i in range(8):
             if refresh >> i & 1:
@@ -273,22 +273,22 @@ class QindexReader:
         return self.slots[i]
 
     # frame size (5.9.5-5.9.8) -------------------------------------------------------------
-    def _frame_size(self, b: _Bits, override: int) -> tuple[int, int]:
+    def _frame_size(self, b: _Bits, override: int) -> tuple[int, int, int]:
+        """(UpscaledWidth, FrameWidth after superres, FrameHeight)."""
         s = self.seq
         if override:
             width = b.f(s.frame_width_bits) + 1
             height = b.f(s.frame_height_bits) + 1
         else:
             width, height = s.max_width, s.max_height
-        self._superres(b, width)
-        return width, height
+        return width, self._superres(b, width), height
 
-    def _superres(self, b: _Bits, upscaled: int) -> None:
+    def _superres(self, b: _Bits, upscaled: int) -> int:
+        """The coded FrameWidth of a frame `upscaled` wide (superres_params)."""
         denom = 8
         if self.seq.enable_superres and b.f(1):
             denom = b.f(3) + 9
-        self._coded_width = (upscaled * 8 + denom // 2) // denom
-        self._upscaled_is_frame = self._coded_width == upscaled
+        return (upscaled * 8 + denom // 2) // denom
 
     @staticmethod
     def _render_size(b: _Bits) -> None:
@@ -296,15 +296,14 @@ class QindexReader:
             b.f(16)
             b.f(16)
 
-    def _frame_size_with_refs(self, b: _Bits, refs: list[int]) -> tuple[int, int]:
+    def _frame_size_with_refs(self, b: _Bits, refs: list[int]) -> tuple[int, int, int]:
         for i in range(7):
             if b.f(1):  # found_ref
                 slot = self._slot(refs[i])
-                self._superres(b, slot.width)
-                return slot.width, slot.height
-        width, height = self._frame_size(b, 1)
+                return slot.width, self._superres(b, slot.width), slot.height
+        size = self._frame_size(b, 1)
         self._render_size(b)
-        return width, height
+        return size
 
     # tile info (5.9.15) -------------------------------------------------------------------
     def _tile_info(self, b: _Bits, width: int, height: int) -> None:
@@ -353,7 +352,8 @@ def _tile_log2(blk: int, target: int) -> int:
 
 
 def obus(data: bytes):
-    """(offset, obu_type, (temporal_id, spatial_id), payload) of each OBU of low-overhead AV1
+    """(offset, obu_type, (temporal_id, spatial_id), payload start, payload end) of each OBU
+    of low-overhead AV1
     data (AV1 section 5.3: obu_header byte with forbidden bit 0, obu_has_size_field 1 and
     reserved bit 0; an extension byte when obu_extension_flag; leb128 obu_size of at most 8
     bytes; the payload). Malformed or truncated data raises ValueError."""
@@ -383,7 +383,7 @@ def obus(data: bytes):
             raise ValueError("AV1 OBU size longer than 8 bytes")
         if at + size > len(data):
             raise ValueError("truncated AV1 OBU")
-        yield start, (h >> 3) & 0xF, ext, data[at:at + size]
+        yield start, (h >> 3) & 0xF, ext, at, at + size
         at += size
 
 

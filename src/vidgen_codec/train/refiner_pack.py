@@ -7,11 +7,11 @@ a GPU trains the refiner on it in a few steps. So `vgc train pack --refiner-sequ
 N sequences once, on any machine, and stores what the encoder wrote, not the pixels:
 
     PACK/refiner_pool/index.json    settings (crop size, window, sequence length, backbones,
-                                    target range,
-                                    seed, STEM weights identity) and per sequence: the recipe
-                                    (clip, first frame, stride, length, corner, flip, target,
-                                    structure), the SHA-256 of the original crop, the codec
-                                    config, and where its frame payloads lie in payloads.bin
+                                    target range, seed, STEM weights identity) and per
+                                    sequence: the recipe (clip, first frame, stride, length,
+                                    corner, flip, target, structure), the SHA-256 of the
+                                    original crop, the codec config, and where its frame
+                                    payloads lie in payloads.bin
     PACK/refiner_pool/payloads.bin  the frame payloads (bitstream_spec.md's frame payload
                                     layout), about 6.5 KB per sequence
 
@@ -39,7 +39,8 @@ from tqdm import tqdm
 from ..bitstream.headers import FramePayload
 from ..bitstream import FORMAT_MAJOR
 from ..errors import InputError
-from .refiner_data import BPP_RANGE, RefinerSampler, as_u8, crop_of, refiner_clips, stem_decode, usable_clips
+from .refiner_data import (BPP_RANGE, RefinerSampler, as_u8, crop_of, refiner_clips, stem_decode,
+                           usable_clips)
 
 POOL_DIR = "refiner_pool"
 FORMAT = "vgc-refiner-pool-1"
