@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -14,7 +15,8 @@ from vidgen_codec.bitstream.headers import RefineRecord
 from vidgen_codec.bitstream.ids import FrameType
 from vidgen_codec.codecs.stem import StemCodec
 from vidgen_codec.errors import FormatError, InputError, WeightsError
-from vidgen_codec.models.refiner import (Refiner, RefinerConfig, seeded_noise,
+from vidgen_codec.models.refiner import (Refiner, RefinerConfig, SkipHead, level_code,
+                                         level_features, seeded_noise,
                                          tiny_transformer_config, tiny_vae_config,
                                          wan21_1_3b_transformer_config)
 from vidgen_codec.refine import windows
@@ -54,7 +56,7 @@ def test_untrained_refiner_is_the_identity():
     x = torch.rand(1, 3, 9, 32, 64)
     with torch.no_grad():
         y = ref(x, torch.zeros(1, 9, dtype=torch.long), seeded_noise(ref.latent_shape(9, 32, 64), 0, 0),
-                torch.rand(1, 9))
+                torch.rand(1, 9, 2) * 255)
     assert torch.equal(y, x)
 
 
@@ -113,7 +115,7 @@ def test_velocity_is_the_wan_forward_plus_frame_types():
         ref.fte.table.weight.zero_()
         ref.level_embedder.net[-1].weight.zero_()
         ref.level_embedder.net[-1].bias.zero_()
-        ours = ref.velocity(zt, types, torch.rand(1, 9))
+        ours = ref.velocity(zt, types, torch.rand(1, 9, 16))
         stock = ref.transformer(zt, torch.tensor([ref.cfg.timestep]), ref.context,
                                 return_dict=False)[0]
         assert torch.allclose(ours, stock, atol=1e-5)
@@ -125,18 +127,64 @@ def test_velocity_is_the_wan_forward_plus_frame_types():
 
 def test_backbone_levels_steer_the_step_and_old_configs_have_none():
     ref = _random_refiner(2)
+    assert ref.cfg.level_kind == "qindex"
     zt = torch.randn(1, 16, 5, 4, 6)
     types = torch.tensor([[I, M, M, M, M, P, M, M, P]])
-    low, high = torch.full((1, 9), 0.01), torch.full((1, 9), 0.5)
+
+    def feats(bpp, q):
+        return ref.level_features(torch.tensor([bpp, q]).expand(1, 9, 2), (1, 9), "cpu")
+
     with torch.no_grad():
-        assert not torch.allclose(ref.velocity(zt, types, low), ref.velocity(zt, types, high))
-        assert torch.equal(ref.velocity(zt, types, None),
-                           ref.velocity(zt, types, torch.zeros(1, 9)))  # 0: unknown
-    e = ref.level_embedder(torch.tensor([[0.1, 0.2, 0.4, 0.8, 0.8]]))
+        # the quantiser steers the step; a qindex refiner does not look at the bits per pixel
+        assert not torch.allclose(ref.velocity(zt, types, feats(0.1, 40.0)),
+                                  ref.velocity(zt, types, feats(0.1, 200.0)))
+        assert torch.equal(ref.velocity(zt, types, feats(0.01, 90.0)),
+                           ref.velocity(zt, types, feats(0.5, 90.0)))
+        assert torch.equal(ref.level_features(None, (1, 9), "cpu"), feats(0.0, -1.0))
+    u = level_code(torch.tensor([[[0.0, -1.0], [0.3, 0.0], [0.3, 255.0]]]), "qindex")
+    assert torch.allclose(u, torch.tensor([[-1.25, -1.0, 1.0]]))
+    bpp = torch.tensor([[[0.0, 5.0], [0.25, 5.0], [8.0, 5.0]]])  # v6's code: log2, clamped
+    assert torch.allclose(level_code(bpp, "bpp"), torch.tensor([[-1.0, 3 / 7, 1.0]]))
+    with pytest.raises(ValueError, match="level_kind"):
+        level_code(bpp, "crf")
+    f = level_features(torch.tensor([[0.1, 0.2, 0.4, 0.8, 0.8]]))
+    e = ref.level_embedder(f)
     assert e.shape == (1, 3, ref.fte.table.weight.shape[1])
-    assert torch.allclose(e[0, 2], ref.level_embedder(torch.full((1, 1), 0.8))[0, 0])
+    assert torch.allclose(e[0, 2], ref.level_embedder(f[:, 4:])[0, 0])
     assert RefinerConfig.from_dict({"model_id": "old"}).levels is False  # v5 and earlier
+    v6 = RefinerConfig.from_dict({"model_id": "v6", "levels": True})
+    assert (v6.level_kind, v6.skip_levels) == ("bpp", False)
+    assert Refiner(v6).skip.film is None
     assert Refiner(RefinerConfig(levels=False)).level_embedder is None
+    assert Refiner(RefinerConfig(levels=False)).skip.film is None
+
+
+def test_skip_head_levels_start_as_nothing_and_can_leave_a_frame_alone():
+    """The level's FiLM and gain in the SkipHead are zero-initialised (a warm start from a
+    head without them decodes the same frames), and the gain can switch one frame's
+    correction off while another's stays."""
+    torch.manual_seed(0)
+    plain = SkipHead(12, 8, 6, 1)
+    leveled = SkipHead(12, 8, 6, 1, levels=True)
+    leveled.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        for m in (plain.net[-1], plain.blocks[0][-1]):
+            m.weight.normal_(0, 0.1)
+        leveled.load_state_dict(plain.state_dict(), strict=False)
+        patches, features = torch.randn(1, 12, 3, 5, 7), torch.randn(1, 8, 3, 5, 7)
+        level = level_features(torch.tensor([[-1.0, 0.0, 1.0]]))
+        assert torch.equal(leveled(patches, features, level), plain(patches, features))
+        with pytest.raises(ValueError, match="level"):
+            leveled(patches, features)
+        leveled.film.bias[-1] = -1.0  # gain 0: every frame's correction off
+        assert torch.equal(leveled(patches, features, level), torch.zeros(1, 12, 3, 5, 7))
+        leveled.film.weight[-1] = level[0, 1] / (level[0, 1] @ level[0, 1])  # middle one on
+        out = leveled(patches, features, level)
+        ref_out = plain(patches, features)
+    gain = level[0] @ level[0, 1] / (level[0, 1] @ level[0, 1])
+    for t in range(3):
+        assert torch.allclose(out[:, :, t], ref_out[:, :, t] * gain[t], atol=1e-6)
+    assert torch.allclose(out[:, :, 1], ref_out[:, :, 1], atol=1e-6)
 
 
 def test_frame_type_embedder_averages_per_latent_frame():
@@ -279,7 +327,7 @@ def test_av1_encoder_gates_each_window_by_measure(make_clip, tmp_path, stem_weig
             levels = codec.frame_info(dst, c.payload)[2]
             assert [levels[c.payload.frame_index + k] for k in range(len(levels))] \
                 == seen[c.payload.frame_index]
-            assert all(v > 0 for v in levels.values())
+            assert all(v.bpp > 0 and 0 <= v.qindex <= 255 for v in levels.values())
     assert any(masks)
     api.decode(g, str(tmp_path / "r") + "/", weights=stem_weights, refiner=refiner_dir,
                progress=False)
@@ -538,3 +586,38 @@ def test_each_backbone_has_its_shipped_refiner_and_files_find_theirs(make_clip, 
     assert len(_digests(tmp_path / "a")) == 5
     api.decode(f, str(tmp_path / "c") + "/", progress=False)
     assert _digests(tmp_path / "c") != _digests(tmp_path / "a")
+
+
+def test_av1_levels_are_each_backbones_quantiser_and_motion_frames_the_mean(
+        make_clip, tmp_path, stem_weights):
+    """bitstream_spec.md, stem, "Levels": a backbone's qindex is its AV1 frame header's
+    base_q_idx (what `vgc info` shows), a motion frame's the rounded mean of its two
+    backbones'; bpp is the GOP's, the same for every frame. A header the reader refuses
+    gives unknown (-1), not an error."""
+    from vidgen_codec.codecs.stem import backbone as bb
+    from vidgen_codec.pictures.av1_headers import shown_qindex
+
+    clip = make_clip("q.mkv", width=64, height=48, count=9)
+    f = str(tmp_path / "q.vgc")
+    api.encode(clip.path, f, bpp=0.3, weights=stem_weights, backbone="av1",
+               backbone_interval=4, gop=9, refine=False, fast=True, progress=False)
+    codec = StemCodec.load(stem_weights)
+    with ContainerReader(f) as rd:
+        dst = codec.new_decoder(rd.codec_config, 64, 48)
+        (chunk,) = list(rd.iter_frames())
+    types, _, levels = codec.frame_info(dst, chunk.payload)
+    head, parts = bb.unpack_gop(chunk.payload)
+    backbones = [p for p in parts if p.frame_type != FrameType.M]
+    q = dict(zip((p.frame_index for p in backbones),
+                 shown_qindex([p.streams[-1] for p in backbones])))
+    assert sorted(q) == [0, 4, 8] and all(0 < v < 256 for v in q.values())
+    assert len({lv.bpp for lv in levels.values()}) == 1 and levels[0].bpp > 0
+    for i in range(9):
+        a, b = (i // 4) * 4, min((i // 4) * 4 + 4, 8)
+        want = q[i] if i in q else (q[a] + q[b] + 1) // 2
+        assert levels[i].qindex == want, i
+    assert [types[i] for i in range(9)] == [I, M, M, M, P, M, M, M, P]
+    broken = [dataclasses.replace(p, streams=p.streams[:-1] + [b"\x12\x00\x0a\x01\xff"])
+              if p.frame_type != FrameType.M else p for p in parts]
+    assert {lv.qindex for lv in bb.gop_levels(chunk.payload, head, broken, 48, 64).values()} \
+        == {-1}

@@ -4,7 +4,7 @@ contract (`VideoCodec`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..bitstream import FramePayload
 from ..bitstream.ids import ChunkType
@@ -17,6 +17,15 @@ class CodedChunk:
     chunk_type: ChunkType
     payload: FramePayload
     gop_start: bool
+
+
+class BackboneLevel(NamedTuple):
+    """What the decoder knows of how hard a frame's backbone was quantised, for the refiner
+    (bitstream_spec.md, stem, "Levels"): the backbone's bits per pixel (0: unknown) and its
+    AV1 base_q_idx (-1: unknown, or not an AV1 backbone)."""
+
+    bpp: float = 0.0
+    qindex: int = -1
 
 
 @dataclass(frozen=True)
@@ -101,8 +110,8 @@ class VideoCodec(Protocol):
                      chunk: int | None = None) -> tuple[list, Any]: ...
 
     # ({frame index: frame type} of a chunk's frames, {GOP start: refine mask} it signals,
-    #  {frame index: backbone level} for the refiner (bitstream_spec.md, stem; {}: none))
+    #  {frame index: BackboneLevel} for the refiner (bitstream_spec.md, stem; {}: none))
     def frame_info(self, st: Any, payload: FramePayload, *, chunk: int | None = None
-                   ) -> tuple[dict[int, int], dict[int, int], dict[int, float]]: ...
+                   ) -> tuple[dict[int, int], dict[int, int], dict[int, BackboneLevel]]: ...
 
     def flush_decoder(self, st: Any) -> tuple[list, Any]: ...

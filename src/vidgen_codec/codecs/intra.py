@@ -198,7 +198,7 @@ class IntraCodec:  # listed in registry.py (imported on first use)
         return [(payload.frame_index, x_hat)], replace(st, frame_index=st.frame_index + 1)
 
     def frame_info(self, st, payload: FramePayload, *, chunk=None
-                   ) -> tuple[dict[int, int], dict[int, int], dict[int, float]]:
+                   ) -> tuple[dict[int, int], dict[int, int], dict]:
         """({frame index: frame type} of the chunk's frame, {}, {}: intra is never refined)."""
         return {payload.frame_index: int(payload.frame_type)}, {}, {}
 

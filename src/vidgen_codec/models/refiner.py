@@ -79,16 +79,20 @@ class RefinerConfig:
     skip: int = 24  # > 0: width of the encoder-to-decoder SkipHead (0: none)
     skip_blocks: int = 1  # residual blocks in the SkipHead (FFDNet-style restoration path)
     levels: bool = True  # condition on each frame's backbone level (LevelEmbedder)
-    model_id: str = "refiner-tiny-v6"
+    level_kind: str = "qindex"  # which level: "qindex" (AV1 base_q_idx) or "bpp" (v6)
+    skip_levels: bool = True  # the level also scales and shifts the SkipHead, per frame
+    model_id: str = "refiner-tiny-v7"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RefinerConfig":
-        """A saved config; one written before `skip_blocks` or `levels` existed had none
-        (refiner-tiny-v4 and earlier; v5), not the current default."""
-        return cls(**{"skip_blocks": 0, "levels": False, **d})
+        """A saved config; one written before `skip_blocks`, `levels`, `level_kind` or
+        `skip_levels` existed had none (refiner-tiny-v4 and earlier; v5) or the bits-per-pixel
+        level in the transformer only (v6), not the current defaults."""
+        return cls(**{"skip_blocks": 0, "levels": False, "level_kind": "bpp",
+                      "skip_levels": False, **d})
 
 
 class FrameTypeEmbedder(nn.Module):
@@ -111,18 +115,43 @@ class FrameTypeEmbedder(nn.Module):
         return torch.cat([first, rest], 1)
 
 
+UNKNOWN_QINDEX_CODE = -1.25  # a qindex level of -1 (unknown): below every real quantiser
+LEVEL_FREQS = 8
+
+
+def level_code(levels: torch.Tensor, kind: str) -> torch.Tensor:
+    """Backbone levels (B,T,2): [bits per pixel, AV1 base_q_idx (-1: unknown)] per frame
+    (`codecs.base.BackboneLevel`) -> one number per frame, about [-1, 1].
+
+    "bpp" (refiner-tiny-v6): log2(bpp), clamped to [-12, 2] (a level of 0, unknown, is the
+    clamp's floor). "qindex": base_q_idx / 127.5 - 1, the quantiser itself, which is what
+    FFDNet's noise level is to a denoiser (Zhang, Zuo & Zhang 2018); an unknown one (a learned
+    backbone, a header the reader does not parse) is UNKNOWN_QINDEX_CODE."""
+    if kind == "bpp":
+        return (torch.log2(levels[..., 0].clamp_min(2.0 ** -12)).clamp(-12, 2) + 5) / 7
+    if kind == "qindex":
+        q = levels[..., 1]
+        return torch.where(q < 0, torch.full_like(q, UNKNOWN_QINDEX_CODE), q / 127.5 - 1)
+    raise ValueError(f"refiner level_kind {kind!r}: 'qindex' or 'bpp'")
+
+
+def level_features(u: torch.Tensor) -> torch.Tensor:
+    """(B,T) level codes -> (B,T,2*LEVEL_FREQS) sinusoidal features."""
+    k = torch.arange(LEVEL_FREQS, device=u.device, dtype=u.dtype)
+    a = u[..., None] * (math.pi / 2) * 2.0 ** k
+    return torch.cat([a.sin(), a.cos()], -1)
+
+
 class LevelEmbedder(nn.Module):
     """Backbone levels -> one embedding per latent frame, as FrameTypeEmbedder does for types.
 
-    A frame's level is the coded bits per pixel of its backbone data (`refine.windows`,
-    `frame_level`): what the decoder knows of how hard its backbone was quantised, the role
-    FFDNet's noise-level map plays (Zhang, Zuo & Zhang 2018). It enters as log2(level),
-    clamped to [-12, 2], in sinusoidal features, then a 2-layer MLP whose last layer is
-    zero-initialised: an untrained embedder changes nothing (and a level of 0, unknown, is the
-    clamp's floor).
+    A frame's level is what the decoder knows of how hard its backbone was quantised
+    (`level_code`), the role FFDNet's noise-level map plays (Zhang, Zuo & Zhang 2018). Its
+    sinusoidal features go through a 2-layer MLP whose last layer is zero-initialised: an
+    untrained embedder changes nothing.
     """
 
-    FREQS = 8
+    FREQS = LEVEL_FREQS
 
     def __init__(self, dim: int, temporal_ratio: int):
         super().__init__()
@@ -131,12 +160,9 @@ class LevelEmbedder(nn.Module):
         nn.init.zeros_(self.net[-1].bias)
         self.ratio = temporal_ratio
 
-    def forward(self, levels: torch.Tensor) -> torch.Tensor:
-        """levels (B,T) float -> (B, 1 + (T-1)/ratio, dim)."""
-        u = (torch.log2(levels.clamp_min(2.0 ** -12)).clamp(-12, 2) + 5) / 7  # about [-1, 1]
-        k = torch.arange(self.FREQS, device=levels.device, dtype=levels.dtype)
-        a = u[..., None] * (math.pi / 2) * 2.0 ** k
-        h = _small_linear(torch.cat([a.sin(), a.cos()], -1), self.net[0])
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """`level_features` (B,T,2F) -> (B, 1 + (T-1)/ratio, dim)."""
+        h = _small_linear(features, self.net[0])
         e = _small_linear(self.net[1](h), self.net[2])
         first, rest = e[:, :1], e[:, 1:]
         return torch.cat([first, rest.unflatten(1, (-1, self.ratio)).mean(2)], 1)
@@ -168,7 +194,8 @@ class SkipHead(nn.Module):
     (no temporal kernel), which keeps the VAE's causality.
     """
 
-    def __init__(self, patch_channels: int, decoder_channels: int, width: int, blocks: int = 0):
+    def __init__(self, patch_channels: int, decoder_channels: int, width: int, blocks: int = 0,
+                 levels: bool = False):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv3d(patch_channels + decoder_channels, width, (1, 3, 3), padding=(0, 1, 1)),
@@ -178,18 +205,35 @@ class SkipHead(nn.Module):
         self.blocks = nn.ModuleList(_residual_block(width) for _ in range(blocks))
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
+        self.film = None
+        if levels:  # per frame: width scales, width shifts, one gain
+            self.film = nn.Linear(2 * LEVEL_FREQS, 2 * width + 1)
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
 
-    def forward(self, patches: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, patches: torch.Tensor, features: torch.Tensor,
+                level: torch.Tensor | None = None) -> torch.Tensor:
+        """patches, features (B,C,T,h,w); level (B,T,2F) `level_features` (with `levels`)."""
         # `net` keeps the layer names of the block-less head (net.0, net.2), so a warm start
         # from it copies them; the blocks run between its two convolutions
         # the first convolution of [patches, features] as the sum of one over each part (the
         # same function; no copy of the 200-channel concatenation)
         first, c = self.net[0], patches.shape[1]
         h = first._conv_forward(patches, first.weight[:, :c], first.bias)
-        h = self.net[1](h.add_(first._conv_forward(features, first.weight[:, c:], None)))
+        h = h.add_(first._conv_forward(features, first.weight[:, c:], None))
+        gain = None
+        if self.film is not None:
+            if level is None:
+                raise ValueError("a SkipHead with levels runs with each frame's level")
+            f = _small_linear(level, self.film).transpose(1, 2)[..., None, None]  # (B,2w+1,T,1,1)
+            w = h.shape[1]
+            h = h * (1 + f[:, :w]) + f[:, w:2 * w]
+            gain = 1 + f[:, 2 * w:]
+        h = self.net[1](h)
         for block in self.blocks:
             h = h + block(h)
-        return self.net[2](h)
+        out = self.net[2](h)
+        return out if gain is None else out * gain
 
 
 def _residual_block(width: int) -> nn.Sequential:
@@ -225,7 +269,8 @@ class Refiner(nn.Module):
         if cfg.skip:
             p = self.pixel_patch
             self.skip = SkipHead(3 * p * p, self.vae.decoder.conv_out.in_channels, cfg.skip,
-                                 cfg.skip_blocks)
+                                 cfg.skip_blocks, cfg.levels and cfg.skip_levels)
+        level_code(torch.zeros(1, 1, 2), cfg.level_kind)  # a known kind
         use_tap_convs(self)  # thread-invariant and fast on the CPU (tap_conv.py)
         use_fast_rms_norms(self)  # the VAE's norms as plane sums (rms_norm.py)
         if cfg.output not in ("residual", "image"):
@@ -258,8 +303,10 @@ class Refiner(nn.Module):
         mean, std = self._latent_stats(z)
         return (z - mean) / std
 
-    def decode(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
-        """Normalised latent -> frames in [-1,1]; with a SkipHead, `x` is the refiner's input."""
+    def decode(self, z: torch.Tensor, x: torch.Tensor | None = None,
+               level: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised latent -> frames in [-1,1]; with a SkipHead, `x` is the refiner's input
+        (and `level` its frames' `level_features`, for a head with levels; None: unknown)."""
         mean, std = self._latent_stats(z)
         if self.skip is None:
             return self.vae.decode(z * std + mean).sample
@@ -275,7 +322,9 @@ class Refiner(nn.Module):
         finally:
             hook.remove()
         p = self.pixel_patch
-        correction = self.skip(patchify(x, p), torch.cat(features, 2))
+        if level is None and self.skip.film is not None:
+            level = self.level_features(None, (x.shape[0], x.shape[2]), x.device)
+        correction = self.skip(patchify(x, p), torch.cat(features, 2), level)
         return y + unpatchify(correction, p)
 
     def _latent_stats(self, z):
@@ -286,7 +335,7 @@ class Refiner(nn.Module):
         return mean, std
 
     def velocity(self, zt: torch.Tensor, types: torch.Tensor,
-                 levels: torch.Tensor | None = None) -> torch.Tensor:
+                 level: torch.Tensor | None = None) -> torch.Tensor:
         """The transformer's prediction at the fixed timestep, with FTE added to the timestep
         embedding of every token (the stock forward takes one embedding per batch or per token
         from timesteps only; this is that forward with the addition)."""
@@ -301,9 +350,9 @@ class Refiner(nn.Module):
         temb = ce.time_embedder(ce.timesteps_proj(t).to(dtype))  # (B, inner)
         per_frame = self.fte(types).to(temb.dtype)  # (B, f, inner)
         if self.level_embedder is not None:
-            if levels is None:
-                levels = torch.zeros(types.shape, device=zt.device)  # unknown
-            per_frame = per_frame + self.level_embedder(levels.to(zt.device, temb.dtype))
+            if level is None:
+                level = self.level_features(None, types.shape, zt.device)
+            per_frame = per_frame + self.level_embedder(level.to(zt.device, temb.dtype))
         tokens = (h // ph) * (w // pw)
         temb = temb[:, None, :] + per_frame.repeat_interleave(tokens, dim=1)  # (B, seq, inner)
         tproj = ce.time_proj(ce.act_fn(temb)).unflatten(2, (6, -1))
@@ -319,17 +368,27 @@ class Refiner(nn.Module):
     def forward(self, frames: torch.Tensor, types: torch.Tensor,
                 noise: torch.Tensor | None, levels: torch.Tensor | None = None) -> torch.Tensor:
         """frames (B,3,T,H,W) in [0,1], types (B,T) long, noise like the latent (or None:
-        no noise), levels (B,T) backbone bits per pixel (None: unknown) -> refined frames
-        (B,3,T,H,W) in [0,1]."""
+        no noise), levels (B,T,2) backbone levels [bpp, qindex] (`level_code`; None: unknown)
+        -> refined frames (B,3,T,H,W) in [0,1]."""
         x = frames * 2 - 1
         z = self.encode(x)
         s = self.sigma
         zt = z if noise is None else (1 - s) * z + s * noise
-        z0 = zt - s * self.velocity(zt, types, levels)
-        y = self.decode(z0, x)
+        level = (self.level_features(levels, types.shape, frames.device)
+                 if self.cfg.levels else None)
+        z0 = zt - s * self.velocity(zt, types, level)
+        y = self.decode(z0, x, level)
         if self.cfg.output == "residual":
             y = x + y
         return ((y + 1) / 2).clamp(0, 1)
+
+    def level_features(self, levels: torch.Tensor | None, shape, device) -> torch.Tensor:
+        """(B,T,2) levels (None: every frame's unknown) -> (B,T,2F) features of this
+        refiner's level kind."""
+        if levels is None:
+            levels = torch.tensor([0.0, -1.0], device=device).expand(*shape, 2)
+        dtype = next(self.parameters()).dtype
+        return level_features(level_code(levels.to(device, dtype), self.cfg.level_kind))
 
     def latent_shape(self, t: int, h: int, w: int) -> tuple[int, ...]:
         r, s = self.temporal_ratio, int(self.vae.config.scale_factor_spatial)

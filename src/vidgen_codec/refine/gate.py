@@ -18,14 +18,14 @@ from .windows import WindowItem, run_window, window_spans
 
 @torch.no_grad()
 def choose_mask(ref, frames: list[torch.Tensor], types: list[int], t0: int, seed: int,
-                score, levels: list[float] | None = None) -> int:
+                score, levels: list | None = None) -> int:
     """frames: the GOP's decoded (1,3,hp,wp) frames in display order, types their frame
-    types, levels their backbone levels (None: unknown, 0); score(list of uint8 frames,
+    types, levels their `BackboneLevel`s (None: unknown); score(list of uint8 frames,
     offset of the first in the GOP) -> higher is better."""
     w = ref.cfg.window
     mask = 0
     for k, (s, m) in enumerate(window_spans(len(frames), w)):
-        items = [WindowItem(t0 + i, frames[i], types[i], levels[i] if levels else 0.0)
+        items = [WindowItem(t0 + i, frames[i], types[i], *([levels[i]] if levels else []))
                  for i in range(s, s + m)]
         items += [items[-1]] * (w - m)
         refined = run_window(ref, items, seed)[:m]

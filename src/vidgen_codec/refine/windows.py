@@ -9,8 +9,8 @@
 
 Each window's noise comes from `seeded_noise(seed, index of the window's first frame)`.
 Items are `WindowItem`s (index, frame, type, level; plain 3- or 4-tuples are taken too): the
-level (the frame's backbone bits per pixel, from the codec's `frame_info`; 0: unknown)
-conditions a refiner with a LevelEmbedder.
+level (the frame's `BackboneLevel`, from the codec's `frame_info`; default: unknown)
+conditions a refiner with levels.
 A GOP may carry a refine mask (av1 backbone: the encoder's per-window choice): window k of the
 GOP is refined only if bit k is set, else its frames pass through unrefined (a frame shared with
 the next window is still the mean of the two windows' versions). Without a mask every window is
@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..bitstream.ids import FrameType
+from ..codecs.base import BackboneLevel
 from ..models.refiner import Refiner, seeded_noise
 
 
@@ -33,7 +34,7 @@ class WindowItem(NamedTuple):
     index: int  # display index
     frame: torch.Tensor  # (1,3,H,W) in [0,1]
     type: int  # FrameType
-    level: float = 0.0  # backbone bits per pixel (0: unknown)
+    level: BackboneLevel = BackboneLevel()  # (bpp, AV1 qindex); default: unknown
 
 
 @dataclass
@@ -120,7 +121,8 @@ def run_window(ref: Refiner, window: list, seed: int) -> list[torch.Tensor]:
     p = next(ref.parameters())
     frames = frames.to(p.device, p.dtype)
     types = torch.tensor([[int(item.type) for item in window]], device=p.device)
-    levels = torch.tensor([[float(item.level) for item in window]], device=p.device)
+    levels = torch.tensor([[[float(v) for v in BackboneLevel(*item.level)] for item in window]],
+                          device=p.device)
     noise = seeded_noise(ref.latent_shape(*frames.shape[2:]), seed, window[0].index)
     y = ref(frames, types, noise.to(p.device, p.dtype), levels)[..., :h, :w].float()
     return [y[:, :, k] for k in range(y.shape[2])]
@@ -130,11 +132,12 @@ def refine_stream(ref: Refiner, outputs, types: dict, seed: int, gates: dict | N
                   levels: dict | None = None):
     """Decoder outputs (lists of (index, frame) in display order) -> refined lists; `types`
     maps frame index -> frame type, `gates` GOP start -> refine mask and `levels` frame index
-    -> backbone level, all filled by the caller as chunks are read."""
+    -> BackboneLevel, all filled by the caller as chunks are read."""
     st = RefineState(seed, gates=gates if gates is not None else {})
     levels = levels if levels is not None else {}
     for out in outputs:
-        done, st = push(ref, st, [WindowItem(i, x, types[i], levels.get(i, 0.0)) for i, x in out])
+        done, st = push(ref, st, [WindowItem(i, x, types[i], levels.get(i, BackboneLevel()))
+                                  for i, x in out])
         yield done
     done, st = flush(ref, st)
     yield done

@@ -164,11 +164,16 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
 
 
 def warm_start(ref: Refiner, weights_dir: Path) -> int:
-    """Copy the tensors of a refiner weights folder that fit `ref`; returns how many."""
+    """Copy the tensors of a refiner weights folder that fit `ref`; returns how many. A level
+    embedder trained on another level kind (v6's bits per pixel) is not copied: its inputs
+    would mean something else."""
     from ..refine.loading import ARCHITECTURE
     from ..weights import load_fitting, load_state, read_config
 
-    state, _ = load_state(weights_dir, read_config(weights_dir, ARCHITECTURE))
+    meta = read_config(weights_dir, ARCHITECTURE)
+    state, _ = load_state(weights_dir, meta)
+    if RefinerConfig.from_dict(meta["config"]).level_kind != ref.cfg.level_kind:
+        state = {k: v for k, v in state.items() if not k.startswith("level_embedder.")}
     return load_fitting(ref, state, str(weights_dir), own=trainable_state(ref))
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..bitstream.headers import FramePayload
-from ..codecs.base import RateTarget, Structure
+from ..codecs.base import BackboneLevel, RateTarget, Structure
 from ..errors import TrainingDataError
 from ..frames import to_tensor
 from ..metrics import psnr
@@ -35,8 +35,8 @@ from ..metrics import psnr
 def stem_round_trip(codec, frames: torch.Tensor, bpp: float, structure: Structure | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """frames (T,3,H,W) in [0,1], H and W multiples of the codec stride -> (decoded frames
-    (T,3,H,W), frame types (T,) long, backbone levels (T,) float, as the decoder gives them
-    to the refiner) from STEM's encoder and decoder, in memory. The learned
+    (T,3,H,W), frame types (T,) long, backbone levels (T,2) [bpp, qindex], as the decoder
+    gives them to the refiner) from STEM's encoder and decoder, in memory. The learned
     backbone unless `structure` says otherwise (the av1 backbone: no refinement gate here, the
     refiner being trained is the one the gate will judge)."""
     t, _, h, w = frames.shape
@@ -60,7 +60,8 @@ def stem_encode(codec, frames: torch.Tensor, bpp: float, structure: Structure | 
 
 def stem_decode(codec, payloads: list[FramePayload], config: bytes | None, t: int, h: int,
                 w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """STEM's decoder on `stem_encode`'s output -> (frames (T,3,H,W), types (T,), levels (T,))."""
+    """STEM's decoder on `stem_encode`'s output -> (frames (T,3,H,W), types (T,), levels
+    (T,2): each frame's `BackboneLevel` as [bpp, qindex])."""
     dst = codec.new_decoder(config, w, h)
     decoded, types, levels = {}, {}, {}
     for p in payloads:
@@ -71,7 +72,7 @@ def stem_decode(codec, payloads: list[FramePayload], config: bytes | None, t: in
         decoded.update(dict(out))
     frames_out = torch.cat([decoded[i] for i in range(t)])
     return (frames_out.clamp(0, 1), torch.tensor([types[i] for i in range(t)]),
-            torch.tensor([levels.get(i, 0.0) for i in range(t)]))
+            torch.tensor([[float(v) for v in levels.get(i, BackboneLevel())] for i in range(t)]))
 
 
 def refiner_clips(data: str, seed: int) -> list[np.ndarray]:
@@ -141,7 +142,7 @@ class RefinerSampler:
         self.packed = packed  # a refiner_pack.PackedPool: its sequences instead of round trips
 
     def sequence(self, tries: int = 8):
-        """One (original uint8 (T,3,s,s), intermediate uint8, types (T,), levels (T,))
+        """One (original uint8 (T,3,s,s), intermediate uint8, types (T,), levels (T,2))
         sequence: the next one of the packed pool when there is one, else a new round trip."""
         if self.packed is not None:
             return self.packed.next()
@@ -182,7 +183,7 @@ class RefinerSampler:
 
     def batch(self, n: int) -> tuple[torch.Tensor, ...]:
         """(target (n,3,W,s,s), intermediate (n,3,W,s,s) in [0,1], types (n,W) long, levels
-        (n,W) float)."""
+        (n,W,2) [bpp, qindex])."""
         while len(self.pool) < self.pool_size:
             self.pool.append(self.sequence())
         if self.calls % self.refresh == 0:

@@ -170,7 +170,8 @@ def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _
         return score([f[: st.height, : st.width] for f in frames],
                       real[offset:offset + len(frames)])
 
-    levels = [bb.gop_level(best.payload, head, parts, st.height, st.width)] * head.frames
+    by_frame = bb.gop_levels(best.payload, head, parts, st.height, st.width)
+    levels = [by_frame[t0 + i] for i in range(head.frames)]
     mask = choose_mask(st.refiner, decoded, types, t0, st.seed, window_score, levels)
     payload = bb.pack_gop(t0, replace(head, refine_mask=mask), parts)
     return replace(best, payload=payload, bytes=se.chunk_bytes(payload), refine_mask=mask)

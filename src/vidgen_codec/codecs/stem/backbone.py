@@ -15,6 +15,7 @@ decoder will show).
 
 from __future__ import annotations
 
+import bisect
 
 import numpy as np
 import torch
@@ -25,6 +26,8 @@ from ...errors import FormatError
 from ...stem_gop import AV1, BackboneConfig, GopHeader, pack_gop, unpack_gop  # noqa: F401
 from ...frames import to_tensor
 from ...pictures.av1 import Av1Decoder
+from ...pictures.av1_headers import shown_qindex
+from ..base import BackboneLevel
 from ...pictures.yuv420 import upsample2x
 
 def even(n: int) -> int:
@@ -85,21 +88,37 @@ def decode_backbones(units: list[bytes], scale: int, st, hp: int, wp: int) -> li
     return [dec.decode(u, hp, wp) for u in units]
 
 
-def gop_level(payload: FramePayload, head: GopHeader, parts, height: int, width: int) -> float:
-    """The refiner's level of every frame of an av1 GOP chunk: its AV1 units' bits per
-    backbone pixel (8 x bytes of the units / (backbones x coded height x coded width), at the
-    GOP's scale), which tracks the backbone's quantiser (bitstream_spec.md, stem)."""
-    n = sum(1 for p in parts if p.frame_type != FrameType.M)
+def gop_levels(payload: FramePayload, head: GopHeader, parts, height: int,
+               width: int) -> dict[int, BackboneLevel]:
+    """The refiner's level of each frame of an av1 GOP chunk (bitstream_spec.md, stem,
+    "Levels"): bpp, the same for every frame, is its AV1 units' bits per backbone pixel (8 x
+    bytes of the units / (backbones x coded height x coded width), at the GOP's scale); qindex
+    is a backbone's base_q_idx (its AV1 frame header, `pictures.av1_headers`) and a motion
+    frame's the rounded mean of its two backbones'. A sequence whose headers the reader
+    refuses, or a unit that shows no frame, gives -1 (unknown)."""
+    backbones = [p for p in parts if p.frame_type != FrameType.M]
     h, w = coded_size(height, width, head.scale)
-    return 8 * len(payload.streams[1]) / max(n * h * w, 1)
+    bpp = 8 * len(payload.streams[1]) / max(len(backbones) * h * w, 1)
+    try:
+        shown = shown_qindex([p.streams[-1] for p in backbones])
+    except ValueError:
+        shown = [None] * len(backbones)
+    q = {p.frame_index: (-1 if s is None else s) for p, s in zip(backbones, shown)}
+    at = sorted(q)
+    for p in parts:
+        if p.frame_type == FrameType.M:
+            k = bisect.bisect(at, p.frame_index)
+            a, b = q[at[k - 1]], q[at[k]]
+            q[p.frame_index] = -1 if min(a, b) < 0 else (a + b + 1) // 2
+    return {p.frame_index: BackboneLevel(bpp, q[p.frame_index]) for p in parts}
 
 
-def frame_level(payload: FramePayload, height: int, width: int) -> float:
+def frame_level(payload: FramePayload, height: int, width: int) -> BackboneLevel:
     """The refiner's level of a learned-backbone chunk's frame: the bits per pixel of its
-    streams for a backbone (I, P), 0 (unknown) for a motion-only frame."""
+    streams for a backbone (I, P), 0 (unknown) for a motion-only frame; no quantiser."""
     if payload.frame_type == FrameType.M:
-        return 0.0
-    return 8 * sum(len(s) for s in payload.streams) / max(height * width, 1)
+        return BackboneLevel()
+    return BackboneLevel(8 * sum(len(s) for s in payload.streams) / max(height * width, 1))
 
 
 def decode_gop(codec, payload: FramePayload, st, hp: int, wp: int) -> list[torch.Tensor]:

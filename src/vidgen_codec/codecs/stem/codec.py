@@ -27,10 +27,10 @@ from ...motion.mv_coding import MotionTables, tables_from_arrays
 from ...weights import load_model, pair_identity, repo_weights_dir, save_weights
 from ...pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
 from . import av1, decoder, encoder
-from ..base import RateTarget, Span, Structure
+from ..base import BackboneLevel, RateTarget, Span, Structure
 from ..intra import IntraCodec, build_tables, check_rate
 from ...stem_gop import AV1, BACKBONES, MAX_GOP_FRAMES, SCALES, BackboneConfig, unpack_gop
-from .backbone import frame_level, gop_level
+from .backbone import frame_level, gop_levels
 from .cuts import CutDetector
 from .plan import StemPlan, choose_plan
 from .rate import init_stem_rate, span_rate
@@ -230,17 +230,16 @@ class StemCodec:  # listed in registry.py (imported on first use)
         return decoder.decode_frame(self, st, payload, hp, wp, chunk)
 
     def frame_info(self, st, payload, *, chunk=None
-                   ) -> tuple[dict[int, int], dict[int, int], dict[int, float]]:
+                   ) -> tuple[dict[int, int], dict[int, int], dict[int, BackboneLevel]]:
         """({frame index: frame type} of the frames a chunk holds, {GOP start: refine mask},
         {frame index: backbone level}): an av1 GOP chunk holds all its GOP's frames and their
         mask; a learned-backbone chunk one frame and no mask (every window refined). Levels:
-        `backbone.gop_level`, `backbone.frame_level`."""
+        `backbone.gop_levels`, `backbone.frame_level`."""
         if st.backbone.coder == AV1 and payload.frame_type == 0:
             head, parts = unpack_gop(payload, chunk=chunk)
-            level = gop_level(payload, head, parts, st.height, st.width)
             return ({p.frame_index: int(p.frame_type) for p in parts},
                     {payload.frame_index: head.refine_mask},
-                    {p.frame_index: level for p in parts})
+                    gop_levels(payload, head, parts, st.height, st.width))
         return ({payload.frame_index: int(payload.frame_type)}, {},
                 {payload.frame_index: frame_level(payload, st.height, st.width)})
 
