@@ -396,9 +396,16 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, max_m
               help="Fidelity terms only (L1, SSIM, Laplacian, temporal): no detail-energy, "
                    "NLPD or adversarial term. For a refiner that the encoder gates on PSNR "
                    "(the av1 backbone).")
+@click.option("--val-clips", default=None,
+              help="Held-out clips, comma-separated: their first 33 frames are coded (av1 "
+                   "backbone) at each --val-bpp, and OUT/val_log.csv gets the refiner's luma "
+                   "PSNR gain on them every --val-every steps.")
+@click.option("--val-bpp", default="0.005,0.02,0.05", show_default=True,
+              help="Rates of the held-out files, comma-separated.")
+@click.option("--val-every", type=click.IntRange(1), default=500, show_default=True)
 def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_minutes,
                       stem_weights, model_dir, lora_rank, lr, init_dir, device, pool,
-                      backbones, fidelity):
+                      backbones, fidelity, val_clips, val_bpp, val_every):
     """Train the one-step diffusion refiner on STEM intermediate sequences made on the fly
     from the training clips; resumes from checkpoints.
 
@@ -408,6 +415,7 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_mi
       vgc train refiner --data ../shared/data --out runs/refiner2 --init weights/refiner
       vgc train refiner --data ../shared/data --out runs/r7 --init weights/refiner --backbones av1,av1,learned
       vgc train refiner --data ../shared/data --out runs/r8 --backbones av1,av1,learned --fidelity
+      vgc train refiner --data pack --out runs/r10 --backbones av1 --fidelity --val-clips ../shared/data/videos/cup.mp4,../shared/data/videos/tree.avi
       vgc train refiner --out runs/refiner --export weights/refiner
       vgc train refiner --data ../shared/data --out runs/wan --model-dir Wan2.1-T2V-1.3B-Diffusers --device cuda
     """
@@ -421,7 +429,9 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_mi
                              lora_rank=lora_rank, init=init_dir,
                              device=resolve_device(device),
                              backbones=_backbones(backbones), pool=pool,
-                             deadline=_deadline(max_minutes))
+                             deadline=_deadline(max_minutes),
+                             val_clips=_val_clips(val_clips), val_bpp=_val_bpp(val_bpp),
+                             val_every=val_every)
 
     _train_or_export(data, out, export_dir, "export_refiner", run_training)
 
@@ -555,6 +565,28 @@ def _backbones(text: str) -> tuple[str, ...]:
     if not names or set(names) - {"learned", "av1"}:
         raise InputError(f"--backbones {text!r}: learned and/or av1, comma-separated")
     return names
+
+
+def _val_clips(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    from pathlib import Path
+
+    clips = [c.strip() for c in text.split(",") if c.strip()]
+    for c in clips:
+        if not Path(c).is_file():
+            raise InputError(f"--val-clips: no such file: {c}")
+    return clips
+
+
+def _val_bpp(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"--val-bpp {text!r}: numbers, comma-separated") from None
+    if not rates or not all(0 < r <= 24 for r in rates):
+        raise InputError(f"--val-bpp {text!r}: each in (0, 24]")
+    return rates
 
 
 def _train_or_export(data, out: str, export_dir, exporter: str, run_training) -> None:

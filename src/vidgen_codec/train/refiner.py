@@ -16,6 +16,9 @@ frozen and the LoRA adapters, FTE and context tokens train, as Diff-SIT fine-tun
 `init` warm-starts a new run from a refiner weights folder (the shipped one, say): every tensor
 whose name and shape match is copied, the rest (a new SkipHead, say) keeps its initialisation.
 
+With held-out clips (`val_clips`), every `val_every` steps the refiner runs over them as the
+decoder would and OUT/val_log.csv gets its luma PSNR gain per clip and rate (refiner_val.py).
+
 Checkpoints (OUT/ckpt.pt) hold the trainable state, both optimizers, the step and the RNG
 state; `--resume` continues from them.
 """
@@ -41,6 +44,7 @@ from .refiner_loss import (LossWeights, PatchDiscriminator3d, fidelity_terms, ge
 # fidelity only: what a refiner needs to pass the encoder's PSNR gate (refine/gate.py)
 FIDELITY = LossWeights(energy=0.0, nlpd=0.0, adv=0.0)
 SEQUENCES_FILE = "sequences.json"  # in the run folder: packed or live round trips
+VAL_LOG = "val_log.csv"  # in the run folder: the held-out check (refiner_val.py)
 
 
 def build(model_dir, lora_rank: int) -> Refiner:
@@ -64,7 +68,9 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                   weights: LossWeights | None = None, seq_len: int = 33,
                   pool: int = 24, init: str | None = None,
                   backbones: tuple[str, ...] = ("learned",),
-                  deadline: float | None = None) -> Path:
+                  deadline: float | None = None, val_clips: list[str] | None = None,
+                  val_bpp: tuple[float, ...] = (0.005, 0.02, 0.05),
+                  val_every: int = 500) -> Path:
     from ..codecs.stem import StemCodec
     from .refiner_data import RefinerSampler, refiner_clips
     from .refiner_pack import POOL_DIR, PackedPool
@@ -105,6 +111,14 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
     sampler = RefinerSampler(clips, codec, size=patch,
                              seq_len=seq_len, window=ref.cfg.window, pool=pool,
                              seed=seed + step, backbones=backbones, packed=packed)
+    held = None
+    if val_clips:
+        from . import refiner_val
+
+        held = refiner_val.prepare(val_clips, list(val_bpp), out_dir / "val", ref.cfg.window,
+                                   stem_weights)
+        if step == 0:
+            refiner_val.log(out_dir / VAL_LOG, 0, refiner_val.check(ref, held, seed))
     new_log = not (out_dir / "log.csv").exists()
     with open(out_dir / "log.csv", "a", newline="") as log:
         logw = csv.writer(log)
@@ -155,6 +169,8 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                 bar.set_postfix(loss=f"{m['loss']:.4f}", gain=f"{p_out - p_in:+.2f}dB")
                 acc, t0 = {}, time.time()
             stop = deadline is not None and time.monotonic() >= deadline
+            if held is not None and (step % val_every == 0 or step == steps or stop):
+                refiner_val.log(out_dir / VAL_LOG, step, refiner_val.check(ref, held, seed))
             if step % ckpt_every == 0 or step == steps or stop:
                 _save(ckpt_path, ref, disc, opt, dopt, step)
             if stop:
