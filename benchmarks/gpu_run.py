@@ -14,7 +14,8 @@ prints a table):
   train  intra, residual, refiner (the av1 backbone's, weights/refiner-av1) in turn, each
          continuing from the shipped weights for its
          share of the rest of the budget (`vgc train ... --max-minutes`), then exported to
-         OUT/weights/<model>: validate on the CPU (`vgc eval --weights`) before committing
+         OUT/weights/<model>: validate on the CPU (`vgc eval --weights`) before committing;
+         with --val-clips the refiner logs its held-out gain as it trains (val_log.csv)
 `--data` is a training folder: `vgc train pack --data ../shared/data --out pack
 --refiner-sequences 400` makes one that fits the device tool's 64 MiB carry, with the refiner's
 av1 round trips precomputed (train/refiner_pack.py: the GPU then waits on decoding only, in a
@@ -45,6 +46,11 @@ def main() -> None:
     ap.add_argument("--out", default="results/gpu")
     ap.add_argument("--budget-s", type=float, default=480.0, help="wall time of the whole run")
     ap.add_argument("--tiny", action="store_true", help="tiny sizes and steps (CI on a CPU)")
+    ap.add_argument("--val-clips", default=None,
+                    help="held-out clips, comma-separated: the refiner's held-out check "
+                         "(OUT/train/refiner/val_log.csv); their coded files are kept in "
+                         "--val-dir (make heldout codes them before the session)")
+    ap.add_argument("--val-dir", default="heldout")
     ap.add_argument("--stage", help=argparse.SUPPRESS)  # run one stage (the child process)
     a = ap.parse_args()
     out = Path(a.out)
@@ -66,7 +72,8 @@ def main() -> None:
 def _child(a, stage: str, seconds: float) -> dict:
     """Run one stage in a child process, stopped after `seconds`; its JSON, or what it left."""
     cmd = [sys.executable, __file__, "--stage", stage, "--device", a.device, "--data", a.data,
-           "--out", a.out, "--budget-s", str(max(seconds - 5, 1))] + (["--tiny"] if a.tiny else [])
+           "--out", a.out, "--budget-s", str(max(seconds - 5, 1)), "--val-dir", a.val_dir] + \
+        (["--tiny"] if a.tiny else []) + (["--val-clips", a.val_clips] if a.val_clips else [])
     t = time.monotonic()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(seconds, 1))
@@ -160,7 +167,9 @@ def stage_train(a, out: Path) -> None:
     tiny = ["--batch", "1", "--patch", "64"] if a.tiny else []
     # the refiner that trains is the av1 backbone's (weights/refiner-av1, the default path's);
     # the learned backbone's weights/refiner stays as it is
-    extra = {"refiner": ["--backbones", "av1", "--fidelity"] + (["--pool", "2"] if a.tiny else [])}
+    extra = {"refiner": ["--backbones", "av1", "--fidelity"] + (["--pool", "2"] if a.tiny else [])
+             + (["--val-clips", a.val_clips, "--val-dir", a.val_dir, "--val-every", "1000"]
+                if a.val_clips else [])}
     init = {"intra": ["--init", str(weights / "intra")],
             "residual": ["--init", str(weights / "stem")],
             "refiner": ["--init", str(weights / "refiner-av1")]}
@@ -178,6 +187,7 @@ def stage_train(a, out: Path) -> None:
         if model == "refiner":
             seq = run_dir / "sequences.json"  # written by train_refiner at each start
             entry["packed_pool"] = seq.exists() and json.loads(seq.read_text())["packed"]
+            entry["val"] = _held_out(run_dir / "val_log.csv")
         if p.returncode == 0 and (run_dir / "ckpt.pt").exists():
             exp = subprocess.run([sys.executable, "-m", "vidgen_codec", "train", model,
                                   "--out", str(run_dir), "--export",
@@ -189,6 +199,19 @@ def stage_train(a, out: Path) -> None:
             entry["error"] = _tail(p.stderr)
         result[model] = entry
         _save(out, "train", result)
+
+
+def _held_out(path: Path) -> dict:
+    """{step: {point: luma PSNR gain}} of the refiner's held-out check ({}: none ran)."""
+    import csv
+
+    if not path.exists():
+        return {}
+    out: dict = {}
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            out.setdefault(row["step"], {})[row["point"]] = float(row["gain_db"])
+    return out
 
 
 def _last_step(run_dir: Path) -> int:

@@ -31,10 +31,14 @@ def test_gpu_run_tiny_on_the_cpu(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert len(json.loads((pack / "PACK.json").read_text())["files"]) == 4
+    held = tmp_path / "held.mkv"  # the refiner's held-out check, coded into --val-dir
+    write_clip(str(held), synthetic_frames(64, 48, 9, seed=3), Fraction(25))
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_run.py"), "--device",
                         "cpu", "--tiny", "--data", str(pack), "--out", str(out),
-                        "--budget-s", "320"], capture_output=True, text=True, cwd=ROOT)
+                        "--budget-s", "320", "--val-clips", str(held),
+                        "--val-dir", str(tmp_path / "val")],
+                       capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads((out / "gpu_run.json").read_text())
     stages = report["stages"]
@@ -47,6 +51,9 @@ def test_gpu_run_tiny_on_the_cpu(tmp_path):
         entry = stages["train"][model]
         assert entry["returncode"] == 0 and entry["exported"] and entry["steps"] >= 1, entry
     assert stages["train"]["refiner"]["packed_pool"]  # the pack's round trips, not live ones
+    val = stages["train"]["refiner"]["val"]  # the held-out check, from step 0 on
+    assert set(val["0"]) == {"held 0.005", "held 0.02", "held 0.05"}
+    assert len(list((tmp_path / "val").glob("held_*.vgc"))) == 3
     from vidgen_codec.codecs.intra import IntraCodec
 
     IntraCodec.load(out / "weights" / "intra")  # the exported weights load

@@ -403,9 +403,12 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, max_m
 @click.option("--val-bpp", default="0.005,0.02,0.05", show_default=True,
               help="Rates of the held-out files, comma-separated.")
 @click.option("--val-every", type=click.IntRange(1), default=500, show_default=True)
+@click.option("--val-dir", default=None,
+              help="Where the held-out files are kept (default OUT/val); files already there "
+                   "are used as they are (make heldout codes them before a GPU session).")
 def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_minutes,
                       stem_weights, model_dir, lora_rank, lr, init_dir, device, pool,
-                      backbones, fidelity, val_clips, val_bpp, val_every):
+                      backbones, fidelity, val_clips, val_bpp, val_every, val_dir):
     """Train the one-step diffusion refiner on STEM intermediate sequences made on the fly
     from the training clips; resumes from checkpoints.
 
@@ -431,7 +434,7 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_mi
                              backbones=_backbones(backbones), pool=pool,
                              deadline=_deadline(max_minutes),
                              val_clips=_val_clips(val_clips), val_bpp=_val_bpp(val_bpp),
-                             val_every=val_every)
+                             val_every=val_every, val_dir=val_dir)
 
     _train_or_export(data, out, export_dir, "export_refiner", run_training)
 

@@ -70,7 +70,7 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                   backbones: tuple[str, ...] = ("learned",),
                   deadline: float | None = None, val_clips: list[str] | None = None,
                   val_bpp: tuple[float, ...] = (0.005, 0.02, 0.05),
-                  val_every: int = 500) -> Path:
+                  val_every: int = 500, val_dir: str | None = None) -> Path:
     from ..codecs.stem import StemCodec
     from .refiner_data import RefinerSampler, refiner_clips
     from .refiner_pack import POOL_DIR, PackedPool
@@ -115,8 +115,9 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
     if val_clips:
         from . import refiner_val
 
-        held = refiner_val.prepare(val_clips, list(val_bpp), out_dir / "val", ref.cfg.window,
-                                   stem_weights)
+        held = refiner_val.prepare(val_clips, list(val_bpp),
+                                   Path(val_dir) if val_dir else out_dir / "val",
+                                   ref.cfg.window, stem_weights)
         if step == 0:
             refiner_val.log(out_dir / VAL_LOG, 0, refiner_val.check(ref, held, seed))
     new_log = not (out_dir / "log.csv").exists()
