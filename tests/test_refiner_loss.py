@@ -35,3 +35,32 @@ def test_masked_band_difference_counts_noise_on_flat_areas_more():
     assert cost["flat"][0] > 1.5 * cost["tex"][0]
     assert abs(cost["flat"][1] - cost["tex"][1]) < 0.1 * cost["tex"][1]
 
+
+
+def test_psnr_gain_loss_is_minus_the_gates_measure_in_db():
+    """Each window's luma PSNR gain over its input, as metrics.psnr_y scores uint8 frames
+    (up to the rounding power the loss adds), averaged over windows in dB: a window at 45 dB
+    counts as much as one at 28 dB."""
+    import numpy as np
+
+    from vidgen_codec import metrics
+    from vidgen_codec.train.refiner_loss import psnr_gain_loss
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(2, 3, 3, 32, 32, generator=g) * 255).round() / 255  # 8-bit, as the clips
+    noise = torch.randn(x.shape, generator=g)
+    inp = (x + torch.tensor([0.04, 0.004]).view(2, 1, 1, 1, 1) * noise).clamp(0, 1)
+    inp = (inp * 255).round() / 255  # the refiner's inputs are decoded 8-bit frames
+    y = (x + (inp - x) * torch.tensor([0.5, 1.5]).view(2, 1, 1, 1, 1)).clamp(0, 1)
+
+    def u8(t):
+        return (t * 255).round().byte().permute(0, 2, 3, 4, 1).numpy()
+
+    want = np.mean([metrics.psnr_y(u8(y)[b], u8(x)[b]) - metrics.psnr_y(u8(inp)[b], u8(x)[b])
+                    for b in range(2)])
+    assert abs(-float(psnr_gain_loss(y, x, inp)) - want) < 0.08  # rounding, modelled
+    # the halved error of the noisy window (+6 dB) and the grown one of the clean window
+    # (-3.5 dB) weigh alike, where an MSE pools them into a gain
+    assert float(psnr_gain_loss(y, x, inp)) > -3.5
+    assert float(((y - x) ** 2).mean()) < float(((inp - x) ** 2).mean())
+    assert float(psnr_gain_loss(inp, x, inp)) >= 0  # no change: no gain (rounding: a little less)

@@ -396,6 +396,9 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, max_m
               help="Fidelity terms only (L1, SSIM, Laplacian, temporal): no detail-energy, "
                    "NLPD or adversarial term. For a refiner that the encoder gates on PSNR "
                    "(the av1 backbone).")
+@click.option("--psnr-gain", is_flag=True,
+              help="The gate's measure as the loss: each window's luma PSNR gain over its "
+                   "input, in dB (every quality level counts alike), no other term.")
 @click.option("--val-clips", default=None,
               help="Held-out clips, comma-separated: their first 33 frames are coded (av1 "
                    "backbone) at each --val-bpp, and OUT/val_log.csv gets the refiner's luma "
@@ -408,7 +411,7 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, max_m
                    "are used as they are (make heldout codes them before a GPU session).")
 def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_minutes,
                       stem_weights, model_dir, lora_rank, lr, init_dir, device, pool,
-                      backbones, fidelity, val_clips, val_bpp, val_every, val_dir):
+                      backbones, fidelity, psnr_gain, val_clips, val_bpp, val_every, val_dir):
     """Train the one-step diffusion refiner on STEM intermediate sequences made on the fly
     from the training clips; resumes from checkpoints.
 
@@ -424,10 +427,12 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_mi
     """
     def run_training():
         from .api import resolve_device
-        from .train.refiner import FIDELITY, train_refiner
+        from .train.refiner import FIDELITY, PSNR_GAIN, train_refiner
 
+        if fidelity and psnr_gain:
+            raise InputError("--fidelity and --psnr-gain: one objective or the other")
         return train_refiner(data, out, steps=steps, resume=resume, batch=batch, patch=patch,
-                             weights=FIDELITY if fidelity else None,
+                             weights=PSNR_GAIN if psnr_gain else FIDELITY if fidelity else None,
                              lr=lr, stem_weights=stem_weights, model_dir=model_dir,
                              lora_rank=lora_rank, init=init_dir,
                              device=resolve_device(device),

@@ -38,11 +38,14 @@ from ..errors import WeightsError
 from ..models.refiner import Refiner, RefinerConfig
 from ..refine.loading import adapter_config, adapter_state, build_on_base
 from .refiner_loss import (LossWeights, PatchDiscriminator3d, fidelity_terms, generator_loss,
-                           hinge_d_loss)
+                           hinge_d_loss, psnr_gain_loss)
 
 
 # fidelity only: what a refiner needs to pass the encoder's PSNR gate (refine/gate.py)
 FIDELITY = LossWeights(energy=0.0, nlpd=0.0, adv=0.0)
+# the gate's measure itself, in dB per window (refiner_loss.psnr_gain_loss), and nothing else
+PSNR_GAIN = LossWeights(ssim=0.0, lap=0.0, energy=0.0, nlpd=0.0, temp=0.0, adv=0.0, l1=0.0,
+                        gain=1.0)
 SEQUENCES_FILE = "sequences.json"  # in the run folder: packed or live round trips
 VAL_LOG = "val_log.csv"  # in the run folder: the held-out check (refiner_val.py)
 
@@ -136,6 +139,8 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
             noise = torch.randn(batch, *ref.latent_shape(*inter.shape[2:])[1:], device=device)
             y = ref(inter, types, noise, levels)
             terms = fidelity_terms(y, tgt)
+            if w.gain:
+                terms["gain"] = psnr_gain_loss(y, tgt, inter)
             adversarial = w.adv > 0
             adv = -disc(y).mean() if adversarial and step >= adv_start else None
             loss = generator_loss(terms, adv, w)

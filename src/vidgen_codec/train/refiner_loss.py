@@ -28,6 +28,13 @@
       + w_adv   -D(y)                               adversarial, hinge (Lim & Ye 2017) with a
                                                    spectrally normalised 3D patch discriminator
                                                    (PatchGAN, Isola et al. 2017; Miyato 2018)
+      + w_gain  mean_b 10 log10(MSE_Y(y_b, x_b) + r) - 10 log10 MSE_Y(i_b, x_b)
+                                                   the encoder gate's measure (refine/gate.py):
+                                                   minus each window's luma PSNR gain over its
+                                                   input i, r the uint8 rounding's error
+                                                   power. In dB every window counts alike: an
+                                                   L1 loss barely sees a 45 dB window lose 1 dB
+                                                   while a 28 dB one gains 0.2
 
 Pixel-space fidelity plus adversarial training is the recipe of one-step image translation
 without a teacher (pix2pix-turbo, Parmar et al. 2024); ImageNet-feature losses (LPIPS, DISTS)
@@ -53,6 +60,8 @@ class LossWeights:
     nlpd: float = 0.5
     temp: float = 0.5
     adv: float = 0.005
+    l1: float = 1.0
+    gain: float = 0.0
 
 
 def _frames(x: torch.Tensor) -> torch.Tensor:
@@ -145,9 +154,29 @@ class PatchDiscriminator3d(nn.Module):
         return self.net(x * 2 - 1)
 
 
+LUMA = (0.299, 0.587, 0.114)  # BT.601 (metrics.psnr_y's, up to its scale and offset)
+# error power of rounding R, G and B to 8 bits, seen in luma, in [0,1] units
+ROUNDING_POWER = sum(k * k for k in LUMA) / (12 * 255.0**2)
+
+
+def psnr_gain_loss(y: torch.Tensor, x: torch.Tensor, inp: torch.Tensor) -> torch.Tensor:
+    """Minus the mean luma PSNR gain (dB) of the windows y over their inputs `inp`, against
+    x; BT.601 luma weights (scale and offset cancel in the ratio)."""
+    k = torch.tensor(LUMA, dtype=y.dtype, device=y.device).view(1, 3, 1, 1, 1)
+
+    def mse(a):
+        return (((a - x) * k).sum(1) ** 2).flatten(1).mean(1)
+
+    out = torch.log10(mse(y) + ROUNDING_POWER)
+    ref = torch.log10(mse(inp).clamp_min(ROUNDING_POWER))
+    return 10 * (out - ref).mean()
+
+
 def generator_loss(terms: dict, adv: torch.Tensor | None, w: LossWeights) -> torch.Tensor:
-    loss = (terms["l1"] + w.ssim * terms["ssim"] + w.lap * terms["lap"]
+    loss = (w.l1 * terms["l1"] + w.ssim * terms["ssim"] + w.lap * terms["lap"]
             + w.energy * terms["energy"] + w.nlpd * terms["nlpd"] + w.temp * terms["temp"])
+    if w.gain:
+        loss = loss + w.gain * terms["gain"]
     if adv is not None:
         loss = loss + w.adv * adv
     return loss
