@@ -141,6 +141,9 @@ def test_backbone_levels_steer_the_step_and_old_configs_have_none():
         assert torch.equal(ref.velocity(zt, types, feats(0.01, 90.0)),
                            ref.velocity(zt, types, feats(0.5, 90.0)))
         assert torch.equal(ref.level_features(None, (1, 9), "cpu"), feats(0.0, -1.0))
+        # neighbouring quantisers get neighbouring features (half-octave frequencies)
+        step = (feats(0.0, 101.0) - feats(0.0, 100.0)).abs().max()
+        assert 0 < step < 0.15
     u = level_code(torch.tensor([[[0.0, -1.0], [0.3, 0.0], [0.3, 255.0]]]), "qindex")
     assert torch.allclose(u, torch.tensor([[-1.25, -1.0, 1.0]]))
     bpp = torch.tensor([[[0.0, 5.0], [0.25, 5.0], [8.0, 5.0]]])  # v6's code: log2, clamped

@@ -135,10 +135,19 @@ def level_code(levels: torch.Tensor, kind: str) -> torch.Tensor:
     raise ValueError(f"refiner level_kind {kind!r}: 'qindex' or 'bpp'")
 
 
-def level_features(u: torch.Tensor) -> torch.Tensor:
-    """(B,T) level codes -> (B,T,2*LEVEL_FREQS) sinusoidal features."""
+# frequency spacing of the level features, in octaves: v6's log2(bpp) code spans 14 octaves of
+# rate in [-1, 1], so its features double (up to 2^7 x pi/2 rad per unit of the code); a qindex
+# code is linear in the quantiser (1/127.5 per step), and at that spacing its finest feature
+# would turn by 1.6 rad per qindex step, so that neighbouring quantisers would look unrelated:
+# half-octave steps (up to 2^3.5 x pi/2 rad per unit, 0.14 rad per qindex step) keep it smooth
+LEVEL_OCTAVES = {"bpp": 1.0, "qindex": 0.5}
+
+
+def level_features(u: torch.Tensor, octaves: float = 1.0) -> torch.Tensor:
+    """(B,T) level codes -> (B,T,2*LEVEL_FREQS) sinusoidal features, frequencies
+    (pi/2) 2^(octaves k), k = 0 .. LEVEL_FREQS-1."""
     k = torch.arange(LEVEL_FREQS, device=u.device, dtype=u.dtype)
-    a = u[..., None] * (math.pi / 2) * 2.0 ** k
+    a = u[..., None] * (math.pi / 2) * 2.0 ** (octaves * k)
     return torch.cat([a.sin(), a.cos()], -1)
 
 
@@ -388,7 +397,8 @@ class Refiner(nn.Module):
         if levels is None:
             levels = torch.tensor([0.0, -1.0], device=device).expand(*shape, 2)
         dtype = next(self.parameters()).dtype
-        return level_features(level_code(levels.to(device, dtype), self.cfg.level_kind))
+        kind = self.cfg.level_kind
+        return level_features(level_code(levels.to(device, dtype), kind), LEVEL_OCTAVES[kind])
 
     def latent_shape(self, t: int, h: int, w: int) -> tuple[int, ...]:
         r, s = self.temporal_ratio, int(self.vae.config.scale_factor_spatial)
