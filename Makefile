@@ -45,14 +45,13 @@ pack: $(STAMP)
 heldout: $(STAMP)
 	@mkdir -p heldout
 	cp ../shared/data/videos/cup.mp4 ../shared/data/videos/tree.avi heldout/
-	$(BIN)/vgc train refiner --data pack --out results/heldout --steps 0 --backbones av1 \
-		--init weights/refiner-av1 --val-clips heldout/cup.mp4,heldout/tree.avi --val-dir heldout
-	cat results/heldout/val_log.csv
+	$(BIN)/python -m vidgen_codec.train.refiner_val --weights weights/refiner-av1 \
+		--clips heldout/cup.mp4,heldout/tree.avi --dir heldout
 
 # On a GPU machine (see README): tests, speed table, timed training; results/gpu/gpu_run.json.
 gpu: $(STAMP)
 	$(BIN)/python benchmarks/gpu_run.py --device cuda --data pack --out results/gpu \
-		$(if $(wildcard heldout/cup.mp4),--val-clips heldout/cup.mp4$(comma)heldout/tree.avi)
+		$(if $(and $(wildcard heldout/cup.mp4),$(wildcard heldout/tree.avi)),--val-clips heldout/cup.mp4$(comma)heldout/tree.avi)
 
 clean:
 	rm -rf demo build .pytest_cache

@@ -53,6 +53,9 @@ def main() -> None:
     ap.add_argument("--val-dir", default="heldout")
     ap.add_argument("--stage", help=argparse.SUPPRESS)  # run one stage (the child process)
     a = ap.parse_args()
+    missing = [c for c in (a.val_clips or "").split(",") if c and not Path(c).is_file()]
+    if missing:
+        ap.error(f"--val-clips: no such file: {missing[0]}")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if a.stage:

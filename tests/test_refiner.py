@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import hashlib
 import json
 
@@ -87,6 +88,23 @@ def test_warm_start_from_a_refiner_without_skip_keeps_its_output(tmp_path):
         assert torch.equal(new(x, types, None), old(x, types, None))
 
 
+@pytest.mark.parametrize("kind,octaves", [("bpp", 1.0), ("qindex", 1.0)])
+def test_warm_start_leaves_out_what_reads_another_level(tmp_path, kind, octaves):
+    """A level embedder or skip FiLM trained on another level kind or feature spacing would
+    read its inputs wrongly: a warm start keeps them at their zero initialisation."""
+    from vidgen_codec.train.refiner import warm_start
+
+    old = _random_refiner(6, level_kind=kind, level_octaves=octaves)
+    save_refiner(old, tmp_path / "old")
+    new = Refiner(RefinerConfig()).eval()
+    n = warm_start(new, tmp_path / "old")
+    left = [k for k in old.state_dict() if k.startswith(("level_embedder.", "skip.film."))]
+    assert left and n == len(old.state_dict()) - len(left)
+    assert float(new.skip.film.weight.abs().sum()) == 0
+    assert float(new.level_embedder.net[-1].weight.abs().sum()) == 0
+    assert torch.equal(new.skip.net[0].weight, old.skip.net[0].weight)
+
+
 def test_warm_start_adds_skip_blocks_without_changing_the_output(tmp_path):
     from vidgen_codec.train.refiner import warm_start
 
@@ -148,6 +166,14 @@ def test_backbone_levels_steer_the_step_and_old_configs_have_none():
     assert torch.allclose(u, torch.tensor([[-1.25, -1.0, 1.0]]))
     bpp = torch.tensor([[[0.0, 5.0], [0.25, 5.0], [8.0, 5.0]]])  # v6's code: log2, clamped
     assert torch.allclose(level_code(bpp, "bpp"), torch.tensor([[-1.0, 3 / 7, 1.0]]))
+    # v6's features, as its LevelEmbedder computed them inline, to the bit
+    lv = torch.rand(1, 9) * 0.6
+    u = (torch.log2(lv.clamp_min(2.0 ** -12)).clamp(-12, 2) + 5) / 7
+    a = u[..., None] * (math.pi / 2) * 2.0 ** torch.arange(8, dtype=torch.float32)
+    v6 = Refiner(RefinerConfig.from_dict({"model_id": "v6", "levels": True}))
+    assert v6.cfg.level_octaves == 1.0
+    assert torch.equal(v6.level_features(torch.stack([lv, -torch.ones_like(lv)], -1), (1, 9),
+                                         "cpu"), torch.cat([a.sin(), a.cos()], -1))
     with pytest.raises(ValueError, match="level_kind"):
         level_code(bpp, "crf")
     f = level_features(torch.tensor([[0.1, 0.2, 0.4, 0.8, 0.8]]))

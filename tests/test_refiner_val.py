@@ -7,6 +7,7 @@ import csv
 from fractions import Fraction
 
 import numpy as np
+import pytest
 import torch
 
 from vidgen_codec import metrics
@@ -72,3 +73,32 @@ def test_check_scores_each_window_as_the_gate_does(tmp_path):
     (gain, on, n), = result.values()
     assert n == 2 and on == sum(g > 0 for g in gains)
     assert abs(gain - float(np.mean(gains))) < 1e-9 and gain != 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--val-bpp", "0.02,x"], "--val-bpp"),
+    (["--val-bpp", "0"], "--val-bpp"),
+    (["--val-clips", "no/such.mp4"], "no such file"),
+    (["--val-clips", ","], "no clip"),
+    (["--val-dir", "v"], "--val-dir without --val-clips"),
+    (["--fidelity", "--psnr-gain"], "one objective or the other"),
+])
+def test_cli_refuses_bad_training_options_in_one_line(tmp_path, capsys, args, message):
+    from conftest import vgc
+
+    code, _, err = vgc("train", "refiner", "--data", tmp_path, "--out", tmp_path / "run",
+                       "--steps", "1", *args, capsys=capsys)
+    assert code != 0 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run" / "ckpt.pt").exists()
+
+
+def test_a_clip_twice_is_refused(tmp_path, capsys):
+    from conftest import vgc
+
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        write_clip(str(tmp_path / d / "c.mkv"), synthetic_frames(32, 32, 2), Fraction(25))
+    code, _, err = vgc("train", "refiner", "--data", tmp_path, "--out", tmp_path / "run",
+                       "--val-clips", f"{tmp_path / 'a' / 'c.mkv'},{tmp_path / 'b' / 'c.mkv'}",
+                       capsys=capsys)
+    assert code != 0 and "same name" in err

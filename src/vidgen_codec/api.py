@@ -243,7 +243,7 @@ def frame_stream(src: str, rd: ContainerReader, model, ref, start: int, count: i
     hp, wp = _padded(hdr.height, model.stride), _padded(hdr.width, model.stride)
     types: dict[int, int] = {}
     gates: dict[int, int] = {}
-    levels: dict[int, float] = {}
+    levels: dict = {}  # frame index -> codecs.base.BackboneLevel
     decoder = model.new_decoder(rd.codec_config, hdr.width, hdr.height,
                                 **({} if generate else {"generate": False}))
     outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types, gates, levels),

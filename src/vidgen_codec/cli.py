@@ -431,6 +431,8 @@ def train_refiner_cmd(data, out, steps, resume, batch, patch, export_dir, max_mi
 
         if fidelity and psnr_gain:
             raise InputError("--fidelity and --psnr-gain: one objective or the other")
+        if val_dir and not val_clips:
+            raise InputError("--val-dir without --val-clips: no held-out clips to keep there")
         return train_refiner(data, out, steps=steps, resume=resume, batch=batch, patch=patch,
                              weights=PSNR_GAIN if psnr_gain else FIDELITY if fidelity else None,
                              lr=lr, stem_weights=stem_weights, model_dir=model_dir,
@@ -581,9 +583,14 @@ def _val_clips(text: str | None) -> list[str] | None:
     from pathlib import Path
 
     clips = [c.strip() for c in text.split(",") if c.strip()]
+    if not clips:
+        raise InputError(f"--val-clips {text!r}: no clip named")
     for c in clips:
         if not Path(c).is_file():
             raise InputError(f"--val-clips: no such file: {c}")
+    stems = [Path(c).stem for c in clips]
+    if len(set(stems)) < len(stems):  # their coded files are named after them
+        raise InputError("--val-clips: two clips with the same name")
     return clips
 
 

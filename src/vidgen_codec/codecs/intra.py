@@ -33,7 +33,7 @@ from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel, q_max
 from ..ratecontrol import (FRAME_OVERHEAD, RateState, frame_budget, init_rate, search_q,
                            update_rate)
 from ..weights import load_model, repo_weights_dir, save_weights
-from .base import CodedChunk, RateTarget, Span, Structure
+from .base import BackboneLevel, CodedChunk, RateTarget, Span, Structure
 from .dc_trim import trimmed
 
 ARCHITECTURE = "IntraModel"
@@ -198,7 +198,7 @@ class IntraCodec:  # listed in registry.py (imported on first use)
         return [(payload.frame_index, x_hat)], replace(st, frame_index=st.frame_index + 1)
 
     def frame_info(self, st, payload: FramePayload, *, chunk=None
-                   ) -> tuple[dict[int, int], dict[int, int], dict]:
+                   ) -> tuple[dict[int, int], dict[int, int], dict[int, BackboneLevel]]:
         """({frame index: frame type} of the chunk's frame, {}, {}: intra is never refined)."""
         return {payload.frame_index: int(payload.frame_type)}, {}, {}
 

@@ -80,19 +80,21 @@ class RefinerConfig:
     skip_blocks: int = 1  # residual blocks in the SkipHead (FFDNet-style restoration path)
     levels: bool = True  # condition on each frame's backbone level (LevelEmbedder)
     level_kind: str = "qindex"  # which level: "qindex" (AV1 base_q_idx) or "bpp" (v6)
+    level_octaves: float = 0.5  # spacing of the level features' frequencies (level_features)
     skip_levels: bool = True  # the level also scales and shifts the SkipHead, per frame
-    model_id: str = "refiner-tiny-v7"
+    model_id: str = "refiner-tiny-v8"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RefinerConfig":
-        """A saved config; one written before `skip_blocks`, `levels`, `level_kind` or
-        `skip_levels` existed had none (refiner-tiny-v4 and earlier; v5) or the bits-per-pixel
-        level in the transformer only (v6), not the current defaults."""
+        """A saved config; one written before `skip_blocks`, `levels`, `level_kind`,
+        `level_octaves` or `skip_levels` existed had none (refiner-tiny-v4 and earlier; v5)
+        or the bits-per-pixel level, octave-spaced, in the transformer only (v6), not the
+        current defaults."""
         return cls(**{"skip_blocks": 0, "levels": False, "level_kind": "bpp",
-                      "skip_levels": False, **d})
+                      "level_octaves": 1.0, "skip_levels": False, **d})
 
 
 class FrameTypeEmbedder(nn.Module):
@@ -135,12 +137,12 @@ def level_code(levels: torch.Tensor, kind: str) -> torch.Tensor:
     raise ValueError(f"refiner level_kind {kind!r}: 'qindex' or 'bpp'")
 
 
-# frequency spacing of the level features, in octaves: v6's log2(bpp) code spans 14 octaves of
-# rate in [-1, 1], so its features double (up to 2^7 x pi/2 rad per unit of the code); a qindex
-# code is linear in the quantiser (1/127.5 per step), and at that spacing its finest feature
-# would turn by 1.6 rad per qindex step, so that neighbouring quantisers would look unrelated:
-# half-octave steps (up to 2^3.5 x pi/2 rad per unit, 0.14 rad per qindex step) keep it smooth
-LEVEL_OCTAVES = {"bpp": 1.0, "qindex": 0.5}
+# The spacing of the level features' frequencies, in octaves (the config's level_octaves):
+# v6's log2(bpp) code spans 14 octaves of rate in [-1, 1], and its features double (1: up to
+# 2^7 x pi/2 rad per unit of the code). A qindex code is linear in the quantiser (1/127.5 per
+# step): at that spacing its finest feature would turn by 1.6 rad per qindex step, and
+# neighbouring quantisers would look unrelated; half-octave steps (0.5: up to 2^3.5 x pi/2 rad
+# per unit, 0.14 rad per qindex step) keep it smooth.
 
 
 def level_features(u: torch.Tensor, octaves: float = 1.0) -> torch.Tensor:
@@ -192,8 +194,10 @@ class SkipHead(nn.Module):
     the same resolution), concatenated. Output: a correction in the decoder's patch space,
     added to the decoder's output before unpatchify.
 
-        [patches, features] -> 3x3 conv -> SiLU -> `blocks` x (h + 3x3 conv, SiLU, 3x3 conv)
+        [patches, features] -> 3x3 conv [-> h (1 + scale) + shift] -> SiLU
+                            -> `blocks` x (h + 3x3 conv, SiLU, 3x3 conv)
                             -> 3x3 conv (zero-initialised: an untrained skip adds nothing)
+                            [-> x (1 + gain)]       [..]: with levels, per frame
 
     Working on pixel patches (a reversible 1/p downsampling) with a stack of 3x3 convolutions is
     FFDNet's design (Zhang, Zuo & Zhang 2018) for restoring detail cheaply: the latent, one
@@ -397,8 +401,8 @@ class Refiner(nn.Module):
         if levels is None:
             levels = torch.tensor([0.0, -1.0], device=device).expand(*shape, 2)
         dtype = next(self.parameters()).dtype
-        kind = self.cfg.level_kind
-        return level_features(level_code(levels.to(device, dtype), kind), LEVEL_OCTAVES[kind])
+        return level_features(level_code(levels.to(device, dtype), self.cfg.level_kind),
+                              self.cfg.level_octaves)
 
     def latent_shape(self, t: int, h: int, w: int) -> tuple[int, ...]:
         r, s = self.temporal_ratio, int(self.vae.config.scale_factor_spatial)

@@ -8,9 +8,9 @@
     the last window of a GOP is padded by repeating its last frame
 
 Each window's noise comes from `seeded_noise(seed, index of the window's first frame)`.
-Items are `WindowItem`s (index, frame, type, level; plain 3- or 4-tuples are taken too): the
-level (the frame's `BackboneLevel`, from the codec's `frame_info`; default: unknown)
-conditions a refiner with levels.
+Items are `WindowItem`s (index, frame, type, level; plain 3-tuples, or 4-tuples whose level is
+a (bpp, qindex) pair, are taken too): the level (the frame's `BackboneLevel`, from the codec's
+`frame_info`; default: unknown) conditions a refiner with levels.
 A GOP may carry a refine mask (av1 backbone: the encoder's per-window choice): window k of the
 GOP is refined only if bit k is set, else its frames pass through unrefined (a frame shared with
 the next window is still the mean of the two windows' versions). Without a mask every window is

@@ -138,7 +138,9 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
             tgt, inter, types, levels = (v.to(device) for v in sampler.batch(batch))
             noise = torch.randn(batch, *ref.latent_shape(*inter.shape[2:])[1:], device=device)
             y = ref(inter, types, noise, levels)
-            terms = fidelity_terms(y, tgt)
+            pixel_terms = any((w.l1, w.ssim, w.lap, w.energy, w.nlpd, w.temp))
+            with torch.enable_grad() if pixel_terms else torch.no_grad():  # else: logged only
+                terms = fidelity_terms(y, tgt)
             if w.gain:
                 terms["gain"] = psnr_gain_loss(y, tgt, inter)
             adversarial = w.adv > 0
@@ -175,27 +177,30 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
                 bar.set_postfix(loss=f"{m['loss']:.4f}", gain=f"{p_out - p_in:+.2f}dB")
                 acc, t0 = {}, time.time()
             stop = deadline is not None and time.monotonic() >= deadline
-            if held is not None and (step % val_every == 0 or step == steps or stop):
-                refiner_val.log(out_dir / VAL_LOG, step, refiner_val.check(ref, held, seed))
             if step % ckpt_every == 0 or step == steps or stop:
                 _save(ckpt_path, ref, disc, opt, dopt, step)
-            if stop:
+            if stop:  # out of time: the checkpoint first, no held-out check
                 break
+            if held is not None and (step % val_every == 0 or step == steps):
+                refiner_val.log(out_dir / VAL_LOG, step, refiner_val.check(ref, held, seed))
         bar.close()
     return ckpt_path
 
 
 def warm_start(ref: Refiner, weights_dir: Path) -> int:
-    """Copy the tensors of a refiner weights folder that fit `ref`; returns how many. A level
-    embedder trained on another level kind (v6's bits per pixel) is not copied: its inputs
-    would mean something else."""
+    """Copy the tensors of a refiner weights folder that fit `ref`; returns how many. What
+    reads the level (the level embedder, the SkipHead's FiLM) is not copied from a refiner
+    with another level kind or feature spacing (v6: bits per pixel): its inputs would mean
+    something else."""
     from ..refine.loading import ARCHITECTURE
     from ..weights import load_fitting, load_state, read_config
 
     meta = read_config(weights_dir, ARCHITECTURE)
     state, _ = load_state(weights_dir, meta)
-    if RefinerConfig.from_dict(meta["config"]).level_kind != ref.cfg.level_kind:
-        state = {k: v for k, v in state.items() if not k.startswith("level_embedder.")}
+    old = RefinerConfig.from_dict(meta["config"])
+    if (old.level_kind, old.level_octaves) != (ref.cfg.level_kind, ref.cfg.level_octaves):
+        state = {k: v for k, v in state.items()
+                 if not k.startswith(("level_embedder.", "skip.film."))}
     return load_fitting(ref, state, str(weights_dir), own=trainable_state(ref))
 
 

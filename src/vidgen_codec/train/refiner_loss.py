@@ -28,7 +28,7 @@
       + w_adv   -D(y)                               adversarial, hinge (Lim & Ye 2017) with a
                                                    spectrally normalised 3D patch discriminator
                                                    (PatchGAN, Isola et al. 2017; Miyato 2018)
-      + w_gain  mean_b 10 log10(MSE_Y(y_b, x_b) + r) - 10 log10 MSE_Y(i_b, x_b)
+      + w_gain  mean_b 10 log10(MSE_Y(y_b, x_b) + r) - 10 log10 max(MSE_Y(i_b, x_b), r)
                                                    the encoder gate's measure (refine/gate.py):
                                                    minus each window's luma PSNR gain over its
                                                    input i, r the uint8 rounding's error

@@ -1,6 +1,7 @@
 """The refiner's held-out check: what the encoder's gate would see on clips outside training.
 
-    held-out clips --`vgc encode` (av1 backbone, no refiner named), once per run-->  RUN/val/*.vgc
+    held-out clips --`vgc encode` (av1 backbone, no refiner named), once--> VAL_DIR/*.vgc
+                    (default RUN/val; a file already there is used as it is)
     each file --STEM decoder--> intermediate frames, types, levels (as the decoder gives them)
     every `every` steps: the refiner on each of the file's windows (`refine.windows`, the
     decoder's windows, noise and levels), luma PSNR of refined and unrefined frames against
@@ -10,6 +11,11 @@ A window whose refined frames lose is one the gate would switch off: the log's `
 the mean over windows (what the refiner does with the gate ignored), `on` how many windows
 would gain. The check only logs: choosing a checkpoint by it would make the clips a tuning
 set, no longer held out.
+
+Alone, it scores a refiner weights folder, loaded as the decoder loads it:
+
+    python -m vidgen_codec.train.refiner_val --weights weights/refiner-av1 \
+        --clips heldout/cup.mp4,heldout/tree.avi --dir heldout          (make heldout)
 """
 
 from __future__ import annotations
@@ -33,8 +39,7 @@ class HeldOutWindow:
     items: list  # [WindowItem], padded to the refiner's window
     frames: int  # real frames in it
     original: np.ndarray  # (frames, H, W, 3) uint8
-    plain: np.ndarray  # the unrefined frames, cropped, uint8
-    plain_db: float  # their luma PSNR
+    plain_db: float  # luma PSNR of the unrefined frames
 
 
 def prepare(clips: list[str], bpps: list[float], folder: Path, window: int,
@@ -42,9 +47,11 @@ def prepare(clips: list[str], bpps: list[float], folder: Path, window: int,
     """Encode each clip's first FRAMES frames at each bpp (kept in `folder`: a resumed run
     reuses them) and cut the decoded sequences into the decoder's windows."""
     from .. import api, metrics
+    from ..codecs.stem import StemCodec
     from ..video_io import read_frames
 
     folder.mkdir(parents=True, exist_ok=True)
+    codec = StemCodec.load(stem_weights)
     out = []
     for clip in clips:
         original = np.stack(list(read_frames(clip, count=FRAMES)))
@@ -55,21 +62,19 @@ def prepare(clips: list[str], bpps: list[float], folder: Path, window: int,
                 api.encode(clip, str(tmp), bpp=bpp, frames=FRAMES, backbone="av1",
                            refine=False, weights=stem_weights, progress=False)
                 tmp.replace(path)
-            for items, n, first in _windows(path, window, stem_weights):
-                plain, orig = _crop(items[:n], original), original[first:first + n]
-                out.append(HeldOutWindow(f"{Path(clip).stem} {bpp}", items, n, orig, plain,
-                                         metrics.psnr_y(plain, orig)))
+            for items, n, first in _windows(codec, path, window):
+                orig = original[first:first + n]
+                out.append(HeldOutWindow(f"{Path(clip).stem} {bpp}", items, n, orig,
+                                         metrics.psnr_y(_crop(items[:n], orig), orig)))
     return out
 
 
-def _windows(path: Path, window: int, stem_weights):
+def _windows(codec, path: Path, window: int):
     """(padded [WindowItem], real frames, first frame index) of each decoder window; the
     frames at the decoder's padded size, as the decoder refines them."""
     from ..bitstream import ContainerReader
-    from ..codecs.stem import StemCodec
     from ..refine.windows import WindowItem, window_spans
 
-    codec = StemCodec.load(stem_weights)
     with ContainerReader(str(path)) as rd:
         h, w = rd.header.height, rd.header.width
         hp, wp = (-(-n // codec.stride) * codec.stride for n in (h, w))
@@ -119,3 +124,30 @@ def log(path: Path, step: int, result: dict) -> None:
             w.writerow(["step", "point", "gain_db", "on", "windows"])
         for point, (gain, on, n) in result.items():
             w.writerow([step, point, f"{gain:.4f}", on, n])
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    from ..refine.loading import load_refiner
+
+    ap = argparse.ArgumentParser(
+        description="Score a refiner on held-out clips as the encoder's gate would.",
+        epilog="example: python -m vidgen_codec.train.refiner_val --weights "
+               "weights/refiner-av1 --clips heldout/cup.mp4,heldout/tree.avi --dir heldout")
+    ap.add_argument("--weights", required=True, help="refiner weights folder")
+    ap.add_argument("--clips", required=True, help="held-out clips, comma-separated")
+    ap.add_argument("--bpp", default="0.005,0.02,0.05", help="rates, comma-separated")
+    ap.add_argument("--dir", required=True, help="where the coded files are kept")
+    ap.add_argument("--stem-weights", default=None)
+    a = ap.parse_args(argv)
+    ref, _ = load_refiner(a.weights)
+    held = prepare(a.clips.split(","), [float(b) for b in a.bpp.split(",")], Path(a.dir),
+                   ref.cfg.window, a.stem_weights)
+    print(f"{ref.cfg.model_id} ({a.weights}): mean luma PSNR gain per window, gate ignored")
+    for point, (gain, on, n) in check(ref, held).items():
+        print(f"{point:<16} {gain:+.4f} dB   gate on {on} of {n} windows")
+
+
+if __name__ == "__main__":
+    main()
