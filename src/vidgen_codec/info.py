@@ -136,16 +136,10 @@ def _frame_entries(fc, backbone: str | None) -> tuple[list[dict], GopHeader | No
     if backbone != "av1":
         return [{"frame": p.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(p.frame_type)],
                  "bytes": fc.size, "qindex": None, **common}], None
-    from .pictures.av1_headers import shown_qindex
-    from .stem_gop import unpack_gop
+    from .stem_gop import backbone_qindex, unpack_gop
 
     head, parts = unpack_gop(p, chunk=fc.chunk_index)
-    backbones = [q for q in parts if q.frame_type != FrameType.M]
-    try:
-        qindex = dict(zip((q.frame_index for q in backbones),
-                          shown_qindex([q.streams[-1] for q in backbones])))
-    except ValueError:  # a stream this parser does not read: decoding is dav1d's to judge
-        qindex = {}
+    qindex = backbone_qindex(parts) or {}
     rows = [{"frame": q.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(q.frame_type)],
              "bytes": sum(map(len, q.streams)), "qindex": qindex.get(q.frame_index), **common}
             for q in parts]

@@ -16,7 +16,7 @@ from .bitstream import FramePayload, decode_uvarint, encode_uvarint
 from .bitstream.ids import FrameType
 from .errors import FormatError
 from .pictures.av1 import Av1Settings
-from .pictures.av1_headers import OBU_TEMPORAL_DELIMITER, obus
+from .pictures.av1_headers import OBU_TEMPORAL_DELIMITER, obus, shown_qindex
 
 LEARNED, AV1 = 0, 1  # backbone coder ids (CODEC_CONFIG byte 0)
 BACKBONES = {"learned": LEARNED, "av1": AV1}
@@ -165,6 +165,18 @@ class _MotionReader:
     def modes(self) -> bytes:
         return self._take(self._length())
 
+
+
+def backbone_qindex(parts: list[FramePayload]) -> dict[int, int | None] | None:
+    """{frame index: base_q_idx of the frame its AV1 unit shows (None: shows none)} of an av1
+    GOP chunk's backbones (`unpack_gop`'s parts); None when a header is one the reader
+    refuses (`pictures.av1_headers`: decoding is dav1d's to judge, not this reader's)."""
+    backbones = [p for p in parts if p.frame_type != FrameType.M]
+    try:
+        shown = shown_qindex([p.streams[-1] for p in backbones])
+    except ValueError:
+        return None
+    return dict(zip((p.frame_index for p in backbones), shown))
 
 
 def split_units(data: bytes, *, chunk=None) -> list[bytes]:

@@ -117,6 +117,7 @@ class FrameTypeEmbedder(nn.Module):
         return torch.cat([first, rest], 1)
 
 
+LEVEL_KINDS = ("qindex", "bpp")
 UNKNOWN_QINDEX_CODE = -1.25  # a qindex level of -1 (unknown): below every real quantiser
 LEVEL_FREQS = 8
 
@@ -283,7 +284,8 @@ class Refiner(nn.Module):
             p = self.pixel_patch
             self.skip = SkipHead(3 * p * p, self.vae.decoder.conv_out.in_channels, cfg.skip,
                                  cfg.skip_blocks, cfg.levels and cfg.skip_levels)
-        level_code(torch.zeros(1, 1, 2), cfg.level_kind)  # a known kind
+        if cfg.level_kind not in LEVEL_KINDS:
+            raise ValueError(f"refiner level_kind {cfg.level_kind!r}: one of {LEVEL_KINDS}")
         use_tap_convs(self)  # thread-invariant and fast on the CPU (tap_conv.py)
         use_fast_rms_norms(self)  # the VAE's norms as plane sums (rms_norm.py)
         if cfg.output not in ("residual", "image"):

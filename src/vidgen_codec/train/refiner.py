@@ -79,6 +79,7 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
     from .refiner_pack import POOL_DIR, PackedPool
 
     w = weights or LossWeights()
+    pixel_terms = any((w.l1, w.ssim, w.lap, w.energy, w.nlpd, w.temp))  # else: logged only
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "ckpt.pt"
@@ -138,8 +139,7 @@ def train_refiner(data: str, out: str, *, steps: int = 3000, resume: bool = Fals
             tgt, inter, types, levels = (v.to(device) for v in sampler.batch(batch))
             noise = torch.randn(batch, *ref.latent_shape(*inter.shape[2:])[1:], device=device)
             y = ref(inter, types, noise, levels)
-            pixel_terms = any((w.l1, w.ssim, w.lap, w.energy, w.nlpd, w.temp))
-            with torch.enable_grad() if pixel_terms else torch.no_grad():  # else: logged only
+            with torch.enable_grad() if pixel_terms else torch.no_grad():
                 terms = fidelity_terms(y, tgt)
             if w.gain:
                 terms["gain"] = psnr_gain_loss(y, tgt, inter)

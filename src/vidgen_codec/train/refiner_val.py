@@ -72,23 +72,23 @@ def prepare(clips: list[str], bpps: list[float], folder: Path, window: int,
 def _windows(codec, path: Path, window: int):
     """(padded [WindowItem], real frames, first frame index) of each decoder window; the
     frames at the decoder's padded size, as the decoder refines them."""
+    from ..api import _decoded, _padded
     from ..bitstream import ContainerReader
     from ..refine.windows import WindowItem, window_spans
 
     with ContainerReader(str(path)) as rd:
         h, w = rd.header.height, rd.header.width
-        hp, wp = (-(-n // codec.stride) * codec.stride for n in (h, w))
+        types, levels = {}, {}
         dst = codec.new_decoder(rd.codec_config, w, h)
-        for c in rd.iter_frames():
-            types, _, levels = codec.frame_info(dst, c.payload)
-            out, dst = codec.decode_frame(dst, c.payload, hp, wp)
-            frames = dict(out)
-            gop = sorted(types)
+        # an av1 GOP chunk decodes to its whole GOP (the windows restart at each); the
+        # flush, empty here, is filtered out
+        for out in filter(None, _decoded(codec, dst, rd.iter_frames(), _padded(h, codec.stride),
+                                         _padded(w, codec.stride), types, {}, levels)):
+            gop = [i for i, _ in out]
             for s, m in window_spans(len(gop), window):
-                idx = gop[s:s + m]
-                items = [WindowItem(i, frames[i], types[i],
-                                    levels.get(i, BackboneLevel())) for i in idx]
-                yield items + [items[-1]] * (window - m), m, idx[0]
+                items = [WindowItem(i, x, types[i], levels.get(i, BackboneLevel()))
+                         for i, x in out[s:s + m]]
+                yield items + [items[-1]] * (window - m), m, gop[s]
 
 
 def _crop(items, original) -> np.ndarray:

@@ -23,10 +23,10 @@ import torch
 from ...bitstream import FramePayload
 from ...bitstream.ids import FrameType
 from ...errors import FormatError
-from ...stem_gop import AV1, BackboneConfig, GopHeader, pack_gop, unpack_gop  # noqa: F401
+from ...stem_gop import (AV1, BackboneConfig, GopHeader, backbone_qindex,  # noqa: F401
+                         pack_gop, unpack_gop)
 from ...frames import to_tensor
 from ...pictures.av1 import Av1Decoder
-from ...pictures.av1_headers import shown_qindex
 from ..base import BackboneLevel
 from ...pictures.yuv420 import upsample2x
 
@@ -96,15 +96,11 @@ def gop_levels(payload: FramePayload, head: GopHeader, parts, height: int,
     is a backbone's base_q_idx (its AV1 frame header, `pictures.av1_headers`) and a motion
     frame's the rounded mean of its two backbones'. A sequence whose headers the reader
     refuses, or a unit that shows no frame, gives -1 (unknown)."""
-    backbones = [p for p in parts if p.frame_type != FrameType.M]
+    shown = backbone_qindex(parts)
+    at = sorted(p.frame_index for p in parts if p.frame_type != FrameType.M)
     h, w = coded_size(height, width, head.scale)
-    bpp = 8 * len(payload.streams[1]) / max(len(backbones) * h * w, 1)
-    try:
-        shown = shown_qindex([p.streams[-1] for p in backbones])
-    except ValueError:
-        shown = [None] * len(backbones)
-    q = {p.frame_index: (-1 if s is None else s) for p, s in zip(backbones, shown)}
-    at = sorted(q)
+    bpp = 8 * len(payload.streams[1]) / max(len(at) * h * w, 1)
+    q = {i: -1 if shown is None or shown[i] is None else shown[i] for i in at}
     for p in parts:
         if p.frame_type == FrameType.M:
             k = bisect.bisect(at, p.frame_index)
