@@ -6,7 +6,8 @@
 Variants (--variants): `av1` the default (structure search + refinement gate), `av1-nogate`
 (structure search, --no-refine), `av1-fast` (--fast: neither), `learned` (the learned
 backbone, refined), `learned-norefine`: so the cost of the search and of the gate shows;
-`s2vc` and `s2vc-nogen` (decoded with --no-generate): S2VC with its shipped weights.
+`s2vc` and `s2vc-nogen` (decoded with --no-generate): S2VC with its shipped weights;
+`s2vc-fast` (--fast: no search of the I-frame's share, decoded with --no-generate).
 
 Each point runs in its own process so its peak RSS (ru_maxrss) is its own. The clip is the
 synthetic panning scene of `vgc`'s demo (made here, nothing downloaded; long clips pan back
@@ -74,6 +75,7 @@ VARIANTS = {
     "learned-norefine": {"backbone": "learned", "refine": False},
     "s2vc": {"codec": "s2vc"},
     "s2vc-nogen": {"codec": "s2vc", "decode": {"generate": False}},
+    "s2vc-fast": {"codec": "s2vc", "fast": True, "decode": {"generate": False}},
 }
 
 

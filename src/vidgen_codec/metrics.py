@@ -10,6 +10,7 @@ Everything is compared on the [0, 255] scale: PSNR peak 255, MS-SSIM data_range 
 
     a, b --as Nx3xHxW in [0,255]--> psnr    (MSE over every pixel of every frame)
                                   -> psnr_y  (same on BT.601 limited-range luma)
+                                  -> psnr_yuv (6:1:1 mean of Y', Cb, Cr PSNRs)
                                   -> ms_ssim (mean over frames)
 
 MS-SSIM uses 5 scales and an 11-tap window, which needs the short side to exceed 160 px.
@@ -58,6 +59,19 @@ def psnr_y(a, b) -> float:
     return _psnr_from_mse(_mse(_luma(x), _luma(y)))
 
 
+def psnr_yuv(a, b) -> float:
+    """(6 PSNR_Y + PSNR_Cb + PSNR_Cr) / 8 of BT.601 limited-range Y'CbCr at full resolution,
+    each over all frames, peak 255: the weighting of JVET's common test conditions, which
+    counts colour errors that `psnr_y` cannot see. inf when a == b."""
+    sse, count = [0.0, 0.0, 0.0], 0
+    for x, y in _chunks(a, b):  # a few frames at a time: a GOP of 1080p frames is gigabytes
+        for k, plane in enumerate((_luma, _cb, _cr)):
+            sse[k] += float(((plane(x) - plane(y)) ** 2).sum())
+        count += x.shape[0] * x.shape[2] * x.shape[3]
+    py, pb, pr = (_psnr_from_mse(e / count) for e in sse)
+    return (6 * py + pb + pr) / 8
+
+
 def ms_ssim(a, b) -> float:
     """MS-SSIM on RGB with data_range 255, averaged over frames; 1.0 when a == b.
 
@@ -101,6 +115,27 @@ def _as_255(x) -> torch.Tensor:
     return x
 
 
+def _chunks(a, b):
+    """(x, y) pairs as `_as_255` gives them, _CHUNK frames at a time."""
+    n = _count(a)
+    if _count(b) != n:
+        raise ValueError(f"frame counts differ: {n} vs {_count(b)}")
+    for i in range(0, n, _CHUNK):
+        yield _check_pair(_as_255(_part(a, i)), _as_255(_part(b, i)))
+
+
+def _count(x) -> int:
+    if isinstance(x, (list, tuple)):
+        return len(x)
+    return x.shape[0] if x.ndim == 4 else 1
+
+
+def _part(x, i: int):
+    if isinstance(x, (list, tuple)) or x.ndim == 4:
+        return x[i:i + _CHUNK]
+    return x
+
+
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if x.shape != y.shape:
         raise ValueError(f"frames differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
@@ -119,6 +154,16 @@ def _psnr_from_mse(mse: float) -> float:
 def _luma(x: torch.Tensor) -> torch.Tensor:
     r, g, b = x[:, 0], x[:, 1], x[:, 2]
     return 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+
+
+def _cb(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    return 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+
+
+def _cr(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    return 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
 
 
 def _window(height: int, width: int) -> int:

@@ -11,14 +11,17 @@ diffusion generator with Contextual Semantic Guidance and Temporal Consistency G
         `generate=False` the coder's own reconstruction (the I-frame's decode for I-frames)
 
 Byte budgets follow stem's (`stem/rate.py`): a GOP's budget, `i_weight` shares for the I-frame
-and one per P-frame; each frame's rate parameter is searched on its real coded size.
+and one per P-frame; each frame's rate parameter is searched on its real coded size. At a bpp
+target the encoder holds a GOP and codes it once per I-frame share (`share_search.py`: the
+config's `i_weight` times 1, 2 and 4), keeping the best by Y'CbCr PSNR; `Structure.search`
+False (`vgc encode --fast`) and fixed rates stream frame by frame at the config's share.
 bitstream_spec.md 15, "s2vc", has the layout; the weights folder names the intra weights it was
 trained with (`intra_dir`, `intra_sha256`), as stem's does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -37,6 +40,7 @@ from ..stem.encoder import chunk_bytes, fit_chunk
 from .iframe import Av1IFrames, LearnedIFrames
 from ..stem.rate import backbone_budget, init_stem_rate, open_gop, span_rate, spend
 from .latent import LatentCoder
+from .share_search import code_gop
 
 ARCHITECTURE = "S2vcModel"
 
@@ -55,6 +59,9 @@ class S2vcEncoderState:
     buffer: torch.Tensor | None = None  # the decoded feature of the last frame
     frame: torch.Tensor | None = None  # the last frame as the coder decodes it
     y_prev: torch.Tensor | None = None  # its latent y_hat (float64; zeros after an I-frame)
+    search: bool = False  # hold each GOP and search the I-frame share (share_search.py)
+    pending: list = field(default_factory=list)  # uint8 (1,3,Hp,Wp) CPU frames of the open GOP
+    gop_len: int = 0  # frames of the open GOP (set at its first frame)
 
 
 @dataclass
@@ -162,10 +169,12 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
         else:
             rate = span_rate(span, 0.0) or init_stem_rate(target.bpp, width, height,
                                                           expected_frames, 0.0)
+        search = s.search and rate is not None
         if span is not None:
             return S2vcEncoderState(gop, backbone, width, height, rate, q, span.end,
-                                    index=span.first)
-        return S2vcEncoderState(gop, backbone, width, height, rate, q, expected_frames)
+                                    index=span.first, search=search)
+        return S2vcEncoderState(gop, backbone, width, height, rate, q, expected_frames,
+                                search=search)
 
     def chunking(self, st: S2vcEncoderState) -> tuple[int, bool]:
         """(frames of one GOP, True): spans of whole GOPs, a new span at each scene cut."""
@@ -173,13 +182,32 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
 
     @torch.no_grad()
     def encode_frame(self, st: S2vcEncoderState, x: torch.Tensor):
+        if st.search:
+            if not st.pending:
+                st = replace(st, gop_len=self._gop_frames(st))
+            frame = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)  # exact
+            st = replace(st, pending=st.pending + [frame])
+            if len(st.pending) < st.gop_len:
+                return [], st
+            return code_gop(self, st)
+        return self.code_frame(st, x, self.cfg.i_weight)
+
+    @torch.no_grad()
+    def flush(self, st: S2vcEncoderState):
+        if st.pending:
+            return code_gop(self, st)
+        return [], st
+
+    @torch.no_grad()
+    def code_frame(self, st: S2vcEncoderState, x: torch.Tensor, i_weight: float, *,
+                   gop_frames: int | None = None):
+        """The next frame's chunks: an I-frame at a GOP's start (its budget share `i_weight`
+        against 1 per P-frame; the GOP `gop_frames` long, default as planned), else a
+        P-frame."""
         x = x.to(self.device)
         if st.buffer is None or st.p_left == 0:
-            return self._code_i(st, x)
+            return self._code_i(st, x, i_weight, gop_frames or self._gop_frames(st))
         return self._code_p(st, x)
-
-    def flush(self, st: S2vcEncoderState):
-        return [], st
 
     def _gop_frames(self, st: S2vcEncoderState) -> int:
         """Frames of the GOP that starts now; a stub under half a GOP joins it (known end)."""
@@ -189,12 +217,11 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
             n = left if 2 * (left - n) < n else n
         return n
 
-    def _code_i(self, st: S2vcEncoderState, x: torch.Tensor):
-        t, n = st.index, self._gop_frames(st)
+    def _code_i(self, st: S2vcEncoderState, x: torch.Tensor, w: float, n: int):
+        t = st.index
         rate, budget = st.rate, None
         if st.q_fixed is None:
             rate = open_gop(rate, n)
-            w = self.cfg.i_weight
             budget = backbone_budget(rate, w, w + n - 1, 0)
         coder = self._iframes(st.backbone, st.width, st.height)
         pl, rec, q = coder.code(x, t, budget, st.q_fixed, rate.q_i if rate else None)
