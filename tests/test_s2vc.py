@@ -239,7 +239,8 @@ SHIPPED = repo_weights_dir() / "s2vc" / "config.json"
 @pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped s2vc weights")
 @pytest.mark.parametrize("target", [0.02, 0.03])
 def test_shipped_s2vc_meets_bpp_target(tmp_path, target):
-    """A moving synthetic scene, 320x192, 41 frames (two GOPs): within ±5 % of the target;
+    """A moving synthetic scene, 320x192, 41 frames (one GOP: the 9-frame stub joins the
+    first 32): within ±5 % of the target;
     the file decodes with and without the generator. (The shipped model's P-frames top out
     near 0.047 bpp on this clip; on cup a larger I-frame share now reaches 0.049 at a 0.05
     target, which the config's share left at 0.039: see RESULTS.md.)"""

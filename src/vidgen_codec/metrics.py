@@ -62,13 +62,27 @@ def psnr_y(a, b) -> float:
 def psnr_yuv(a, b) -> float:
     """(6 PSNR_Y + PSNR_Cb + PSNR_Cr) / 8 of BT.601 limited-range Y'CbCr at full resolution,
     each over all frames, peak 255: the weighting of JVET's common test conditions, which
-    counts colour errors that `psnr_y` cannot see. inf when a == b."""
+    counts colour errors that `psnr_y` cannot see. Each plane's PSNR is capped at PSNR_CAP, so
+    an exact plane does not make the mean infinite."""
+    return psnr_yuv_from_sse(*ycbcr_sse(a, b))
+
+
+def ycbcr_sse(a, b) -> tuple[tuple[float, float, float], int]:
+    """(sums of squared Y', Cb, Cr differences, pixels per plane) over every frame, read a few
+    frames at a time (a GOP of 1080p frames in float64 is gigabytes)."""
     sse, count = [0.0, 0.0, 0.0], 0
-    for x, y in _chunks(a, b):  # a few frames at a time: a GOP of 1080p frames is gigabytes
+    for x, y in _chunks(a, b):
         for k, plane in enumerate((_luma, _cb, _cr)):
             sse[k] += float(((plane(x) - plane(y)) ** 2).sum())
         count += x.shape[0] * x.shape[2] * x.shape[3]
-    py, pb, pr = (_psnr_from_mse(e / count) for e in sse)
+    return (sse[0], sse[1], sse[2]), count
+
+
+def psnr_yuv_from_sse(sse: tuple[float, float, float], count: int) -> float:
+    """`psnr_yuv` from `ycbcr_sse`'s sums (added up over parts of a clip)."""
+    if count <= 0:
+        raise ValueError("no pixels to compare")
+    py, pb, pr = (min(_psnr_from_mse(e / count), PSNR_CAP) for e in sse)
     return (6 * py + pb + pr) / 8
 
 
@@ -127,7 +141,9 @@ def _chunks(a, b):
 def _count(x) -> int:
     if isinstance(x, (list, tuple)):
         return len(x)
-    return x.shape[0] if x.ndim == 4 else 1
+    if isinstance(x, (np.ndarray, torch.Tensor)):
+        return x.shape[0] if x.ndim == 4 else 1
+    return _as_255(x).shape[0]  # raises its TypeError
 
 
 def _part(x, i: int):

@@ -16,6 +16,7 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 NEAR = 0.03  # a coding within this share below the budget is close enough
+BUDGET_SLACK = 1.03  # a candidate coding over its budget by more than this is not within it
 LOOK_AHEAD = 3  # knob steps tried past the bisection's answer when it is not
 
 
@@ -86,3 +87,14 @@ def _best(seen: dict, sizes: dict, budget: float, over: float):
         if sizes[j] - budget < budget - sizes[k]:
             k = j
     return (k, seen[k]), sizes[k]
+
+
+def choose_within_budget(candidates: list[T], budget: float | None, score: Callable[[T], float],
+                         size: Callable[[T], int]) -> T:
+    """Of codings of the same frames (stem's structures, s2vc's I-frame shares): the best
+    score (fewer bytes on a tie) among those within BUDGET_SLACK of `budget` (every one when
+    it is None); when none is, the smallest (the better score on a tie)."""
+    fits = [c for c in candidates if budget is None or size(c) <= BUDGET_SLACK * budget]
+    if fits:
+        return max(fits, key=lambda c: (score(c), -size(c)))
+    return min(candidates, key=lambda c: (size(c), -score(c)))

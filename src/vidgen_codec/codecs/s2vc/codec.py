@@ -29,6 +29,7 @@ import torch
 from ...bitstream import FramePayload
 from ...bitstream.ids import ChunkType, CodecId, FrameType
 from ...errors import FormatError, InputError, WeightsError
+from ...frames import to_uint8
 from ...models.s2vc_model import S2vcConfig, S2vcModel
 from ...weights import (identity, load_into, load_model, load_state, pair_identity, read_config,
                         repo_weights_dir, save_state)
@@ -40,7 +41,7 @@ from ..stem.encoder import chunk_bytes, fit_chunk
 from .iframe import Av1IFrames, LearnedIFrames
 from ..stem.rate import backbone_budget, init_stem_rate, open_gop, span_rate, spend
 from .latent import LatentCoder
-from .share_search import code_gop
+from .share_search import code_gop, searchable
 
 ARCHITECTURE = "S2vcModel"
 
@@ -60,7 +61,7 @@ class S2vcEncoderState:
     frame: torch.Tensor | None = None  # the last frame as the coder decodes it
     y_prev: torch.Tensor | None = None  # its latent y_hat (float64; zeros after an I-frame)
     search: bool = False  # hold each GOP and search the I-frame share (share_search.py)
-    pending: list = field(default_factory=list)  # uint8 (1,3,Hp,Wp) CPU frames of the open GOP
+    pending: list = field(default_factory=list)  # the open GOP's frames, HpxWpx3 uint8
     gop_len: int = 0  # frames of the open GOP (set at its first frame)
 
 
@@ -182,11 +183,13 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
 
     @torch.no_grad()
     def encode_frame(self, st: S2vcEncoderState, x: torch.Tensor):
-        if st.search:
+        if st.search and (st.pending or st.p_left == 0):  # holding a GOP, or at a GOP's start
             if not st.pending:
-                st = replace(st, gop_len=self._gop_frames(st))
-            frame = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)  # exact
-            st = replace(st, pending=st.pending + [frame])
+                n = self._gop_frames(st)
+                if not searchable(n, *x.shape[-2:]):
+                    return self.code_frame(st, x, self.cfg.i_weight)  # this GOP streams
+                st = replace(st, gop_len=n)
+            st = replace(st, pending=st.pending + [to_uint8(x)[0]])  # exact: x from uint8
             if len(st.pending) < st.gop_len:
                 return [], st
             return code_gop(self, st)

@@ -38,7 +38,7 @@ from ...bitstream.ids import ChunkType, FrameType
 from ...frames import to_tensor, to_uint8
 from ...motion.mv_coding import FieldFormat, encode_field
 from ...pictures.av1 import CRF_MAX, CRF_MIN, CRF_STEP, Av1Settings, encode_sequence
-from ...pictures.fit import fit_to_budget
+from ...pictures.fit import BUDGET_SLACK, choose_within_budget, fit_to_budget
 from . import backbone as bb
 from . import encoder as se
 from . import motion as sm
@@ -51,7 +51,6 @@ from .rate import StemRate, open_gop, spend
 log = logging.getLogger(__name__)
 
 FAIL_DB = 4.0  # a motion frame this far below its backbones' mean (luma PSNR) has failed
-BUDGET_SLACK = 1.03  # a candidate over budget by more than this is not within it
 MOTION_SLOPE = 0.03  # see _lambda
 REFIT = 0.02  # refit the backbones when the motion bytes miss their estimate by this share
 
@@ -179,10 +178,7 @@ def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _
 
 def _choose(results: list[_Candidate], budget: float | None) -> _Candidate:
     ok = [c for c in results if not c.failed or c.interval == 1] or results
-    fits = [c for c in ok if budget is None or c.bytes <= BUDGET_SLACK * budget]
-    if fits:
-        return max(fits, key=lambda c: (c.score, -c.bytes))
-    return min(ok, key=lambda c: (c.bytes, -c.score))
+    return choose_within_budget(ok, budget, lambda c: c.score, lambda c: c.bytes)
 
 
 def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _Candidate:
