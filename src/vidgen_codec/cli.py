@@ -77,7 +77,7 @@ def main():
 @click.option("--fast", is_flag=True,
               help="stem av1: skip the structure search and the refinement gate (every frame "
                    "an AV1 frame unless --backbone-interval; no refinement). s2vc: skip the "
-                   "search of the I-frame's share of each GOP (encodes about 2.3x faster, "
+                   "search of the I-frame's share of each GOP (encodes about 2x faster, "
                    "frame by frame).")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "auto"]))
 @click.option("--weights", default=None, help="Weights folder (default: the shipped weights).")
