@@ -423,3 +423,25 @@ def test_missed_target_and_weights_messages(make_clip, tmp_path, intra_dir, caps
     code, _, err = vgc("encode", clip.path, tmp_path / "v.vgc", "--codec", "intra",
                        "--weights", intra_dir, "--bpp", "0.5", "-q", "-vv", capsys=capsys)
     assert code == 0
+
+
+def test_signals_are_held_while_a_temporary_file_is_created():
+    """A SIGHUP arriving between creating an output's temporary file and arranging its removal
+    is raised after the block (the race behind a .tmp left once by the test above)."""
+    import os
+
+    from vidgen_codec import deferred_signals as ds
+
+    previous = signal.signal(signal.SIGHUP, ds.on_signal)
+    done = []
+    try:
+        with pytest.raises(ds.Terminated) as e:
+            with ds.signals_deferred():
+                os.kill(os.getpid(), signal.SIGHUP)
+                deadline = time.time() + 10
+                while not ds._pending and time.time() < deadline:  # the handler has run
+                    time.sleep(0.001)
+                done.append(True)
+        assert done == [True] and e.value.signum == signal.SIGHUP and ds._pending == []
+    finally:
+        signal.signal(signal.SIGHUP, previous)

@@ -12,6 +12,7 @@ import click
 from . import __version__
 from .cli_options import (raw_input_options, raw_spec, refiner_options, run_options, setup_run,
                           train_options, worker_options)
+from .deferred_signals import Terminated, on_signal
 from .errors import InputError, VgcError
 from .video_writer import MP4_SETTINGS_HELP, SUPPORTED_OUTPUTS
 
@@ -723,19 +724,6 @@ def _run_batch(kind, inputs, out_dir, suffix, options, workers, ray_address, ret
         sys.exit(1)
 
 
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so every writer removes its temporary file."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _on_signal(signum, frame):
-    signal.signal(signum, signal.SIG_IGN)  # a second one does not interrupt the cleanup
-    raise Terminated(signum)
-
-
 def run():
     """Console entry point: one-line errors, documented exit codes (README), no tracebacks for
     bad input: 0 done, 1 error, 2 usage error, 3 internal error, 128 + n killed by signal n
@@ -748,7 +736,7 @@ def run():
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             try:
-                previous[sig] = signal.signal(sig, _on_signal)
+                previous[sig] = signal.signal(sig, on_signal)
             except ValueError:  # not the main thread (run() called from a library)
                 pass
     try:

@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 
+from .deferred_signals import signals_deferred
 from .errors import InputError
 
 STDIO = "-"
@@ -28,13 +29,16 @@ def input_path(path: str, suffix: str = ""):
     if path != STDIO:
         yield path
         return
-    fd, tmp = tempfile.mkstemp(prefix="vgc-stdin-", suffix=suffix)
+    tmp = None
     try:
+        with signals_deferred():  # no signal between creating the file and knowing its name
+            fd, tmp = tempfile.mkstemp(prefix="vgc-stdin-", suffix=suffix)
         with os.fdopen(fd, "wb") as f:
             shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
         yield tmp
     finally:
-        os.unlink(tmp)
+        if tmp is not None:
+            os.unlink(tmp)
 
 
 @contextlib.contextmanager
@@ -44,9 +48,11 @@ def output_path(path: str, suffix: str):
     if path != STDIO:
         yield path
         return
-    folder = tempfile.mkdtemp(prefix="vgc-stdout-")
-    tmp = os.path.join(folder, "out" + suffix)
+    folder = None
     try:
+        with signals_deferred():
+            folder = tempfile.mkdtemp(prefix="vgc-stdout-")
+        tmp = os.path.join(folder, "out" + suffix)
         yield tmp
         out = sys.stdout.buffer
         try:
@@ -59,4 +65,5 @@ def output_path(path: str, suffix: str):
             raise InputError("standard output was closed before all of the output was "
                              "written") from None
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -25,6 +25,7 @@ import av
 import av.error
 import numpy as np
 
+from .deferred_signals import signals_deferred
 from .errors import InputError
 from .preflight import umask_mode
 
@@ -119,18 +120,21 @@ class VideoWriter:
             prefix = f".{os.path.basename(self.path)}."
             # mkstemp/mkdtemp make 0600/0700; the output gets what the umask allows, as
             # any other program's output does
+            with signals_deferred():  # SIGTERM/SIGHUP wait until self._tmp is set
+                if self.kind == "png_dir":
+                    self._tmp = tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent)
+                else:
+                    fd, self._tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
+                    os.close(fd)
             if self.kind == "png_dir":
-                self._tmp = tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent)
                 os.chmod(self._tmp, umask_mode(folder=True))
             else:
-                fd, self._tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
-                os.close(fd)
                 os.chmod(self._tmp, umask_mode())
                 self._open_container()
         except _AV_ERRORS as e:
             self.abort()
             raise InputError(f"cannot write {self.path}: {_reason(e)}") from None
-        except BaseException:  # a signal (cli.Terminated) or Ctrl-C while opening
+        except BaseException:  # a signal (deferred_signals.Terminated) or Ctrl-C while opening
             self.abort()
             raise
 

@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .framing import FORMAT_MAJOR, FORMAT_MINOR, ChunkInfo, framing_for, pack_file_header
+from ..deferred_signals import signals_deferred
 from .headers import (MAX_FRAME_COUNT, FramePayload, RefineRecord, SequenceHeader,
                       seq_frame_count_offset)
 from .ids import FRAME_CHUNK_TYPES, ChunkType
@@ -54,9 +55,11 @@ class ContainerWriter:
         self.path = Path(path)
         if self.path.is_dir():
             raise IsADirectoryError(f"{self.path} is a directory")
-        self._tmp_path, self._f = _open_temp(self.path)
-        # If the writer is dropped without close() (no `with`), still remove the temporary file.
-        self._discard = weakref.finalize(self, _discard, self._f, self._tmp_path)
+        with signals_deferred():  # no signal between creating the file and arranging removal
+            self._tmp_path, self._f = _open_temp(self.path)
+            # If the writer is dropped without close() (no `with`), still remove the temporary
+            # file (also at interpreter exit).
+            self._discard = weakref.finalize(self, _discard, self._f, self._tmp_path)
         self._header: SequenceHeader | None = None
         self._seq_payload: bytes | None = None
         self._seq_offset = 0
