@@ -72,7 +72,7 @@ def test_search_keeps_the_best_share_and_its_state():
     assert after.rate == chosen_end.rate and torch.equal(after.y_prev, chosen_end.y_prev)
     assert torch.equal(after.buffer, chosen_end.buffer)
     # and the second GOP is the search run from there
-    second, _ = share_search.code_gop(codec, replace(chosen_end, pending=u8[6:], gop_len=6))
+    second, _ = share_search.code_gop(codec, replace(chosen_end, pending=u8[6:]))
     assert _key(per_frame[11]) == _key(second)
 
 

@@ -62,7 +62,6 @@ class S2vcEncoderState:
     y_prev: torch.Tensor | None = None  # its latent y_hat (float64; zeros after an I-frame)
     search: bool = False  # hold each GOP and search the I-frame share (share_search.py)
     pending: list = field(default_factory=list)  # the open GOP's frames, HpxWpx3 uint8
-    gop_len: int = 0  # frames of the open GOP (set at its first frame)
 
 
 @dataclass
@@ -184,13 +183,11 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
     @torch.no_grad()
     def encode_frame(self, st: S2vcEncoderState, x: torch.Tensor):
         if st.search and (st.pending or st.p_left == 0):  # holding a GOP, or at a GOP's start
-            if not st.pending:
-                n = self._gop_frames(st)
-                if not searchable(n, *x.shape[-2:]):
-                    return self.code_frame(st, x, self.cfg.i_weight)  # this GOP streams
-                st = replace(st, gop_len=n)
+            n = self._gop_frames(st)  # index stays at the GOP's start while it is held
+            if not st.pending and not searchable(n, *x.shape[-2:]):
+                return self.code_frame(st, x, self.cfg.i_weight)  # this GOP streams
             st = replace(st, pending=st.pending + [to_uint8(x)[0]])  # exact: x from uint8
-            if len(st.pending) < st.gop_len:
+            if len(st.pending) < n:
                 return [], st
             return code_gop(self, st)
         return self.code_frame(st, x, self.cfg.i_weight)

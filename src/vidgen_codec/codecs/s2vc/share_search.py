@@ -46,7 +46,7 @@ def code_gop(codec, st):
     """(chunks, state) of the GOP held in `st.pending` (HxWx3 uint8, padded): the coding at
     the best share."""
     frames = st.pending
-    start = replace(st, pending=[], gop_len=0)
+    start = replace(st, pending=[])
     budget = open_gop(st.rate, len(frames)).gop_budget
     results = []
     for k in SHARES if len(frames) > 1 else SHARES[:1]:
