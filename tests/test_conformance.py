@@ -23,8 +23,11 @@ from vidgen_codec.video_io import read_frames
 
 # every codec; stem and s2vc with each backbone coder ("stem" is the learned one, "stem/av1"
 # SVT-AV1; s2vc's I-frames likewise)
-CODECS = [s.name for s in list_codecs()] + ["stem/av1", "s2vc/av1"]
-BACKBONE = {"stem": "learned", "stem/av1": "av1", "s2vc/av1": "av1"}
+# "stem/synth": av1 backbones at quarter scale, so every GOP is synthesised (frames between
+# backbones rebuilt by the decoder)
+CODECS = [s.name for s in list_codecs()] + ["stem/av1", "s2vc/av1", "stem/synth"]
+BACKBONE = {"stem": "learned", "stem/av1": "av1", "s2vc/av1": "av1", "stem/synth": "av1"}
+EXTRA = {"stem/synth": {"backbone_scale": 4}}
 
 
 @pytest.fixture(params=CODECS)
@@ -39,6 +42,7 @@ def _encode(clip, weights, out, **kw):
     name, wdir = weights
     if name in BACKBONE:
         kw.setdefault("backbone", BACKBONE[name])
+    kw.update(EXTRA.get(name, {}))
     return api.encode(clip.path, str(out), codec=name.split("/")[0], weights=wdir,
                       progress=False, **kw)
 

@@ -69,7 +69,7 @@ def main():
 @click.option("--backbone", type=click.Choice(["av1", "learned"]), default=None,
               help="stem: backbone coder, SVT-AV1 (default) or the learned intra + residual "
                    "models; s2vc: the I-frame coder, the learned intra (default) or SVT-AV1.")
-@click.option("--backbone-scale", type=click.Choice(["1", "2"]), default=None,
+@click.option("--backbone-scale", type=click.Choice(["1", "2", "4"]), default=None,
               help="stem av1: code backbones at full (1) or half (2) resolution per side "
                    "(default: measured per GOP).")
 @click.option("--preset", type=int, default=None,

@@ -150,10 +150,14 @@ def _frame_entries(fc, backbone: str | None) -> tuple[list[dict], GopHeader | No
 def _gop_structures(gops: list[GopHeader]) -> list[dict] | None:
     """What the av1 encoder chose per GOP (the SEQUENCE_HEADER's gop_size and
     backbone_interval are the plan's, informative): counts of (interval, scale)."""
-    gops = Counter((g.interval, g.scale) for g in gops)
+    gops = Counter((g.interval, g.scale, g.synth) for g in gops)
     if not gops:
         return None
-    return [{"interval": b, "scale": s, "gops": n} for (b, s), n in sorted(gops.items())]
+    return [{"interval": b, "scale": s, "synthesised": y, "gops": n}
+            for (b, s, y), n in sorted(gops.items())]
+
+
+_SCALE_NAMES = {1: "full", 2: "half", 4: "quarter"}
 
 
 def _quantiser(frames: list[dict]) -> dict | None:
@@ -190,7 +194,8 @@ def format_text(d: dict, *, per_frame: bool = False) -> str:
     if d.get("av1_gops"):
         lines.append("as coded    " + ", ".join(
             f"{g['gops']} GOP{'s' if g['gops'] > 1 else ''} with backbone interval "
-            f"{g['interval']} at {'full' if g['scale'] == 1 else 'half'} scale"
+            f"{g['interval']} at {_SCALE_NAMES[g['scale']]} scale"
+            + (", frames between backbones synthesised" if g["synthesised"] else "")
             for g in d["av1_gops"]))
     q = d.get("av1_qindex")
     if q:

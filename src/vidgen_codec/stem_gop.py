@@ -10,7 +10,7 @@ these.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .bitstream import FramePayload, decode_uvarint, encode_uvarint
 from .bitstream.ids import FrameType
@@ -20,7 +20,10 @@ from .pictures.av1_headers import OBU_TEMPORAL_DELIMITER, obus, shown_qindex
 
 LEARNED, AV1 = 0, 1  # backbone coder ids (CODEC_CONFIG byte 0)
 BACKBONES = {"learned": LEARNED, "av1": AV1}
-SCALES = (1, 2)  # backbone scale: 1 full resolution, 2 half per side
+SCALES = (1, 2)  # backbone scales of GOPs with motion frames: 1 full, 2 half per side
+SYNTH_SCALES = (1, 2, 4)  # of synthesised GOPs: also 4, a quarter per side
+SYNTH, LANCZOS = 0x04, 0x08  # GOP header byte 0, beside scale_log2 (bits 0-1)
+BLEND, MOTION = 0, 1  # how a synthesised GOP rebuilds an interval's frames (stream 2's bits)
 
 COLOR_BT601_LIMITED = 0
 
@@ -57,28 +60,63 @@ MAX_GOP_FRAMES = 255
 class GopHeader:
     """An av1 GOP: its frame count n, backbone interval b (backbones at 0, b, 2b, .. and the
     last frame), backbone scale, and which of its refiner windows the decoder refines (bit k:
-    window k; the encoder's choice, see `refine/gate.py`)."""
+    window k; the encoder's choice, see `refine/gate.py`).
+
+    `synth`: the frames between backbones send nothing; the decoder rebuilds each interval's
+    by `modes[k]` (BLEND or MOTION, one per interval with frames between its backbones, in
+    stream 2) from the two backbones around them (`motion.bilateral`). `lanczos`: reduced-scale
+    backbones are upsampled by `pictures.lanczos` instead of the (9, 3, 3, 1) rule."""
 
     scale: int
     frames: int
     interval: int
     refine_mask: int = 0
+    synth: bool = False
+    lanczos: bool = False
+    modes: tuple[int, ...] = ()
 
     def positions(self) -> list[int]:
         if self.frames == 1:
             return [0]
         return sorted(set(range(0, self.frames - 1, self.interval)) | {self.frames - 1})
 
+    def gaps(self) -> int:
+        """Backbone intervals with frames between their backbones (one mode each)."""
+        pos = self.positions()
+        return sum(b - a > 1 for a, b in zip(pos, pos[1:]))
+
     def pack(self) -> bytes:
-        return bytes([self.scale.bit_length() - 1]) + encode_uvarint(self.frames) \
+        flags = (SYNTH if self.synth else 0) | (LANCZOS if self.lanczos else 0)
+        return bytes([(self.scale.bit_length() - 1) | flags]) + encode_uvarint(self.frames) \
             + encode_uvarint(self.interval) + encode_uvarint(self.refine_mask, bits=64)
+
+
+def pack_modes(modes: tuple[int, ...]) -> bytes:
+    """A synthesised GOP's stream 2: bit k (least significant first, byte k // 8) = mode k."""
+    out = bytearray((len(modes) + 7) // 8)
+    for k, m in enumerate(modes):
+        out[k >> 3] |= (m & 1) << (k & 7)
+    return bytes(out)
+
+
+def _unpack_modes(data: bytes, count: int, chunk) -> tuple[int, ...]:
+    if len(data) != (count + 7) // 8 or (count % 8 and data[-1] >> (count % 8)):
+        raise FormatError("av1 GOP chunk: synthesised GOP's mode bits malformed", chunk=chunk)
+    return tuple((data[k >> 3] >> (k & 7)) & 1 for k in range(count))
 
 
 def pack_gop(t0: int, head: GopHeader, payloads: list[FramePayload]) -> FramePayload:
     """One frame payload for a whole GOP from its per-frame payloads (decode order; I: [unit],
     P: [motion field,] unit, M: three motion streams): [header, every AV1 unit concatenated
     (each starts with its temporal delimiter OBU), every motion stream packed in decode order
-    (`pack_motion`)]."""
+    (`pack_motion`)]. A synthesised GOP's M payloads carry nothing: stream 2 is its header's
+    mode bits (`pack_modes`)."""
+    units = [p.streams[-1] for p in payloads if p.frame_type != FrameType.M]
+    if head.synth:
+        if len(head.modes) != head.gaps():
+            raise ValueError("a synthesised GOP needs one mode per interval")
+        return FramePayload(t0, FrameType.I, 0, [head.pack(), b"".join(units),
+                                                 pack_modes(head.modes)])
     units = [p.streams[-1] for p in payloads if p.frame_type != FrameType.M]
     items = []
     for p in payloads:
@@ -118,8 +156,14 @@ def unpack_gop(payload: FramePayload, *, chunk=None) -> tuple[GopHeader, list[Fr
     if len(units) != len(pos):
         raise FormatError(f"av1 GOP chunk holds {len(units)} AV1 temporal units for "
                           f"{len(pos)} backbones", chunk=chunk)
-    motion = _MotionReader(streams[2], chunk)
     frames = [FramePayload(t0, FrameType.I, 0, units[:1])]
+    if head.synth:
+        head = replace(head, modes=_unpack_modes(streams[2], head.gaps(), chunk))
+        for j, (a, b) in enumerate(zip(pos, pos[1:])):
+            frames.append(FramePayload(t0 + b, FrameType.P, 0, [units[j + 1]]))
+            frames += [FramePayload(t0 + i, FrameType.M, 0, []) for i in range(a + 1, b)]
+        return head, frames
+    motion = _MotionReader(streams[2], chunk)
     for j, (a, b) in enumerate(zip(pos, pos[1:])):
         field = [motion.field()] if b - a > 1 else []
         frames.append(FramePayload(t0 + b, FrameType.P, 0, field + [units[j + 1]]))
@@ -197,7 +241,7 @@ def split_units(data: bytes, *, chunk=None) -> list[bytes]:
 
 def _parse_gop_header(data: bytes, chunk) -> GopHeader:
     try:
-        if not data or data[0] > 1:
+        if not data or data[0] & ~(3 | SYNTH | LANCZOS) or data[0] & 3 == 3:
             raise ValueError
         n, at = decode_uvarint(data, 1, bits=32)
         b, at = decode_uvarint(data, at, bits=32)
@@ -206,4 +250,7 @@ def _parse_gop_header(data: bytes, chunk) -> GopHeader:
         raise FormatError("malformed av1 GOP header", chunk=chunk) from None
     if at != len(data) or not 1 <= n <= MAX_GOP_FRAMES or not 1 <= b < max(n, 2):
         raise FormatError("malformed av1 GOP header", chunk=chunk)
-    return GopHeader(1 << data[0], n, b, mask)
+    scale = 1 << (data[0] & 3)
+    if scale == 4 and not data[0] & SYNTH:
+        raise FormatError("malformed av1 GOP header (quarter scale needs SYNTH)", chunk=chunk)
+    return GopHeader(scale, n, b, mask, bool(data[0] & SYNTH), bool(data[0] & LANCZOS))

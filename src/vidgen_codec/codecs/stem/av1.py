@@ -43,7 +43,7 @@ from . import backbone as bb
 from . import encoder as se
 from . import motion as sm
 from ..base import CodedChunk
-from ...stem_gop import MAX_GOP_FRAMES
+from ...stem_gop import BLEND, MAX_GOP_FRAMES, MOTION
 from .cuts import CutDetector
 from .plan import StemPlan
 from .rate import StemRate, open_gop, spend
@@ -75,6 +75,8 @@ class Av1EncoderState:
     crf_last: float | None = None
     refined: bool | None = None  # a GOP so far has a refine mask bit set (None: no GOP yet)
     refine_bytes: int = 0  # size of the file's REFINE chunk
+    synth: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())  # synthesised GOPs' candidate
+    # (intervals, scales); none: no synthesised candidate
 
 
 def encode_frame(codec, st: Av1EncoderState, x: torch.Tensor):
@@ -117,6 +119,7 @@ def _code_gop(codec, st: Av1EncoderState):
     for s in st.scales:
         for b in sorted({min(i, max(n - 1, 1)) for i in st.intervals}):
             results.append(_candidate(codec, st, frames, originals, b, s, budget, flows))
+    results += _synth_candidates(codec, st, frames, originals, budget)
     best = _choose(results, budget)
     if st.refiner is not None:
         best = _gate(codec, st, best, frames[0][0], originals)
@@ -125,15 +128,17 @@ def _code_gop(codec, st: Av1EncoderState):
             # reserve (a file without refined windows drops it): code this GOP again without
             # its bytes, so that the file still meets its target (only the first span of a
             # chunked encode pays for it: refine_bytes is 0 in the others)
-            again = _candidate(codec, st, frames, originals, best.interval, best.scale,
-                               budget - st.refine_bytes, flows)
+            again = (_synth_candidate(codec, st, frames, originals, best.interval, best.scale,
+                                      budget - st.refine_bytes) if best.synth else
+                     _candidate(codec, st, frames, originals, best.interval, best.scale,
+                                budget - st.refine_bytes, flows))
             best = _gate(codec, st, again, frames[0][0], originals)
     chunks = [CodedChunk(ChunkType.BACKBONE_FRAME, best.payload, gop_start=True)]
     if rate is not None:
         rate = replace(spend(rate, best.bytes, frames=n), q_i=best.crf)
     chosen = st.chosen + [(frames[0][0], best.interval, best.scale, best.crf, best.bytes)]
     log.debug("GOP at %d, budget %s: %s", frames[0][0], budget,
-              [(c.interval, c.scale, c.crf, c.bytes, round(c.score, 2), c.failed)
+              [(c.interval, c.scale, c.synth, c.crf, c.bytes, round(c.score, 2), c.failed)
                for c in results])
     refined = bool(st.refined) or best.refine_mask != 0
     return chunks, replace(st, rate=rate, gop=[], chosen=chosen, crf_last=best.crf,
@@ -150,6 +155,7 @@ class _Candidate:
     score: float  # luma PSNR over the GOP (dB)
     failed: bool
     refine_mask: int = 0  # set by _gate
+    synth: bool = False  # frames between backbones rebuilt by the decoder
 
 
 def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _Candidate:
@@ -249,6 +255,86 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _
     rec = [to_uint8(d)[0][: st.height, : st.width] for d in decoded]
     return _Candidate(b, s, crf, payload, se.chunk_bytes(payload), score(rec, real),
                       _failed(rec, real, pos))
+
+
+def _synth_candidates(codec, st, frames, originals, budget) -> list[_Candidate]:
+    """Synthesised GOPs at each candidate scale, intervals from the longest down; at a scale,
+    a shorter interval is not tried once a longer one is over the budget at the highest CRF
+    (more backbones cost more)."""
+    n = len(frames)
+    intervals, scales = st.synth
+    out = []
+    for s in scales:
+        for b in sorted({max(min(i, n - 1), 1) for i in intervals}, reverse=True):
+            if b < 2 and (st.scales or n > 2):  # B = 1 is the other search's, unless it has
+                continue                       # no scale (--backbone-scale 4)
+            c = _synth_candidate(codec, st, frames, originals, b, s, budget)
+            out.append(c)
+            if budget is not None and c.bytes > BUDGET_SLACK * budget:
+                break
+    return out
+
+
+def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget) -> _Candidate:
+    """Backbones every b frames at scale s, the frames between them rebuilt by the decoder;
+    per interval the encoder signals the rebuild (BLEND or MOTION) nearer the originals."""
+    from .decoder import interval_frames
+
+    n = len(frames)
+    t0 = frames[0][0]
+    head = bb.GopHeader(s, n, b, synth=True, lanczos=s > 1)
+    pos = head.positions()
+    head = replace(head, modes=(BLEND,) * head.gaps())  # the mode bits' size is fixed
+    pics = [bb.downscale(originals[i][: bb.even(st.height), : bb.even(st.width)], s)
+            for i in pos]
+    hp, wp = originals[0].shape[:2]
+
+    def code(crf):
+        units = encode_sequence(pics, crf, st.settings)
+        parts = [FramePayload(t0 + i, FrameType.I if k == 0 else FrameType.P, 0, [u])
+                 for k, (i, u) in enumerate(zip(pos, units))]
+        return units, parts
+
+    def size(coded):
+        return se.chunk_bytes(bb.pack_gop(t0, head, coded[1]))
+
+    if st.crf_fixed is not None:
+        crf, (units, parts) = st.crf_fixed, code(st.crf_fixed)
+    else:
+        crf, (units, parts) = fit_to_budget(code, size, budget, CRF_MIN, CRF_MAX, CRF_STEP,
+                                            falling=True, guess=st.crf_last,
+                                            over=BUDGET_SLACK - 1)
+    backs = [to_uint8(f)[0] for f in bb.decode_backbones(units, s, st, hp, wp, head.lanczos)]
+    h, w = st.height, st.width
+    rec = [backs[0][:h, :w]]
+    modes = []
+    for j, (a, c) in enumerate(zip(pos, pos[1:])):
+        if c - a > 1:
+            tries = {m: interval_frames(backs[j], backs[j + 1], c - a, m) for m in (BLEND, MOTION)}
+            sse = {m: sum(_sse(f[:h, :w], originals[a + k][:h, :w])
+                          for k, f in enumerate(fs, 1)) for m, fs in tries.items()}
+            mode = MOTION if sse[MOTION] < sse[BLEND] else BLEND
+            modes.append(mode)
+            rec += [f[:h, :w] for f in tries[mode]]
+        rec.append(backs[j + 1][:h, :w])
+    head = replace(head, modes=tuple(modes))
+    payload = bb.pack_gop(t0, head, _synth_parts(t0, pos, parts))
+    real = [o[:h, :w] for o in originals]
+    return _Candidate(b, s, crf, payload, se.chunk_bytes(payload), score(rec, real), False,
+                      synth=True)
+
+
+def _sse(a: np.ndarray, b: np.ndarray) -> int:
+    d = a.astype(np.int64) - b
+    return int(np.sum(d * d))
+
+
+def _synth_parts(t0: int, pos: list[int], backbone_parts: list) -> list:
+    out = [backbone_parts[0]]
+    for k in range(1, len(pos)):
+        out += [FramePayload(t0 + i, FrameType.M, 0, []) for i in range(pos[k - 1] + 1, pos[k])]
+        out.append(backbone_parts[k])
+    return out
 
 
 def _field(flows: dict, originals, i: int, j: int, fmt: FieldFormat) -> np.ndarray:

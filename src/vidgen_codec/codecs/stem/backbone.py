@@ -28,7 +28,9 @@ from ...stem_gop import (AV1, BackboneConfig, GopHeader, backbone_qindex,  # noq
 from ...frames import to_tensor
 from ...pictures.av1 import Av1Decoder
 from ..base import BackboneLevel
+from ...pictures.lanczos import upsample2x_rgb
 from ...pictures.yuv420 import upsample2x
+
 
 def even(n: int) -> int:
     return n + n % 2
@@ -37,15 +39,16 @@ def even(n: int) -> int:
 def coded_size(height: int, width: int, scale: int) -> tuple[int, int]:
     """(h, w) of a backbone picture at `scale` for a frame of height x width."""
     h, w = even(height), even(width)
-    if scale == 1:
-        return h, w
-    return even(-(-h // 2)), even(-(-w // 2))
+    return even(-(-h // scale)), even(-(-w // scale))
 
 
 def downscale(rgb: np.ndarray, scale: int) -> np.ndarray:
-    """An even-sided HxWx3 uint8 picture at `scale` (2: 2x2 means, edges replicated)."""
+    """An even-sided HxWx3 uint8 picture at `scale` (2: 2x2 means, edges replicated; 4: that
+    twice)."""
     if scale == 1:
         return rgb
+    if scale == 4:
+        return downscale(downscale(rgb, 2), 2)
     hh, wh = coded_size(*rgb.shape[:2], 2)
     p = np.pad(rgb, ((0, 2 * hh - rgb.shape[0]), (0, 2 * wh - rgb.shape[1]), (0, 0)),
                mode="edge").astype(np.int32)
@@ -54,13 +57,17 @@ def downscale(rgb: np.ndarray, scale: int) -> np.ndarray:
 
 
 def to_frame(pic: np.ndarray, scale: int, height: int, width: int, hp: int,
-             wp: int) -> torch.Tensor:
-    """A decoded backbone picture -> (1,3,hp,wp) float frame: upsampled 2x per side when
-    scale is 2 (integer (3/4, 1/4) taps, `pictures.yuv420`), cropped to the frame and
+             wp: int, lanczos: bool = False) -> torch.Tensor:
+    """A decoded backbone picture -> (1,3,hp,wp) float frame: upsampled 2x per side, once
+    when scale is 2, twice when 4 (integer (3/4, 1/4) taps, `pictures.yuv420`, or Lanczos-3
+    taps, `pictures.lanczos`, as the GOP header says), cropped to the frame and
     edge-replicated to the padded size, as the encoder pads its input."""
-    if scale == 2:
-        pic = np.stack([upsample2x(pic[..., c].astype(np.int32)) for c in range(3)], -1)
-        pic = pic.astype(np.uint8)
+    for _ in range(scale.bit_length() - 1):
+        if lanczos:
+            pic = upsample2x_rgb(pic)
+        else:
+            pic = np.stack([upsample2x(pic[..., c].astype(np.int32)) for c in range(3)], -1)
+            pic = pic.astype(np.uint8)
     pic = pic[:height, :width]
     pic = np.pad(pic, ((0, hp - pic.shape[0]), (0, wp - pic.shape[1]), (0, 0)), mode="edge")
     return to_tensor(pic)
@@ -69,8 +76,8 @@ def to_frame(pic: np.ndarray, scale: int, height: int, width: int, hp: int,
 class Av1BackboneDecoder:
     """One GOP's AV1 sequence: a new dav1d context at each I-frame."""
 
-    def __init__(self, scale: int, height: int, width: int):
-        self.scale, self.height, self.width = scale, height, width
+    def __init__(self, scale: int, height: int, width: int, lanczos: bool = False):
+        self.scale, self.height, self.width, self.lanczos = scale, height, width, lanczos
         self.dec = Av1Decoder()
 
     def decode(self, unit: bytes, hp: int, wp: int, *, chunk=None) -> torch.Tensor:
@@ -79,12 +86,13 @@ class Av1BackboneDecoder:
         if pic is None or pic.shape[:2] != want:
             raise FormatError("AV1 backbone does not decode to a "
                               f"{want[1]}x{want[0]} picture", chunk=chunk)
-        return to_frame(pic, self.scale, self.height, self.width, hp, wp)
+        return to_frame(pic, self.scale, self.height, self.width, hp, wp, self.lanczos)
 
 
-def decode_backbones(units: list[bytes], scale: int, st, hp: int, wp: int) -> list:
+def decode_backbones(units: list[bytes], scale: int, st, hp: int, wp: int,
+                     lanczos: bool = False) -> list:
     """(1,3,hp,wp) frames of a GOP's backbone units, as the decoder makes them."""
-    dec = Av1BackboneDecoder(scale, st.height, st.width)
+    dec = Av1BackboneDecoder(scale, st.height, st.width, lanczos)
     return [dec.decode(u, hp, wp) for u in units]
 
 

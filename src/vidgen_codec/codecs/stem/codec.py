@@ -29,7 +29,8 @@ from ...pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
 from . import av1, decoder, encoder
 from ..base import BackboneLevel, RateTarget, Span, Structure
 from ..intra import IntraCodec, build_tables, check_rate
-from ...stem_gop import AV1, BACKBONES, MAX_GOP_FRAMES, SCALES, BackboneConfig, unpack_gop
+from ...stem_gop import (AV1, BACKBONES, MAX_GOP_FRAMES, SCALES, SYNTH_SCALES, BackboneConfig,
+                         unpack_gop)
 from .backbone import frame_level, gop_levels
 from .cuts import CutDetector
 from .plan import StemPlan, choose_plan
@@ -37,6 +38,7 @@ from .rate import init_stem_rate, span_rate
 
 ARCHITECTURE = "StemModel"
 DEFAULT_BACKBONE = "av1"
+SYNTH_INTERVALS = (2, 4, 8, 16, 32)  # candidate backbone intervals of synthesised GOPs
 
 
 class StemCodec:  # listed in registry.py (imported on first use)
@@ -166,14 +168,20 @@ class StemCodec:  # listed in registry.py (imported on first use)
                              f"{CRF_MIN:g} .. {CRF_MAX:g}")
         else:
             crf = round(target.q * 4) / 4
-        if s.backbone_scale is not None and s.backbone_scale not in SCALES:
-            raise InputError(f"--backbone-scale {s.backbone_scale}: 1 (full) or 2 (half)")
+        if s.backbone_scale is not None and s.backbone_scale not in SYNTH_SCALES:
+            raise InputError(f"--backbone-scale {s.backbone_scale}: 1 (full), 2 (half) or 4 "
+                             "(quarter)")
         fixed = s.backbone_interval is not None or s.gop is not None
         intervals = (plan.backbone_interval,) if fixed else (1, plan.backbone_interval)
         scales = (s.backbone_scale,) if s.backbone_scale else SCALES
+        # synthesised GOPs: backbones every 2 .. 32 frames, at full, half or quarter scale
+        synth = (((s.backbone_interval,) if s.backbone_interval else SYNTH_INTERVALS),
+                 (s.backbone_scale,) if s.backbone_scale else SYNTH_SCALES)
         if not s.search:
             intervals = intervals if fixed else (1,)
             scales = (s.backbone_scale or 1,)
+            synth = ((), ())
+        scales = tuple(x for x in scales if x in SCALES)
         refine_bytes = 0 if refiner is None or (span and not span.lead) else chunk_size(
             41 + len(refiner.cfg.model_id.encode()))
         if s.preset is not None and not 0 <= s.preset <= 13:
@@ -183,7 +191,8 @@ class StemCodec:  # listed in registry.py (imported on first use)
         return av1.Av1EncoderState(plan, rate, crf, settings, width, height,
                                    span.end if span else expected_frames, intervals, scales,
                                    None if span else CutDetector(), refiner, seed,
-                                   index=span.first if span else 0, refine_bytes=refine_bytes)
+                                   index=span.first if span else 0, refine_bytes=refine_bytes,
+                                   synth=synth)
 
     def chunking(self, st) -> tuple[int, bool]:
         """(frames of one GOP, True): a chunked encode's spans are GOPs, from scene cuts."""

@@ -5,6 +5,9 @@
     M (MV_PAYLOAD)      -> fields + modes -> blend of warped b0 and b1 -> output;
                            after the last M before b1 (or at once if none), b1 is output and
                            becomes b0
+    av1 GOP (one chunk) -> its backbones through dav1d, and between them either the M frames
+                           above or, in a synthesised GOP, frames rebuilt from the two
+                           backbones around them (`synthesise_gop`, `motion.bilateral`)
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ import torch
 from ...bitstream import FramePayload
 from ...bitstream.ids import FrameType
 from ...errors import FormatError
+from ...frames import to_tensor, to_uint8
+from ...motion import bilateral
 from ...motion.mv_coding import decode_field, decode_modes, peek_format
 from . import motion as sm
 from ..intra import Q_STEP
+from ...stem_gop import MOTION
 from .backbone import AV1, Av1BackboneDecoder, BackboneConfig, unpack_gop
 
 
@@ -72,7 +78,12 @@ def _decode_gop_av1(codec, st, payload, hp, wp, chunk):
     if st.held is not None or (st.b0 is not None and t != st.next_t):
         raise FormatError("misplaced av1 GOP chunk", chunk=chunk)
     head, frames = unpack_gop(payload, chunk=chunk)
-    av1 = Av1BackboneDecoder(head.scale, st.height, st.width)
+    av1 = Av1BackboneDecoder(head.scale, st.height, st.width, head.lanczos)
+    if head.synth:
+        out = synthesise_gop(head, t, [av1.decode(fp.streams[0], hp, wp, chunk=chunk)
+                                       for fp in frames if fp.frame_type != FrameType.M])
+        return out, replace(st, t0=out[-1][0], b0=out[-1][1], next_t=out[-1][0] + 1,
+                            prev_field=None)
     b = av1.decode(frames[0].streams[0], hp, wp, chunk=chunk)
     out = [(t, b)]
     st = replace(st, t0=t, b0=b, next_t=t + 1, prev_field=None, av1=av1)
@@ -83,6 +94,32 @@ def _decode_gop_av1(codec, st, payload, hp, wp, chunk):
     if st.held is not None:
         raise FormatError("av1 GOP chunk ends before its last backbone is output", chunk=chunk)
     return out, replace(st, av1=None)
+
+
+def synthesise_gop(head, t0: int, backbones: list[torch.Tensor]) -> list:
+    """A synthesised GOP's frames [(t, (1,3,hp,wp) frame)] in display order from its decoded
+    backbones: each interval's frames between them by `head.modes` (bitstream_spec.md, stem,
+    "Synthesised frames")."""
+    pos = head.positions()
+    pics = [to_uint8(b)[0] for b in backbones]
+    out = [(t0, backbones[0])]
+    k = 0
+    for j, (a, b) in enumerate(zip(pos, pos[1:])):
+        n = b - a
+        if n > 1:
+            between = interval_frames(pics[j], pics[j + 1], n, head.modes[k])
+            out += [(t0 + a + m, to_tensor(f)) for m, f in enumerate(between, 1)]
+            k += 1
+        out.append((t0 + b, backbones[j + 1]))
+    return out
+
+
+def interval_frames(p0, p1, n: int, mode: int) -> list:
+    """The n - 1 frames (HxWx3 uint8) between backbones p0 and p1, n frames apart."""
+    if mode == MOTION:
+        field = bilateral.smooth_sum(bilateral.estimate(p0, p1), *p0.shape[:2])
+        return [bilateral.interpolate(p0, p1, field, m, n) for m in range(1, n)]
+    return [bilateral.blend(p0, p1, m, n) for m in range(1, n)]
 
 
 def _decode_p_av1(codec, st, payload, hp, wp, chunk):
