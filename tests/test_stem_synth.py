@@ -10,6 +10,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from conftest import synthetic_frames, write_clip
@@ -178,3 +180,28 @@ def test_encoding_a_synthesised_gop_twice_gives_the_same_bytes(synth_file, tmp_p
     api.encode(clip, str(again), bpp=0.05, weights=str(d / "w"), refine=False, progress=False,
                backbone_interval=4, backbone_scale=4)
     assert again.read_bytes() == out.read_bytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2), st.integers(0, 40), st.integers(0, 255), st.booleans())
+def test_fuzzed_synthesised_gop_chunks_parse_or_raise_format_errors(stream, at, value, cut):
+    """A mutated synthesised GOP chunk parses (then to the frame count its header claims) or
+    raises FormatError, never anything else."""
+    head = GopHeader(2, 11, 4, synth=True, lanczos=True, modes=(MOTION, BLEND, MOTION))
+    units = [b"\x12\x00" + bytes([0x32, 1, k]) for k in range(4)]
+    parts = [FramePayload(0, FrameType.I, 0, [units[0]])]
+    for k, (a, b) in enumerate([(0, 4), (4, 8), (8, 10)]):
+        parts += [FramePayload(i, FrameType.M, 0, []) for i in range(a + 1, b)]
+        parts.append(FramePayload(b, FrameType.P, 0, [units[k + 1]]))
+    streams = list(pack_gop(0, head, parts).streams)
+    data = bytearray(streams[stream])
+    if cut:
+        data = data[:at % (len(data) + 1)]
+    elif data:
+        data[at % len(data)] = value
+    streams[stream] = bytes(data)
+    try:
+        h, frames = unpack_gop(FramePayload(0, FrameType.I, 0, streams))
+    except FormatError:
+        return
+    assert len(frames) == h.frames and len(h.modes) == (h.gaps() if h.synth else 0)

@@ -6,6 +6,7 @@ these.
     GOP chunk     one BACKBONE_FRAME (type I) per GOP, 3 streams: [GopHeader, the AV1 units
                   concatenated, the motion streams packed: per backbone interval the P
                   backbone's field (if motion frames follow), then each M frame's 3 streams]
+                  or, in a synthesised GOP, [GopHeader, AV1 units, one mode bit per interval]
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@
             fitted to (GOP budget - motion bytes)                              [pictures.fit]
         frames between backbones: motion only (the learned path's MV coder, encoder.py)
         the candidate's chunks are decoded by the real decoder, measured against the originals
+    and synthesised GOPs (backbones every 2 .. 32 frames at scale 1, 2 or 4, nothing sent
+    between them but one mode bit per interval: `_synth_candidates`, `decoder.synthesise_gop`)
     keep the candidate with the best luma PSNR (BT.601 Y, over the GOP) among those within the
     budget whose predictions did not fail (no frame > FAIL_DB below the mean of its
     backbones); B = 1 (every frame an AV1 frame, no motion frames) is always a candidate.
@@ -258,13 +260,15 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _
 
 
 def _synth_candidates(codec, st, frames, originals, budget) -> list[_Candidate]:
-    """Synthesised GOPs at each candidate scale, intervals from the longest down; at a scale,
-    a shorter interval is not tried once a longer one is over the budget at the highest CRF
-    (more backbones cost more)."""
+    """Synthesised GOPs at each candidate scale, intervals from the longest down. At a scale,
+    shorter intervals are not tried once one is over the budget at the highest CRF (more
+    backbones cost more), or scores below the longer one before it (the score is taken as
+    unimodal in the interval: halving it doubles the backbones, each coarser)."""
     n = len(frames)
     intervals, scales = st.synth
     out = []
     for s in scales:
+        prev = None
         for b in sorted({max(min(i, n - 1), 1) for i in intervals}, reverse=True):
             if b < 2 and (st.scales or n > 2):  # B = 1 is the other search's, unless it has
                 continue                       # no scale (--backbone-scale 4)
@@ -272,6 +276,9 @@ def _synth_candidates(codec, st, frames, originals, budget) -> list[_Candidate]:
             out.append(c)
             if budget is not None and c.bytes > BUDGET_SLACK * budget:
                 break
+            if prev is not None and c.score < prev.score:
+                break
+            prev = c
     return out
 
 

@@ -2,9 +2,10 @@
 
     learned  the intra model (I) and motion + learned residual (P): `encoder.py`,
              `decoder.py`; what files without a CODEC_CONFIG chunk use
-    av1      each GOP's backbones are one SVT-AV1 sequence (`pictures.av1`), at full or half
-             resolution per side (the GOP header says which); the decoder upsamples a half
-             scale backbone before anything uses it (motion frames, the refiner)
+    av1      each GOP's backbones are one SVT-AV1 sequence (`pictures.av1`), at full, half or
+             (synthesised GOPs) quarter resolution per side (the GOP header says which); the
+             decoder upsamples a reduced-scale backbone before anything uses it (motion or
+             synthesised frames, the refiner)
 
 The backbone coder and its fixed settings are in the CODEC_CONFIG chunk (bitstream_spec.md,
 section 15, "stem"), the scale in each GOP's header (`stem_gop`, which `vgc info` reads
