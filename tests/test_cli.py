@@ -21,6 +21,24 @@ def wdir(tmp_path_factory):
     return str(d)
 
 
+def test_json_carries_the_rate_warning_and_the_smallest_size(mkv_clip, tmp_path, wdir, capsys):
+    """A target below what the codec can make: the warning names the file's bpp as the
+    smallest size, on stderr and in --json alike."""
+    out = tmp_path / "tiny.vgc"
+    code, text, err = vgc("encode", mkv_clip.path, out, "--bpp", "0.001", "--weights", wdir,
+                          "-q", "--json", "--backbone", "learned", capsys=capsys)
+    assert code == 0, err
+    d = json.loads(text)
+    assert d["bpp"] > 1.05 * 0.001
+    assert len(d["warnings"]) == 1
+    assert f"{d['bpp']:.5f} bpp is the smallest file" in d["warnings"][0]
+    assert "vgc: warning: " + d["warnings"][0] in err
+    from vidgen_codec.api import rate_warning
+
+    assert rate_warning(0.0104, 0.01) == () and rate_warning(0.02, None) == ()
+    assert "cannot spend more" in rate_warning(0.009, 0.01)[0]
+
+
 @pytest.mark.parametrize("cmd", [[], ["encode"], ["decode"], ["info"], ["codecs"],
                                  ["train", "intra"]])
 def test_help_has_examples(cmd, capsys):

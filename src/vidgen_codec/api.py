@@ -153,7 +153,24 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
             size = out.bytes_written
     except OSError as e:  # the output's folder, permissions, a full disk
         raise InputError(f"cannot write {dst}: {e.strerror or e}") from None
-    return EncodeReport(dst, n, w, h, size, size * 8 / (w * h * n), info.notes)
+    got = size * 8 / (w * h * n)
+    return EncodeReport(dst, n, w, h, size, got, info.notes + rate_warning(got, bpp))
+
+
+RATE_TOLERANCE = 0.05  # a file further than this share from its bpp target is warned about
+
+
+def rate_warning(got: float, target: float | None) -> tuple[str, ...]:
+    """The warning for a file more than RATE_TOLERANCE off its bpp target. Over it, every
+    GOP's encoder already took its smallest coding (`pictures.fit.choose_within_budget`), so
+    the file's size is the smallest this codec makes of the clip."""
+    if not target or abs(got - target) <= RATE_TOLERANCE * target:
+        return ()
+    off = f"{got:.5f} bpp, {100 * (got / target - 1):+.1f} % off the {target:g} bpp target"
+    if got > target:
+        return (f"the file is {off}: {got:.5f} bpp is the smallest file this codec makes of "
+                "this clip",)
+    return (f"the file is {off}: this codec cannot spend more on this clip (above its range)",)
 
 
 MIN_SPAN = 16  # a span holds at least this many frames (whole GOPs)

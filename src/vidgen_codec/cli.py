@@ -163,11 +163,6 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
                    + (f" (target {bpp:g})" if bpp else ""), err=output_path == STDIO)
     for note in rep.warnings:
         click.echo(f"vgc: warning: {note}", err=True)
-    target = bpp if bpp is not None else (None if q is not None else api.DEFAULT_BPP)
-    if target and abs(rep.bpp - target) > 0.05 * target:
-        click.echo(f"vgc: warning: the file is {rep.bpp:.5f} bpp, {100 * (rep.bpp / target - 1):+.1f} "
-                   f"% off the {target:g} bpp target: this codec cannot reach it on this clip "
-                   f"({'below' if rep.bpp > target else 'above'} its range)", err=True)
 
 
 @main.command(context_settings=CONTEXT, epilog="Output formats: " + SUPPORTED_OUTPUTS + ". " + MP4_SETTINGS_HELP + ".")
