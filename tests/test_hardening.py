@@ -4,6 +4,7 @@ torch, file modes, and files the spec refuses (decode and info alike)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import os
 import signal
@@ -16,7 +17,8 @@ import pytest
 
 from conftest import vgc
 from vidgen_codec import api
-from vidgen_codec.bitstream import ChunkType, ContainerReader, ContainerWriter
+from vidgen_codec.bitstream import ChunkType, ContainerReader, ContainerWriter, FramePayload
+from vidgen_codec.bitstream.ids import FrameType
 from vidgen_codec.bitstream.framing import framing_for
 from vidgen_codec.codecs.intra import IntraCodec
 from vidgen_codec.errors import FormatError, InputError
@@ -445,3 +447,63 @@ def test_signals_are_held_while_a_temporary_file_is_created():
         assert done == [True] and e.value.signum == signal.SIGHUP and ds._pending == []
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def _tiny_file(path, codec_id: int, frame_count: int, config: bytes | None = None):
+    """A file with one I-frame chunk whose header claims `frame_count` frames."""
+    from vidgen_codec.bitstream import SequenceHeader
+
+    hdr = SequenceHeader(codec_id, 2, 0, 32, 24, 25, 1, 0, 1, 1, 0.05, 0.0, bytes(32), "m",
+                         "v", codec_config=config)
+    with ContainerWriter(path) as w:
+        w.write_sequence_header(hdr)
+        w.write_frame(ChunkType.BACKBONE_FRAME, FramePayload(0, FrameType.I, 100, [b"a", b"b"]),
+                      gop_start=True)
+        w.finish(frame_count)
+
+
+def test_info_refuses_a_huge_frame_count_at_once(tmp_path):
+    """A small file whose header claims 2^31 - 1 frames: refused without building a set of
+    them (it used to run for minutes and take gigabytes)."""
+    path = tmp_path / "huge.vgc"
+    _tiny_file(path, 1, 2**31 - 1)
+    t = time.perf_counter()
+    with pytest.raises(FormatError, match="chunks hold 1"):
+        describe(str(path))
+    assert time.perf_counter() - t < 5
+
+
+@pytest.mark.parametrize("codec_id,config", [(1, b"\x00"), (2, b"\x07"), (3, b"\x01\x08\x05\x00")])
+def test_info_refuses_a_codec_config_that_decode_refuses(tmp_path, codec_id, config):
+    path = tmp_path / "bad.vgc"
+    _tiny_file(path, codec_id, 1, config)
+    with pytest.raises(FormatError, match="codec config"):
+        describe(str(path))
+
+
+@pytest.mark.parametrize("header,cause", [
+    (b"YUV4MPEG2 W10 Hx F25:1\nFRAME\nabc", "Hx is not a positive integer"),
+    (b"YUV4MPEG2 W16 F25:1\nFRAME\n", "no H tag"),
+    (b"YUV4MPEG2 W16 H16 F25\nFRAME\n", "F25 is not a frame rate"),
+    (b"NOT A STREAM\n", "not a YUV4MPEG2 stream"),
+])
+def test_a_bad_y4m_header_names_its_real_cause(tmp_path, capsys, header, cause):
+    """(ffmpeg called the first of these 'Device or resource busy')"""
+    src = tmp_path / "bad.y4m"
+    src.write_bytes(header)
+    code, _, err = vgc("encode", src, tmp_path / "o.vgc", "-q", capsys=capsys)
+    assert code != 0 and cause in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.vgc").exists()
+
+
+def test_a_missing_output_folder_is_made_and_said(tmp_path, capsys, intra_dir):
+    from conftest import synthetic_frames, write_clip
+    from fractions import Fraction
+
+    clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(32, 32, 2), Fraction(25))
+    out = tmp_path / "new" / "deeper" / "o.vgc"
+    code, text, err = vgc("encode", clip, out, "--codec", "intra", "--weights", intra_dir,
+                          "--bpp", "1", "-q", "--json", capsys=capsys)
+    assert code == 0, err
+    assert out.exists()
+    assert f"made the output folder {out.parent}" in json.loads(text)["warnings"]

@@ -131,8 +131,12 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     if bpp is not None:  # the file's own chunks first, then the spans share the rest
         extra = codec_config_size(len(config)) if config else 0
         spans = with_budgets(plan, max(bpp * w * h * n / 8 - FILE_OVERHEAD - extra, n))
+    notes = info.notes
+    folder = Path(dst).resolve().parent
+    if not folder.exists():  # made, as `mkdir -p` would (batch jobs write into new folders),
+        notes += (f"made the output folder {folder}",)  # and said
     try:
-        Path(dst).resolve().parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         with ContainerWriter(dst) as out, tqdm(total=n, desc=f"encode {codec}", unit="frame",
                                                disable=not progress) as bar:
             out.write_sequence_header(header)
@@ -154,7 +158,7 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     except OSError as e:  # the output's folder, permissions, a full disk
         raise InputError(f"cannot write {dst}: {e.strerror or e}") from None
     got = size * 8 / (w * h * n)
-    return EncodeReport(dst, n, w, h, size, got, info.notes + rate_warning(got, bpp))
+    return EncodeReport(dst, n, w, h, size, got, notes + rate_warning(got, bpp))
 
 
 RATE_TOLERANCE = 0.05  # a file further than this share from its bpp target is warned about
@@ -169,7 +173,7 @@ def rate_warning(got: float, target: float | None) -> tuple[str, ...]:
     off = f"{got:.5f} bpp, {100 * (got / target - 1):+.1f} % off the {target:g} bpp target"
     if got > target:
         return (f"the file is {off}: {got:.5f} bpp is the smallest file this codec makes of "
-                "this clip",)
+                "this clip with these settings",)
     return (f"the file is {off}: this codec cannot spend more on this clip (above its range)",)
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .bitstream import FRAME_TYPE_LETTERS, ContainerReader, chunk_type_name
 from .bitstream.ids import CodecId, EntropyCoderId, FrameType
+from .codecs.configs import check_codec_config
 from .errors import FormatError, WeightsError
 from .preflight import check_header, require_file
 
@@ -31,6 +32,7 @@ def describe(path: str) -> dict:
         check_header(h, rd.version)  # what decode refuses before decoding, info refuses too
         rd.read_index()
         chunks = rd.chunks()
+        check_codec_config(h.codec_id, rd.codec_config)  # as the decoders do (spec 7.6)
         backbone = _backbone(h.codec_id, rd.codec_config)
         frames, gops, payload_bytes = [], [], 0
         for fc in rd.iter_frames():
@@ -43,8 +45,8 @@ def describe(path: str) -> dict:
         twice = [k for k, n in Counter((f["frame"], f["chunk"]) for f in frames).items() if n > 1]
         if twice:
             raise FormatError(f"frame {twice[0][0]} is in two {twice[0][1]} chunks")
-        held = {f["frame"] for f in frames}
-        if held != set(range(h.frame_count)):
+        held = {f["frame"] for f in frames}  # all below frame_count (checked above)
+        if len(held) != h.frame_count:
             raise FormatError(f"the header says {h.frame_count} frames; the chunks hold "
                               f"{len(held)}")
         refine = rd.refine

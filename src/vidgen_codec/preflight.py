@@ -56,6 +56,13 @@ def check_parent(path: str) -> None:
         raise InputError(f"cannot write {path}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise InputError(f"cannot write {path}: permission denied in {probe}")
+    try:  # what access() cannot see: a read-only file system, root squashing, quotas
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".vgc-probe-"):
+            pass
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror or e} in {probe}") from None
 
 
 def may_overwrite(path: str, overwrite: bool | None) -> None:

@@ -221,10 +221,45 @@ def _stop(start: int, count: int | None) -> int | None:
 # --- containers through PyAV --------------------------------------------------------------
 
 def _open(path: str):
+    _check_y4m_header(path)
     try:
         return av.open(path, "r")
     except _AV_ERRORS as e:
         raise InputError(f"{path} is not a video file ffmpeg can read ({_reason(e)})") from None
+
+
+Y4M_MAGIC = b"YUV4MPEG2"
+
+
+def _check_y4m_header(path: str) -> None:
+    """A .y4m file's stream header, read here so that a malformed one is named as such (ffmpeg
+    reports some as 'Device or resource busy'): the magic, then W, H and F (and any other
+    tag) each with a value, W and H positive integers, F a ratio of positive integers."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return  # a pipe or device: ffmpeg's error will do
+    if not (head.startswith(Y4M_MAGIC) or path.lower().endswith(".y4m")):
+        return
+    line = head.split(b"\n", 1)[0]
+    if not line.startswith(Y4M_MAGIC + b" ") or b"\n" not in head:
+        raise InputError(f"{path}: not a YUV4MPEG2 stream (the first line must start with "
+                         f"'YUV4MPEG2 ' and end within 256 bytes)")
+    tags = {}
+    for tok in line.decode("ascii", "replace").split()[1:]:
+        tags[tok[:1]] = tok[1:]
+    for key in "WHF":
+        if key not in tags:
+            raise InputError(f"{path}: malformed YUV4MPEG2 header: no {key} tag")
+    for key in "WH":
+        if not tags[key].isdigit() or int(tags[key]) == 0:
+            raise InputError(f"{path}: malformed YUV4MPEG2 header: {key}{tags[key]} is not a "
+                             "positive integer")
+    num, _, den = tags["F"].partition(":")
+    if not (num.isdigit() and den.isdigit() and int(num) and int(den)):
+        raise InputError(f"{path}: malformed YUV4MPEG2 header: F{tags['F']} is not a frame "
+                         "rate like F25:1")
 
 
 def _reason(e: BaseException) -> str:

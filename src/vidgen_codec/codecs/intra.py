@@ -34,6 +34,7 @@ from ..ratecontrol import (FRAME_OVERHEAD, RateState, frame_budget, init_rate, s
                            update_rate)
 from ..weights import load_model, repo_weights_dir, save_weights
 from .base import BackboneLevel, CodedChunk, RateTarget, Span, Structure
+from .configs import check_codec_config
 from .dc_trim import trimmed
 
 ARCHITECTURE = "IntraModel"
@@ -184,8 +185,7 @@ class IntraCodec:  # listed in registry.py (imported on first use)
     # -- decode ---------------------------------------------------------------------------
     def new_decoder(self, config: bytes | None = None, width: int = 0,
                     height: int = 0) -> IntraDecoderState:
-        if config is not None:
-            raise FormatError("intra files have no codec config (CODEC_CONFIG)")
+        check_codec_config(CodecId.INTRA, config)
         return IntraDecoderState()
 
     @torch.no_grad()

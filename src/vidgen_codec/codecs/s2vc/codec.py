@@ -41,6 +41,7 @@ from ..stem.encoder import chunk_bytes, fit_chunk
 from .iframe import Av1IFrames, LearnedIFrames
 from ..stem.rate import backbone_budget, init_stem_rate, open_gop, span_rate, spend
 from .latent import LatentCoder
+from ..configs import check_codec_config
 from .share_search import code_gop, searchable
 
 ARCHITECTURE = "S2vcModel"
@@ -286,7 +287,8 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
     # -- decode ---------------------------------------------------------------------------
     def new_decoder(self, config: bytes | None = None, width: int = 0, height: int = 0, *,
                     generate: bool = True) -> S2vcDecoderState:
-        return S2vcDecoderState(BackboneConfig.unpack(config), width, height, generate=generate)
+        return S2vcDecoderState(check_codec_config(CodecId.S2VC, config), width, height,
+                                generate=generate)
 
     @torch.no_grad()
     def decode_frame(self, st: S2vcDecoderState, payload: FramePayload, hp: int, wp: int, *,

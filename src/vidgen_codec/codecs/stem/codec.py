@@ -27,6 +27,7 @@ from ...motion.mv_coding import MotionTables, tables_from_arrays
 from ...weights import load_model, pair_identity, repo_weights_dir, save_weights
 from ...pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
 from . import av1, decoder, encoder
+from ..configs import check_codec_config
 from ..base import BackboneLevel, RateTarget, Span, Structure
 from ..intra import IntraCodec, build_tables, check_rate
 from ...stem_gop import (AV1, BACKBONES, MAX_GOP_FRAMES, SCALES, SYNTH_SCALES, BackboneConfig,
@@ -231,8 +232,8 @@ class StemCodec:  # listed in registry.py (imported on first use)
         return encoder.flush(self, st)
 
     def new_decoder(self, config: bytes | None = None, width: int = 0, height: int = 0):
-        return decoder.StemDecoderState(backbone=BackboneConfig.unpack(config),
-                                             width=width, height=height)
+        return decoder.StemDecoderState(backbone=check_codec_config(CodecId.STEM, config),
+                                        width=width, height=height)
 
     @torch.no_grad()
     def decode_frame(self, st, payload, hp: int, wp: int, *, chunk: int | None = None):
