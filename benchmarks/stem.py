@@ -7,7 +7,10 @@ Variants (--variants): `av1` the default (structure search + refinement gate), `
 (structure search, --no-refine), `av1-fast` (--fast: neither), `learned` (the learned
 backbone, refined), `learned-norefine`: so the cost of the search and of the gate shows;
 `s2vc` and `s2vc-nogen` (decoded with --no-generate): S2VC with its shipped weights;
-`s2vc-fast` (--fast: no search of the I-frame's share, decoded with --no-generate).
+`s2vc-fast` (--fast: no search of the I-frame's share, decoded with --no-generate);
+`synth-q8`, `synth-h8`, `synth-f4`: synthesised GOPs at a fixed backbone scale (quarter, half,
+full) and interval (8, 8, 4), no refiner: the decoder's motion search and interpolation.
+--clip takes a real clip (scaled to --size) instead of the synthetic one.
 
 Each point runs in its own process so its peak RSS (ru_maxrss) is its own. The clip is the
 synthetic panning scene of `vgc`'s demo (made here, nothing downloaded; long clips pan back
@@ -49,6 +52,24 @@ print(json.dumps({**gpu, "frames": rep.frames, "bytes": rep.bytes, "bpp": rep.bp
 """
 
 
+def copy_clip(src: str, path: Path, n: int, w: int, h: int) -> None:
+    """The first n frames of `src`, scaled to w x h (area), written losslessly."""
+    import av
+    import cv2
+
+    with av.open(src) as inp, av.open(str(path), "w") as c:
+        s = c.add_stream("ffv1", rate=Fraction(25))
+        s.width, s.height, s.pix_fmt = w, h, "bgr0"
+        for i, f in enumerate(inp.decode(video=0)):
+            if i == n:
+                break
+            a = cv2.resize(f.to_ndarray(format="rgb24"), (w, h), interpolation=cv2.INTER_AREA)
+            vf = av.VideoFrame.from_ndarray(a, format="rgb24")
+            vf.pts, vf.time_base = i, Fraction(1, 25)
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+
+
 def make_clip(path: Path, n: int, w: int, h: int) -> None:
     import av
 
@@ -76,6 +97,10 @@ VARIANTS = {
     "s2vc": {"codec": "s2vc"},
     "s2vc-nogen": {"codec": "s2vc", "decode": {"generate": False}},
     "s2vc-fast": {"codec": "s2vc", "fast": True, "decode": {"generate": False}},
+    # synthesised GOPs (frames between backbones rebuilt at the decoder), structure fixed
+    "synth-q8": {"refine": False, "backbone_scale": 4, "backbone_interval": 8},
+    "synth-h8": {"refine": False, "backbone_scale": 2, "backbone_interval": 8},
+    "synth-f4": {"refine": False, "backbone_scale": 1, "backbone_interval": 4},
 }
 
 
@@ -93,14 +118,19 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=49)
     ap.add_argument("--lengths", default="", help="clip lengths for the memory table")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--clip", default=None, help="a real clip instead of the synthetic one")
     ap.add_argument("--variants", default="av1,av1-nogate,av1-fast,learned,learned-norefine")
     a = ap.parse_args()
     w, h = map(int, a.size.split("x"))
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         clip = tmp / "clip.mkv"
-        make_clip(clip, a.frames, w, h)
-        print(f"vgc speed, {w}x{h}, {a.frames} frames, device {a.device}")
+        if a.clip:
+            copy_clip(a.clip, clip, a.frames, w, h)
+        else:
+            make_clip(clip, a.frames, w, h)
+        print(f"vgc speed, {w}x{h}, {a.frames} frames of {a.clip or 'the synthetic pan'}, "
+              f"device {a.device}")
         print(f"{'variant':<17}{'bpp target':>10} {'bpp':>8} {'bytes':>8} {'enc fps':>8} "
               f"{'dec fps':>8} {'peak MiB':>9}")
         for bpp in map(float, a.bpp.split(",")):

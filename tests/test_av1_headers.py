@@ -30,9 +30,12 @@ def test_qindex_rises_with_crf_and_the_key_frame_is_finest(frames, pred_struct):
 @pytest.mark.parametrize("preset,size", [(0, (50, 74)), (13, (64, 96))])
 def test_other_presets_and_sizes_parse(frames, preset, size):
     h, w = size
-    q = shown_qindex(encode_sequence([f[:h, :w] for f in frames[:5]], 40,
-                                     Av1Settings(preset=preset)))
-    assert len(q) == 5 and all(q)
+    fine, coarse = (shown_qindex(encode_sequence([f[:h, :w] for f in frames[:5]], crf,
+                                                 Av1Settings(preset=preset)))
+                    for crf in (20, 60))
+    assert len(fine) == len(coarse) == 5
+    assert all(0 < q <= 255 for q in fine + coarse)
+    assert np.mean(fine) + 40 < np.mean(coarse)  # CRF 20 against 60: far finer quantisers
 
 
 def test_a_truncated_or_headless_stream_is_a_value_error(frames):

@@ -91,19 +91,20 @@ def test_bad_inputs(tmp_path, wdir, mkv_clip, make_clip, capsys):
     text = tmp_path / "notes.txt"
     text.write_text("hello, not a video\n")
     tiny = make_clip("tiny.mkv", width=8, height=8, count=2)
-    cases = [
-        ("encode", tmp_path / "missing.mp4", out),
-        ("encode", text, out),
-        ("encode", tiny.path, out),
-        ("encode", mkv_clip.path, out, "--codec", "nope"),
-        ("encode", mkv_clip.path, out, "--codec", "intra", "--gop", "8"),
-        ("encode", mkv_clip.path, out, "--backbone-interval", "0"),
-        ("encode", mkv_clip.path, out, "--start", "50"),
-        ("encode", mkv_clip.path, out, "--weights", tmp_path),
+    cases = [  # each with the cause its one line must name
+        (("encode", tmp_path / "missing.mp4", out), "no such file"),
+        (("encode", text, out), "not a video file"),
+        (("encode", tiny.path, out), "frame size 8x8 not supported"),
+        (("encode", mkv_clip.path, out, "--codec", "nope"), "nope"),
+        (("encode", mkv_clip.path, out, "--codec", "intra", "--gop", "8"), "--gop"),
+        (("encode", mkv_clip.path, out, "--backbone-interval", "0"), "backbone interval"),
+        (("encode", mkv_clip.path, out, "--start", "50"), "beyond the end"),
+        (("encode", mkv_clip.path, out, "--weights", tmp_path), "weights"),
     ]
-    for args in cases:
+    for args, cause in cases:
         code, _, err = vgc(*args, "-q", capsys=capsys)
         _assert_clean_failure(code, err, out)
+        assert cause in err, (args, err)
 
 
 def test_bad_vgc_files(tmp_path, wdir, mkv_clip, capsys):

@@ -86,8 +86,6 @@ def test_encode_identical_for_any_worker_count(local_ray, cut_clip, tmp_path, ba
         assert abs(rep.bpp / bpp - 1) < 0.05
         outs.append(open(dst, "rb").read())
     assert outs[0] == outs[1] == outs[2]
-    with open(tmp_path / "w1.vgc", "rb"):
-        pass
     from vidgen_codec.bitstream import ContainerReader
 
     with ContainerReader(str(tmp_path / "w1.vgc")) as rd:
