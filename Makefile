@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 CLIP    ?= demo/sample.mp4
 comma   := ,
 
-.PHONY: install demo test bench gpu pack heldout clean
+.PHONY: install demo test test-all bench gpu pack heldout clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,7 +24,12 @@ demo: $(STAMP)
 	$(BIN)/vgc decode demo/sample.vgc demo/sample_decoded.mkv -y
 	$(BIN)/vgc info demo/sample.vgc
 
+# The everyday suite (a few minutes on 2 cores); tests over 10 s are marked slow and left out.
 test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not gpu and not slow"
+
+# Everything a CPU can run, the slow tests included (what .ci/run runs).
+test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not gpu"
 
 bench: $(STAMP)

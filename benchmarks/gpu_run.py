@@ -167,6 +167,7 @@ def stage_train(a, out: Path) -> None:
     result = {}
     start = time.monotonic()
     weights = ROOT / "weights"
+    # --tiny (the CPU test): a few steps, so that the run ends by its work, not its budget
     tiny = ["--batch", "1", "--patch", "64"] if a.tiny else []
     # the refiner that trains is the av1 backbone's (weights/refiner-av1, the default path's);
     # the learned backbone's weights/refiner stays as it is
@@ -182,7 +183,7 @@ def stage_train(a, out: Path) -> None:
         share = (a.budget_s - (t - start)) / (len(MODELS) - k)
         minutes = max((share - 20) / 60, 0.1)  # leave time to start and export
         cmd = [sys.executable, "-m", "vidgen_codec", "train", model, "--data", a.data,
-               "--out", str(run_dir), "--steps", "1000000", "--resume",
+               "--out", str(run_dir), "--steps", "3" if a.tiny else "1000000", "--resume",
                "--max-minutes", f"{minutes:.2f}", "--device", a.device] + init[model] + tiny + \
             extra.get(model, [])
         p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

@@ -3,6 +3,8 @@ cannot break unnoticed between GPU sessions."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from conftest import synthetic_frames, write_clip
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: .ci/run runs it, make test does not
 def test_gpu_run_tiny_on_the_cpu(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
@@ -36,7 +39,7 @@ def test_gpu_run_tiny_on_the_cpu(tmp_path):
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_run.py"), "--device",
                         "cpu", "--tiny", "--data", str(pack), "--out", str(out),
-                        "--budget-s", "320", "--val-clips", str(held),
+                        "--budget-s", "1200", "--val-clips", str(held),
                         "--val-dir", str(tmp_path / "val")],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -58,4 +61,6 @@ def test_gpu_run_tiny_on_the_cpu(tmp_path):
 
     IntraCodec.load(out / "weights" / "intra")  # the exported weights load
     assert "| intra |" in r.stdout
-    np.testing.assert_(report["wall_s"] <= 320 + 30)
+    # --tiny trains a few steps: the run ends by its work, well inside a budget generous
+    # enough that no stage is stopped on a loaded 2-core machine
+    np.testing.assert_(report["wall_s"] <= 1200 + 30)

@@ -218,6 +218,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: .ci/run runs it, make test does not
 def test_decoding_does_not_depend_on_the_thread_count(make_clip, tmp_path, intra_dir):
     """Every codec, decoded in processes with 1, 2 and 3 torch threads: the same bytes (oneDNN
     convolutions gave +-1 differences between 1 and 2 threads)."""
@@ -246,6 +247,7 @@ def test_decoding_does_not_depend_on_the_thread_count(make_clip, tmp_path, intra
     assert digests[0] == digests[1] == digests[2]
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: .ci/run runs it, make test does not
 def test_pipes(make_clip, tmp_path, intra_dir):
     """`-` reads stdin and writes stdout, as ffmpeg users expect; a failed run writes nothing
     to stdout."""
@@ -382,6 +384,7 @@ def test_json_threads_and_yuv_outputs(coded, tmp_path, intra_dir, capsys):
     assert code == 1 and "--threads 0" in err
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: .ci/run runs it, make test does not
 def test_decode_sigterm_and_the_error_after_the_bar(make_clip, tmp_path, intra_dir):
     """A decode stopped by SIGTERM leaves no temporary output; a decode that fails after its
     progress bar started prints the error as the last line."""

@@ -75,6 +75,7 @@ def test_decode_ranges_are_whole_gops():
     assert ranges([0, 20, 40], 0, 60) == [(0, 20), (20, 20), (40, 20)]
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: .ci/run runs it, make test does not
 @pytest.mark.parametrize("backbone", ["av1", "learned"])
 def test_encode_identical_for_any_worker_count(local_ray, cut_clip, tmp_path, backbone):
     bpp = 0.1 if backbone == "av1" else 0.3
@@ -121,6 +122,7 @@ def test_s2vc_spans_and_ranges_on_workers(local_ray, cut_clip, tmp_path):
         assert (tmp_path / "a.y4m").read_bytes() == (tmp_path / "b.y4m").read_bytes()
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: .ci/run runs it, make test does not
 def test_killed_worker_is_replaced_and_the_bytes_do_not_change(local_ray, cut_clip, tmp_path):
     api.encode(cut_clip, str(tmp_path / "ref.vgc"), bpp=0.1, gop=8, progress=False)
     killed = []

@@ -112,6 +112,7 @@ def test_training_records_that_it_used_the_pack(data, tmp_path):
     assert not runs["live"]["packed"] and runs["live"]["pool"] is None
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: .ci/run runs it, make test does not
 def test_cli_pack_with_refiner_sequences_and_its_size_limit(data, tmp_path):
     vgc = [sys.executable, "-m", "vidgen_codec", "train", "pack", "--data", str(data)]
     ok = subprocess.run(vgc + ["--out", str(tmp_path / "p"), "--refiner-sequences", "2",

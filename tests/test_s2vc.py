@@ -246,6 +246,7 @@ def test_codecs_lists_s2vc():
 SHIPPED = repo_weights_dir() / "s2vc" / "config.json"
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: .ci/run runs it, make test does not
 @pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped s2vc weights")
 @pytest.mark.parametrize("target", [0.02, 0.03])
 def test_shipped_s2vc_meets_bpp_target(tmp_path, target):

@@ -244,6 +244,7 @@ def test_decoder_refuses_misordered_streams():
 SHIPPED = repo_weights_dir() / "stem" / "config.json"
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: .ci/run runs it, make test does not
 @pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped stem weights")
 @pytest.mark.parametrize("target", [0.02, 0.05])
 def test_shipped_stem_meets_bpp_target(tmp_path, target):

@@ -47,6 +47,7 @@ def test_modules_route_through_taps_and_keep_their_output():
     torch.testing.assert_close(m(x), want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: .ci/run runs it, make test does not
 def test_refiner_output_does_not_depend_on_the_thread_count():
     code = (
         "import sys, torch, hashlib\n"

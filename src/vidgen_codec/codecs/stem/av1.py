@@ -327,8 +327,8 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget) -> _C
     head = replace(head, modes=tuple(modes))
     payload = bb.pack_gop(t0, head, _synth_parts(t0, pos, parts))
     real = [o[:h, :w] for o in originals]
-    return _Candidate(b, s, crf, payload, se.chunk_bytes(payload), score(rec, real), False,
-                      synth=True)
+    return _Candidate(b, s, crf, payload, se.chunk_bytes(payload), score(rec, real),
+                      _failed(rec, real, pos), synth=True)
 
 
 def _sse(a: np.ndarray, b: np.ndarray) -> int:
