@@ -8,7 +8,7 @@ comma   := ,
 
 .PHONY: install demo test test-all bench gpu pack heldout clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test,bench,eval,ray]"

@@ -41,11 +41,17 @@ def without_tables(state: dict) -> dict:
 
 
 def repo_weights_dir() -> Path:
-    """`weights/` of this checkout (editable install), or $VGC_WEIGHTS."""
+    """The shipped weights: $VGC_WEIGHTS when set; else `weights/` of this checkout (an
+    editable install, or running from the source tree); else the copy an installed package
+    carries (`vidgen_codec/_weights`, setup.py)."""
     env = os.environ.get("VGC_WEIGHTS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "weights"
+    here = Path(__file__).resolve().parent
+    checkout = here.parents[1] / "weights"
+    if (checkout / "stem" / "config.json").is_file():
+        return checkout
+    return here / "_weights"
 
 
 def sha256_file(path: Path) -> bytes:
