@@ -22,7 +22,7 @@ from vidgen_codec.codecs.base import Span  # noqa: E402
 from vidgen_codec.errors import InputError  # noqa: E402
 from vidgen_codec.parallel import plan as chunk_plan  # noqa: E402
 from vidgen_codec.parallel import pool  # noqa: E402
-from vidgen_codec.parallel.batch import MANIFEST  # noqa: E402
+from vidgen_codec.batch import MANIFEST  # noqa: E402
 from vidgen_codec.parallel.decode import ranges  # noqa: E402
 from vidgen_codec.video_io import read_frames  # noqa: E402
 

@@ -3,9 +3,10 @@
     encode: video_io.read_frames -> parallel.plan.first_pass (cuts, spans, budgets)
             -> per span (here, or a Ray task): pad -> codec.encode_frame
             -> bitstream.ContainerWriter (the spans' chunks in order)
-    decode: bitstream.ContainerReader -> codec.decode_frame [-> refine.windows: one diffusion
-            step over windows of frames] -> crop -> video_io.VideoWriter
-            (--workers: GOP ranges as Ray tasks, parallel.decode)
+    decode: bitstream.ContainerReader -> pipeline.decode.frame_stream (codec.decode_frame
+            [-> refine.windows: one diffusion step over windows of frames] -> crop)
+            -> video_io.VideoWriter (--workers: GOP ranges as Ray tasks, parallel.decode,
+            each running the same frame_stream)
 
 The CLI only parses arguments and calls these functions.
 """
@@ -17,7 +18,6 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from . import __version__
@@ -25,14 +25,13 @@ from .bitstream import ContainerReader, ContainerWriter, SequenceHeader
 from .bitstream.headers import RefineRecord, Timestamps, codec_config_size
 from .bitstream.ids import PixelFormat
 from .codecs.base import RateTarget, Structure
-from .entropy import get_backend
-from .errors import FormatError, InputError, WeightsError
-from .frames import crop, to_uint8
+from .errors import InputError
 from .numerics import thread_invariant
 from .parallel.encode import EncodeJob, encode_spans, load_encoder
 from .parallel.plan import first_pass, with_budgets
 from .parallel.pool import check_pool
 from .ratecontrol import FILE_OVERHEAD
+from .pipeline.decode import decoder_models, frame_stream, resolve_device
 from .registry import codec_by_id, get_codec
 from .preflight import (DEFAULT_BPP, MAX_PIXELS, check_encode_args, check_header,
                         check_vgc_output, require_file)
@@ -55,14 +54,6 @@ class EncodeReport:
     warnings: tuple[str, ...] = ()  # what the input lost on the way (bit depth, audio, timing)
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda requested but no CUDA device is available")
-    if device not in ("cpu", "cuda"):
-        raise InputError(f"unknown device {device!r} (cpu, cuda or auto)")
-    return device
 
 
 @thread_invariant
@@ -242,53 +233,8 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
     return written
 
 
-def decoder_models(rd: ContainerReader, device, weights, refine, refiner, model_dir):
-    """(codec, refiner or None) for the file open in `rd`, checked against what it names."""
-    hdr = rd.header
-    spec = codec_by_id(hdr.codec_id)
-    dev = resolve_device(device)
-    backend = get_backend(hdr.entropy_coder_id, dev)
-    model = spec.load(weights, device=dev, backend=backend)
-    check_weights(hdr, model, rd.version)
-    return model, _load_refiner(rd.refine, refine, refiner, model_dir, dev, rd.version)
 
 
-def frame_stream(src: str, rd: ContainerReader, model, ref, start: int, count: int,
-                 index: list, validate_rest: bool, generate: bool = True):
-    """(frame index, HxWx3 uint8) of frames [start, start+count) of the file open in `rd`,
-    decoded from the GOP that holds `start`, refined when `ref` is given. `validate_rest`:
-    read the chunks after the last frame too (a full decode checks the whole file).
-    `generate` False: an s2vc decoder without its generator."""
-    hdr = rd.header
-    chunks = _chunks_from(rd, start, index)
-    hp, wp = _padded(hdr.height, model.stride), _padded(hdr.width, model.stride)
-    types: dict[int, int] = {}
-    gates: dict[int, int] = {}
-    levels: dict = {}  # frame index -> codecs.base.BackboneLevel
-    decoder = model.new_decoder(rd.codec_config, hdr.width, hdr.height,
-                                **({} if generate else {"generate": False}))
-    outputs = _in_order(_decoded(model, decoder, chunks, hp, wp, types, gates, levels),
-                        hdr.frame_count, start)
-    if ref is not None:
-        from .refine.windows import refine_stream
-
-        outputs = refine_stream(ref, outputs, types, rd.refine.seed, gates, levels)
-    written = 0
-    for out in outputs:
-        for i, x in out:
-            if i < start or written == count:
-                continue
-            yield i, to_uint8(crop(x, hdr.height, hdr.width))[0]
-            written += 1
-        if written == count:
-            break
-    if validate_rest:
-        for fc in chunks:  # full decode: validate the rest of the file (INDEX, END)
-            raise FormatError(f"chunk at offset {fc.offset} holds frame "
-                              f"{fc.payload.frame_index} after the file's last frame",
-                              chunk=fc.chunk_index)
-    if written != count:
-        raise InputError(f"{src}: expected {count} frames, found {written}")
 
 
 def _abs(path: str | None) -> str | None:
@@ -309,89 +255,14 @@ def _refine_record(spec, refine: bool, refiner, model_dir, seed: int) -> RefineR
     return RefineRecord(seed, sha, model_id)
 
 
-def _load_refiner(record: RefineRecord | None, refine: bool, refiner, model_dir, device: str,
-                  version: tuple[int, int] = (2, 0)):
-    """The refiner a file asks for (None: the file has no REFINE chunk, or --no-refine)."""
-    if record is None or not refine:
-        if refine and (refiner is not None or model_dir is not None):
-            raise InputError("--refiner/--model-dir given, but the file has no REFINE chunk "
-                             "(it was encoded with --no-refine)")
-        return None
-    from .refine.loading import load_refiner, shipped_refiner_for
-
-    legacy = version[0] < 2
-    if refiner is None and model_dir is None:  # the shipped refiner that made the file
-        refiner = shipped_refiner_for(record.refiner_sha256, legacy=legacy)
-    ref, sha = load_refiner(refiner, model_dir, device=device, legacy=legacy)
-    if sha != record.refiner_sha256:
-        raise WeightsError(
-            f"file asks for refiner {record.refiner_sha256.hex()[:12]} ({record.model_id}); "
-            f"the loaded refiner is {sha.hex()[:12]} ({ref.cfg.model_id}): pass the matching "
-            "--refiner/--model-dir, or --no-refine")
-    return ref
 
 
-def _in_order(outputs, frame_count: int, start: int = 0):
-    """Pass decoder outputs through, refusing a frame index that is not the next one, or not
-    below the header's frame count (a chunk may hold several frames: an av1 GOP), or a first
-    frame after `start` (an index entry that pointed past the frame it names)."""
-    expect = None
-    for out in outputs:
-        for index, _ in out:
-            if expect is None and index > start:
-                raise FormatError(f"decoding from the index gave frame {index} first, after "
-                                  f"the wanted frame {start}")
-            if expect is not None and index != expect:
-                raise FormatError(f"frame {index} decoded where frame {expect} was due")
-            if index >= frame_count:
-                raise FormatError(f"frame {index} decoded; the file has {frame_count} frames")
-            expect = index + 1
-        yield out
 
 
-def _decoded(model, state, chunks, hp: int, wp: int, types: dict, gates: dict, levels: dict):
-    """Lists of (frame_index, frame) in display order, chunk by chunk, then the decoder's rest.
-    Records each frame's type in `types` and backbone level in `levels` (the refiner
-    conditions on both) and each GOP's refine mask, where the stream has one, in `gates`."""
-    for fc in chunks:
-        chunk_types, chunk_gates, chunk_levels = model.frame_info(state, fc.payload,
-                                                                  chunk=fc.chunk_index)
-        types.update(chunk_types)
-        gates.update(chunk_gates)
-        levels.update(chunk_levels)
-        try:
-            out, state = model.decode_frame(state, fc.payload, hp, wp, chunk=fc.chunk_index)
-        except FormatError as e:  # name the chunk, as the container's own errors do
-            if e.chunk is not None or e.offset is not None:
-                raise
-            raise FormatError(f"frame {fc.payload.frame_index}: {e.reason}",
-                              chunk=fc.chunk_index, offset=fc.offset) from None
-        yield out
-    out, state = model.flush_decoder(state)
-    yield out
 
 
-def check_weights(hdr: SequenceHeader, model, version: tuple[int, int] = (2, 0)) -> None:
-    """Refuse weights other than the file's: format 2 files name the weights' identity
-    (weights.py), 1.x files their safetensors' SHA-256."""
-    sha = model.weights_sha256 if version[0] >= 2 else model.legacy_weights_sha256
-    if not hdr.weights_match(sha):
-        raise WeightsError(
-            f"file was encoded with weights {hdr.weights_sha256.hex()[:16]} "
-            f"({hdr.model_id}); the loaded weights are {sha.hex()[:16]} "
-            f"({model.model_id}): pass the matching --weights folder"
-        )
 
 
-def _chunks_from(rd: ContainerReader, start: int, index: list):
-    """Frame chunks from the GOP that holds frame `start` (via the file's `index`), or from
-    the top."""
-    if start == 0:
-        return rd.iter_frames()
-    entries = [e for e in index if e.frame_index <= start]
-    if not entries:
-        return rd.iter_frames()
-    return rd.iter_frames_from(entries[-1].offset)
 
 
 def _expected_frames(count: int | None, start: int, frames: int | None) -> int | None:
@@ -400,6 +271,3 @@ def _expected_frames(count: int | None, start: int, frames: int | None) -> int |
     left = max(count - start, 0)
     return left if frames is None else min(frames, left)
 
-
-def _padded(n: int, stride: int) -> int:
-    return -(-n // stride) * stride

@@ -703,7 +703,7 @@ def batch_decode(inputs, out_dir, workers, ray_address, retries, as_json, quiet,
 
 def _run_batch(kind, inputs, out_dir, suffix, options, workers, ray_address, retries, as_json,
                quiet):
-    from .parallel.batch import collect, items_for, run_batch
+    from .batch import collect, items_for, run_batch
 
     items = items_for(collect(list(inputs), kind), kind, out_dir, suffix, options)
     summary = run_batch(items, out_dir, workers=workers, retries=retries, address=ray_address,

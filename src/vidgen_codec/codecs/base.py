@@ -4,10 +4,11 @@ contract (`VideoCodec`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from ..bitstream import FramePayload
 from ..bitstream.ids import ChunkType
+from ..refine.levels import BackboneLevel  # noqa: F401  (the codecs compute it; the refiner reads it)
 
 
 @dataclass
@@ -17,15 +18,6 @@ class CodedChunk:
     chunk_type: ChunkType
     payload: FramePayload
     gop_start: bool
-
-
-class BackboneLevel(NamedTuple):
-    """What the decoder knows of how hard a frame's backbone was quantised, for the refiner
-    (bitstream_spec.md, stem, "Levels"): the backbone's bits per pixel (0: unknown) and its
-    AV1 base_q_idx (-1: unknown, or not an AV1 backbone)."""
-
-    bpp: float = 0.0
-    qindex: int = -1
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ A backend turns integer symbols plus per-symbol table indexes into bytes and bac
     CompressaiRans  COMPRESSAI_RANS (coder id 1): reads files written before VGC_RANS
 """
 
-from .backend import CdfTable, EntropyBackend, get_backend
+from .backend import CdfTable, EntropyBackend
 from .compressai_rans import CompressaiRans
 from .rans_cpu import VgcRansCpu
+from .select import get_backend
 
 __all__ = ["CdfTable", "EntropyBackend", "CompressaiRans", "VgcRansCpu", "get_backend"]

@@ -1,4 +1,5 @@
-"""The entropy backend interface and the quantized CDF table it codes with."""
+"""The entropy backend interface and the quantized CDF table it codes with (`select.py`
+picks a backend for a coder id)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from ..bitstream.ids import EntropyCoderId
-from ..errors import FormatError
 
 if TYPE_CHECKING:
     from .cdf_arrays import CdfArrays
@@ -72,24 +72,3 @@ def decode_tensor(backend, data: bytes, indexes, table: CdfTable):
 
     out = backend.decode(data, indexes.cpu().numpy(), table)
     return torch.from_numpy(np.ascontiguousarray(out, np.int32)).to(indexes.device)
-
-
-def get_backend(coder_id: int, device: str = "cpu") -> EntropyBackend:
-    """The backend that reads streams written with entropy coder `coder_id`.
-
-    VGC_RANS: the numpy backend, or with device="cuda" the Triton one (same bytes).
-    COMPRESSAI_RANS: compressai's coder, kept to read files written before VGC_RANS.
-    """
-    if coder_id == EntropyCoderId.VGC_RANS:
-        if str(device).startswith("cuda"):
-            from .rans_triton import VgcRansTriton
-
-            return VgcRansTriton(device=device)
-        from .rans_cpu import VgcRansCpu
-
-        return VgcRansCpu()
-    if coder_id == EntropyCoderId.COMPRESSAI_RANS:
-        from .compressai_rans import CompressaiRans
-
-        return CompressaiRans()
-    raise FormatError(f"unsupported entropy coder id {coder_id}")

@@ -59,8 +59,8 @@ _MODELS: dict = {}  # per worker process: (job, weights identity) -> (codec, ref
 
 def decode_range(job: DecodeJob, first: int, count: int, validate_rest: bool) -> list:
     """A worker's task: [(frame index, HxWx3 uint8)] of frames [first, first+count)."""
-    from .. import api
     from ..bitstream import ContainerReader
+    from ..pipeline.decode import decoder_models, frame_stream
     from ..numerics import thread_invariant
 
     @thread_invariant
@@ -69,10 +69,10 @@ def decode_range(job: DecodeJob, first: int, count: int, validate_rest: bool) ->
             key = (job, rd.header.weights_sha256, rd.refine and rd.refine.refiner_sha256)
             if key not in _MODELS:
                 _MODELS.clear()  # a worker keeps one file's models
-                _MODELS[key] = api.decoder_models(rd, job.device, job.weights, job.refine,
-                                                   job.refiner, job.model_dir)
+                _MODELS[key] = decoder_models(rd, job.device, job.weights, job.refine,
+                                               job.refiner, job.model_dir)
             model, ref = _MODELS[key]
-            return list(api.frame_stream(job.src, rd, model, ref, first, count,
-                                         rd.read_index(), validate_rest, job.generate))
+            return list(frame_stream(job.src, rd, model, ref, first, count,
+                                     rd.read_index(), validate_rest, job.generate))
 
     return run()

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..bitstream.ids import FrameType
-from ..codecs.base import BackboneLevel
+from .levels import BackboneLevel
 from ..models.refiner import Refiner, seeded_noise
 
 

@@ -72,7 +72,7 @@ def prepare(clips: list[str], bpps: list[float], folder: Path, window: int,
 def _windows(codec, path: Path, window: int):
     """(padded [WindowItem], real frames, first frame index) of each decoder window; the
     frames at the decoder's padded size, as the decoder refines them."""
-    from ..api import _decoded, _padded
+    from ..pipeline.decode import decoded, padded
     from ..bitstream import ContainerReader
     from ..refine.windows import WindowItem, window_spans
 
@@ -82,8 +82,8 @@ def _windows(codec, path: Path, window: int):
         dst = codec.new_decoder(rd.codec_config, w, h)
         # an av1 GOP chunk decodes to its whole GOP (the windows restart at each); the
         # flush, empty here, is filtered out
-        for out in filter(None, _decoded(codec, dst, rd.iter_frames(), _padded(h, codec.stride),
-                                         _padded(w, codec.stride), types, {}, levels)):
+        for out in filter(None, decoded(codec, dst, rd.iter_frames(), padded(h, codec.stride),
+                                        padded(w, codec.stride), types, {}, levels)):
             gop = [i for i, _ in out]
             for s, m in window_spans(len(gop), window):
                 items = [WindowItem(i, x, types[i], levels.get(i, BackboneLevel()))

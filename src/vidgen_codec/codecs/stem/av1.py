@@ -42,6 +42,7 @@ from ...motion.mv_coding import FieldFormat, encode_field
 from ...pictures.av1 import CRF_MAX, CRF_MIN, CRF_STEP, Av1Settings, encode_sequence
 from ...pictures.fit import BUDGET_SLACK, choose_within_budget, fit_to_budget
 from . import backbone as bb
+from . import decoder as sd
 from . import encoder as se
 from . import motion as sm
 from ..base import CodedChunk
@@ -167,7 +168,7 @@ def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _
 
     hp, wp = originals[0].shape[:2]
     real = [o[: st.height, : st.width] for o in originals]
-    decoded = bb.decode_gop(codec, best.payload, st, hp, wp)
+    decoded = sd.decode_gop(codec, best.payload, st, hp, wp)
     head, parts = bb.unpack_gop(best.payload)
     types = [0] * head.frames
     for p in parts:
@@ -252,7 +253,7 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _
         if budget is not None and abs(se.chunk_bytes(payload) - budget) > REFIT * budget \
                 and st.crf_fixed is None:
             crf, (units, payload) = fit(budget, m_payloads)
-    decoded = bb.decode_gop(codec, payload, st, hp, wp)
+    decoded = sd.decode_gop(codec, payload, st, hp, wp)
     real = [o[: st.height, : st.width] for o in originals]
     rec = [to_uint8(d)[0][: st.height, : st.width] for d in decoded]
     return _Candidate(b, s, crf, payload, se.chunk_bytes(payload), score(rec, real),
@@ -285,8 +286,6 @@ def _synth_candidates(codec, st, frames, originals, budget) -> list[_Candidate]:
 def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget) -> _Candidate:
     """Backbones every b frames at scale s, the frames between them rebuilt by the decoder;
     per interval the encoder signals the rebuild (BLEND or MOTION) nearer the originals."""
-    from .decoder import interval_frames
-
     n = len(frames)
     t0 = frames[0][0]
     head = bb.GopHeader(s, n, b, synth=True, lanczos=s > 1)
@@ -317,7 +316,7 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget) -> _C
     modes = []
     for j, (a, c) in enumerate(zip(pos, pos[1:])):
         if c - a > 1:
-            tries = {m: interval_frames(backs[j], backs[j + 1], c - a, m) for m in (BLEND, MOTION)}
+            tries = {m: sd.interval_frames(backs[j], backs[j + 1], c - a, m) for m in (BLEND, MOTION)}
             sse = {m: sum(_sse(f[:h, :w], originals[a + k][:h, :w])
                           for k, f in enumerate(fs, 1)) for m, fs in tries.items()}
             mode = MOTION if sse[MOTION] < sse[BLEND] else BLEND

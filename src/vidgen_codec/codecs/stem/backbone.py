@@ -10,8 +10,8 @@
 The backbone coder and its fixed settings are in the CODEC_CONFIG chunk (bitstream_spec.md,
 section 15, "stem"), the scale in each GOP's header (`stem_gop`, which `vgc info` reads
 without torch). This module holds what the av1 encoder and decoder share: the scale
-arithmetic, and decoding a GOP the way the decoder does (the encoder measures what the
-decoder will show).
+arithmetic and the backbones' own decoder (`decoder.decode_gop` decodes a whole GOP the way
+the decoder does, so that the encoder measures what the decoder will show).
 """
 
 from __future__ import annotations
@@ -124,12 +124,3 @@ def frame_level(payload: FramePayload, height: int, width: int) -> BackboneLevel
     if payload.frame_type == FrameType.M:
         return BackboneLevel()
     return BackboneLevel(8 * sum(len(s) for s in payload.streams) / max(height * width, 1))
-
-
-def decode_gop(codec, payload: FramePayload, st, hp: int, wp: int) -> list[torch.Tensor]:
-    """A GOP chunk through the real decoder: (1,3,hp,wp) frames in display order."""
-    from . import decoder
-
-    ds = codec.new_decoder(BackboneConfig(AV1, st.settings).pack(), st.width, st.height)
-    out, ds = decoder.decode_frame(codec, ds, payload, hp, wp)
-    return [f for _, f in out]

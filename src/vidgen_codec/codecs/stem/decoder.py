@@ -202,3 +202,9 @@ def _release(st: StemDecoderState):
     return [(t1, b1)], replace(st, t0=t1, b0=b1, held=None, next_t=t1 + 1, prev_field=prev)
 
 
+def decode_gop(codec, payload: FramePayload, st, hp: int, wp: int) -> list[torch.Tensor]:
+    """An av1 GOP chunk through the real decoder (the encoder's measure): (1,3,hp,wp) frames
+    in display order. `st`: the encoder state (its settings, frame size)."""
+    ds = codec.new_decoder(BackboneConfig(AV1, st.settings).pack(), st.width, st.height)
+    out, ds = decode_frame(codec, ds, payload, hp, wp)
+    return [f for _, f in out]

@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError, VgcError
-from .pool import unordered
+from .errors import InputError, VgcError
+from .parallel.pool import unordered
 
 MANIFEST = "vgc-batch.json"
 VIDEO_EXTENSIONS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".y4m", ".m4v", ".ts", ".mpg"}
@@ -89,7 +89,7 @@ def run_batch(items: list[Item], out_dir: str, *, workers: int = 1, retries: int
     from tqdm import tqdm
 
     if address is not None:
-        from .pool import check_address
+        from .parallel.pool import check_address
 
         check_address(address)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -132,7 +132,7 @@ def run_batch(items: list[Item], out_dir: str, *, workers: int = 1, retries: int
 def run_item(item: Item) -> tuple[Item, dict]:
     """One file, in a worker: {"status": "done", "bytes", "sha256", ...} or a failure with its
     one-line reason ("retry": whether trying again may help)."""
-    from .. import api
+    from . import api
 
     opts = dict(item.options)
     t0 = time.monotonic()

@@ -1,0 +1,1 @@
+"""The coding loops under the library face (`api.py`): `decode.py`."""
