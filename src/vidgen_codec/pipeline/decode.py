@@ -48,7 +48,7 @@ def frame_stream(src: str, rd: ContainerReader, model, ref, start: int, count: i
     outputs = in_order(decoded(model, decoder, chunks, hp, wp, types, gates, levels),
                         hdr.frame_count, start)
     if ref is not None:
-        from .refine.windows import refine_stream
+        from ..refine.windows import refine_stream
 
         outputs = refine_stream(ref, outputs, types, rd.refine.seed, gates, levels)
     written = 0
@@ -140,7 +140,7 @@ def load_file_refiner(record: RefineRecord | None, refine: bool, refiner, model_
             raise InputError("--refiner/--model-dir given, but the file has no REFINE chunk "
                              "(it was encoded with --no-refine)")
         return None
-    from .refine.loading import load_refiner, shipped_refiner_for
+    from ..refine.loading import load_refiner, shipped_refiner_for
 
     legacy = version[0] < 2
     if refiner is None and model_dir is None:  # the shipped refiner that made the file
