@@ -156,15 +156,17 @@ RATE_TOLERANCE = 0.05  # a file further than this share from its bpp target is w
 
 
 def rate_warning(got: float, target: float | None) -> tuple[str, ...]:
-    """The warning for a file more than RATE_TOLERANCE off its bpp target. Over it, every
-    GOP's encoder already took its smallest coding (`pictures.fit.choose_within_budget`), so
-    the file's size is the smallest this codec makes of the clip."""
+    """The warning for a file more than RATE_TOLERANCE off its bpp target. Over it, the
+    encoder took its smallest coding wherever the budget ran short
+    (`pictures.fit.choose_within_budget`), so the file is at or near the smallest this codec
+    makes of the clip (a GOP that met its own budget before the others ran short could have
+    been smaller)."""
     if not target or abs(got - target) <= RATE_TOLERANCE * target:
         return ()
     off = f"{got:.5f} bpp, {100 * (got / target - 1):+.1f} % off the {target:g} bpp target"
     if got > target:
-        return (f"the file is {off}: {got:.5f} bpp is the smallest file this codec makes of "
-                "this clip with these settings",)
+        return (f"the file is {off}: {got:.5f} bpp is at or near the smallest file this codec "
+                "makes of this clip with these settings",)
     return (f"the file is {off}: this codec cannot spend more on this clip (above its range)",)
 
 
