@@ -14,6 +14,7 @@ from .cli_options import (raw_input_options, raw_spec, refiner_options, run_opti
                           train_options, worker_options)
 from .deferred_signals import Terminated, on_signal
 from .errors import InputError, VgcError
+from .preflight import DEFAULT_BPP
 from .video_writer import MP4_SETTINGS_HELP, SUPPORTED_OUTPUTS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -54,7 +55,8 @@ def main():
 @click.argument("output_path", metavar="OUTPUT.vgc")
 @click.option("--codec", default="stem", show_default=True, help="Codec name (see `vgc codecs`).")
 @click.option("--bpp", type=float, default=None,
-              help="Target bits per pixel of the whole file (default 0.05 unless --rate).")
+              help=f"Target bits per pixel of the whole file (default {DEFAULT_BPP} unless "
+                   "--rate).")
 @click.option("--rate", "q", type=float, default=None,
               help="Fixed rate parameter instead of a bpp target (intra: -1.5 .. 7; trained levels 0 .. 5).")
 @click.option("--start", type=int, default=0, show_default=True, help="First frame to code.")
@@ -649,7 +651,8 @@ def batch_options(f):
 @batch.command("encode", context_settings=CONTEXT)
 @batch_options
 @click.option("--codec", default="stem", show_default=True, help="Codec name (see `vgc codecs`).")
-@click.option("--bpp", type=float, default=None, help="Target bits per pixel (default 0.02).")
+@click.option("--bpp", type=float, default=None,
+              help=f"Target bits per pixel (default {DEFAULT_BPP} unless --rate).")
 @click.option("--rate", "q", type=float, default=None, help="Fixed rate parameter instead.")
 @click.option("--backbone", type=click.Choice(["av1", "learned"]), default=None)
 @click.option("--preset", type=int, default=None, help="SVT-AV1 preset of the av1 backbone.")

@@ -418,10 +418,6 @@ def seeded_noise(shape, seed: int, window: int) -> torch.Tensor:
     return torch.randn(shape, generator=g)
 
 
-def count_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
-
-
 @architecture("Refiner")
 def _build(config: dict) -> Refiner:
     return Refiner(RefinerConfig.from_dict(config))

@@ -40,9 +40,6 @@ class ChunkPlan:
     def frames(self) -> int:
         return len(self.hashes)
 
-    def span_hashes(self, span: Span) -> list[bytes]:
-        return self.hashes[span.first:span.end]
-
 
 def frame_hash(rgb: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=8).digest()

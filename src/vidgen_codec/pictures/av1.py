@@ -73,11 +73,3 @@ class Av1Decoder:
         if h % 2 or w % 2:
             return None
         return yuv420_to_rgb(f.to_ndarray(), h, w)
-
-
-def decode_sequence(units: list[bytes]) -> list[np.ndarray]:
-    dec = Av1Decoder()
-    out = [dec.decode(u) for u in units]
-    if any(o is None for o in out):
-        raise RuntimeError("dav1d could not decode what SVT-AV1 wrote")
-    return out

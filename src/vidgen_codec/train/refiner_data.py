@@ -32,18 +32,6 @@ from ..frames import to_tensor
 from ..metrics import psnr
 
 
-def stem_round_trip(codec, frames: torch.Tensor, bpp: float, structure: Structure | None = None
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """frames (T,3,H,W) in [0,1], H and W multiples of the codec stride -> (decoded frames
-    (T,3,H,W), frame types (T,) long, backbone levels (T,2) [bpp, qindex], as the decoder
-    gives them to the refiner) from STEM's encoder and decoder, in memory. The learned
-    backbone unless `structure` says otherwise (the av1 backbone: no refinement gate here, the
-    refiner being trained is the one the gate will judge)."""
-    t, _, h, w = frames.shape
-    payloads, config = stem_encode(codec, frames, bpp, structure)
-    return stem_decode(codec, payloads, config, t, h, w)
-
-
 def stem_encode(codec, frames: torch.Tensor, bpp: float, structure: Structure | None = None
                 ) -> tuple[list[FramePayload], bytes | None]:
     """STEM's encoder on (T,3,H,W) frames -> (frame payloads in coding order, codec config)."""
