@@ -314,9 +314,10 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget) -> _C
     h, w = st.height, st.width
     rec = [backs[0][:h, :w]]
     modes = []
-    for j, (a, c) in enumerate(zip(pos, pos[1:])):
-        if c - a > 1:
-            tries = {m: sd.interval_frames(backs[j], backs[j + 1], c - a, m) for m in (BLEND, MOTION)}
+    for j, (a, e) in enumerate(zip(pos, pos[1:])):  # backbones a < e, both decoded
+        if e - a > 1:
+            tries = {m: sd.interval_frames(backs[j], backs[j + 1], e - a, m)
+                     for m in (BLEND, MOTION)}
             sse = {m: sum(_sse(f[:h, :w], originals[a + k][:h, :w])
                           for k, f in enumerate(fs, 1)) for m, fs in tries.items()}
             mode = MOTION if sse[MOTION] < sse[BLEND] else BLEND
