@@ -87,11 +87,20 @@ def test_compiled_kernels_give_their_python_definitions():
     # the formula)
     getattr(bilateral._interp, "py_func", bilateral._interp)(f0, f1, o0, o1, 2, 5, ref)
     np.testing.assert_array_equal(bilateral.interpolate(f0, f1, s, 2, 5), ref)
-    up_c = lanczos.upsample2x_rgb(f0)
-    plane = np.empty((80, 96), np.uint8)
-    getattr(lanczos._up_plane, "py_func", lanczos._up_plane)(np.ascontiguousarray(f0[..., 1]),
-                                                             plane)
-    np.testing.assert_array_equal(up_c[..., 1], plane)
+    src = np.ascontiguousarray(f0[..., 1], np.int64)
+    sums_c, sums_p = np.empty((80, 48), np.int64), np.empty((80, 48), np.int64)
+    lanczos._up_rows(src, sums_c)
+    getattr(lanczos._up_rows, "py_func", lanczos._up_rows)(src, sums_p)
+    np.testing.assert_array_equal(sums_c, sums_p)
+    # and the spec's formula for one sample: output (2i+1, 2j) of plane 1
+    i, j = 7, 9
+    rows = [min(max(r, 0), 39) for r in range(i - 2, i + 4)]
+    cols = [min(max(c, 0), 47) for c in range(j - 3, j + 3)]
+    col_sums = [sum(int(t) * int(f0[r, c, 1]) for t, r in zip(lanczos.TAPS_ODD, rows))
+                for c in cols]
+    want = min(max((sum(int(t) * v for t, v in zip(lanczos.TAPS_EVEN, col_sums)) + 8192) >> 14,
+                   0), 255)
+    assert lanczos.upsample2x_rgb(f0)[2 * i + 1, 2 * j, 1] == want
 
 
 def test_bilinear_sample_is_the_spec_formula():

@@ -25,46 +25,33 @@ TAPS_EVEN = TAPS_ODD[::-1].copy()  # inputs i-3 .. i+2
 
 
 @njit
-def _up_plane(src, out):
+def _up_rows(src, out):
+    """out (2h, w) int64: the taps' sums down each column of src (h, w), no rounding."""
     h, w = src.shape
-    tmp = np.empty((2 * h, w), np.int32)
     for y in range(2 * h):
         i = y >> 1
         for x in range(w):
             acc = 0
             for k in range(6):
                 if y & 1:
-                    r = i - 2 + k
-                    t = TAPS_ODD[k]
+                    r = min(max(i - 2 + k, 0), h - 1)
+                    acc += TAPS_ODD[k] * np.int64(src[r, x])
                 else:
-                    r = i - 3 + k
-                    t = TAPS_EVEN[k]
-                r = min(max(r, 0), h - 1)
-                acc += t * np.int32(src[r, x])
-            tmp[y, x] = acc
-    for y in range(2 * h):
-        for x in range(2 * w):
-            j = x >> 1
-            acc = 0
-            for k in range(6):
-                if x & 1:
-                    c = j - 2 + k
-                    t = TAPS_ODD[k]
-                else:
-                    c = j - 3 + k
-                    t = TAPS_EVEN[k]
-                c = min(max(c, 0), w - 1)
-                acc += t * tmp[y, c]
-            v = (acc + 8192) >> 14
-            out[y, x] = min(max(v, 0), 255)
+                    r = min(max(i - 3 + k, 0), h - 1)
+                    acc += TAPS_EVEN[k] * np.int64(src[r, x])
+            out[y, x] = acc
+
+
+def _up_plane(plane: np.ndarray) -> np.ndarray:
+    """One plane (h, w) -> (2h, 2w) uint8: columns first, then rows on the sums, rounded."""
+    h, w = plane.shape
+    cols = np.empty((2 * h, w), np.int64)
+    _up_rows(np.ascontiguousarray(plane, np.int64), cols)
+    both = np.empty((2 * w, 2 * h), np.int64)
+    _up_rows(np.ascontiguousarray(cols.T), both)
+    return np.clip((both.T + 8192) >> 14, 0, 255).astype(np.uint8)
 
 
 def upsample2x_rgb(pic: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 -> 2Hx2Wx3 uint8."""
-    h, w = pic.shape[:2]
-    out = np.empty((2 * h, 2 * w, 3), np.uint8)
-    for c in range(3):
-        plane = np.empty((2 * h, 2 * w), np.uint8)
-        _up_plane(np.ascontiguousarray(pic[..., c]), plane)
-        out[..., c] = plane
-    return out
+    return np.stack([_up_plane(pic[..., c]) for c in range(3)], -1)
