@@ -263,23 +263,28 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _
 def _synth_candidates(codec, st, frames, originals, budget) -> list[_Candidate]:
     """Synthesised GOPs at each candidate scale, intervals from the longest down. At a scale,
     shorter intervals are not tried once one is over the budget at the highest CRF (more
-    backbones cost more), or scores below the longer one before it (the score is taken as
-    unimodal in the interval: halving it doubles the backbones, each coarser)."""
+    backbones cost more); within the intervals that share a preset (`synth_settings`),
+    shorter ones are not tried once one scores below the longer one before it (the score is
+    taken as unimodal there: halving the interval doubles the backbones, each coarser)."""
     n = len(frames)
     intervals, scales = st.synth
+    # B = 1 is the other search's, unless it has no scale (--backbone-scale 4)
+    ordered = [b for b in sorted({max(min(i, n - 1), 1) for i in intervals}, reverse=True)
+               if b >= 2 or not (st.scales or n > 2)]
+    groups = [[b for b in ordered if b >= SLOWER_FROM], [b for b in ordered if b < SLOWER_FROM]]
     out = []
     for s in scales:
-        prev = None
-        for b in sorted({max(min(i, n - 1), 1) for i in intervals}, reverse=True):
-            if b < 2 and (st.scales or n > 2):  # B = 1 is the other search's, unless it has
-                continue                       # no scale (--backbone-scale 4)
-            c = _synth_candidate(codec, st, frames, originals, b, s, budget)
-            out.append(c)
-            if budget is not None and c.bytes > BUDGET_SLACK * budget:
+        for group in groups:
+            prev, over = None, False
+            for b in group:
+                c = _synth_candidate(codec, st, frames, originals, b, s, budget)
+                out.append(c)
+                over = budget is not None and c.bytes > BUDGET_SLACK * budget
+                if over or (prev is not None and c.score < prev.score):
+                    break
+                prev = c
+            if over:
                 break
-            if prev is not None and c.score < prev.score:
-                break
-            prev = c
     return out
 
 
