@@ -50,5 +50,19 @@ def main(out: str) -> None:
     print(f"{out}: sample clip from {src}")
 
 
+USAGE = """usage: python -m vidgen_codec.tools.sample_clip [OUT]
+
+Writes the demo's sample clip to OUT (default demo/sample.mp4): 2 s of
+../shared/data/videos/cup.mp4 when it is there, else a synthetic scene.
+
+Example:
+  python -m vidgen_codec.tools.sample_clip demo/sample.mp4"""
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "demo/sample.mp4")
+    arg = sys.argv[1] if len(sys.argv) > 1 else "demo/sample.mp4"
+    if arg in ("-h", "--help"):
+        print(USAGE)
+    elif arg.startswith("-") or len(sys.argv) > 2:
+        sys.exit(f"sample_clip: one output path, not {' '.join(sys.argv[1:])!r}\n{USAGE}")
+    else:
+        main(arg)
