@@ -54,8 +54,6 @@ class EncodeReport:
     warnings: tuple[str, ...] = ()  # what the input lost on the way (bit depth, audio, timing)
 
 
-
-
 @thread_invariant
 def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
            q: float | None = None, start: int = 0, frames: int | None = None,
@@ -235,10 +233,6 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
     return written
 
 
-
-
-
-
 def _abs(path: str | None) -> str | None:
     return None if path is None else os.path.abspath(path)
 
@@ -255,16 +249,6 @@ def _refine_record(spec, refine: bool, refiner, model_dir, seed: int) -> RefineR
         raise InputError(f"--seed {seed} outside 0 .. 2^63-1")
     sha, model_id = refiner_identity(refiner, model_dir)
     return RefineRecord(seed, sha, model_id)
-
-
-
-
-
-
-
-
-
-
 
 
 def _expected_frames(count: int | None, start: int, frames: int | None) -> int | None:

@@ -317,7 +317,7 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget) -> _C
         crf, (units, parts) = fit_to_budget(code, size, budget, CRF_MIN, CRF_MAX, CRF_STEP,
                                             falling=True, guess=st.crf_last,
                                             over=BUDGET_SLACK - 1)
-    backs = [to_uint8(f)[0] for f in bb.decode_backbones(units, s, st, hp, wp, head.lanczos)]
+    backs = bb.backbone_pictures(units, s, st, hp, wp, head.lanczos)
     h, w = st.height, st.width
     rec = [backs[0][:h, :w]]
     modes = []

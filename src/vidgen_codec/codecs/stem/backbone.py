@@ -57,11 +57,11 @@ def downscale(rgb: np.ndarray, scale: int) -> np.ndarray:
     return ((s + 2) >> 2).astype(np.uint8)
 
 
-def to_frame(pic: np.ndarray, scale: int, height: int, width: int, hp: int,
-             wp: int, lanczos: bool = False) -> torch.Tensor:
-    """A decoded backbone picture -> (1,3,hp,wp) float frame: upsampled 2x per side, once
-    when scale is 2, twice when 4 (integer (3/4, 1/4) taps, `pictures.yuv420`, or Lanczos-3
-    taps, `pictures.lanczos`, as the GOP header says), cropped to the frame and
+def to_picture(pic: np.ndarray, scale: int, height: int, width: int, hp: int,
+               wp: int, lanczos: bool = False) -> np.ndarray:
+    """A decoded backbone picture -> the backbone b as hp x wp x 3 uint8: upsampled 2x per
+    side, once when scale is 2, twice when 4 (integer (3/4, 1/4) taps, `pictures.yuv420`, or
+    Lanczos-3 taps, `pictures.lanczos`, as the GOP header says), cropped to the frame and
     edge-replicated to the padded size, as the encoder pads its input."""
     for _ in range(scale.bit_length() - 1):
         if lanczos:
@@ -70,8 +70,7 @@ def to_frame(pic: np.ndarray, scale: int, height: int, width: int, hp: int,
             pic = np.stack([upsample2x(pic[..., c].astype(np.int32)) for c in range(3)], -1)
             pic = pic.astype(np.uint8)
     pic = pic[:height, :width]
-    pic = np.pad(pic, ((0, hp - pic.shape[0]), (0, wp - pic.shape[1]), (0, 0)), mode="edge")
-    return to_tensor(pic)
+    return np.pad(pic, ((0, hp - pic.shape[0]), (0, wp - pic.shape[1]), (0, 0)), mode="edge")
 
 
 class Av1BackboneDecoder:
@@ -81,20 +80,30 @@ class Av1BackboneDecoder:
         self.scale, self.height, self.width, self.lanczos = scale, height, width, lanczos
         self.dec = Av1Decoder()
 
-    def decode(self, unit: bytes, hp: int, wp: int, *, chunk=None) -> torch.Tensor:
+    def picture(self, unit: bytes, hp: int, wp: int, *, chunk=None) -> np.ndarray:
+        """The backbone b as hp x wp x 3 uint8 (`to_picture`)."""
         pic = self.dec.decode(unit)
         want = coded_size(self.height, self.width, self.scale)
         if pic is None or pic.shape[:2] != want:
             raise FormatError("AV1 backbone does not decode to a "
                               f"{want[1]}x{want[0]} picture", chunk=chunk)
-        return to_frame(pic, self.scale, self.height, self.width, hp, wp, self.lanczos)
+        return to_picture(pic, self.scale, self.height, self.width, hp, wp, self.lanczos)
+
+    def decode(self, unit: bytes, hp: int, wp: int, *, chunk=None) -> torch.Tensor:
+        """The backbone as a (1,3,hp,wp) float frame."""
+        return to_tensor(self.picture(unit, hp, wp, chunk=chunk))
 
 
-def decode_backbones(units: list[bytes], scale: int, st, hp: int, wp: int,
-                     lanczos: bool = False) -> list:
-    """(1,3,hp,wp) frames of a GOP's backbone units, as the decoder makes them."""
+def backbone_pictures(units: list[bytes], scale: int, st, hp: int, wp: int,
+                      lanczos: bool = False) -> list[np.ndarray]:
+    """The hp x wp x 3 uint8 backbones of a GOP's units, as the decoder makes them."""
     dec = Av1BackboneDecoder(scale, st.height, st.width, lanczos)
-    return [dec.decode(u, hp, wp) for u in units]
+    return [dec.picture(u, hp, wp) for u in units]
+
+
+def decode_backbones(units: list[bytes], scale: int, st, hp: int, wp: int) -> list:
+    """(1,3,hp,wp) frames of a GOP's backbone units, as the decoder makes them."""
+    return [to_tensor(p) for p in backbone_pictures(units, scale, st, hp, wp)]
 
 
 def gop_levels(payload: FramePayload, head: GopHeader, parts, height: int,

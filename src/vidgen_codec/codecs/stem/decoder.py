@@ -19,7 +19,7 @@ import torch
 from ...bitstream import FramePayload
 from ...bitstream.ids import FrameType
 from ...errors import FormatError
-from ...frames import to_tensor, to_uint8
+from ...frames import to_tensor
 from ...motion import bilateral
 from ...motion.mv_coding import decode_field, decode_modes, peek_format
 from . import motion as sm
@@ -80,7 +80,7 @@ def _decode_gop_av1(codec, st, payload, hp, wp, chunk):
     head, frames = unpack_gop(payload, chunk=chunk)
     av1 = Av1BackboneDecoder(head.scale, st.height, st.width, head.lanczos)
     if head.synth:
-        out = synthesise_gop(head, t, [av1.decode(fp.streams[0], hp, wp, chunk=chunk)
+        out = synthesise_gop(head, t, [av1.picture(fp.streams[0], hp, wp, chunk=chunk)
                                        for fp in frames if fp.frame_type != FrameType.M])
         return out, replace(st, t0=out[-1][0], b0=out[-1][1], next_t=out[-1][0] + 1,
                             prev_field=None)
@@ -96,22 +96,21 @@ def _decode_gop_av1(codec, st, payload, hp, wp, chunk):
     return out, replace(st, av1=None)
 
 
-def synthesise_gop(head, t0: int, backbones: list[torch.Tensor]) -> list:
+def synthesise_gop(head, t0: int, pics: list) -> list:
     """A synthesised GOP's frames [(t, (1,3,hp,wp) frame)] in display order from its decoded
-    backbones: each interval's frames between them by `head.modes` (bitstream_spec.md, stem,
-    "Synthesised frames")."""
+    backbones (hp x wp x 3 uint8): each interval's frames between them by `head.modes`
+    (bitstream_spec.md, stem, "Synthesised frames")."""
     pos = head.positions()
-    pics = [to_uint8(b)[0] for b in backbones]
-    out = [(t0, backbones[0])]
+    out = [(t0, pics[0])]
     k = 0
     for j, (a, b) in enumerate(zip(pos, pos[1:])):
         n = b - a
         if n > 1:
             between = interval_frames(pics[j], pics[j + 1], n, head.modes[k])
-            out += [(t0 + a + m, to_tensor(f)) for m, f in enumerate(between, 1)]
+            out += [(t0 + a + m, f) for m, f in enumerate(between, 1)]
             k += 1
-        out.append((t0 + b, backbones[j + 1]))
-    return out
+        out.append((t0 + b, pics[j + 1]))
+    return [(t, to_tensor(f)) for t, f in out]
 
 
 def interval_frames(p0, p1, n: int, mode: int) -> list:
