@@ -319,13 +319,15 @@ def test_gate_off_windows_pass_frames_through_and_on_windows_refine():
 
 def test_av1_encoder_gates_each_window_by_measure(make_clip, tmp_path, stem_weights,
                                                  refiner_dir, monkeypatch):
-    """The random refiner makes frames worse: the encoder turns every window off and the file
-    drops its REFINE chunk. A refiner that always wins keeps its windows and the chunk."""
+    """(At a speed that runs the gate.) The random refiner makes frames worse: the encoder
+    turns every window off and the file drops its REFINE chunk. A refiner that always wins
+    keeps its windows and the chunk."""
     from vidgen_codec.stem_gop import unpack_gop
 
     clip = make_clip("c.mkv", width=64, height=48, count=11)
     f = str(tmp_path / "a.vgc")
-    api.encode(clip.path, f, bpp=0.5, weights=stem_weights, refiner=refiner_dir, progress=False)
+    api.encode(clip.path, f, bpp=0.5, weights=stem_weights, refiner=refiner_dir, progress=False,
+               speed="veryslow")
     with ContainerReader(f) as rd:
         assert rd.refine is None
         masks = [unpack_gop(c.payload)[0].refine_mask for c in rd.iter_frames()]
@@ -345,7 +347,7 @@ def test_av1_encoder_gates_each_window_by_measure(make_clip, tmp_path, stem_weig
     monkeypatch.setattr(gate, "choose_mask", refined_wins)
     g = str(tmp_path / "b.vgc")
     api.encode(clip.path, g, bpp=0.5, weights=stem_weights, refiner=refiner_dir, seed=4,
-               fast=False, progress=False)
+               fast=False, progress=False, speed="veryslow")  # the speed that always gates
     with ContainerReader(g) as rd:
         assert rd.refine is not None and rd.refine.seed == 4
         masks = [unpack_gop(c.payload)[0].refine_mask for c in rd.iter_frames()]

@@ -62,7 +62,7 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
            backbone: str | None = None, backbone_scale: int | None = None,
            fast: bool = False, refine: bool = True, refiner: str | None = None, model_dir: str | None = None,
            seed: int = 0, progress: bool = True, preset: int | None = None,
-           workers: int = 1, ray_address: str | None = None) -> EncodeReport:
+           speed: str | None = None, keyint: int | None = None, workers: int = 1, ray_address: str | None = None) -> EncodeReport:
     """Encode frames [start, start+frames) of `src` into the .vgc file `dst` (atomically).
 
     A first pass finds the spans (GOPs from scene cuts) and splits the byte budget between
@@ -88,8 +88,10 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     refine_record = _refine_record(spec, refine, refiner, model_dir, seed)
     dev = resolve_device(device)
     expected = _expected_frames(info.frame_count, start, frames)
-    given = (gop, backbone_interval, backbone, backbone_scale, preset) != (None,) * 5 or fast
-    structure = (Structure(gop, backbone_interval, backbone, backbone_scale, not fast, preset)
+    given = (gop, backbone_interval, backbone, backbone_scale, preset, speed,
+             keyint) != (None,) * 7 or fast
+    structure = (Structure(gop, backbone_interval, backbone, backbone_scale, not fast, preset,
+                           None if speed is None else str(speed), keyint)
                  if given else None)
     target = RateTarget(bpp=bpp, q=q)
     # absolute paths: a worker on another node, or in another folder, reads the same files
@@ -165,7 +167,9 @@ def rate_warning(got: float, target: float | None) -> tuple[str, ...]:
     if got > target:
         return (f"the file is {off}: {got:.5f} bpp is at or near the smallest file this codec "
                 "makes of this clip with these settings",)
-    return (f"the file is {off}: this codec cannot spend more on this clip (above its range)",)
+    return (f"the file is {off}: the encoder found no coding nearer the target (at the top of "
+            "the codec's range none can spend more; below it, its structure search chose a "
+            "smaller coding that measured better)",)
 
 
 MIN_SPAN = 16  # a span holds at least this many frames (whole GOPs)

@@ -62,10 +62,18 @@ def main():
 @click.option("--start", type=int, default=0, show_default=True, help="First frame to code.")
 @click.option("--frames", type=int, default=None, help="Number of frames to code (default: all).")
 @raw_input_options
+@click.option("--speed", default=None,
+              help="stem av1: encoder effort, ultrafast veryfast faster fast medium slow "
+                   "slower veryslow (or 0 .. 7), as x265's presets: the SVT-AV1 preset, the "
+                   "structure search, the refinement gate (default medium).")
+@click.option("--keyint", type=int, default=None,
+              help="stem av1: longest GOP in frames, a key frame at least this often (and "
+                   "at scene cuts); default 129, about 5 s at 25 fps; at most 255.")
 @click.option("--gop", type=int, default=None,
-              help="stem: GOP length in frames (default: chosen from the rate; below "
-                   "backbone interval + 1, every frame is an I-frame); s2vc: the reset "
-                   "period, an I-frame every GOP frames (default: the model's, 32).")
+              help="stem learned backbone: GOP length in frames (default: chosen from the "
+                   "rate; below backbone interval + 1, every frame is an I-frame); stem av1: "
+                   "as --keyint; s2vc: the reset period, an I-frame every GOP frames "
+                   "(default: the model's, 32).")
 @click.option("--backbone-interval", type=int, default=None,
               help="stem: frames from one backbone to the next (default: chosen from the rate).")
 @click.option("--backbone", type=click.Choice(["av1", "learned"]), default=None,
@@ -76,7 +84,7 @@ def main():
                    "(default: measured per GOP).")
 @click.option("--preset", type=int, default=None,
               help="stem av1: SVT-AV1 preset of the backbone, 0 (slowest, best) .. 13 "
-                   "(default 8; 4 codes about 0.3-0.4 JOD better on tree, 4x slower).")
+                   "(default: the --speed's, 8 at medium).")
 @click.option("--fast", is_flag=True,
               help="stem av1: skip the structure search and the refinement gate (every frame "
                    "an AV1 frame unless --backbone-interval; no refinement). s2vc: skip the "
@@ -91,8 +99,8 @@ def main():
 @overwrite_options
 @worker_options
 @run_options
-def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix_fmt, gop,
-           backbone_interval, backbone, backbone_scale, preset, fast, device, weights,
+def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix_fmt, speed,
+           keyint, gop, backbone_interval, backbone, backbone_scale, preset, fast, device, weights,
            no_refine, refiner, model_dir, seed, quiet, overwrite, no_overwrite, workers,
            ray_address, threads, as_json, verbose):
     """Encode a video into a .vgc file.
@@ -108,8 +116,12 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
     Examples:
       vgc encode clip.mp4 clip.vgc --bpp 0.02
       vgc encode clip.mp4 clip.vgc --bpp 0.05 --start 100 --frames 50
-      vgc encode clip.mp4 clip.vgc --bpp 0.02 --gop 49 --backbone-interval 12
+      vgc encode clip.mp4 clip.vgc --bpp 0.02 --backbone learned --gop 49 \
+          --backbone-interval 12
       vgc encode clip.mp4 clip.vgc --bpp 0.005 --backbone-scale 2
+      vgc encode clip.mp4 clip.vgc --bpp 0.02 --speed ultrafast   # SVT-AV1 preset 12
+      vgc encode clip.mp4 clip.vgc --bpp 0.02 --speed slower      # preset 4, gated refiner
+      vgc encode clip.mp4 clip.vgc --bpp 0.02 --keyint 250        # fewer key frames
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --fast       # no structure search, no refiner
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --preset 4   # slower SVT-AV1 backbone, better
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --backbone learned
@@ -150,7 +162,8 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
         rep = api.encode(src, dst, codec=codec, bpp=bpp, q=q, start=start,
                          frames=frames, raw=raw_spec(size, fps, pix_fmt), device=device,
                          weights=weights, gop=gop, backbone_interval=backbone_interval,
-                         backbone=backbone, fast=fast, preset=preset,
+                         backbone=backbone, fast=fast, preset=preset, speed=speed,
+                         keyint=keyint,
                          backbone_scale=int(backbone_scale) if backbone_scale else None,
                          refine=not no_refine, refiner=refiner, model_dir=model_dir, seed=seed,
                          progress=not quiet, workers=workers, ray_address=ray_address)

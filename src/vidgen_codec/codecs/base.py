@@ -34,7 +34,10 @@ class Structure:
     the backbone scale (1 full, 2 half per side); None: the codec chooses. `search` False is
     the fast preset: no structure search (the av1 backbone codes every frame at full scale
     unless told otherwise) and no refinement gate (so no refinement). `preset`: the backbone
-    coder's speed preset (av1: SVT-AV1's, 0 slowest .. 13 fastest; None: 8)."""
+    coder's speed preset (av1: SVT-AV1's, 0 slowest .. 13 fastest; None: the speed's).
+    `speed`: the encoder's effort (stem av1: a name or number of `codecs/stem/speed.py`;
+    None: the default). `keyint`: the longest GOP, a key frame at least this often (stem av1;
+    None: about 5 seconds of frames, as SVT-AV1's default)."""
 
     gop: int | None = None
     backbone_interval: int | None = None
@@ -42,6 +45,8 @@ class Structure:
     backbone_scale: int | None = None
     search: bool = True
     preset: int | None = None
+    speed: str | None = None
+    keyint: int | None = None
 
 
 @dataclass(frozen=True)
@@ -50,12 +55,14 @@ class Span:
     coded as a clip of their own: a GOP starts at `first`, no scene cut is looked for inside
     (the first pass put the spans' edges at the cuts), and the span's chunks share `budget`
     bytes, framing included (None: a fixed rate). `lead`: the first span, which alone pays
-    for a file-level chunk that only a refined file keeps (REFINE)."""
+    for a file-level chunk that only a refined file keeps (REFINE). `complexity`: the first
+    pass's measure of its frames (bytes per small pixel, `pictures/av1_rate.py`), if any."""
 
     first: int
     frames: int
     budget: float | None = None
     lead: bool = True
+    complexity: float | None = None
 
     @property
     def end(self) -> int:

@@ -75,7 +75,8 @@ class IntraCodec:  # listed in registry.py (imported on first use)
         self.backend = backend or VgcRansCpu()
         # What chooses CDF tables, device-independent (see module docstring). Files written
         # with COMPRESSAI_RANS (before VGC_RANS) chose them with h_s in float64 on the CPU.
-        self._h_s_int = IntegerHyperSynthesis(model.h_s)
+        self._h_s_built = None  # the integer h_s (`_h_s_int`), built on first use: the av1
+        # backbone never codes a learned latent, and building it is most of a load
         self._h_s64 = None  # built on first use, for COMPRESSAI_RANS streams only
         gc = model.gaussian_conditional
         self._scale_table64 = gc.scale_table.detach().cpu().double()
@@ -227,6 +228,16 @@ class IntraCodec:  # listed in registry.py (imported on first use)
                 self._h_s64 = copy.deepcopy(self.model.h_s).cpu().double().eval()
             return tuple(t.to(z_hat64.device) for t in self._h_s64(z_hat64.cpu()).chunk(2, 1))
         return self._h_s_int(z_hat64)
+
+    @property
+    def _h_s_int(self):
+        if self._h_s_built is None:
+            self._h_s_built = IntegerHyperSynthesis(self.model.h_s)
+        return self._h_s_built
+
+    @_h_s_int.setter
+    def _h_s_int(self, value):
+        self._h_s_built = value
 
     def _indexes(self, scales64: torch.Tensor) -> torch.Tensor:
         return table_indexes(scales64, self._scale_table64, self._scale_bound)

@@ -222,6 +222,19 @@ def jpeg_at_bytes(frames: list[np.ndarray], target_bytes: int, *, at_most: bool 
 
 # --- internals ----------------------------------------------------------------------------
 
+def timed_encode(frames: list[np.ndarray], fps: Fraction, codec_name: str, q: float, *,
+                 options: dict | None = None) -> tuple[int, float]:
+    """(bytes, seconds) of one encode of `frames` at quality `q`, one GOP over the clip, as
+    `pyav_encode_at_bytes` codes them (its padding and options): what a user who knows the
+    quality setting pays."""
+    rc = CODECS[codec_name]
+    padded = [_pad(f, rc.pad, rc.min_side) for f in frames]
+    t0 = time.perf_counter()
+    packets = _encode(padded, Fraction(fps), codec_name, _settings(rc, False, options, q),
+                      gop=len(frames))
+    return sum(map(len, packets)), time.perf_counter() - t0
+
+
 def _settings(rc: RateControl, intra_only: bool, options: dict | None, q: float) -> dict:
     """Encoder options for quality `q`: defaults, intra extras, caller's, then the quality."""
     settings = {**rc.options, **(rc.intra_options if intra_only else {}), **(options or {})}

@@ -147,8 +147,9 @@ def _code_span(job: EncodeJob, span: Span, frames, model, kw: dict) -> SpanResul
     state = model.new_encoder(job.width, job.height, job.target, None, job.structure,
                               span=span, **kw)
     chunks = []
+    pictures = getattr(model, "takes_pictures", lambda st: False)(state)
     for f in frames:
-        x = pad_to_multiple(to_tensor(f), model.stride)[0].to(job.device)
+        x = f if pictures else pad_to_multiple(to_tensor(f), model.stride)[0].to(job.device)
         out, state = model.encode_frame(state, x)
         chunks += out
     out, state = model.flush(state)

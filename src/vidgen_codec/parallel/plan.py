@@ -3,8 +3,10 @@
     frames --PySceneDetect's content detector (codecs that start GOPs at cuts)--> scenes
     scene  --pieces of one span length (a last piece under half a span joins the one before)
            --> spans: the units that workers encode, whatever the worker count
-    span   --SVT-AV1, fixed CRF, fastest preset, frames at most 256 px wide--> bytes c_i
-    budget_i = B * n_i (c_i / n_i)^QCOMP / sum_j n_j (c_j / n_j)^QCOMP
+    span   --SVT-AV1, fixed CRF, fastest preset, frames at most 256 px wide--> c_i bytes per
+           small pixel (pictures/av1_rate.py; the span carries it: the av1 backbone's first
+           CRF guess)
+    budget_i = B * n_i c_i^QCOMP / sum_j n_j c_j^QCOMP
 
 B is the file's byte target less its own chunks. The split follows x264's two-pass rate
 control (`qcomp`, 0.6 by default there): bits go to a piece in proportion to its first-pass
@@ -22,19 +24,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..codecs.base import Span
+from ..pictures.av1_rate import complexity as _complexity, small as _small
 
 QCOMP = 0.6  # x264's default
-COMPLEXITY_CRF = 40.0  # the first pass's fixed SVT-AV1 CRF
-COMPLEXITY_PRESET = 13
-SMALL_WIDTH = 256  # the first pass looks at frames at most this wide (as the cut detector does)
-MEASURED = 64  # at most about this many frames of a span are measured (evenly spaced)
+MEASURED = 256  # at most about this many frames of a span are measured (evenly spaced): a
+# GOP (at most 255 frames) is measured whole, so its measure is that of its own frame rate
 
 
 @dataclass(frozen=True)
 class ChunkPlan:
     spans: list[Span]
     hashes: list[bytes]  # per frame
-    complexity: list[float]  # per span: first-pass bytes (0 when not measured)
+    complexity: list[float]  # per span: first-pass bytes per small pixel (0: not measured)
 
     @property
     def frames(self) -> int:
@@ -60,7 +61,7 @@ def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
     scene: list[np.ndarray | None] = []  # small frames since the open span's first frame
     start = 0  # the open span's first frame
 
-    step = -(-span_frames // MEASURED)  # long spans: every step-th frame, bytes scaled up
+    step = -(-span_frames // MEASURED)  # long spans: every step-th frame
 
     def close(count: int):
         nonlocal start, scene
@@ -69,7 +70,7 @@ def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
         if not measure:
             complexity.append(0.0)
         else:  # None: no frame of it was kept (a short span at a cut), filled in below
-            complexity.append(_complexity(kept) * count / len(kept) if kept else None)
+            complexity.append(_complexity(kept) if kept else None)
         start, scene = start + count, scene[count:]
 
     for t, rgb in enumerate(frames):
@@ -86,9 +87,8 @@ def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
     for n in _pieces(len(hashes) - start, span_frames):
         close(n)
     known = [(c, s.frames) for c, s in zip(complexity, spans) if c is not None]
-    per_frame = sum(c for c, _ in known) / max(sum(n for _, n in known), 1)
-    complexity = [c if c is not None else per_frame * s.frames
-                  for c, s in zip(complexity, spans)]
+    mean = sum(c * n for c, n in known) / max(sum(n for _, n in known), 1)
+    complexity = [c if c is not None else mean for c in complexity]
     return ChunkPlan(spans, hashes, complexity)
 
 
@@ -105,23 +105,7 @@ def _pieces(n: int, size: int) -> list[int]:
 
 def with_budgets(plan: ChunkPlan, total: float) -> list[Span]:
     """The plan's spans with `total` bytes split as the module says."""
-    weights = [s.frames * (max(c, 1.0) / s.frames) ** QCOMP
-               for s, c in zip(plan.spans, plan.complexity)]
+    weights = [s.frames * max(c, 1e-6) ** QCOMP for s, c in zip(plan.spans, plan.complexity)]
     scale = total / sum(weights)
-    return [Span(s.first, s.frames, w * scale, s.lead) for s, w in zip(plan.spans, weights)]
-
-
-def _small(rgb: np.ndarray) -> np.ndarray:
-    step = -(-rgb.shape[1] // SMALL_WIDTH)
-    small = rgb[::step, ::step]
-    h, w = small.shape[:2]
-    small = np.pad(small, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # even sides
-    return np.ascontiguousarray(small)
-
-
-def _complexity(frames: list[np.ndarray]) -> float:
-    """Bytes of the frames as one SVT-AV1 sequence at COMPLEXITY_CRF."""
-    from ..pictures.av1 import Av1Settings, encode_sequence
-
-    units = encode_sequence(frames, COMPLEXITY_CRF, Av1Settings(preset=COMPLEXITY_PRESET))
-    return float(sum(map(len, units)))
+    return [Span(s.first, s.frames, w * scale, s.lead, c or None)
+            for s, w, c in zip(plan.spans, weights, plan.complexity)]

@@ -42,11 +42,13 @@ class Av1Settings:
 
 
 def encode_sequence(frames: list[np.ndarray], crf: float, settings: Av1Settings) -> list[bytes]:
-    """RGB uint8 HxWx3 frames (even sides) -> one AV1 temporal unit per frame, the first a
-    key frame. Deterministic: the same frames and settings give the same bytes (one SVT-AV1
-    thread, so the bytes do not depend on the machine's cores)."""
+    """RGB uint8 HxWx3 frames (even sides), or their `rgb_to_yuv420` planes (a caller that
+    codes the same frames at several CRFs converts them once) -> one AV1 temporal unit per
+    frame, the first a key frame. Deterministic: the same frames and settings give the same
+    bytes (one SVT-AV1 thread, so the bytes do not depend on the machine's cores)."""
     options = {"preset": settings.preset, "svtav1-params": settings.params(crf)}
-    units = encode_packets([rgb_to_yuv420(f) for f in frames], Fraction(25), "libsvtav1",
+    planes = [f if f.ndim == 2 else rgb_to_yuv420(f) for f in frames]
+    units = encode_packets(planes, Fraction(25), "libsvtav1",
                            options, max(len(frames), 2), in_format="yuv420p", threads=1)
     if len(units) != len(frames):
         raise RuntimeError(f"SVT-AV1 gave {len(units)} temporal units for {len(frames)} frames")

@@ -8,10 +8,16 @@ does), so the caller never codes the chosen value twice.
 AV1's size is monotone in its CRF only roughly: on a 20-frame 128x96 clip, CRF 34.5 gives
 2,794 bytes and CRF 34 and 34.25 give 2,995 and 3,085. So when the bisection ends more than
 `NEAR` below the budget, a few more steps towards the rich end are tried (LOOK_AHEAD).
+
+`fit_from_guess` is the fast search (issue 31): it starts at a predicted knob and steps by a
+model of the size's slope, ln(bytes) linear in the knob, then by the secant through the codings
+it has; it stops at the first coding within [1 - NEAR, 1 + over] of the budget, or after
+`max_codes` codings (the guess and at most max_codes - 1 corrections).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
@@ -74,6 +80,51 @@ def fit_to_budget(code: Callable[[float], T], size: Callable[[T], int], budget: 
         if low <= j <= high:
             at(j)
     return _best(seen, sizes, budget, over)[0]
+
+
+def fit_from_guess(code: Callable[[float], T], size: Callable[[T], int], budget: float,
+                   low: float, high: float, step: float, *, guess: float,
+                   slope: Callable[[float], float], falling: bool, max_codes: int = 3,
+                   over: float = 0.0, miss: float = 0.05, extra: int = 2
+                   ) -> tuple[tuple[float, T], int]:
+    """((knob, coding), codings made) of the coding nearest the budget as `fit_to_budget`
+    chooses it (the largest that fits, or the nearest above within `over`), searched from
+    `guess`: the next knob is the one where the line through the two codings nearest the
+    budget (one coding: `slope(knob)`, the assumed d ln(bytes) / d knob magnitude there)
+    meets it. After `max_codes` codings, up to `extra` more while the chosen one is more than
+    `miss` off the budget."""
+    seen: dict[float, T] = {}
+    sizes: dict[float, int] = {}
+    sign = -1.0 if falling else 1.0  # d ln(bytes) / d knob has this sign
+
+    def snap(k: float) -> float:
+        return round(min(max(round(k / step) * step, low), high), 6)
+
+    k = snap(guess)
+    while len(seen) < max_codes + extra:
+        if len(seen) >= max_codes:
+            chosen = _best(seen, sizes, budget, over)[1]
+            if abs(chosen - budget) <= miss * budget:
+                break
+        seen[k] = code(k)
+        sizes[k] = max(size(seen[k]), 1)
+        if (1 - NEAR) * budget <= sizes[k] <= (1 + over) * budget:
+            break
+        pts = sorted(sizes, key=lambda j: abs(math.log(sizes[j] / budget)))[:2]
+        model = slope(pts[0])
+        s = model
+        if len(pts) == 2 and pts[0] != pts[1]:
+            d = sign * (math.log(sizes[pts[0]]) - math.log(sizes[pts[1]])) / (pts[0] - pts[1])
+            s = min(max(d, model / 3), model * 3)  # a noisy pair: keep it near the model
+        near = pts[0]
+        nxt = snap(near + sign * math.log(budget / sizes[near]) / s)
+        if nxt in seen:  # the line says a knob already tried: one step the needed way
+            toward = sign * (1 if budget > sizes[near] else -1)
+            nxt = snap(near + toward * step)
+            if nxt in seen:
+                break
+        k = nxt
+    return _best(seen, sizes, budget, over)[0], len(seen)
 
 
 def _best(seen: dict, sizes: dict, budget: float, over: float):

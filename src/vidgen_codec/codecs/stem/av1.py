@@ -40,7 +40,9 @@ from ...bitstream.ids import ChunkType, FrameType
 from ...frames import to_tensor, to_uint8
 from ...motion.mv_coding import FieldFormat, encode_field
 from ...pictures.av1 import CRF_MAX, CRF_MIN, CRF_STEP, Av1Settings, encode_sequence
-from ...pictures.fit import BUDGET_SLACK, choose_within_budget, fit_to_budget
+from ...pictures.av1_rate import guess_crf, slope, small_step
+from ...pictures.yuv420 import rgb_to_yuv420
+from ...pictures.fit import BUDGET_SLACK, choose_within_budget, fit_from_guess, fit_to_budget
 from . import backbone as bb
 from . import decoder as sd
 from . import encoder as se
@@ -50,6 +52,7 @@ from ...stem_gop import BLEND, MAX_GOP_FRAMES, MOTION
 from .cuts import CutDetector
 from .plan import StemPlan
 from .rate import StemRate, open_gop, spend
+from .speed import FULL_AV1_CRF, Speed
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +83,22 @@ class Av1EncoderState:
     refine_bytes: int = 0  # size of the file's REFINE chunk
     synth: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())  # synthesised GOPs' candidate
     # (intervals, scales); none: no synthesised candidate
+    speed: Speed | None = None  # search effort, gate, rate fit (None: search every GOP,
+    # bisection)
+    keyint: int = MAX_GOP_FRAMES  # the longest GOP: a key frame at least this often
+    complexity: float | None = None  # the first pass's measure of the span (first CRF guess)
+    codings: int = 0  # AV1 codings made so far (reported by benchmarks)
 
 
-def encode_frame(codec, st: Av1EncoderState, x: torch.Tensor):
+def encode_frame(codec, st: Av1EncoderState, x):
+    """x: the frame, HxWx3 uint8 (padded here), or (3,H',W') float padded to the stride."""
     t = st.index
     st = replace(st, index=t + 1)
-    frame = to_uint8(x)[0]  # exact: x came from uint8 frames
+    if isinstance(x, np.ndarray):
+        ph, pw = (-x.shape[0]) % codec.stride, (-x.shape[1]) % codec.stride
+        frame = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode="edge") if ph or pw else x
+    else:
+        frame = to_uint8(x)[0]  # exact: x came from uint8 frames
     cut = st.cuts is not None and st.cuts.is_cut(t, frame[: st.height, : st.width])
     chunks = []
     if st.gop and (cut or len(st.gop) >= _gop_len(st, st.gop[0][0])):
@@ -100,9 +113,9 @@ def flush(codec, st: Av1EncoderState):
 
 
 def _gop_len(st: Av1EncoderState, t: int) -> int:
-    """The plan's GOP length; a stub of less than half a GOP at the clip's end joins it. At
+    """The key frame interval; a stub of less than half a GOP at the clip's end joins it. At
     most MAX_GOP_FRAMES (the GOP header's limit)."""
-    n = min(st.plan.gop_size, MAX_GOP_FRAMES)
+    n = min(st.keyint, MAX_GOP_FRAMES)
     if st.expected_frames is not None and t < st.expected_frames:
         left = st.expected_frames - t
         if 2 * (left - n) < n:
@@ -112,30 +125,35 @@ def _gop_len(st: Av1EncoderState, t: int) -> int:
 
 # -- one GOP -------------------------------------------------------------------------------
 def _code_gop(codec, st: Av1EncoderState):
+    """The GOP's chunk: every frame an AV1 frame at full scale when that coding's CRF shows
+    the rate is above the floor (`speed.FULL_AV1_CRF`) or no search is asked for; else the
+    structure search, and the refinement gate when the speed runs it."""
     frames = st.gop
     n = len(frames)
     originals = [f for _, f in frames]  # padded, hp x wp
     rate = open_gop(st.rate, n) if st.rate is not None else None
     budget = rate.gop_budget if rate is not None else None
     flows: dict = {}
-    results = []
-    for s in st.scales:
-        for b in sorted({min(i, max(n - 1, 1)) for i in st.intervals}):
-            results.append(_candidate(codec, st, frames, originals, b, s, budget, flows))
-    results += _synth_candidates(codec, st, frames, originals, budget)
-    best = _choose(results, budget)
-    if st.refiner is not None:
-        best = _gate(codec, st, best, frames[0][0], originals)
-        if budget is not None and st.refine_bytes and not st.refined and best.refine_mask:
-            # the first refined GOP keeps the file's REFINE chunk, which the budgets did not
-            # reserve (a file without refined windows drops it): code this GOP again without
-            # its bytes, so that the file still meets its target (only the first span of a
-            # chunked encode pays for it: refine_bytes is 0 in the others)
-            again = (_synth_candidate(codec, st, frames, originals, best.interval, best.scale,
-                                      budget - st.refine_bytes) if best.synth else
-                     _candidate(codec, st, frames, originals, best.interval, best.scale,
-                                budget - st.refine_bytes, flows))
-            best = _gate(codec, st, again, frames[0][0], originals)
+    counter = [0, None]  # AV1 codings made, the first fit's CRF less its guess (`_fit`)
+    full = None
+    search = st.speed.search if st.speed is not None else "always"
+    if 1 in st.intervals and 1 in st.scales and search != "always":
+        full = _candidate(codec, st, frames, originals, 1, 1, budget, flows, counter,
+                          measure=False)
+    alone = len(st.intervals) * len(st.scales) == 1 and not st.synth[0]
+    if full is not None and (alone or search == "none" or full.crf <= FULL_AV1_CRF):
+        best, results = full, [full]
+    else:
+        results = [] if full is None else [_measured(codec, st, full, originals)]
+        for s in st.scales:
+            for b in sorted({min(i, max(n - 1, 1)) for i in st.intervals}):
+                if full is None or (b, s) != (1, 1):
+                    results.append(_candidate(codec, st, frames, originals, b, s, budget,
+                                              flows, counter))
+        results += _synth_candidates(codec, st, frames, originals, budget, counter)
+        best = _choose(results, budget)
+        if st.refiner is not None and (st.speed is None or st.speed.gate):
+            best = _gated(codec, st, best, frames, originals, budget, flows, counter)
     chunks = [CodedChunk(ChunkType.BACKBONE_FRAME, best.payload, gop_start=True)]
     if rate is not None:
         rate = replace(spend(rate, best.bytes, frames=n), q_i=best.crf)
@@ -145,7 +163,23 @@ def _code_gop(codec, st: Av1EncoderState):
                for c in results])
     refined = bool(st.refined) or best.refine_mask != 0
     return chunks, replace(st, rate=rate, gop=[], chosen=chosen, crf_last=best.crf,
-                           refined=refined)
+                           refined=refined, codings=st.codings + counter[0])
+
+
+def _gated(codec, st, best, frames, originals, budget, flows, counter):
+    """The chosen candidate with the gate's refine mask (`_gate`)."""
+    best = _gate(codec, st, best, frames[0][0], originals)
+    if budget is not None and st.refine_bytes and not st.refined and best.refine_mask:
+        # the first refined GOP keeps the file's REFINE chunk, which the budgets did not
+        # reserve (a file without refined windows drops it): code this GOP again without
+        # its bytes, so that the file still meets its target (only the first span of a
+        # chunked encode pays for it: refine_bytes is 0 in the others)
+        again = (_synth_candidate(codec, st, frames, originals, best.interval, best.scale,
+                                  budget - st.refine_bytes, counter) if best.synth else
+                 _candidate(codec, st, frames, originals, best.interval, best.scale,
+                            budget - st.refine_bytes, flows, counter))
+        best = _gate(codec, st, again, frames[0][0], originals)
+    return best
 
 
 @dataclass
@@ -190,7 +224,10 @@ def _choose(results: list[_Candidate], budget: float | None) -> _Candidate:
     return choose_within_budget(ok, budget, lambda c: c.score, lambda c: c.bytes)
 
 
-def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _Candidate:
+def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows, counter, *,
+               measure: bool = True) -> _Candidate:
+    """Backbones every b frames at scale s, motion frames between them; `measure` False
+    leaves its score at 0 (`_measured` fills it in) and decodes nothing."""
     n = len(frames)
     t0 = frames[0][0]
     head = bb.GopHeader(s, n, b)
@@ -235,14 +272,18 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _
     def gop(units, m_payloads) -> tuple[list[bytes], FramePayload]:
         return units, bb.pack_gop(t0, head, payloads(units, m_payloads))
 
+    planes = [rgb_to_yuv420(p) for p in pics]  # converted once for every CRF tried
+
     def fit(target, m_payloads):
         """(crf, (AV1 units, GOP payload)) at the budget, or at the fixed CRF."""
-        code = lambda c: gop(encode_sequence(pics, c, st.settings), m_payloads)  # noqa: E731
+        def code(c):
+            counter[0] += 1
+            return gop(encode_sequence(planes, c, st.settings), m_payloads)
+
         if st.crf_fixed is not None:
             return st.crf_fixed, code(st.crf_fixed)
-        return fit_to_budget(code, lambda coded: se.chunk_bytes(coded[1]), target, CRF_MIN,
-                             CRF_MAX, CRF_STEP, falling=True, guess=st.crf_last,
-                             over=BUDGET_SLACK - 1)
+        return _fit(st, code, lambda coded: se.chunk_bytes(coded[1]), target, pics, s,
+                    counter)
 
     crf, (units, payload) = fit(budget, m_est)
     if mv_frames:
@@ -253,14 +294,46 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows) -> _
         if budget is not None and abs(se.chunk_bytes(payload) - budget) > REFIT * budget \
                 and st.crf_fixed is None:
             crf, (units, payload) = fit(budget, m_payloads)
-    decoded = sd.decode_gop(codec, payload, st, hp, wp)
+    c = _Candidate(b, s, crf, payload, se.chunk_bytes(payload), 0.0, False)
+    return _measured(codec, st, c, originals) if measure else c
+
+
+def _measured(codec, st, c: _Candidate, originals) -> _Candidate:
+    """The candidate with its score and failure test, from its decoded frames."""
+    if c.score:
+        return c
+    hp, wp = originals[0].shape[:2]
+    decoded = sd.decode_gop(codec, c.payload, st, hp, wp)
     real = [o[: st.height, : st.width] for o in originals]
     rec = [to_uint8(d)[0][: st.height, : st.width] for d in decoded]
-    return _Candidate(b, s, crf, payload, se.chunk_bytes(payload), score(rec, real),
-                      _failed(rec, real, pos))
+    pos = bb.GopHeader(c.scale, len(originals), c.interval).positions()
+    return replace(c, score=score(rec, real), failed=_failed(rec, real, pos))
 
 
-def _synth_candidates(codec, st, frames, originals, budget) -> list[_Candidate]:
+def _fit(st, code, size, budget, pics, s: int, counter):
+    """(crf, coding) of the backbone pictures `pics` (scale s) at the budget: from the first
+    pass's guess with the speed's number of codings, or by bisection. The first fit of a GOP
+    that lands near its budget sets counter[1], the model's error on this GOP, which later
+    candidates' guesses are corrected by."""
+    fits = st.speed.fit_codes if st.speed is not None else 0
+    if not fits:
+        return fit_to_budget(code, size, budget, CRF_MIN, CRF_MAX, CRF_STEP, falling=True,
+                             guess=st.crf_last, over=BUDGET_SLACK - 1)
+    h, w = pics[0].shape[:2]
+    # the first pass measured full frames at its step: a picture downscaled by s stands at
+    # step / s (the table is per coded pixel)
+    target = max(budget, 1.0) / (len(pics) * h * w)
+    model = guess_crf(target, st.complexity, max(small_step(st.width) / s, 1))
+    (crf, coded), _ = fit_from_guess(code, size, budget, CRF_MIN, CRF_MAX, CRF_STEP,
+                                     guess=model + (counter[1] or 0.0), slope=slope,
+                                     falling=True, max_codes=fits, over=BUDGET_SLACK - 1)
+    if counter[1] is None and CRF_MIN < crf < CRF_MAX \
+            and abs(size(coded) - budget) <= 0.05 * budget:
+        counter[1] = crf - model
+    return crf, coded
+
+
+def _synth_candidates(codec, st, frames, originals, budget, counter) -> list[_Candidate]:
     """Synthesised GOPs at each candidate scale, intervals from the longest down. At a scale,
     shorter intervals are not tried once one is over the budget at the highest CRF (more
     backbones cost more); within the intervals that share a preset (`synth_settings`),
@@ -277,7 +350,7 @@ def _synth_candidates(codec, st, frames, originals, budget) -> list[_Candidate]:
         for group in groups:
             prev, over = None, False
             for b in group:
-                c = _synth_candidate(codec, st, frames, originals, b, s, budget)
+                c = _synth_candidate(codec, st, frames, originals, b, s, budget, counter)
                 out.append(c)
                 over = budget is not None and c.bytes > BUDGET_SLACK * budget
                 if over or (prev is not None and c.score < prev.score):
@@ -288,7 +361,8 @@ def _synth_candidates(codec, st, frames, originals, budget) -> list[_Candidate]:
     return out
 
 
-def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget) -> _Candidate:
+def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
+                     counter) -> _Candidate:
     """Backbones every b frames at scale s, the frames between them rebuilt by the decoder;
     per interval the encoder signals the rebuild (BLEND or MOTION) nearer the originals."""
     n = len(frames)
@@ -302,8 +376,11 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget) -> _C
 
     settings = synth_settings(st.settings, b)
 
+    planes = [rgb_to_yuv420(p) for p in pics]  # converted once for every CRF tried
+
     def code(crf):
-        units = encode_sequence(pics, crf, settings)
+        counter[0] += 1
+        units = encode_sequence(planes, crf, settings)
         parts = [FramePayload(t0 + i, FrameType.I if k == 0 else FrameType.P, 0, [u])
                  for k, (i, u) in enumerate(zip(pos, units))]
         return units, parts
@@ -314,9 +391,7 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget) -> _C
     if st.crf_fixed is not None:
         crf, (units, parts) = st.crf_fixed, code(st.crf_fixed)
     else:
-        crf, (units, parts) = fit_to_budget(code, size, budget, CRF_MIN, CRF_MAX, CRF_STEP,
-                                            falling=True, guess=st.crf_last,
-                                            over=BUDGET_SLACK - 1)
+        crf, (units, parts) = _fit(st, code, size, budget, pics, s, counter)
     backs = bb.backbone_pictures(units, s, st, hp, wp, head.lanczos)
     h, w = st.height, st.width
     rec = [backs[0][:h, :w]]

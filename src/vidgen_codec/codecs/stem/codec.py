@@ -12,8 +12,10 @@ weights it names (`intra_dir`, relative to it; by default the sibling `intra` fo
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ...bitstream.framing import chunk_size
@@ -36,10 +38,12 @@ from .backbone import frame_level, gop_levels
 from .cuts import CutDetector
 from .plan import StemPlan, choose_plan
 from .rate import init_stem_rate, span_rate
+from .speed import speed_named
 
 ARCHITECTURE = "StemModel"
 DEFAULT_BACKBONE = "av1"
 SYNTH_INTERVALS = (2, 4, 8, 16, 32)  # candidate backbone intervals of synthesised GOPs
+DEFAULT_KEYINT = 129  # frames: about 5 s at 25 fps, as SVT-AV1's default; 8 mini-GOPs of 16 + 1
 
 
 class StemCodec:  # listed in registry.py (imported on first use)
@@ -130,13 +134,12 @@ class StemCodec:  # listed in registry.py (imported on first use)
         if backbone not in BACKBONES:
             raise InputError(f"unknown backbone {backbone!r}: {', '.join(BACKBONES)}")
         if backbone == "av1":
-            ref = refiner() if refiner is not None and s.search else None
-            return self._new_av1_encoder(width, height, target, expected_frames, s, ref, seed,
-                                         span)
+            return self._new_av1_encoder(width, height, target, expected_frames, s, refiner,
+                                         seed, span)
         if s.backbone_scale not in (None, 1):
             raise InputError("--backbone-scale 2 needs --backbone av1")
-        if s.preset is not None:
-            raise InputError("--preset is the av1 backbone's (SVT-AV1) speed preset")
+        if s.preset is not None or s.speed is not None or s.keyint is not None:
+            raise InputError("speed, preset and keyint are the av1 backbone's (SVT-AV1)")
         plan = self.plan_for(target, structure)
         rate = None
         if target.q is None:
@@ -172,33 +175,54 @@ class StemCodec:  # listed in registry.py (imported on first use)
         if s.backbone_scale is not None and s.backbone_scale not in SYNTH_SCALES:
             raise InputError(f"--backbone-scale {s.backbone_scale}: 1 (full), 2 (half) or 4 "
                              "(quarter)")
-        fixed = s.backbone_interval is not None or s.gop is not None
+        if s.preset is not None and not 0 <= s.preset <= 13:
+            raise InputError(f"SVT-AV1 preset {s.preset}: 0 (slowest) .. 13")
+        try:
+            speed = speed_named(s.speed)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        if not s.search:  # --fast: no search, no gate, at the speed's fit
+            speed = replace(speed, search="none", gate=False)
+        fixed = s.backbone_interval is not None
         intervals = (plan.backbone_interval,) if fixed else (1, plan.backbone_interval)
         scales = (s.backbone_scale,) if s.backbone_scale else SCALES
         # synthesised GOPs: backbones every 2 .. 32 frames, at full, half or quarter scale
         synth = (((s.backbone_interval,) if s.backbone_interval else SYNTH_INTERVALS),
                  (s.backbone_scale,) if s.backbone_scale else SYNTH_SCALES)
-        if not s.search:
+        if speed.search == "none":
             intervals = intervals if fixed else (1,)
             scales = (s.backbone_scale or 1,)
             synth = ((), ())
         scales = tuple(x for x in scales if x in SCALES)
+        # no gate, no refinement: the file names no refiner (and it is never loaded)
+        refiner = refiner() if refiner is not None and speed.gate else None
         refine_bytes = 0 if refiner is None or (span and not span.lead) else chunk_size(
             41 + len(refiner.cfg.model_id.encode()))
-        if s.preset is not None and not 0 <= s.preset <= 13:
-            raise InputError(f"--preset {s.preset}: SVT-AV1 presets are 0 (slowest) .. 13")
-        settings = Av1Settings() if s.preset is None else Av1Settings(preset=s.preset)
+        settings = Av1Settings(preset=speed.preset if s.preset is None else s.preset)
+        keyint = self.keyint(s)
         # a span: its own frames only, and no cuts inside (the first pass put them at its edges)
         return av1.Av1EncoderState(plan, rate, crf, settings, width, height,
                                    span.end if span else expected_frames, intervals, scales,
                                    None if span else CutDetector(), refiner, seed,
                                    index=span.first if span else 0, refine_bytes=refine_bytes,
-                                   synth=synth)
+                                   synth=synth, speed=speed,
+                                   keyint=keyint,
+                                   complexity=span.complexity if span else None)
+
+    @staticmethod
+    def keyint(s: Structure) -> int:
+        """The av1 backbone's longest GOP: --keyint, or --gop (its older name), or about
+        KEYINT_SECONDS of frames at 25 fps (SVT-AV1's own default is about 5 seconds); at
+        most MAX_GOP_FRAMES."""
+        k = s.keyint or s.gop or DEFAULT_KEYINT
+        if not 1 <= k <= MAX_GOP_FRAMES:
+            raise InputError(f"keyint {k}: 1 .. {MAX_GOP_FRAMES} frames")
+        return k
 
     def chunking(self, st) -> tuple[int, bool]:
         """(frames of one GOP, True): a chunked encode's spans are GOPs, from scene cuts."""
         if isinstance(st, av1.Av1EncoderState):
-            return min(st.plan.gop_size, MAX_GOP_FRAMES), True
+            return min(st.keyint, MAX_GOP_FRAMES), True
         return st.plan.gop_size, True
 
     def refines(self, st) -> bool:
@@ -210,7 +234,10 @@ class StemCodec:  # listed in registry.py (imported on first use)
         return st.refiner is not None and st.refined is not False
 
     def structure(self, st) -> Structure:
-        """GOP size and backbone interval of an encoder state (for the sequence header)."""
+        """GOP size and backbone interval of an encoder state (for the sequence header; av1:
+        the longest GOP, the plan's interval)."""
+        if isinstance(st, av1.Av1EncoderState):
+            return Structure(st.keyint, st.plan.backbone_interval)
         return Structure(st.plan.gop_size, st.plan.backbone_interval)
 
     def codec_config(self, st) -> bytes | None:
@@ -220,10 +247,17 @@ class StemCodec:  # listed in registry.py (imported on first use)
         return None
 
     @torch.no_grad()
-    def encode_frame(self, st, x: torch.Tensor):
+    def encode_frame(self, st, x):
+        """x: (3,H',W') float in [0,1] padded to `stride`; or, where `takes_pictures`, the
+        HxWx3 uint8 frame itself."""
         if isinstance(st, av1.Av1EncoderState):
-            return av1.encode_frame(self, st, x.to(self.device))
+            return av1.encode_frame(self, st, x if isinstance(x, np.ndarray) else
+                                    x.to(self.device))
         return encoder.encode_frame(self, st, x.to(self.device))
+
+    def takes_pictures(self, st) -> bool:
+        """Whether encode_frame takes uint8 frames as read (the av1 backbone: no float copy)."""
+        return isinstance(st, av1.Av1EncoderState)
 
     @torch.no_grad()
     def flush(self, st):

@@ -1,0 +1,60 @@
+"""`--speed`: what the av1 backbone's encoder spends its time on (issue 31).
+
+    speed     SVT-AV1  structure search          refinement gate   AV1 codings per fit
+    ultrafast  12      none (every frame AV1)    off               2
+    veryfast   10      below the floor only      off               2
+    faster      9      below the floor only      off               2
+    fast        8      below the floor only      off               2
+    medium      8      below the floor only      off               3   (the default)
+    slow        6      below the floor only      on                3
+    slower      4      below the floor only      on                3
+    veryslow    2      every GOP                 on                bisection
+
+Names follow x265's presets; numbers 0 (ultrafast) .. 7 (veryslow) name them too. "Below the
+floor only": the GOP is first coded with every frame an AV1 frame at full scale; if that
+coding's CRF is at most FULL_AV1_CRF it is kept and nothing else is tried (there full-rate AV1
+won every structure search on the tuning clips: benchmarks/RESULTS.md, issue 31), else the
+search runs (`av1._code_gop`). The gate runs the refiner at the encoder on every window of a
+searched GOP; it gained +0.01 JOD in the issue 30 runs, so only the slow speeds pay for it.
+`--preset` overrides the speed's SVT-AV1 preset; `--fast` is "no search, no gate" at the
+preset given (8 by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Speed:
+    name: str
+    preset: int  # SVT-AV1 preset of the backbones
+    search: str  # "none", "below" (the floor: see FULL_AV1_CRF) or "always"
+    gate: bool  # the refinement gate
+    fit_codes: int  # AV1 codings per rate fit (0: bisection, `pictures.fit.fit_to_budget`)
+
+
+SPEEDS = (
+    Speed("ultrafast", 12, "none", False, 2),
+    Speed("veryfast", 10, "below", False, 2),
+    Speed("faster", 9, "below", False, 2),
+    Speed("fast", 8, "below", False, 2),
+    Speed("medium", 8, "below", False, 3),
+    Speed("slow", 6, "below", True, 3),
+    Speed("slower", 4, "below", True, 3),
+    Speed("veryslow", 2, "always", True, 0),
+)
+DEFAULT_SPEED = "medium"
+FULL_AV1_CRF = 60.0  # see the module's docstring
+
+
+def speed_named(name: str | int | None) -> Speed:
+    """The Speed of a name or number (None: the default). ValueError names the choices."""
+    if name is None:
+        name = DEFAULT_SPEED
+    text = str(name).strip().lower()
+    for i, s in enumerate(SPEEDS):
+        if text in (s.name, str(i)):
+            return s
+    raise ValueError(f"speed {name!r}: one of {', '.join(s.name for s in SPEEDS)} "
+                     f"or 0 .. {len(SPEEDS) - 1}")

@@ -1,0 +1,165 @@
+"""Issue 31: the rate fit from a guess, the first-pass CRF model, --speed, --keyint, and the
+full-rate AV1 shortcut (no structure search above the floor)."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from conftest import synthetic_frames, write_clip
+from vidgen_codec import api
+from vidgen_codec.bitstream import ContainerReader
+from vidgen_codec.codecs.stem import StemCodec
+from vidgen_codec.codecs.stem.speed import SPEEDS, speed_named
+from vidgen_codec.errors import InputError
+from vidgen_codec.info import describe
+from vidgen_codec.pictures.av1_rate import DEFAULT_GUESS, guess_crf, slope
+from vidgen_codec.pictures.fit import fit_from_guess
+
+
+def _sizes(k0=60.0, b0=1000.0, a=0.06, bend=0.12):
+    """A falling size curve with a steeper tail, as SVT-AV1's."""
+    def size(k):
+        s = a if k < k0 else bend
+        return max(int(b0 * math.exp(-a * (k - k0) if k < k0 else -s * (k - k0))), 1)
+    return size
+
+
+@pytest.mark.parametrize("budget", [400, 700, 1000, 2500, 9000])
+def test_fit_from_guess_lands_near_the_budget_from_a_poor_guess(budget):
+    size = _sizes()
+    made = []
+
+    def code(k):
+        made.append(k)
+        return size(k)
+
+    (k, got), n = fit_from_guess(code, lambda c: c, budget, 1, 70, 0.25, guess=45.0,
+                                 slope=slope, falling=True, max_codes=3, over=0.03)
+    assert n == len(made) <= 5
+    assert got == size(k)
+    assert abs(got - budget) <= 0.05 * budget, (budget, made, got)
+    # the one chosen is the largest coding within the budget's slack
+    assert got <= 1.03 * budget or all(size(j) > 1.03 * budget for j in made)
+
+
+def test_fit_from_guess_stops_at_the_end_of_the_range():
+    size = lambda k: 100 + int(1000 * math.exp(-0.06 * k))  # noqa: E731  never below 100
+    (k, got), n = fit_from_guess(size, lambda c: c, 10, 1, 70, 0.25, guess=30,
+                                 slope=slope, falling=True, max_codes=3)
+    assert k == 70 and got == size(70) and n <= 5  # the smallest coding when none fits
+
+
+def test_guess_crf_falls_as_the_target_rises_and_defaults_without_a_measure():
+    assert guess_crf(0.01, None, 1) == DEFAULT_GUESS
+    guesses = [guess_crf(t, 0.01, step) for step in (1, 3) for t in (1e-4, 1e-3, 1e-2, 1e-1)]
+    assert guesses[:4] == sorted(guesses[:4], reverse=True)
+    assert guesses[4:] == sorted(guesses[4:], reverse=True)
+    # a coarser first-pass step means more bytes per small pixel: a higher CRF for a target
+    assert guess_crf(1e-3, 0.01, 3) < guess_crf(1e-3, 0.01, 1)
+
+
+def test_speed_names_and_numbers():
+    assert speed_named(None).name == "medium"
+    for i, s in enumerate(SPEEDS):
+        assert speed_named(s.name) == speed_named(i) == speed_named(str(i)) == s
+    presets = [s.preset for s in SPEEDS]
+    assert presets == sorted(presets, reverse=True)  # slower speeds, slower SVT-AV1 presets
+    with pytest.raises(ValueError, match="ultrafast"):
+        speed_named("ludicrous")
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    d = tmp_path_factory.mktemp("w") / "stem"
+    StemCodec.random(seed=3).save(d)
+    return str(d)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clip")
+    return write_clip(str(d / "c.mkv"), synthetic_frames(96, 64, 40), Fraction(25))
+
+
+def _starts(path) -> list[int]:
+    with ContainerReader(path) as rd:
+        return [e.frame_index for e in rd.read_index()]
+
+
+def test_keyint_places_key_frames_and_the_default_forces_none(clip, weights, tmp_path):
+    out = tmp_path / "k.vgc"
+    api.encode(clip, str(out), bpp=0.3, weights=weights, progress=False, keyint=16)
+    assert _starts(out) == [0, 16, 32]
+    api.encode(clip, str(out), bpp=0.3, weights=weights, progress=False)
+    assert _starts(out) == [0]  # 40 frames: within the default keyint, no forced key frame
+    with pytest.raises(InputError, match="keyint"):
+        api.encode(clip, str(tmp_path / "x.vgc"), bpp=0.3, weights=weights, progress=False,
+                   keyint=300)
+    assert not (tmp_path / "x.vgc").exists()
+
+
+def test_each_speed_codes_and_records_its_preset(clip, weights, tmp_path):
+    from vidgen_codec.stem_gop import BackboneConfig
+
+    for name in ("ultrafast", "fast", "medium"):
+        out = tmp_path / f"{name}.vgc"
+        rep = api.encode(clip, str(out), bpp=0.3, weights=weights, progress=False, speed=name)
+        assert abs(rep.bpp / 0.3 - 1) <= 0.05, (name, rep.bpp)
+        with ContainerReader(out) as rd:
+            assert BackboneConfig.unpack(rd.codec_config).av1.preset == speed_named(name).preset
+        api.decode(str(out), str(tmp_path / f"{name}.mkv"), weights=weights, progress=False)
+    with pytest.raises(InputError, match="speed"):
+        api.encode(clip, str(tmp_path / "y.vgc"), bpp=0.3, weights=weights, progress=False,
+                   speed="warp")
+
+
+def test_above_the_floor_every_frame_is_av1_without_a_search(clip, weights):
+    """At a rate where the full-scale coding's CRF is low, the encoder keeps it: a handful of
+    AV1 codings, not a search over structures, and no refiner is named."""
+    from vidgen_codec.codecs.base import RateTarget, Structure
+    from vidgen_codec.frames import pad_to_multiple, to_tensor  # noqa: F401
+    from vidgen_codec.video_io import read_frames
+
+    codec = StemCodec.load(weights)
+    frames = list(read_frames(clip))
+    st = codec.new_encoder(96, 64, RateTarget(bpp=0.5), len(frames), Structure(speed="medium"),
+                           refiner=lambda: pytest.fail("no gate: the refiner is not loaded"))
+    assert codec.takes_pictures(st)
+    for f in frames:
+        _, st = codec.encode_frame(st, f)
+    _, st = codec.flush(st)
+    assert [(b, s) for _, b, s, _, _ in st.chosen] == [(1, 1)]
+    assert st.chosen[0][3] <= 60 and st.codings <= 5
+    assert not codec.refines(st)
+
+
+def test_uint8_frames_and_padded_tensors_give_the_same_bytes(clip, weights):
+    from vidgen_codec.codecs.base import RateTarget, Structure
+    from vidgen_codec.frames import pad_to_multiple, to_tensor
+    from vidgen_codec.video_io import read_frames
+
+    codec = StemCodec.load(weights)
+    frames = list(read_frames(clip))[:10]
+    out = []
+    for as_tensor in (False, True):
+        st = codec.new_encoder(96, 64, RateTarget(bpp=0.3), len(frames), Structure(speed=1))
+        chunks = []
+        for f in frames:
+            x = pad_to_multiple(to_tensor(f), codec.stride)[0] if as_tensor else f
+            c, st = codec.encode_frame(st, x)
+            chunks += c
+        c, st = codec.flush(st)
+        out.append([ch.payload for ch in chunks + c])
+    assert out[0] == out[1]
+
+
+def test_info_reports_the_longest_gop(clip, weights, tmp_path):
+    out = tmp_path / "i.vgc"
+    api.encode(clip, str(out), bpp=0.3, weights=weights, progress=False, keyint=20)
+    d = describe(str(out))
+    assert d["gop_size"] == 20
+    assert np.isfinite(d["bpp"])
