@@ -121,7 +121,6 @@ def test_above_the_floor_every_frame_is_av1_without_a_search(clip, weights):
     """At a rate where the full-scale coding's CRF is low, the encoder keeps it: a handful of
     AV1 codings, not a search over structures, and no refiner is named."""
     from vidgen_codec.codecs.base import RateTarget, Structure
-    from vidgen_codec.frames import pad_to_multiple, to_tensor  # noqa: F401
     from vidgen_codec.video_io import read_frames
 
     codec = StemCodec.load(weights)

@@ -32,7 +32,6 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import torch
 
 from ... import metrics
 from ...bitstream import FramePayload

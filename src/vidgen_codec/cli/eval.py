@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .cli_options import raw_input_options, raw_spec
-from .errors import InputError
+from .main import main
+from .options import CONTEXT, raw_input_options, raw_spec
+from ..errors import InputError
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _csv(text: str | None) -> list[str]:
@@ -71,8 +71,8 @@ def eval_cmd(clips, codecs, bpp, baselines, anchor, metrics, out, start, frames,
       vgc eval seq.yuv --size 1920x1080 --fps 50 --frames 96 --out results/uvg
       vgc eval clip.mp4 --baselines x264 --metrics psnr,ms_ssim,ewarp --out results/quick
     """
-    from .eval.run import EvalConfig, run_eval
-    from .eval import report
+    from ..eval.run import EvalConfig, run_eval
+    from ..eval import report
 
     base = [] if baselines.strip().lower() == "none" else _csv(baselines)
     if jobs < 1:
@@ -93,3 +93,6 @@ def eval_cmd(clips, codecs, bpp, baselines, anchor, metrics, out, start, frames,
     click.echo(report.bd_table(results))
     click.echo(f"\n{out}: results.json, results.csv, bdrate.csv, bdrate.md, table.txt, "
                f"{len(results['files']['plots'])} plots in plots/")
+
+
+main.add_command(eval_cmd)

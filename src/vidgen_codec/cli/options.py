@@ -6,7 +6,19 @@ from fractions import Fraction
 
 import click
 
-from .errors import InputError
+from ..errors import InputError
+
+
+def device_option(default: str = "cpu"):
+    """--device: where the networks run (auto: cuda when there is one)."""
+    return click.option("--device", default=default, show_default=True,
+                        type=click.Choice(["cpu", "cuda", "auto"]))
+
+
+def weights_option(f):
+    """--weights: the codec's weights folder."""
+    return click.option("--weights", default=None,
+                        help="Weights folder (default: the shipped weights).")(f)
 
 
 def raw_input_options(f):
@@ -20,7 +32,7 @@ def raw_input_options(f):
 
 def raw_spec(size: str | None, fps: str | None, pix_fmt: str):
     """The RawSpec of the raw-input options, or None when --size is not given."""
-    from .video_io import RawSpec
+    from ..video_io import RawSpec
 
     if size is None:
         return None
@@ -105,3 +117,20 @@ def setup_run(threads: int | None, verbose: int) -> None:
                             format="vgc: %(name)s: %(message)s", stream=sys.stderr)
         for noisy in ("PIL", "matplotlib", "numba"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def overwrite_options(f):
+    """ffmpeg's -y / -n for an output that exists (neither: ask on a terminal, else refuse)."""
+    f = click.option("-n", "--no-overwrite", "no_overwrite", is_flag=True,
+                     help="Never overwrite an existing output (exit 1).")(f)
+    return click.option("-y", "--overwrite", is_flag=True,
+                        help="Overwrite an existing output without asking.")(f)
+
+
+def _overwrite(yes: bool, no: bool) -> bool | None:
+    if yes and no:
+        raise InputError("-y and -n exclude each other")
+    return True if yes else False if no else None
