@@ -162,3 +162,23 @@ def test_info_reports_the_longest_gop(clip, weights, tmp_path):
     d = describe(str(out))
     assert d["gop_size"] == 20
     assert np.isfinite(d["bpp"])
+
+
+def test_option_errors_name_the_keyword_and_the_cli_names_the_flag(clip, weights, tmp_path,
+                                                                    capsys):
+    from conftest import vgc
+    from vidgen_codec.errors import OptionError
+
+    with pytest.raises(OptionError) as e:
+        api.encode(clip, str(tmp_path / "o.vgc"), bpp=0.3, weights=weights, progress=False,
+                   backbone="learned", backbone_scale=4)
+    assert (e.value.option, e.value.value) == ("backbone_scale", 4)
+    assert "--" not in str(e.value)  # the library's message names no flag
+    code, _, err = vgc("encode", clip, tmp_path / "o.vgc", "--bpp", "0.3", "--weights", weights,
+                       "--backbone", "learned", "--backbone-scale", "4", capsys=capsys)
+    assert code == 1 and err.strip().splitlines() == [
+        "vgc: error: --backbone-scale 4: reduced scales need the av1 backbone"]
+    code, _, err = vgc("encode", clip, tmp_path / "o.vgc", "--rate", "99", "--weights", weights,
+                       capsys=capsys)
+    assert code == 1 and err.startswith("vgc: error: --rate 99.0: the av1 backbone's rate")
+    assert not (tmp_path / "o.vgc").exists()

@@ -11,6 +11,17 @@ class InputError(VgcError):
     """A bad input: missing file, not a video, zero frames, unsupported size or options."""
 
 
+class OptionError(InputError):
+    """A bad encoder or decoder option: `option` names it as `api.encode`/`decode` does (its
+    keyword: backbone_scale, q, ...), `value` is what was given, and the message says what
+    is wrong without naming a command-line flag (the CLI maps the keyword to its flag:
+    `cli.options.FLAGS`)."""
+
+    def __init__(self, option: str, value, why: str):
+        self.option, self.value, self.why = option, value, why
+        super().__init__(f"{option}={value!r}: {why}")
+
+
 class TrainingDataError(InputError, FileNotFoundError):
     """No usable training data under a `vgc train --data` folder (a FileNotFoundError too, for
     the samplers' fallbacks that catch it)."""

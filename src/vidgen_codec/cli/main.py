@@ -10,8 +10,8 @@ import click
 
 from .. import __version__
 from ..deferred_signals import Terminated, on_signal
-from ..errors import VgcError
-from .options import CONTEXT
+from ..errors import OptionError, VgcError
+from .options import CONTEXT, option_message
 
 
 @click.group(context_settings=CONTEXT)
@@ -68,6 +68,9 @@ def _run_main():
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
+    except OptionError as e:
+        click.echo(f"vgc: error: {option_message(e)}", err=True)
+        sys.exit(1)
     except VgcError as e:
         click.echo(f"vgc: error: {e}", err=True)
         sys.exit(1)

@@ -9,6 +9,19 @@ import click
 from ..errors import InputError
 
 
+FLAGS = {"q": "--rate", "bpp": "--bpp", "gop": "--gop", "keyint": "--keyint",
+         "backbone": "--backbone", "backbone_interval": "--backbone-interval",
+         "backbone_scale": "--backbone-scale", "preset": "--preset", "speed": "--speed",
+         "start": "--start", "frames": "--frames", "seed": "--seed"}
+"""api keywords -> the flags that set them (errors.OptionError names the keyword)."""
+
+
+def option_message(e) -> str:
+    """An OptionError as the CLI says it: the flag and the value, then why."""
+    flag = FLAGS.get(e.option, "--" + e.option.replace("_", "-"))
+    return f"{flag} {e.value}: {e.why}"
+
+
 def device_option(default: str = "cpu"):
     """--device: where the networks run (auto: cuda when there is one)."""
     return click.option("--device", default=default, show_default=True,

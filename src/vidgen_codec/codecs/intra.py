@@ -27,7 +27,7 @@ from ..bitstream import FramePayload
 from ..bitstream.ids import ChunkType, CodecId, EntropyCoderId, FrameType
 from ..entropy import CdfTable, EntropyBackend, VgcRansCpu
 from ..entropy.backend import decode_tensor, encode_tensor
-from ..errors import FormatError, InputError
+from ..errors import FormatError, OptionError
 from ..models.integer_hyper import IntegerHyperSynthesis
 from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel, q_max
 from ..ratecontrol import (FRAME_OVERHEAD, RateState, frame_budget, init_rate, search_q,
@@ -108,12 +108,13 @@ class IntraCodec:  # listed in registry.py (imported on first use)
     def new_encoder(self, width: int, height: int, target: RateTarget,
                     expected_frames: int | None, structure: Structure | None = None, *,
                     span: Span | None = None) -> IntraEncoderState:
-        if structure is not None and {structure.gop, structure.backbone_interval} - {None, 1}:
-            raise InputError("intra codes every frame as an I-frame: --gop and "
-                             "--backbone-interval do not apply")
-        if structure is not None and (structure.backbone, structure.backbone_scale,
-                                      structure.preset) != (None, None, None):
-            raise InputError("--backbone, --backbone-scale and --preset are stem options")
+        for name in ("gop", "backbone_interval"):
+            if structure is not None and getattr(structure, name) not in (None, 1):
+                raise OptionError(name, getattr(structure, name),
+                                  "intra codes every frame as an I-frame")
+        for name in ("backbone", "backbone_scale", "preset", "speed", "keyint"):
+            if structure is not None and getattr(structure, name) is not None:
+                raise OptionError(name, getattr(structure, name), "a stem option")
         first = span.first if span is not None else 0
         if target.q is not None:
             return IntraEncoderState(first, q_fixed=check_rate(target.q, self.cfg.levels))
@@ -260,7 +261,7 @@ def check_rate(q: float, levels: int) -> float:
     import math
 
     if not math.isfinite(q) or not Q_MIN <= q <= q_max(levels):
-        raise InputError(f"--rate {q} outside {Q_MIN} .. {q_max(levels):g}")
+        raise OptionError("q", q, f"outside {Q_MIN} .. {q_max(levels):g}")
     return float(q)
 
 

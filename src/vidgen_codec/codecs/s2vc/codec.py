@@ -28,7 +28,7 @@ import torch
 
 from ...bitstream import FramePayload
 from ...bitstream.ids import ChunkType, CodecId, FrameType
-from ...errors import FormatError, InputError, WeightsError
+from ...errors import FormatError, OptionError, WeightsError
 from ...frames import to_uint8
 from ...models.s2vc_model import S2vcConfig, S2vcModel
 from ...weights import (identity, load_into, load_model, load_state, pair_identity, read_config,
@@ -147,22 +147,24 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
                     span: Span | None = None) -> S2vcEncoderState:
         s = structure or Structure()
         if s.backbone_interval not in (None, 1):
-            raise InputError("s2vc codes every frame (I or conditional P): --backbone-interval "
-                             "does not apply")
+            raise OptionError("backbone_interval", s.backbone_interval,
+                              "s2vc codes every frame (I or conditional P)")
         if s.backbone not in (None, "learned", "av1"):
-            raise InputError(f"unknown backbone {s.backbone!r}: learned, av1")
+            raise OptionError("backbone", s.backbone, "unknown backbone: learned, av1")
         if s.backbone_scale not in (None, 1):
-            raise InputError("s2vc codes I-frames at full scale: --backbone-scale 1")
+            raise OptionError("backbone_scale", s.backbone_scale,
+                              "s2vc codes I-frames at full scale (1)")
         av1 = s.backbone == "av1"
         if s.preset is not None and not (av1 and 0 <= s.preset <= 13):
-            raise InputError("--preset is the av1 backbone's SVT-AV1 preset, 0 .. 13")
+            raise OptionError("preset", s.preset, "the av1 backbone's SVT-AV1 preset, 0 .. 13")
         if av1 and target.q is not None:
-            raise InputError("s2vc with --backbone av1 takes --bpp, not --rate")
+            raise OptionError("q", target.q, "s2vc with AV1 I-frames takes a bpp target, not "
+                              "a fixed rate")
         backbone = BackboneConfig(AV1, Av1Settings() if s.preset is None
                                   else Av1Settings(preset=s.preset)) if av1 else BackboneConfig()
         gop = self.cfg.gop if s.gop is None else s.gop
         if not 1 <= gop <= 65535:
-            raise InputError(f"--gop {gop} outside 1 .. 65535")
+            raise OptionError("gop", gop, "outside 1 .. 65535")
         q = None
         rate = None
         if target.q is not None:

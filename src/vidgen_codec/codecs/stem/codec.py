@@ -22,7 +22,7 @@ from ...bitstream.framing import chunk_size
 from ...bitstream.headers import codec_config_size
 from ...bitstream.ids import CodecId
 from ...entropy import EntropyBackend
-from ...errors import InputError, WeightsError
+from ...errors import InputError, OptionError, WeightsError
 from ...models.intra_model import IntraConfig
 from ...models.stem_model import StemConfig, StemModel
 from ...motion.mv_coding import MotionTables, tables_from_arrays
@@ -137,9 +137,12 @@ class StemCodec:  # listed in registry.py (imported on first use)
             return self._new_av1_encoder(width, height, target, expected_frames, s, refiner,
                                          seed, span)
         if s.backbone_scale not in (None, 1):
-            raise InputError("--backbone-scale 2 needs --backbone av1")
-        if s.preset is not None or s.speed is not None or s.keyint is not None:
-            raise InputError("speed, preset and keyint are the av1 backbone's (SVT-AV1)")
+            raise OptionError("backbone_scale", s.backbone_scale,
+                              "reduced scales need the av1 backbone")
+        for name in ("preset", "speed", "keyint"):
+            if getattr(s, name) is not None:
+                raise OptionError(name, getattr(s, name), "an option of the av1 backbone "
+                                  "(SVT-AV1), not the learned one")
         plan = self.plan_for(target, structure)
         rate = None
         if target.q is None:
@@ -168,19 +171,19 @@ class StemCodec:  # listed in registry.py (imported on first use)
             rate = span_rate(span, 40.0) or init_stem_rate(target.bpp, width, height,
                                                            expected_frames, 40.0, extra)
         elif not (math.isfinite(target.q) and CRF_MIN <= target.q <= CRF_MAX):
-            raise InputError(f"--rate {target.q}: the av1 backbone's rate is its CRF, "
-                             f"{CRF_MIN:g} .. {CRF_MAX:g}")
+            raise OptionError("q", target.q, f"the av1 backbone's rate is its CRF, "
+                              f"{CRF_MIN:g} .. {CRF_MAX:g}")
         else:
             crf = round(target.q * 4) / 4
         if s.backbone_scale is not None and s.backbone_scale not in SYNTH_SCALES:
-            raise InputError(f"--backbone-scale {s.backbone_scale}: 1 (full), 2 (half) or 4 "
-                             "(quarter)")
+            raise OptionError("backbone_scale", s.backbone_scale,
+                              "1 (full), 2 (half) or 4 (quarter)")
         if s.preset is not None and not 0 <= s.preset <= 13:
-            raise InputError(f"SVT-AV1 preset {s.preset}: 0 (slowest) .. 13")
+            raise OptionError("preset", s.preset, "SVT-AV1 presets are 0 (slowest) .. 13")
         try:
             speed = speed_named(s.speed)
         except ValueError as e:
-            raise InputError(str(e)) from None
+            raise OptionError("speed", s.speed, str(e).split(": ", 1)[1]) from None
         if not s.search:  # --fast: no search, no gate, at the speed's fit
             speed = replace(speed, search="none", gate=False)
         fixed = s.backbone_interval is not None
@@ -216,7 +219,8 @@ class StemCodec:  # listed in registry.py (imported on first use)
         most MAX_GOP_FRAMES."""
         k = s.keyint or s.gop or DEFAULT_KEYINT
         if not 1 <= k <= MAX_GOP_FRAMES:
-            raise InputError(f"keyint {k}: 1 .. {MAX_GOP_FRAMES} frames")
+            raise OptionError("keyint" if s.keyint else "gop", k,
+                              f"the longest GOP is 1 .. {MAX_GOP_FRAMES} frames")
         return k
 
     def chunking(self, st) -> tuple[int, bool]:
