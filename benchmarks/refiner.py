@@ -38,7 +38,7 @@ from vidgen_codec.bitstream.ids import FrameType
 from vidgen_codec.frames import to_tensor
 from vidgen_codec.numerics import thread_invariant
 from vidgen_codec.refine.loading import load_refiner
-from vidgen_codec.refine.windows import refine_stream
+from vidgen_codec.refine.windows import WindowItem, refine_stream
 from vidgen_codec.video_io import read_frames
 src, tmp, bpp, refiner, device = sys.argv[1:6]
 out = {}
@@ -61,7 +61,8 @@ ref, _ = load_refiner(refiner, device=device)
 types = {i: FrameType.I if i == 0 else FrameType.P for i in range(n)}
 @thread_invariant
 def run():
-    return sum(len(done) for done in refine_stream(ref, [list(enumerate(frames))], types, 0))
+    items = [WindowItem(i, f, types[i]) for i, f in enumerate(frames)]
+    return sum(len(done) for done in refine_stream(ref, [items], 0))
 run()  # warm-up (first calls allocate)
 t = time.perf_counter()
 assert run() == n

@@ -305,9 +305,9 @@ def test_gate_off_windows_pass_frames_through_and_on_windows_refine():
     frames = [(i, torch.rand(1, 3, 16, 16), FrameType.I if i == 0 else FrameType.M)
               for i in range(n)]
 
-    def decode(mask):
-        st = windows.RefineState(3, gates={} if mask is None else {0: mask})
-        out, st = windows.push(ref, st, frames)
+    def decode(mask):  # every item of the GOP carries its mask
+        st = windows.RefineState(3)
+        out, st = windows.push(ref, st, [windows.WindowItem(*f, gate=mask) for f in frames])
         more, _ = windows.flush(ref, st)
         return dict(out + more)
 

@@ -2,8 +2,8 @@
 
     .vgc (ContainerReader) --decoder_models--> (codec, refiner)
     frame_stream: chunks from the GOP that holds `start` (chunks_from)
-        -> codec.decode_frame, chunk by chunk (decoded; frame types, refine masks and levels
-           recorded for the refiner) -> frames in display order, checked (in_order)
+        -> codec.decode_frame, chunk by chunk -> decoded: one WindowItem per frame (index,
+           frame, type, level, its GOP's refine mask), in display order, checked (in_order)
         [-> refine.windows.refine_stream: one diffusion step over windows of frames]
         -> crop -> (frame index, HxWx3 uint8)
 """
@@ -16,7 +16,9 @@ from ..bitstream import ContainerReader, SequenceHeader
 from ..bitstream.headers import RefineRecord
 from ..entropy import get_backend
 from ..errors import FormatError, InputError, WeightsError
+from ..bitstream.ids import FrameType
 from ..frames import crop, to_uint8
+from ..refine.levels import BackboneLevel, WindowItem
 from ..registry import codec_by_id
 
 
@@ -40,17 +42,15 @@ def frame_stream(src: str, rd: ContainerReader, model, ref, start: int, count: i
     hdr = rd.header
     chunks = chunks_from(rd, start, index)
     hp, wp = padded(hdr.height, model.stride), padded(hdr.width, model.stride)
-    types: dict[int, int] = {}
-    gates: dict[int, int] = {}
-    levels: dict = {}  # frame index -> codecs.base.BackboneLevel
     decoder = model.new_decoder(rd.codec_config, hdr.width, hdr.height,
                                 **({} if generate else {"generate": False}))
-    outputs = in_order(decoded(model, decoder, chunks, hp, wp, types, gates, levels),
-                        hdr.frame_count, start)
+    outputs = in_order(decoded(model, decoder, chunks, hp, wp), hdr.frame_count, start)
     if ref is not None:
         from ..refine.windows import refine_stream
 
-        outputs = refine_stream(ref, outputs, types, rd.refine.seed, gates, levels)
+        outputs = refine_stream(ref, outputs, rd.refine.seed)
+    else:
+        outputs = ([(item.index, item.frame) for item in out] for out in outputs)
     written = 0
     for out in outputs:
         for i, x in out:
@@ -69,15 +69,28 @@ def frame_stream(src: str, rd: ContainerReader, model, ref, start: int, count: i
         raise InputError(f"{src}: expected {count} frames, found {written}")
 
 
-def decoded(model, state, chunks, hp: int, wp: int, types: dict, gates: dict, levels: dict):
-    """Lists of (frame_index, frame) in display order, chunk by chunk, then the decoder's rest.
-    Records each frame's type in `types` and backbone level in `levels` (the refiner
-    conditions on both) and each GOP's refine mask, where the stream has one, in `gates`."""
+def decoded(model, state, chunks, hp: int, wp: int):
+    """Lists of WindowItem (index, frame, type, level, gate) in display order, chunk by chunk,
+    then the decoder's rest: each frame with its frame type and backbone level (the refiner
+    conditions on both) and its GOP's refine mask (None where the stream has none), from the
+    codec's `frame_info` of the chunk that holds it."""
+    types: dict[int, int] = {}
+    levels: dict = {}  # frame index -> BackboneLevel
+    gate = None  # the refine mask of the GOP being decoded
+
+    def items(out):
+        nonlocal gate
+        done = []
+        for i, x in out:
+            gate = gates.get(i, gate) if types.get(i) == FrameType.I else gate
+            done.append(WindowItem(i, x, types.pop(i, FrameType.M),
+                                   levels.pop(i, BackboneLevel()), gate))
+        return done
+
     for fc in chunks:
-        chunk_types, chunk_gates, chunk_levels = model.frame_info(state, fc.payload,
-                                                                  chunk=fc.chunk_index)
+        chunk_types, gates, chunk_levels = model.frame_info(state, fc.payload,
+                                                            chunk=fc.chunk_index)
         types.update(chunk_types)
-        gates.update(chunk_gates)
         levels.update(chunk_levels)
         try:
             out, state = model.decode_frame(state, fc.payload, hp, wp, chunk=fc.chunk_index)
@@ -86,9 +99,10 @@ def decoded(model, state, chunks, hp: int, wp: int, types: dict, gates: dict, le
                 raise
             raise FormatError(f"frame {fc.payload.frame_index}: {e.reason}",
                               chunk=fc.chunk_index, offset=fc.offset) from None
-        yield out
+        yield items(out)
     out, state = model.flush_decoder(state)
-    yield out
+    gates = {}
+    yield items(out)
 
 
 def in_order(outputs, frame_count: int, start: int = 0):
@@ -97,7 +111,7 @@ def in_order(outputs, frame_count: int, start: int = 0):
     frame after `start` (an index entry that pointed past the frame it names)."""
     expect = None
     for out in outputs:
-        for index, _ in out:
+        for index, *_ in out:
             if expect is None and index > start:
                 raise FormatError(f"decoding from the index gave frame {index} first, after "
                                   f"the wanted frame {start}")

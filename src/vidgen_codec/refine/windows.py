@@ -8,33 +8,25 @@
     the last window of a GOP is padded by repeating its last frame
 
 Each window's noise comes from `seeded_noise(seed, index of the window's first frame)`.
-Items are `WindowItem`s (index, frame, type, level; plain 3-tuples, or 4-tuples whose level is
-a (bpp, qindex) pair, are taken too): the level (the frame's `BackboneLevel`, from the codec's
-`frame_info`; default: unknown) conditions a refiner with levels.
-A GOP may carry a refine mask (av1 backbone: the encoder's per-window choice): window k of the
-GOP is refined only if bit k is set, else its frames pass through unrefined (a frame shared with
-the next window is still the mean of the two windows' versions). Without a mask every window is
-refined. State lives in RefineState, passed in and returned; at most W frames are held.
+Items are `WindowItem`s (index, frame, type, level, gate; plain 3-tuples, or 4-tuples whose
+level is a (bpp, qindex) pair, are taken too), one per decoded frame (`pipeline.decode.decoded`
+yields them): the level (the frame's `BackboneLevel`, from the codec's `frame_info`; default:
+unknown) conditions a refiner with levels. A GOP may carry a refine mask, which every item of it
+carries as `gate` (av1 backbone: the encoder's per-window choice): window k of the GOP is
+refined only if bit k is set, else its frames pass through unrefined (a frame shared with the
+next window is still the mean of the two windows' versions). Without a mask (None) every window
+is refined. State lives in RefineState, passed in and returned; at most W frames are held.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
-
 import torch
 import torch.nn.functional as F
 
 from ..bitstream.ids import FrameType
-from .levels import BackboneLevel
+from .levels import BackboneLevel, WindowItem  # noqa: F401  (WindowItem: re-exported)
 from ..models.refiner import Refiner, seeded_noise
-
-
-class WindowItem(NamedTuple):
-    index: int  # display index
-    frame: torch.Tensor  # (1,3,H,W) in [0,1]
-    type: int  # FrameType
-    level: BackboneLevel = BackboneLevel()  # (bpp, AV1 qindex); default: unknown
 
 
 @dataclass
@@ -42,7 +34,7 @@ class RefineState:
     seed: int
     pending: list = field(default_factory=list)  # [WindowItem]
     carry: torch.Tensor | None = None  # refined version of pending[0] from the last window
-    gates: dict = field(default_factory=dict)  # GOP start frame -> refine mask (absent: all)
+    mask: int | None = None  # the open GOP's refine mask (None: every window refined)
     gop: int = 0  # first frame of the open GOP
     k: int = 0  # windows run so far in it
 
@@ -55,12 +47,14 @@ def push(ref: Refiner, st: RefineState, items) -> tuple[list, RefineState]:
             if st.pending:
                 done, st = flush(ref, st)
                 out += done
-            st = RefineState(st.seed, gates=st.gates, gop=item.index)
+            st = RefineState(st.seed, mask=item.gate, gop=item.index)
+        elif not st.pending and st.carry is None and st.k == 0:
+            st = RefineState(st.seed, mask=item.gate, gop=st.gop)  # a stream's first item
         st.pending.append(item)
         if len(st.pending) == ref.cfg.window:
             refined = _gated(ref, st, st.pending)
             out += _emit(st, refined, ref.cfg.window - 1)
-            st = RefineState(st.seed, st.pending[-1:], refined[-1], st.gates, st.gop, st.k + 1)
+            st = RefineState(st.seed, st.pending[-1:], refined[-1], st.mask, st.gop, st.k + 1)
     return out, st
 
 
@@ -75,11 +69,11 @@ def flush(ref: Refiner, st: RefineState) -> tuple[list, RefineState]:
         padded = st.pending + [st.pending[-1]] * (ref.cfg.window - n)
         refined = _gated(ref, st, padded)
         out = _emit(st, refined, n)
-    return out, RefineState(st.seed, gates=st.gates)
+    return out, RefineState(st.seed, mask=st.mask)
 
 
 def _gated(ref: Refiner, st: RefineState, window: list) -> list[torch.Tensor]:
-    mask = st.gates.get(st.gop)
+    mask = st.mask
     if mask is not None and not (mask >> st.k) & 1:
         return [item.frame for item in window]
     return run_window(ref, window, st.seed)
@@ -128,16 +122,12 @@ def run_window(ref: Refiner, window: list, seed: int) -> list[torch.Tensor]:
     return [y[:, :, k] for k in range(y.shape[2])]
 
 
-def refine_stream(ref: Refiner, outputs, types: dict, seed: int, gates: dict | None = None,
-                  levels: dict | None = None):
-    """Decoder outputs (lists of (index, frame) in display order) -> refined lists; `types`
-    maps frame index -> frame type, `gates` GOP start -> refine mask and `levels` frame index
-    -> BackboneLevel, all filled by the caller as chunks are read."""
-    st = RefineState(seed, gates=gates if gates is not None else {})
-    levels = levels if levels is not None else {}
+def refine_stream(ref: Refiner, outputs, seed: int):
+    """Decoder outputs (lists of WindowItem in display order) -> lists of (index, refined
+    frame)."""
+    st = RefineState(seed)
     for out in outputs:
-        done, st = push(ref, st, [WindowItem(i, x, types[i], levels.get(i, BackboneLevel()))
-                                  for i, x in out])
+        done, st = push(ref, st, out)
         yield done
     done, st = flush(ref, st)
     yield done

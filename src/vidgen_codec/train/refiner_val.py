@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..codecs.base import BackboneLevel
 from ..frames import to_uint8
 
 FRAMES = 33  # per held-out clip, from its start (the eval tables' clips)
@@ -74,21 +73,18 @@ def _windows(codec, path: Path, window: int):
     frames at the decoder's padded size, as the decoder refines them."""
     from ..pipeline.decode import decoded, padded
     from ..bitstream import ContainerReader
-    from ..refine.windows import WindowItem, window_spans
+    from ..refine.windows import window_spans
 
     with ContainerReader(str(path)) as rd:
         h, w = rd.header.height, rd.header.width
-        types, levels = {}, {}
         dst = codec.new_decoder(rd.codec_config, w, h)
         # an av1 GOP chunk decodes to its whole GOP (the windows restart at each); the
         # flush, empty here, is filtered out
         for out in filter(None, decoded(codec, dst, rd.iter_frames(), padded(h, codec.stride),
-                                        padded(w, codec.stride), types, {}, levels)):
-            gop = [i for i, _ in out]
-            for s, m in window_spans(len(gop), window):
-                items = [WindowItem(i, x, types[i], levels.get(i, BackboneLevel()))
-                         for i, x in out[s:s + m]]
-                yield items + [items[-1]] * (window - m), m, gop[s]
+                                        padded(w, codec.stride))):
+            for s, m in window_spans(len(out), window):
+                items = [it._replace(gate=None) for it in out[s:s + m]]
+                yield items + [items[-1]] * (window - m), m, out[s].index
 
 
 def _crop(items, original) -> np.ndarray:
