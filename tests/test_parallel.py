@@ -152,7 +152,8 @@ def test_killed_worker_is_replaced_and_the_bytes_do_not_change(local_ray, cut_cl
 
 def test_span_frames_are_checked_against_the_first_pass(cut_clip):
     from vidgen_codec.codecs.base import RateTarget
-    from vidgen_codec.parallel.encode import EncodeJob, encode_span
+    from vidgen_codec.parallel.encode import encode_span
+    from vidgen_codec.pipeline.encode import EncodeJob
 
     job = EncodeJob(cut_clip, None, 0, "stem", None, "cpu", 64, 48, RateTarget(bpp=0.1), None,
                     False, None, None, 0)

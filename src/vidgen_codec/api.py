@@ -1,7 +1,8 @@
 """The library face of vgc: encode a video to a .vgc file, decode it back, describe it.
 
     encode: video_io.read_frames -> parallel.plan.first_pass (cuts, spans, budgets)
-            -> per span (here, or a Ray task): pad -> codec.encode_frame
+            -> pipeline.encode.code_spans (here; --workers: each span a Ray task,
+            parallel.encode, running the same code_span): codec.encode_frame per frame
             -> bitstream.ContainerWriter (the spans' chunks in order)
     decode: bitstream.ContainerReader -> pipeline.decode.frame_stream (codec.decode_frame
             [-> refine.windows: one diffusion step over windows of frames] -> crop)
@@ -27,7 +28,7 @@ from .bitstream.ids import PixelFormat
 from .codecs.base import RateTarget, Structure
 from .errors import InputError
 from .numerics import thread_invariant
-from .parallel.encode import EncodeJob, encode_spans, load_encoder
+from .pipeline.encode import EncodeJob, code_spans, load_encoder
 from .parallel.plan import first_pass, with_budgets
 from .parallel.pool import check_pool
 from .ratecontrol import FILE_OVERHEAD
@@ -134,8 +135,13 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
             if refine_record is not None:
                 out.write_refine(refine_record)
             refined = False
-            for result in encode_spans(job, spans, plan.hashes, workers, ray_address,
-                                       local=(model, kw)):
+            if (workers <= 1 and ray_address is None) or len(spans) == 1:
+                results = code_spans(job, spans, plan.hashes, model, kw)  # here
+            else:
+                from .parallel.encode import encode_spans
+
+                results = encode_spans(job, spans, plan.hashes, workers, ray_address)
+            for result in results:
                 for c in result.chunks:
                     out.write_frame(c.chunk_type, c.payload, gop_start=c.gop_start)
                 refined |= result.refined

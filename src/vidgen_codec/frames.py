@@ -8,6 +8,8 @@ video_io speaks numpy uint8 (channel last); models speak torch float (channel fi
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -47,3 +49,9 @@ def pad_to_multiple(frames: torch.Tensor, multiple: int) -> tuple[torch.Tensor, 
 def crop(frames: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Undo `pad_to_multiple`: keep the top-left h x w of the last two dimensions."""
     return frames[..., :h, :w]
+
+
+def frame_hash(rgb: np.ndarray) -> bytes:
+    """An 8-byte BLAKE2b digest of a frame's samples: the first pass records one per frame, and
+    an encode worker proves with it that it read the same frames."""
+    return hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=8).digest()

@@ -18,12 +18,12 @@ span, every k-th frame, at most about MEASURED): memory does not grow with the c
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..codecs.base import Span
+from ..frames import frame_hash
 from ..pictures.av1_rate import complexity as _complexity, small as _small
 
 QCOMP = 0.6  # x264's default
@@ -40,10 +40,6 @@ class ChunkPlan:
     @property
     def frames(self) -> int:
         return len(self.hashes)
-
-
-def frame_hash(rgb: np.ndarray) -> bytes:
-    return hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=8).digest()
 
 
 def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,

@@ -1,1 +1,2 @@
-"""The coding loops under the library face (`api.py`): `decode.py`."""
+"""The coding loops under the library face (`api.py`): `encode.py`, `decode.py`; `parallel/`
+runs the same loops in Ray tasks."""
