@@ -15,7 +15,7 @@ from vidgen_codec import metrics
 from vidgen_codec.codecs.base import RateTarget, Structure
 from vidgen_codec.codecs.s2vc import S2vcCodec
 from vidgen_codec.codecs.s2vc import share_search
-from vidgen_codec.codecs.stem.encoder import chunk_bytes
+from vidgen_codec.codecs.common.chunks import chunk_bytes
 from vidgen_codec.frames import pad_to_multiple, to_tensor, to_uint8
 from vidgen_codec.pictures.fit import BUDGET_SLACK, choose_within_budget
 

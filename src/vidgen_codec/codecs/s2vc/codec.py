@@ -10,7 +10,7 @@ diffusion generator with Contextual Semantic Guidance and Temporal Consistency G
     decoder: each frame's decoded feature -> generator (`models/s2vc_generator.py`), or with
         `generate=False` the coder's own reconstruction (the I-frame's decode for I-frames)
 
-Byte budgets follow stem's (`stem/rate.py`): a GOP's budget, `i_weight` shares for the I-frame
+Byte budgets follow the GOP rate control (`common/rate.py`): a GOP's budget, `i_weight` shares for the I-frame
 and one per P-frame; each frame's rate parameter is searched on its real coded size. At a bpp
 target the encoder holds a GOP and codes it once per I-frame share (`share_search.py`: the
 config's `i_weight` times 1, 2 and 4), keeping the best by Y'CbCr PSNR; `Structure.search`
@@ -37,9 +37,9 @@ from ..base import CodedChunk, RateTarget, Span, Structure
 from ...pictures.av1 import Av1Settings
 from ...stem_gop import AV1, BackboneConfig
 from ..intra import Q_STEP, IntraCodec, build_tables, check_rate, rate_code, snap_q
-from ..stem.encoder import chunk_bytes, fit_chunk
+from ..common.chunks import chunk_bytes, fit_chunk
 from .iframe import Av1IFrames, LearnedIFrames
-from ..stem.rate import backbone_budget, init_stem_rate, open_gop, span_rate, spend
+from ..common.rate import backbone_budget, init_gop_rate, open_gop, span_rate, spend
 from .latent import LatentCoder
 from ..configs import check_codec_config
 from .share_search import code_gop, searchable
@@ -53,7 +53,7 @@ class S2vcEncoderState:
     backbone: BackboneConfig  # the I-frame coder (learned: no codec config)
     width: int
     height: int
-    rate: object  # stem.rate.StemRate, or None at a fixed rate
+    rate: object  # common.rate.GopRate, or None at a fixed rate
     q_fixed: float | None
     end: int | None  # the clip's (or span's) end, when known
     index: int = 0  # display index of the next frame
@@ -170,7 +170,7 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
         if target.q is not None:
             q = check_rate(target.q, min(self.intra.cfg.levels, self.cfg.levels))
         else:
-            rate = span_rate(span, 0.0) or init_stem_rate(target.bpp, width, height,
+            rate = span_rate(span, 0.0) or init_gop_rate(target.bpp, width, height,
                                                           expected_frames, 0.0)
         search = s.search and rate is not None
         if span is not None:

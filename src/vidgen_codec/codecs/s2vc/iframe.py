@@ -18,8 +18,8 @@ from ...frames import to_uint8
 from ...pictures.av1 import CRF_MAX, CRF_MIN, CRF_STEP, Av1Settings, encode_sequence
 from ...pictures.fit import fit_to_budget
 from ..intra import Q_STEP
-from ..stem import backbone as bb
-from ..stem.encoder import chunk_bytes, code_learned_i
+from ..common import av1_backbone as bb
+from ..common.chunks import chunk_bytes, code_learned_i
 
 
 class LearnedIFrames:

@@ -2,9 +2,10 @@
 
     codec.py     StemCodec: the registry entry, weights, encoder and decoder states
     plan.py      GOP size and backbone interval per target rate (the learned backbone's table)
-    rate.py      byte budgets of backbones and motion frames
+    ../common   rate control, chunk fitting, AV1 backbone pictures (shared with s2vc)
     encoder.py   learned backbones: I/P frames through the intra and residual models, motion
     av1.py       AV1 backbones: one SVT-AV1 sequence per GOP, structure search, refine gate
+    speed.py     --speed: what the av1 encoder spends its time on
     backbone.py  AV1 backbone decoding (dav1d) and the GOP chunk's frames
     cuts.py      scene cuts (PySceneDetect) that start a GOP
     motion.py    motion fields: prediction rules and warping shared by encoder and decoder

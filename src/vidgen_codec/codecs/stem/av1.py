@@ -19,7 +19,7 @@ on tree at 0.01 (it took half-scale backbones: -0.11 JOD, -12.6 VMAF against the
 
 A GOP is one BACKBONE_FRAME chunk (`stem_gop`: header, the AV1 units, the motion streams in
 decode order; bitstream_spec.md, stem). The encoder holds one GOP of frames, as uint8. Rate
-control: `rate.py` budgets per GOP, carrying surplus or deficit to the next GOP of the same
+control: `common/rate.py` budgets per GOP, carrying surplus or deficit to the next GOP of the same
 span (`vgc encode` codes spans of whole GOPs, each with its own budget: parallel/plan.py); each
 candidate is fitted to the budget with `pictures.fit` (CRF in quarter steps), once with the
 motion bytes estimated and once more with the real ones when they missed by over REFIT.
@@ -48,10 +48,11 @@ from . import decoder as sd
 from . import encoder as se
 from . import motion as sm
 from ..base import CodedChunk
+from ..common.chunks import chunk_bytes
 from ...stem_gop import BLEND, MAX_GOP_FRAMES, MOTION
 from .cuts import CutDetector
 from .plan import StemPlan
-from .rate import StemRate, open_gop, spend
+from ..common.rate import GopRate, open_gop, spend
 from .speed import FULL_AV1_CRF, Speed
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ REFIT = 0.02  # refit the backbones when the motion bytes miss their estimate by
 @dataclass
 class Av1EncoderState:
     plan: StemPlan
-    rate: StemRate | None
+    rate: GopRate | None
     crf_fixed: float | None
     settings: Av1Settings
     width: int
@@ -217,7 +218,7 @@ def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _
     levels = [by_frame[t0 + i] for i in range(head.frames)]
     mask = choose_mask(st.refiner, decoded, types, t0, st.seed, window_score, levels)
     payload = bb.pack_gop(t0, replace(head, refine_mask=mask), parts)
-    return replace(best, payload=payload, bytes=se.chunk_bytes(payload), refine_mask=mask)
+    return replace(best, payload=payload, bytes=chunk_bytes(payload), refine_mask=mask)
 
 
 def _choose(results: list[_Candidate], budget: float | None) -> _Candidate:
@@ -283,7 +284,7 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows, coun
 
         if st.crf_fixed is not None:
             return st.crf_fixed, code(st.crf_fixed)
-        return _fit(st, code, lambda coded: se.chunk_bytes(coded[1]), target, pics, s,
+        return _fit(st, code, lambda coded: chunk_bytes(coded[1]), target, pics, s,
                     counter)
 
     crf, (units, payload) = fit(budget, m_est)
@@ -292,10 +293,10 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows, coun
         m_payloads = _code_motion_frames(codec, st, frames, originals, pos, recon, fields,
                                          flows, fmt)
         _, payload = gop(units, m_payloads)
-        if budget is not None and abs(se.chunk_bytes(payload) - budget) > REFIT * budget \
+        if budget is not None and abs(chunk_bytes(payload) - budget) > REFIT * budget \
                 and st.crf_fixed is None:
             crf, (units, payload) = fit(budget, m_payloads)
-    c = _Candidate(b, s, crf, payload, se.chunk_bytes(payload), 0.0, False)
+    c = _Candidate(b, s, crf, payload, chunk_bytes(payload), 0.0, False)
     return _measured(codec, st, c, originals) if measure else c
 
 
@@ -400,7 +401,7 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
         return units, parts
 
     def size(coded):
-        return se.chunk_bytes(bb.pack_gop(t0, head, coded[1]))
+        return chunk_bytes(bb.pack_gop(t0, head, coded[1]))
 
     if st.crf_fixed is not None:
         crf, (units, parts) = st.crf_fixed, code(st.crf_fixed)
@@ -425,7 +426,7 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
     real = [o[:h, :w] for o in originals]
     # never "failed": the motion frames' 4 dB rule, tried here, cost 0.14 JOD on cup at 0.0025
     # bpp (it threw out the interval-2 GOP that ColorVideoVDP prefers) and 0.01 on cut at 0.01
-    return _Candidate(b, s, crf, payload, se.chunk_bytes(payload), score(rec, real), False,
+    return _Candidate(b, s, crf, payload, chunk_bytes(payload), score(rec, real), False,
                       synth=True)
 
 

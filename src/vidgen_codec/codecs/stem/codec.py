@@ -37,7 +37,7 @@ from ...stem_gop import (AV1, BACKBONES, MAX_GOP_FRAMES, SCALES, SYNTH_SCALES, B
 from .backbone import frame_level, gop_levels
 from .cuts import CutDetector
 from .plan import StemPlan, choose_plan
-from .rate import init_stem_rate, span_rate
+from ..common.rate import init_gop_rate, span_rate
 from .speed import speed_named
 
 ARCHITECTURE = "StemModel"
@@ -148,7 +148,7 @@ class StemCodec:  # listed in registry.py (imported on first use)
         if target.q is None:
             hp, wp = -(-height // self.stride) * self.stride, -(-width // self.stride) * self.stride
             mv_guess = 24 + 0.05 * (hp // plan.block) * (wp // plan.block)
-            rate = span_rate(span, mv_guess) or init_stem_rate(
+            rate = span_rate(span, mv_guess) or init_gop_rate(
                 target.bpp, width, height, expected_frames, mv_guess)
         q = None
         if target.q is not None:
@@ -168,7 +168,7 @@ class StemCodec:  # listed in registry.py (imported on first use)
             # gate switches every window off (what the shipped refiner gets on AV1
             # backbones); a file whose gate lets the refiner run overshoots by its size
             extra = codec_config_size(4)
-            rate = span_rate(span, 40.0) or init_stem_rate(target.bpp, width, height,
+            rate = span_rate(span, 40.0) or init_gop_rate(target.bpp, width, height,
                                                            expected_frames, 40.0, extra)
         elif not (math.isfinite(target.q) and CRF_MIN <= target.q <= CRF_MAX):
             raise OptionError("q", target.q, f"the av1 backbone's rate is its CRF, "

@@ -1,6 +1,6 @@
 """STEM encoder: frames in, chunks out, one segment (backbone interval) at a time.
 
-    frame t --(GOP start)--> I-frame: intra model, budget from StemRate
+    frame t --(GOP start)--> I-frame: intra model, budget from GopRate
     frames t0+1 .. t1 buffered; at t1 (or at the clip's end):
         P backbone t1: DIS flow(t1 -> t0) -> block field V1 -> motion stream
                        pred = warp(decoded b0, V1) -> residual image -> residual model (q searched)
@@ -20,32 +20,27 @@ import numpy as np
 import torch
 
 from ...bitstream import FramePayload
-from ...bitstream.framing import chunk_size
 from ...bitstream.ids import ChunkType, FrameType
 from ...frames import to_uint8
-from ...models.intra_model import Q_MIN, q_max
 from ...motion.estimate import block_field, dense_flow
 from ...motion.mv_coding import (BACKWARD, BLEND, FORWARD, FieldFormat, encode_field,
                                 encode_modes)
 from ...motion.warp import warp
-from ...ratecontrol import search_q
 from . import motion as sm
 from ..base import CodedChunk
+from ..common.chunks import chunk_bytes, code_learned_i, fit_chunk
 from ..dc_trim import trimmed
-from ..intra import Q_STEP, rate_code, snap_q
+from ..intra import rate_code, snap_q
 from .plan import StemPlan
-from .rate import StemRate, backbone_budget, open_gop, spend
+from ..common.rate import GopRate, backbone_budget, open_gop, spend
 
 MODE_BITS = 3.0  # bits a non-blend mode is assumed to cost when choosing modes
-# Backbone rate parameters are searched to this resolution: the GOP-level budget absorbs the
-# rest, and each step of the search codes the frame once more.
-SEARCH_RESOLUTION = 0.05
 
 
 @dataclass
 class StemEncoderState:
     plan: StemPlan
-    rate: StemRate | None
+    rate: GopRate | None
     q_fixed: float | None
     expected_frames: int | None
     index: int = 0  # display index of the next input frame
@@ -86,45 +81,6 @@ def _gop_shape(st: StemEncoderState, t: int) -> tuple[int, int, int]:
     b = st.plan.backbone_interval
     p = -(-(n - 1) // b) if n > 1 and st.plan.segments else 0
     return (n, p, n - 1 - p) if p else (1, 0, 0)
-
-
-def fit_chunk(payload, budget: float, levels: int, guess: float | None):
-    """(q, payload(q)) for the largest q whose whole chunk fits `budget` (else the lowest q)."""
-    cache = {}
-
-    def size(q):
-        if q not in cache:
-            cache[q] = payload(q)
-        return chunk_bytes(cache[q])
-
-    q, _ = search_q(size, budget, Q_MIN, q_max(levels), step_q=Q_STEP, guess=guess,
-                    resolution=SEARCH_RESOLUTION)
-    return q, cache[q]
-
-
-def chunk_bytes(payload: FramePayload) -> int:
-    return chunk_size(len(payload.pack()))
-
-
-def code_learned_i(intra, x: torch.Tensor, t: int, budget: float | None,
-                   q_fixed: float | None, guess: float | None):
-    """(payload, the decoder's frame, q) of an intra-coded I-frame: q fixed, or the largest
-    whose chunk fits `budget`; then coded once more against its mean error (`dc_trim`).
-    Shared by stem's learned backbone and s2vc's learned I-frames."""
-    y = intra.analyze(x)
-
-    def payload(q, offset=None):
-        y_at = y if offset is None else intra.analyze(x - offset)
-        return FramePayload(t, FrameType.I, rate_code(q), intra.code_latent(y_at, q))
-
-    if q_fixed is not None:
-        q = snap_q(q_fixed)
-        pl = payload(q)
-    else:
-        q, pl = fit_chunk(payload, budget, intra.cfg.levels, guess)
-    pl, rec = trimmed(x, pl, partial(payload, q),
-                      lambda p: intra.decode_streams(p.streams, q, *x.shape[-2:]), chunk_bytes)
-    return pl, rec, q
 
 
 def _code_i(codec, st: StemEncoderState, t: int, x: torch.Tensor):
@@ -197,7 +153,7 @@ def _code_p_residual(codec, st, t1, x1, pred, mv: bytes):
 
 
 # -- MV frames -----------------------------------------------------------------------------
-def _mv_pressure(rate: StemRate | None, plan: StemPlan) -> float:
+def _mv_pressure(rate: GopRate | None, plan: StemPlan) -> float:
     """Price of a motion bit relative to a backbone bit: above 1 while MV frames cost more
     than their share (plan.mv_share) of the per-frame budget, so they fall back on the
     decoder's predictions."""
