@@ -48,7 +48,7 @@ def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
     each span's complexity when `measure`. `on_frame()` is called once per frame read."""
     detector = None
     if cuts:
-        from ..codecs.stem.cuts import CutDetector
+        from ..pictures.cuts import CutDetector
 
         detector = CutDetector()
     spans: list[Span] = []

@@ -7,7 +7,6 @@
     av1.py       AV1 backbones: one SVT-AV1 sequence per GOP, structure search, refine gate
     speed.py     --speed: what the av1 encoder spends its time on
     backbone.py  AV1 backbone decoding (dav1d) and the GOP chunk's frames
-    cuts.py      scene cuts (PySceneDetect) that start a GOP
     motion.py    motion fields: prediction rules and warping shared by encoder and decoder
     decoder.py   the decoder for both backbones
 The GOP chunk's byte layout is `vidgen_codec.stem_gop` (no torch, so `vgc info` reads it).

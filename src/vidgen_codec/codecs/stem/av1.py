@@ -50,7 +50,7 @@ from . import motion as sm
 from ..base import CodedChunk
 from ..common.chunks import chunk_bytes
 from ...stem_gop import BLEND, MAX_GOP_FRAMES, MOTION
-from .cuts import CutDetector
+from ...pictures.cuts import CutDetector
 from .plan import StemPlan
 from ..common.rate import GopRate, open_gop, spend
 from .speed import FULL_AV1_CRF, Speed

@@ -35,7 +35,7 @@ from ..intra import IntraCodec, build_tables, check_rate
 from ...stem_gop import (AV1, BACKBONES, MAX_GOP_FRAMES, SCALES, SYNTH_SCALES, BackboneConfig,
                          unpack_gop)
 from .backbone import frame_level, gop_levels
-from .cuts import CutDetector
+from ...pictures.cuts import CutDetector
 from .plan import StemPlan, choose_plan
 from ..common.rate import init_gop_rate, span_rate
 from .speed import speed_named

@@ -1,4 +1,5 @@
-"""Scene cuts for STEM's GOPs: PySceneDetect's content detector (HSV frame differences with a
+"""Scene cuts, for any codec that starts GOPs at them (stem; the first pass of a chunked encode,
+`parallel/plan.py`): PySceneDetect's content detector (HSV frame differences with a
 flash filter; Castellano, PySceneDetect), fed one frame at a time as the encoder reads them.
 
 A cut at frame t makes t the first frame of a new GOP: no backbone or motion frame predicts
