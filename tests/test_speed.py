@@ -39,7 +39,7 @@ def test_fit_from_guess_lands_near_the_budget_from_a_poor_guess(budget):
 
     (k, got), n = fit_from_guess(code, lambda c: c, budget, 1, 70, 0.25, guess=45.0,
                                  slope=slope, falling=True, max_codes=3, over=0.03)
-    assert n == len(made) <= 5
+    assert n == len(made) <= 6
     assert got == size(k)
     assert abs(got - budget) <= 0.05 * budget, (budget, made, got)
     # the one chosen is the largest coding within the budget's slack
@@ -50,7 +50,7 @@ def test_fit_from_guess_stops_at_the_end_of_the_range():
     size = lambda k: 100 + int(1000 * math.exp(-0.06 * k))  # noqa: E731  never below 100
     (k, got), n = fit_from_guess(size, lambda c: c, 10, 1, 70, 0.25, guess=30,
                                  slope=slope, falling=True, max_codes=3)
-    assert k == 70 and got == size(70) and n <= 5  # the smallest coding when none fits
+    assert k == 70 and got == size(70) and n <= 6  # the smallest coding when none fits
 
 
 def test_guess_crf_falls_as_the_target_rises_and_defaults_without_a_measure():
@@ -67,7 +67,9 @@ def test_speed_names_and_numbers():
     for i, s in enumerate(SPEEDS):
         assert speed_named(s.name) == speed_named(i) == speed_named(str(i)) == s
     presets = [s.preset for s in SPEEDS]
-    assert presets == sorted(presets, reverse=True)  # slower speeds, slower SVT-AV1 presets
+    assert presets == sorted(presets, reverse=True)  # slower speeds, no faster SVT-AV1 presets
+    effort = [(s.search != "none", s.gate, s.fit_codes or 99) for s in SPEEDS]
+    assert all(a <= b for a, b in zip(effort, effort[1:]) if a[:2] == b[:2])
     with pytest.raises(ValueError, match="ultrafast"):
         speed_named("ludicrous")
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from .bitstream import FRAME_TYPE_LETTERS, ContainerReader, chunk_type_name
 from .bitstream.ids import CodecId, EntropyCoderId, FrameType
-from .codecs.configs import check_codec_config
+from .codecs.configs import backbone_name, check_codec_config, chunk_frames
 from .errors import FormatError, WeightsError
 from .preflight import check_header, require_file
 
@@ -33,11 +33,11 @@ def describe(path: str) -> dict:
         rd.read_index()
         chunks = rd.chunks()
         check_codec_config(h.codec_id, rd.codec_config)  # as the decoders do (spec 7.6)
-        backbone = _backbone(h.codec_id, rd.codec_config)
+        backbone = backbone_name(h.codec_id, rd.codec_config)
         frames, gops, payload_bytes = [], [], 0
         for fc in rd.iter_frames():
             payload_bytes += sum(map(len, fc.payload.streams))
-            rows, gop = _frame_entries(fc, backbone)
+            rows, gop = _frame_entries(fc, h.codec_id, rd.codec_config)
             frames += rows
             gops += [gop] if gop else []
         if any(f["frame"] >= h.frame_count for f in frames):
@@ -120,31 +120,16 @@ def check_weights_id(path: str, weights: str | None = None) -> None:
                            f"are {sha.hex()[:16]}: decode needs the matching --weights folder")
 
 
-def _backbone(codec_id: int, config: bytes | None) -> str | None:
-    if codec_id != CodecId.STEM:
-        return None
-    from .stem_gop import AV1, BackboneConfig
-
-    return "av1" if BackboneConfig.unpack(config).coder == AV1 else "learned"
-
-
-def _frame_entries(fc, backbone: str | None) -> tuple[list[dict], GopHeader | None]:
-    """(per-frame rows of a frame chunk: one, or a whole GOP's for an av1 GOP chunk, each
-    frame's bytes its streams, the I-frame's also the chunk's framing; the av1 GOP's
-    header, its structure as coded, or None)."""
+def _frame_entries(fc, codec_id: int, config) -> tuple[list[dict], GopHeader | None]:
+    """(per-frame rows of a frame chunk: one, or a whole GOP's for a stem av1 GOP chunk, as the
+    codec says (`codecs.configs.chunk_frames`); each frame's bytes its streams, the first
+    frame's also the chunk's framing; the GOP's header, or None)."""
     p = fc.payload
     common = {"chunk": chunk_type_name(fc.chunk_type), "offset": fc.offset,
               "rate_code": p.rate_code}
-    if backbone != "av1":
-        return [{"frame": p.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(p.frame_type)],
-                 "bytes": fc.size, "qindex": None, **common}], None
-    from .stem_gop import backbone_qindex, unpack_gop
-
-    head, parts = unpack_gop(p, chunk=fc.chunk_index)
-    qindex = backbone_qindex(parts) or {}
-    rows = [{"frame": q.frame_index, "type": FRAME_TYPE_LETTERS[FrameType(q.frame_type)],
-             "bytes": sum(map(len, q.streams)), "qindex": qindex.get(q.frame_index), **common}
-            for q in parts]
+    held, head = chunk_frames(codec_id, config, p, chunk=fc.chunk_index)
+    rows = [{"frame": i, "type": FRAME_TYPE_LETTERS[FrameType(t)], "bytes": b or 0,
+             "qindex": q, **common} for i, t, b, q in held]
     rows[0]["bytes"] += fc.size - sum(r["bytes"] for r in rows)
     return rows, head
 

@@ -85,7 +85,7 @@ def fit_to_budget(code: Callable[[float], T], size: Callable[[T], int], budget: 
 def fit_from_guess(code: Callable[[float], T], size: Callable[[T], int], budget: float,
                    low: float, high: float, step: float, *, guess: float,
                    slope: Callable[[float], float], falling: bool, max_codes: int = 3,
-                   over: float = 0.0, miss: float = 0.05, extra: int = 2
+                   over: float = 0.0, miss: float = 0.05, extra: int = 3
                    ) -> tuple[tuple[float, T], int]:
     """((knob, coding), codings made) of the coding nearest the budget as `fit_to_budget`
     chooses it (the largest that fits, or the nearest above within `over`), searched from

@@ -1,16 +1,21 @@
 """`--speed`: what the av1 backbone's encoder spends its time on (issue 31).
 
     speed     SVT-AV1  structure search          refinement gate   AV1 codings per fit
-    ultrafast  12      none (every frame AV1)    off               2
-    veryfast   10      below the floor only      off               2
-    faster      9      below the floor only      off               2
+    ultrafast   8      none (every frame AV1)    off               1
+    veryfast    8      none (every frame AV1)    off               2
+    faster      8      below the floor only      off               1
     fast        8      below the floor only      off               2
     medium      8      below the floor only      off               3   (the default)
     slow        6      below the floor only      on                3
     slower      4      below the floor only      on                3
     veryslow    2      every GOP                 on                bisection
 
-Names follow x265's presets; numbers 0 (ultrafast) .. 7 (veryslow) name them too. "Below the
+Names follow x265's presets; numbers 0 (ultrafast) .. 7 (veryslow) name them too. The two
+fastest code at preset 8, not 12 and 10 as they first did: vgc's own fixed costs (the first
+pass, reading the clip, the rate fit) held them to about 90 fps at 640x360, where SVT-AV1 preset
+8 itself runs at 210-240 fps and scored 0.08-0.15 JOD more (benchmarks/RESULTS.md, issue 31).
+"AV1 codings per fit": the first guess and its corrections; up to 3 more while the file would
+be over 5 % off its budget. "Below the
 floor only": the GOP is first coded with every frame an AV1 frame at full scale; if that
 coding's CRF is at most FULL_AV1_CRF it is kept and nothing else is tried (there full-rate AV1
 won every structure search on the tuning clips: benchmarks/RESULTS.md, issue 31), else the
@@ -35,9 +40,9 @@ class Speed:
 
 
 SPEEDS = (
-    Speed("ultrafast", 12, "none", False, 2),
-    Speed("veryfast", 10, "below", False, 2),
-    Speed("faster", 9, "below", False, 2),
+    Speed("ultrafast", 8, "none", False, 1),
+    Speed("veryfast", 8, "none", False, 2),
+    Speed("faster", 8, "below", False, 1),
     Speed("fast", 8, "below", False, 2),
     Speed("medium", 8, "below", False, 3),
     Speed("slow", 6, "below", True, 3),
