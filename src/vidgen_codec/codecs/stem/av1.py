@@ -142,8 +142,11 @@ def _code_gop(codec, st: Av1EncoderState):
         full = _candidate(codec, st, frames, originals, 1, 1, budget, flows, counter,
                           measure=False)
     alone = len(st.intervals) * len(st.scales) == 1 and not st.synth[0]
+    gate = st.refiner is not None and (st.speed is None or st.speed.gate)
     if full is not None and (alone or search == "none" or full.crf <= FULL_AV1_CRF):
         best, results = full, [full]
+        if alone and gate:  # the user's one structure: gated as a searched GOP would be
+            best = _gated(codec, st, best, frames, originals, budget, flows, counter)
     else:
         counter.searching = True
         results = [] if full is None else [_measured(codec, st, full, originals)]
@@ -154,7 +157,7 @@ def _code_gop(codec, st: Av1EncoderState):
                                               flows, counter))
         results += _synth_candidates(codec, st, frames, originals, budget, counter)
         best = _choose(results, budget)
-        if st.refiner is not None and (st.speed is None or st.speed.gate):
+        if gate:
             best = _gated(codec, st, best, frames, originals, budget, flows, counter)
     chunks = [CodedChunk(ChunkType.BACKBONE_FRAME, best.payload, gop_start=True)]
     if rate is not None:
