@@ -11,8 +11,9 @@ from ..errors import InputError
 from ..preflight import DEFAULT_BPP
 from ..video_writer import MP4_SETTINGS_HELP, SUPPORTED_OUTPUTS
 from .main import main
-from .options import (CONTEXT, device_option, weights_option, _overwrite, overwrite_options, raw_input_options, raw_spec,
-                      refiner_options, run_options, setup_run, worker_options)
+from .options import (CONTEXT, _overwrite, device_option, overwrite_options, raw_input_options,
+                      raw_spec, refiner_options, run_options, setup_run, weights_option,
+                      worker_options)
 
 
 @main.command(context_settings=CONTEXT)
