@@ -180,3 +180,13 @@ def vgc(*args, capsys):
         sys.argv = old
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+@pytest.fixture(scope="session")
+def stem_weights(tmp_path_factory):
+    """A STEM weights folder with random weights (seed 5), built once per session."""
+    from vidgen_codec.codecs.stem import StemCodec
+
+    d = tmp_path_factory.mktemp("w") / "stem"
+    StemCodec.random(seed=5).save(d)
+    return str(d)

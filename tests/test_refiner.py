@@ -37,13 +37,6 @@ def _random_refiner(seed=0, **kw) -> Refiner:
 
 
 @pytest.fixture(scope="module")
-def stem_weights(tmp_path_factory):
-    d = tmp_path_factory.mktemp("w") / "stem"
-    StemCodec.random(seed=5).save(d)
-    return str(d)
-
-
-@pytest.fixture(scope="module")
 def refiner_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("r") / "refiner"
     save_refiner(_random_refiner(1), d)

@@ -75,13 +75,6 @@ def test_speed_names_and_numbers():
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    d = tmp_path_factory.mktemp("w") / "stem"
-    StemCodec.random(seed=3).save(d)
-    return str(d)
-
-
-@pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     d = tmp_path_factory.mktemp("clip")
     return write_clip(str(d / "c.mkv"), synthetic_frames(96, 64, 40), Fraction(25))
@@ -92,40 +85,40 @@ def _starts(path) -> list[int]:
         return [e.frame_index for e in rd.read_index()]
 
 
-def test_keyint_places_key_frames_and_the_default_forces_none(clip, weights, tmp_path):
+def test_keyint_places_key_frames_and_the_default_forces_none(clip, stem_weights, tmp_path):
     out = tmp_path / "k.vgc"
-    api.encode(clip, str(out), bpp=0.3, weights=weights, progress=False, keyint=16)
+    api.encode(clip, str(out), bpp=0.3, weights=stem_weights, progress=False, keyint=16)
     assert _starts(out) == [0, 16, 32]
-    api.encode(clip, str(out), bpp=0.3, weights=weights, progress=False)
+    api.encode(clip, str(out), bpp=0.3, weights=stem_weights, progress=False)
     assert _starts(out) == [0]  # 40 frames: within the default keyint, no forced key frame
     with pytest.raises(InputError, match="keyint"):
-        api.encode(clip, str(tmp_path / "x.vgc"), bpp=0.3, weights=weights, progress=False,
+        api.encode(clip, str(tmp_path / "x.vgc"), bpp=0.3, weights=stem_weights, progress=False,
                    keyint=300)
     assert not (tmp_path / "x.vgc").exists()
 
 
-def test_each_speed_codes_and_records_its_preset(clip, weights, tmp_path):
+def test_each_speed_codes_and_records_its_preset(clip, stem_weights, tmp_path):
     from vidgen_codec.stem_gop import BackboneConfig
 
     for name in ("ultrafast", "fast", "medium"):
         out = tmp_path / f"{name}.vgc"
-        rep = api.encode(clip, str(out), bpp=0.3, weights=weights, progress=False, speed=name)
+        rep = api.encode(clip, str(out), bpp=0.3, weights=stem_weights, progress=False, speed=name)
         assert abs(rep.bpp / 0.3 - 1) <= 0.05, (name, rep.bpp)
         with ContainerReader(out) as rd:
             assert BackboneConfig.unpack(rd.codec_config).av1.preset == speed_named(name).preset
-        api.decode(str(out), str(tmp_path / f"{name}.mkv"), weights=weights, progress=False)
+        api.decode(str(out), str(tmp_path / f"{name}.mkv"), weights=stem_weights, progress=False)
     with pytest.raises(InputError, match="speed"):
-        api.encode(clip, str(tmp_path / "y.vgc"), bpp=0.3, weights=weights, progress=False,
+        api.encode(clip, str(tmp_path / "y.vgc"), bpp=0.3, weights=stem_weights, progress=False,
                    speed="warp")
 
 
-def test_above_the_floor_every_frame_is_av1_without_a_search(clip, weights):
+def test_above_the_floor_every_frame_is_av1_without_a_search(clip, stem_weights):
     """At a rate where the full-scale coding's CRF is low, the encoder keeps it: a handful of
     AV1 codings, not a search over structures, and no refiner is named."""
     from vidgen_codec.codecs.base import RateTarget, Structure
     from vidgen_codec.video_io import read_frames
 
-    codec = StemCodec.load(weights)
+    codec = StemCodec.load(stem_weights)
     frames = list(read_frames(clip))
     st = codec.new_encoder(96, 64, RateTarget(bpp=0.5), len(frames), Structure(speed="medium"),
                            refiner=lambda: pytest.fail("no gate: the refiner is not loaded"))
@@ -138,12 +131,12 @@ def test_above_the_floor_every_frame_is_av1_without_a_search(clip, weights):
     assert not codec.refines(st)
 
 
-def test_uint8_frames_and_padded_tensors_give_the_same_bytes(clip, weights):
+def test_uint8_frames_and_padded_tensors_give_the_same_bytes(clip, stem_weights):
     from vidgen_codec.codecs.base import RateTarget, Structure
     from vidgen_codec.frames import pad_to_multiple, to_tensor
     from vidgen_codec.video_io import read_frames
 
-    codec = StemCodec.load(weights)
+    codec = StemCodec.load(stem_weights)
     frames = list(read_frames(clip))[:10]
     out = []
     for as_tensor in (False, True):
@@ -158,29 +151,31 @@ def test_uint8_frames_and_padded_tensors_give_the_same_bytes(clip, weights):
     assert out[0] == out[1]
 
 
-def test_info_reports_the_longest_gop(clip, weights, tmp_path):
+def test_info_reports_the_longest_gop(clip, stem_weights, tmp_path):
     out = tmp_path / "i.vgc"
-    api.encode(clip, str(out), bpp=0.3, weights=weights, progress=False, keyint=20)
+    api.encode(clip, str(out), bpp=0.3, weights=stem_weights, progress=False, keyint=20)
     d = describe(str(out))
     assert d["gop_size"] == 20
     assert np.isfinite(d["bpp"])
 
 
-def test_option_errors_name_the_keyword_and_the_cli_names_the_flag(clip, weights, tmp_path,
+def test_option_errors_name_the_keyword_and_the_cli_names_the_flag(clip, stem_weights, tmp_path,
                                                                     capsys):
     from conftest import vgc
     from vidgen_codec.errors import OptionError
 
     with pytest.raises(OptionError) as e:
-        api.encode(clip, str(tmp_path / "o.vgc"), bpp=0.3, weights=weights, progress=False,
+        api.encode(clip, str(tmp_path / "o.vgc"), bpp=0.3, weights=stem_weights, progress=False,
                    backbone="learned", backbone_scale=4)
     assert (e.value.option, e.value.value) == ("backbone_scale", 4)
     assert "--" not in str(e.value)  # the library's message names no flag
-    code, _, err = vgc("encode", clip, tmp_path / "o.vgc", "--bpp", "0.3", "--weights", weights,
+    code, _, err = vgc("encode", clip, tmp_path / "o.vgc", "--bpp", "0.3",
+                       "--weights", stem_weights,
                        "--backbone", "learned", "--backbone-scale", "4", capsys=capsys)
     assert code == 1 and err.strip().splitlines() == [
         "vgc: error: --backbone-scale 4: reduced scales need the av1 backbone"]
-    code, _, err = vgc("encode", clip, tmp_path / "o.vgc", "--rate", "99", "--weights", weights,
+    code, _, err = vgc("encode", clip, tmp_path / "o.vgc", "--rate", "99",
+                       "--weights", stem_weights,
                        capsys=capsys)
     assert code == 1 and err.startswith("vgc: error: --rate 99.0: the av1 backbone's rate")
     assert not (tmp_path / "o.vgc").exists()

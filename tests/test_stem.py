@@ -33,13 +33,6 @@ def tables():
     return StemCodec.random(seed=0).motion_tables
 
 
-@pytest.fixture(scope="module")
-def stem_weights(tmp_path_factory):
-    d = tmp_path_factory.mktemp("w") / "stem"
-    StemCodec.random(seed=5).save(d)
-    return str(d)
-
-
 # -- motion codec ----------------------------------------------------------------------------
 BACKENDS = [VgcRansCpu(), CompressaiRans()]
 

@@ -23,13 +23,6 @@ from vidgen_codec.stem_gop import (BackboneConfig, GopHeader, pack_gop, split_un
 from vidgen_codec.video_io import read_frames
 
 
-@pytest.fixture(scope="module")
-def stem_weights(tmp_path_factory):
-    d = tmp_path_factory.mktemp("w") / "stem"
-    StemCodec.random(seed=5).save(d)
-    return str(d)
-
-
 def two_shots(width=96, height=64, count=24, cut=12):
     """A smooth pan, then a hard cut to another smooth scene."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)

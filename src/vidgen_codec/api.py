@@ -63,7 +63,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
            backbone: str | None = None, backbone_scale: int | None = None,
            fast: bool = False, refine: bool = True, refiner: str | None = None, model_dir: str | None = None,
            seed: int = 0, progress: bool = True, preset: int | None = None,
-           speed: str | None = None, keyint: int | None = None, workers: int = 1, ray_address: str | None = None) -> EncodeReport:
+           speed: str | None = None, keyint: int | None = None, workers: int = 1,
+           ray_address: str | None = None) -> EncodeReport:
     """Encode frames [start, start+frames) of `src` into the .vgc file `dst` (atomically).
 
     A first pass finds the spans (GOPs from scene cuts) and splits the byte budget between

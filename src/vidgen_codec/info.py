@@ -37,7 +37,7 @@ def describe(path: str) -> dict:
         frames, gops, payload_bytes = [], [], 0
         for fc in rd.iter_frames():
             payload_bytes += sum(map(len, fc.payload.streams))
-            rows, gop = _frame_entries(fc, h.codec_id, rd.codec_config)
+            rows, gop = _frame_entries(fc, backbone)
             frames += rows
             gops += [gop] if gop else []
         if any(f["frame"] >= h.frame_count for f in frames):
@@ -120,14 +120,14 @@ def check_weights_id(path: str, weights: str | None = None) -> None:
                            f"are {sha.hex()[:16]}: decode needs the matching --weights folder")
 
 
-def _frame_entries(fc, codec_id: int, config) -> tuple[list[dict], GopHeader | None]:
+def _frame_entries(fc, backbone: str | None) -> tuple[list[dict], GopHeader | None]:
     """(per-frame rows of a frame chunk: one, or a whole GOP's for a stem av1 GOP chunk, as the
     codec says (`codecs.configs.chunk_frames`); each frame's bytes its streams, the first
     frame's also the chunk's framing; the GOP's header, or None)."""
     p = fc.payload
     common = {"chunk": chunk_type_name(fc.chunk_type), "offset": fc.offset,
               "rate_code": p.rate_code}
-    held, head = chunk_frames(codec_id, config, p, chunk=fc.chunk_index)
+    held, head = chunk_frames(backbone, p, chunk=fc.chunk_index)
     rows = [{"frame": i, "type": FRAME_TYPE_LETTERS[FrameType(t)], "bytes": b or 0,
              "qindex": q, **common} for i, t, b, q in held]
     rows[0]["bytes"] += fc.size - sum(r["bytes"] for r in rows)

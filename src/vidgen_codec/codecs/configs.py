@@ -28,10 +28,11 @@ def backbone_name(codec_id: int, config: bytes | None) -> str | None:
     return "av1" if BackboneConfig.unpack(config).coder == AV1 else "learned"
 
 
-def chunk_frames(codec_id: int, config: bytes | None, payload, *, chunk=None):
+def chunk_frames(backbone: str | None, payload, *, chunk=None):
     """([(frame index, frame type, bytes of its streams, AV1 qindex or None)], the GOP header
-    of a stem av1 GOP chunk, else None) of one frame chunk's payload."""
-    if backbone_name(codec_id, config) != "av1":
+    of a stem av1 GOP chunk, else None) of one frame chunk's payload; `backbone` is the
+    file's `backbone_name`."""
+    if backbone != "av1":
         return [(payload.frame_index, payload.frame_type, None, None)], None
     from ..stem_gop import backbone_qindex, unpack_gop
 

@@ -76,6 +76,7 @@ def decoded(model, state, chunks, hp: int, wp: int):
     codec's `frame_info` of the chunk that holds it."""
     types: dict[int, int] = {}
     levels: dict = {}  # frame index -> BackboneLevel
+    gates: dict = {}  # GOP start -> refine mask, of the chunk just read
     gate = None  # the refine mask of the GOP being decoded
 
     def items(out):
@@ -101,7 +102,7 @@ def decoded(model, state, chunks, hp: int, wp: int):
                               chunk=fc.chunk_index, offset=fc.offset) from None
         yield items(out)
     out, state = model.flush_decoder(state)
-    gates = {}
+    gates = {}  # the flush reads no chunk
     yield items(out)
 
 

@@ -83,6 +83,7 @@ def _windows(codec, path: Path, window: int):
         for out in filter(None, decoded(codec, dst, rd.iter_frames(), padded(h, codec.stride),
                                         padded(w, codec.stride))):
             for s, m in window_spans(len(out), window):
+                # every window is refined here (the check measures the refiner, not the gate)
                 items = [it._replace(gate=None) for it in out[s:s + m]]
                 yield items + [items[-1]] * (window - m), m, out[s].index
 

@@ -53,7 +53,7 @@ from ...stem_gop import BLEND, MAX_GOP_FRAMES, MOTION
 from ...pictures.cuts import CutDetector
 from .plan import StemPlan
 from ..common.rate import GopRate, open_gop, spend
-from .speed import FULL_AV1_CRF, Speed
+from .speed import FULL_AV1_CRF, Speed, speed_named
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,10 @@ class Av1EncoderState:
     refine_bytes: int = 0  # size of the file's REFINE chunk
     synth: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())  # synthesised GOPs' candidate
     # (intervals, scales); none: no synthesised candidate
-    speed: Speed | None = None  # search effort, gate, rate fit (None: search every GOP,
-    # bisection)
+    speed: Speed = field(default_factory=lambda: speed_named(None))  # search, gate, rate fit
     keyint: int = MAX_GOP_FRAMES  # the longest GOP: a key frame at least this often
     complexity: float | None = None  # the first pass's measure of the span (first CRF guess)
-    codings: int = 0  # AV1 codings made so far (reported by benchmarks)
+    codings: int = 0  # AV1 codings made so far (the tests count them)
 
 
 def encode_frame(codec, st: Av1EncoderState, x):
@@ -135,30 +134,30 @@ def _code_gop(codec, st: Av1EncoderState):
     rate = open_gop(st.rate, n) if st.rate is not None else None
     budget = rate.gop_budget if rate is not None else None
     flows: dict = {}
-    counter = _Ledger()
+    ledger = _Ledger()
     full = None
-    search = st.speed.search if st.speed is not None else "always"
+    search = st.speed.search
     if 1 in st.intervals and 1 in st.scales and search != "always":
-        full = _candidate(codec, st, frames, originals, 1, 1, budget, flows, counter,
+        full = _candidate(codec, st, frames, originals, 1, 1, budget, flows, ledger,
                           measure=False)
     alone = len(st.intervals) * len(st.scales) == 1 and not st.synth[0]
-    gate = st.refiner is not None and (st.speed is None or st.speed.gate)
+    gate = st.refiner is not None and st.speed.gate
     if full is not None and (alone or search == "none" or full.crf <= FULL_AV1_CRF):
         best, results = full, [full]
         if alone and gate:  # the user's one structure: gated as a searched GOP would be
-            best = _gated(codec, st, best, frames, originals, budget, flows, counter)
+            best = _gated(codec, st, best, frames, originals, budget, flows, ledger)
     else:
-        counter.searching = True
+        ledger.searching = True
         results = [] if full is None else [_measured(codec, st, full, originals)]
         for s in st.scales:
             for b in sorted({min(i, max(n - 1, 1)) for i in st.intervals}):
                 if full is None or (b, s) != (1, 1):
                     results.append(_candidate(codec, st, frames, originals, b, s, budget,
-                                              flows, counter))
-        results += _synth_candidates(codec, st, frames, originals, budget, counter)
+                                              flows, ledger))
+        results += _synth_candidates(codec, st, frames, originals, budget, ledger)
         best = _choose(results, budget)
         if gate:
-            best = _gated(codec, st, best, frames, originals, budget, flows, counter)
+            best = _gated(codec, st, best, frames, originals, budget, flows, ledger)
     chunks = [CodedChunk(ChunkType.BACKBONE_FRAME, best.payload, gop_start=True)]
     if rate is not None:
         rate = replace(spend(rate, best.bytes, frames=n), q_i=best.crf)
@@ -168,10 +167,10 @@ def _code_gop(codec, st: Av1EncoderState):
                for c in results])
     refined = bool(st.refined) or best.refine_mask != 0
     return chunks, replace(st, rate=rate, gop=[], chosen=chosen, crf_last=best.crf,
-                           refined=refined, codings=st.codings + counter.codings)
+                           refined=refined, codings=st.codings + ledger.codings)
 
 
-def _gated(codec, st, best, frames, originals, budget, flows, counter):
+def _gated(codec, st, best, frames, originals, budget, flows, ledger):
     """The chosen candidate with the gate's refine mask (`_gate`)."""
     best = _gate(codec, st, best, frames[0][0], originals)
     if budget is not None and st.refine_bytes and not st.refined and best.refine_mask:
@@ -180,9 +179,9 @@ def _gated(codec, st, best, frames, originals, budget, flows, counter):
         # its bytes, so that the file still meets its target (only the first span of a
         # chunked encode pays for it: refine_bytes is 0 in the others)
         again = (_synth_candidate(codec, st, frames, originals, best.interval, best.scale,
-                                  budget - st.refine_bytes, counter) if best.synth else
+                                  budget - st.refine_bytes, ledger) if best.synth else
                  _candidate(codec, st, frames, originals, best.interval, best.scale,
-                            budget - st.refine_bytes, flows, counter))
+                            budget - st.refine_bytes, flows, ledger))
         best = _gate(codec, st, again, frames[0][0], originals)
     return best
 
@@ -229,7 +228,7 @@ def _choose(results: list[_Candidate], budget: float | None) -> _Candidate:
     return choose_within_budget(ok, budget, lambda c: c.score, lambda c: c.bytes)
 
 
-def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows, counter, *,
+def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows, ledger, *,
                measure: bool = True) -> _Candidate:
     """Backbones every b frames at scale s, motion frames between them; `measure` False
     leaves its score at 0 (`_measured` fills it in) and decodes nothing."""
@@ -282,13 +281,13 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows, coun
     def fit(target, m_payloads):
         """(crf, (AV1 units, GOP payload)) at the budget, or at the fixed CRF."""
         def code(c):
-            counter.codings += 1
+            ledger.codings += 1
             return gop(encode_sequence(planes, c, st.settings), m_payloads)
 
         if st.crf_fixed is not None:
             return st.crf_fixed, code(st.crf_fixed)
         return _fit(st, code, lambda coded: chunk_bytes(coded[1]), target, pics, s,
-                    counter)
+                    ledger)
 
     crf, (units, payload) = fit(budget, m_est)
     if mv_frames:
@@ -324,14 +323,14 @@ class _Ledger:
     searching: bool = False  # past the full-rate coding: candidates compared with each other
 
 
-def _fit(st, code, size, budget, pics, s: int, counter: _Ledger):
+def _fit(st, code, size, budget, pics, s: int, ledger: _Ledger):
     """(crf, coding) of the backbone pictures `pics` (scale s) at the budget: from the first
     pass's guess with the speed's number of codings, or by bisection. The first fit of a GOP
     that lands near its budget sets the ledger's offset, the model's error on this GOP, which
     later candidates' guesses are corrected by. Candidates of a search are fitted closer
     (within NEAR, up to 3 more codings): one that lands further under its budget than the
     others would be judged on fewer bytes (on cut at 0.01 bpp a 3-coding fit cost 0.58 dB)."""
-    fits = st.speed.fit_codes if st.speed is not None else 0
+    fits = st.speed.fit_codes
     if not fits:
         return fit_to_budget(code, size, budget, CRF_MIN, CRF_MAX, CRF_STEP, falling=True,
                              guess=st.crf_last, over=BUDGET_SLACK - 1)
@@ -340,18 +339,18 @@ def _fit(st, code, size, budget, pics, s: int, counter: _Ledger):
     # step / s (the table is per coded pixel)
     target = max(budget, 1.0) / (len(pics) * h * w)
     model = guess_crf(target, st.complexity, max(small_step(st.width) / s, 1))
-    tight = dict(miss=NEAR, extra=3) if counter.searching else {}
+    tight = dict(miss=NEAR, extra=3) if ledger.searching else {}
     (crf, coded), _ = fit_from_guess(code, size, budget, CRF_MIN, CRF_MAX, CRF_STEP,
-                                     guess=model + (counter.offset or 0.0), slope=slope,
+                                     guess=model + (ledger.offset or 0.0), slope=slope,
                                      falling=True, max_codes=fits, over=BUDGET_SLACK - 1,
                                      **tight)
-    if counter.offset is None and CRF_MIN < crf < CRF_MAX \
+    if ledger.offset is None and CRF_MIN < crf < CRF_MAX \
             and abs(size(coded) - budget) <= 0.05 * budget:
-        counter.offset = crf - model
+        ledger.offset = crf - model
     return crf, coded
 
 
-def _synth_candidates(codec, st, frames, originals, budget, counter) -> list[_Candidate]:
+def _synth_candidates(codec, st, frames, originals, budget, ledger) -> list[_Candidate]:
     """Synthesised GOPs at each candidate scale, intervals from the longest down. At a scale,
     shorter intervals are not tried once one is over the budget at the highest CRF (more
     backbones cost more); within the intervals that share a preset (`synth_settings`),
@@ -368,7 +367,7 @@ def _synth_candidates(codec, st, frames, originals, budget, counter) -> list[_Ca
         for group in groups:
             prev, over = None, False
             for b in group:
-                c = _synth_candidate(codec, st, frames, originals, b, s, budget, counter)
+                c = _synth_candidate(codec, st, frames, originals, b, s, budget, ledger)
                 out.append(c)
                 over = budget is not None and c.bytes > BUDGET_SLACK * budget
                 if over or (prev is not None and c.score < prev.score):
@@ -380,7 +379,7 @@ def _synth_candidates(codec, st, frames, originals, budget, counter) -> list[_Ca
 
 
 def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
-                     counter) -> _Candidate:
+                     ledger) -> _Candidate:
     """Backbones every b frames at scale s, the frames between them rebuilt by the decoder;
     per interval the encoder signals the rebuild (BLEND or MOTION) nearer the originals."""
     n = len(frames)
@@ -397,7 +396,7 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
     planes = [rgb_to_yuv420(p) for p in pics]  # converted once for every CRF tried
 
     def code(crf):
-        counter.codings += 1
+        ledger.codings += 1
         units = encode_sequence(planes, crf, settings)
         parts = [FramePayload(t0 + i, FrameType.I if k == 0 else FrameType.P, 0, [u])
                  for k, (i, u) in enumerate(zip(pos, units))]
@@ -409,7 +408,7 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
     if st.crf_fixed is not None:
         crf, (units, parts) = st.crf_fixed, code(st.crf_fixed)
     else:
-        crf, (units, parts) = _fit(st, code, size, budget, pics, s, counter)
+        crf, (units, parts) = _fit(st, code, size, budget, pics, s, ledger)
     backs = bb.backbone_pictures(units, s, st, hp, wp, head.lanczos)
     h, w = st.height, st.width
     rec = [backs[0][:h, :w]]

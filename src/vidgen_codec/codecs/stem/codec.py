@@ -183,7 +183,7 @@ class StemCodec:  # listed in registry.py (imported on first use)
         try:
             speed = speed_named(s.speed)
         except ValueError as e:
-            raise OptionError("speed", s.speed, str(e).split(": ", 1)[1]) from None
+            raise OptionError("speed", s.speed, str(e)) from None
         if not s.search:  # --fast: no search, no gate, at the speed's fit
             speed = replace(speed, search="none", gate=False)
         fixed = s.backbone_interval is not None
@@ -214,9 +214,9 @@ class StemCodec:  # listed in registry.py (imported on first use)
 
     @staticmethod
     def keyint(s: Structure) -> int:
-        """The av1 backbone's longest GOP: --keyint, or --gop (its older name), or about
-        KEYINT_SECONDS of frames at 25 fps (SVT-AV1's own default is about 5 seconds); at
-        most MAX_GOP_FRAMES."""
+        """The av1 backbone's longest GOP: --keyint, or --gop (its older name), or
+        DEFAULT_KEYINT (about SVT-AV1's own default, 5 seconds, at 25 fps); at most
+        MAX_GOP_FRAMES."""
         k = s.keyint or s.gop or DEFAULT_KEYINT
         if not 1 <= k <= MAX_GOP_FRAMES:
             raise OptionError("keyint" if s.keyint else "gop", k,

@@ -54,12 +54,12 @@ FULL_AV1_CRF = 60.0  # see the module's docstring
 
 
 def speed_named(name: str | int | None) -> Speed:
-    """The Speed of a name or number (None: the default). ValueError names the choices."""
+    """The Speed of a name or number (None: the default). ValueError: its message lists the
+    choices."""
     if name is None:
         name = DEFAULT_SPEED
     text = str(name).strip().lower()
     for i, s in enumerate(SPEEDS):
         if text in (s.name, str(i)):
             return s
-    raise ValueError(f"speed {name!r}: one of {', '.join(s.name for s in SPEEDS)} "
-                     f"or 0 .. {len(SPEEDS) - 1}")
+    raise ValueError(f"one of {', '.join(s.name for s in SPEEDS)} or 0 .. {len(SPEEDS) - 1}")
