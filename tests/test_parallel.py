@@ -69,6 +69,21 @@ def test_first_pass_spans_follow_cuts_and_split_the_budget(cut_clip):
     assert chunk_plan._pieces(17, 7) == [7, 10]
 
 
+def test_first_pass_keeps_a_short_clip_and_hashes_a_long_one(cut_clip):
+    frames = list(read_frames(cut_clip))
+    size = frames[0].nbytes
+    whole = chunk_plan.first_pass(iter(frames), 7, cuts=True, measure=False,
+                                  keep_bytes=len(frames) * size)
+    assert whole.kept is not None and len(whole.kept) == len(frames)
+    assert all(np.array_equal(a, b) for a, b in zip(whole.kept, frames))
+    assert whole.hashes == [None] * len(frames)  # the frames are not read again
+    over = chunk_plan.first_pass(iter(frames), 7, cuts=True, measure=False,
+                                 keep_bytes=len(frames) * size - 1)
+    plain = chunk_plan.first_pass(iter(frames), 7, cuts=True, measure=False)
+    assert over.kept is None and over.hashes == plain.hashes and None not in plain.hashes
+    assert over.spans == plain.spans == whole.spans
+
+
 def test_decode_ranges_are_whole_gops():
     assert ranges([0, 7, 14, 20, 27, 34], 0, 42) == [(0, 20), (20, 22)]
     assert ranges([0, 33], 5, 40) == [(5, 40)]  # a short tail joins the range before

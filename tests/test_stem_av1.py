@@ -53,6 +53,10 @@ def test_yuv420_compiled_path_gives_the_numpy_samples():
                                       yuv420_to_rgb(planes, h, w, compiled=False))
         c = rng.integers(0, 256, (h, w)).astype(np.int32)
         np.testing.assert_array_equal(upsample2x(c), upsample2x(c, compiled=False))
+        rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        rgb[0, 0] = (255, 0, 255)  # the clipped corners of the chroma range
+        rgb[-1, -1] = (0, 255, 0)
+        np.testing.assert_array_equal(rgb_to_yuv420(rgb), rgb_to_yuv420(rgb, compiled=False))
 
 
 def test_yuv420_chroma_upsampling_is_centre_sited():

@@ -1,6 +1,7 @@
 """The library face of vgc: encode a video to a .vgc file, decode it back, describe it.
 
-    encode: video_io.read_frames -> parallel.plan.first_pass (cuts, spans, budgets)
+    encode: video_io.read_frames -> parallel.plan.first_pass (cuts, spans, budgets; the
+            frames of a clip under KEEP_BYTES, so that it is read once)
             -> pipeline.encode.code_spans (here; --workers: each span a Ray task,
             parallel.encode, running the same code_span): codec.encode_frame per frame
             -> bitstream.ContainerWriter (the spans' chunks in order)
@@ -115,8 +116,10 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
         weights_sha256=model.weights_sha256, model_id=model.model_id,
         encoder_version=f"vgc {__version__}", codec_config=config,
     )
+    here = (workers <= 1 and ray_address is None)
     plan = _first_pass(model, state, read_frames(src, start=start, count=frames, raw=raw),
-                       expected, bpp is not None, progress)
+                       expected, bpp is not None, progress, KEEP_BYTES if here else 0)
+    kept, plan = plan.kept, replace(plan, kept=None)
     n = plan.frames
     if n == 0:
         raise InputError(f"{src}: no frames to encode in the requested range")
@@ -136,8 +139,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
             if refine_record is not None:
                 out.write_refine(refine_record)
             refined = False
-            if (workers <= 1 and ray_address is None) or len(spans) == 1:
-                results = code_spans(job, spans, plan.hashes, model, kw)  # here
+            if here or len(spans) == 1:
+                results = code_spans(job, spans, plan.hashes, model, kw, kept)  # here
             else:
                 from .parallel.encode import encode_spans
 
@@ -182,12 +185,16 @@ def rate_warning(got: float, target: float | None) -> tuple[str, ...]:
 MIN_SPAN = 16  # a span holds at least this many frames (whole GOPs)
 
 
-def _first_pass(model, state, frames, expected, measure: bool, progress: bool):
+KEEP_BYTES = 512 << 20  # a clip whose frames fit in this is read once (the first pass keeps it)
+
+
+def _first_pass(model, state, frames, expected, measure: bool, progress: bool,
+                keep_bytes: int):
     g, cuts = model.chunking(state)
     span_frames = g * -(-MIN_SPAN // g)
     with tqdm(total=expected, desc="first pass", unit="frame", disable=not progress) as bar:
         return first_pass(frames, span_frames, cuts=cuts, measure=measure,
-                          on_frame=lambda: bar.update(1))
+                          on_frame=lambda: bar.update(1), keep_bytes=keep_bytes)
 
 
 @thread_invariant

@@ -13,7 +13,10 @@ control (`qcomp`, 0.6 by default there): bits go to a piece in proportion to its
 complexity raised to qcomp, between a constant rate (0) and a constant quality (1). The pass
 also keeps an 8-byte BLAKE2b hash of each frame, so that a worker that seeks to its span can
 prove it got the frames this pass saw. It holds at most 1.5 spans of small frames (of a long
-span, every k-th frame, at most about MEASURED): memory does not grow with the clip.
+span, every k-th frame, at most about MEASURED): memory does not grow with the clip. With
+`keep_bytes`, it also keeps the frames themselves while they fit in that many bytes, so that a
+short clip is read once (issue 31: the second read cost 10-15 % of a 640x360 encode); past it,
+none.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ MEASURED = 256  # at most about this many frames of a span are measured (evenly 
 @dataclass(frozen=True)
 class ChunkPlan:
     spans: list[Span]
-    hashes: list[bytes]  # per frame
+    hashes: list[bytes | None]  # per frame (None: the frame is in `kept`)
     complexity: list[float]  # per span: first-pass bytes per small pixel (0: not measured)
+    kept: list[np.ndarray] | None = None  # every frame, when they fitted in keep_bytes
 
     @property
     def frames(self) -> int:
@@ -43,9 +47,10 @@ class ChunkPlan:
 
 
 def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
-               on_frame=None) -> ChunkPlan:
+               on_frame=None, keep_bytes: int = 0) -> ChunkPlan:
     """Spans (without budgets) of the frames (HxWx3 uint8, display order), their hashes, and
-    each span's complexity when `measure`. `on_frame()` is called once per frame read."""
+    each span's complexity when `measure`; the frames too while they total at most
+    `keep_bytes`. `on_frame()` is called once per frame read."""
     detector = None
     if cuts:
         from ..pictures.cuts import CutDetector
@@ -54,6 +59,8 @@ def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
     spans: list[Span] = []
     complexity: list[float] = []
     hashes: list[bytes] = []
+    whole: list[np.ndarray] | None = [] if keep_bytes > 0 else None  # the frames, kept
+    held = 0
     scene: list[np.ndarray | None] = []  # small frames since the open span's first frame
     start = 0  # the open span's first frame
 
@@ -73,7 +80,14 @@ def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
         if detector is not None and detector.is_cut(t, rgb) and t > start:
             for n in _pieces(t - start, span_frames):
                 close(n)
-        hashes.append(frame_hash(rgb))
+        if whole is not None:
+            held += rgb.nbytes
+            if held <= keep_bytes:  # kept: hashed only if the frames must be read again
+                whole.append(rgb)
+            else:
+                hashes = [frame_hash(f) for f in whole]
+                whole = None
+        hashes.append(frame_hash(rgb) if whole is None else None)
         scene.append(_small(rgb) if measure and t % step == 0 else None)
         # a piece is settled once 1.5 spans are known (a shorter rest would join it)
         if 2 * len(scene) >= 3 * span_frames:
@@ -85,7 +99,7 @@ def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
     known = [(c, s.frames) for c, s in zip(complexity, spans) if c is not None]
     mean = sum(c * n for c, n in known) / max(sum(n for _, n in known), 1)
     complexity = [c if c is not None else mean for c in complexity]
-    return ChunkPlan(spans, hashes, complexity)
+    return ChunkPlan(spans, hashes, complexity, whole)
 
 
 def _pieces(n: int, size: int) -> list[int]:

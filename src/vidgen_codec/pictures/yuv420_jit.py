@@ -58,3 +58,32 @@ def yuv420_to_rgb_kernel(y, u, v):  # pragma: no cover - compiled
             rgb[i, j, 1] = min(max(g, 0), 255)
             rgb[i, j, 2] = min(max(b, 0), 255)
     return rgb
+
+
+@njit
+def rgb_to_yuv420_kernel(rgb):  # pragma: no cover - compiled
+    """The encoder's direction (`yuv420.rgb_to_yuv420`): (3H/2)xW planes, the same integers."""
+    h, w = rgb.shape[0], rgb.shape[1]
+    out = np.empty((h * 3 // 2, w), np.uint8)
+    hc, wc = h // 2, w // 2
+    for i in range(h):
+        for j in range(w):
+            r, g, b = np.int64(rgb[i, j, 0]), np.int64(rgb[i, j, 1]), np.int64(rgb[i, j, 2])
+            out[i, j] = min(max(((16829 * r + 33039 * g + 6416 * b + (1 << 15)) >> 16) + 16,
+                                0), 255)
+    for i in range(hc):
+        for j in range(wc):
+            su = np.int64(0)
+            sv = np.int64(0)
+            for dy in range(2):
+                for dx in range(2):
+                    r = np.int64(rgb[2 * i + dy, 2 * j + dx, 0])
+                    g = np.int64(rgb[2 * i + dy, 2 * j + dx, 1])
+                    b = np.int64(rgb[2 * i + dy, 2 * j + dx, 2])
+                    su += -9714 * r - 19071 * g + 28784 * b
+                    sv += 28784 * r - 24103 * g - 4681 * b
+            k = i * wc + j  # U then V, each hc x wc, row-major, packed into rows of w
+            ku, kv = k, hc * wc + k
+            out[h + ku // w, ku % w] = min(max(((su + (1 << 17)) >> 18) + 128, 0), 255)
+            out[h + kv // w, kv % w] = min(max(((sv + (1 << 17)) >> 18) + 128, 0), 255)
+    return out

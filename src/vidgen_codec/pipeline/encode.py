@@ -1,7 +1,7 @@
 """The encode loop, shared by `api.encode` and the encode workers (`parallel/encode.py`).
 
     EncodeJob (what any span of one encode needs) --load_encoder--> (codec, refiner factory)
-    code_spans: one read of the clip; per span (its frames checked against the first pass's
+    code_spans: one read of the clip (none: a short clip's frames kept by the first pass); per span (its frames checked against the first pass's
         hashes) -> code_span: a fresh encoder state -> codec.encode_frame per frame -> flush
         -> SpanResult (the span's chunks, in file order)
 
@@ -49,9 +49,17 @@ class SpanResult:
     refined: bool  # a window of the span is refined (the file keeps its REFINE chunk)
 
 
-def code_spans(job: EncodeJob, spans: list[Span], hashes: list[bytes], model, kw: dict):
+def code_spans(job: EncodeJob, spans: list[Span], hashes: list[bytes], model, kw: dict,
+               kept: list | None = None):
     """SpanResults in span order, coded here from one read of the clip (`model`, `kw`: what
-    `load_encoder(job)` gave)."""
+    `load_encoder(job)` gave), or from the first pass's `kept` frames (emptied as they are
+    coded, so that memory falls as the encode goes)."""
+    if kept is not None:
+        kept.reverse()
+        frames = (kept.pop() for _ in range(len(kept)))
+        for span in spans:
+            yield code_span(job, span, itertools.islice(frames, span.frames), model, kw)
+        return
     frames = read_frames(job.src, start=job.start, count=len(hashes), raw=job.raw)
     for span in spans:
         got = checked(itertools.islice(frames, span.frames), hashes[span.first:span.end], job,
