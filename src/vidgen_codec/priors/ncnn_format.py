@@ -25,6 +25,10 @@ Input: 0 w, 1 h, 2 c.
   raw float32 biases (no tag); with int8_scale_term also num_output + 1 raw float32 scales
   (+1 more when int8_scale_term > 100).
 - Deconvolution: tagged weights, then raw float32 biases if bias_term.
+- InnerProduct (0 num_output, 1 bias_term, 2 weight_data_size, 8 int8_scale_term): tagged
+  weights, raw float32 biases if bias_term, then num_output + 1 raw scales if int8.
+- Scale (0 scale_data_size, 1 bias_term): scale_data_size raw float32 scales, as many biases if
+  bias_term; nothing when scale_data_size is -233 (the scales come from a second input).
 - Input, ReLU, Split, ...: nothing.
 
 A tagged blob starts with 4 bytes, read as a little-endian uint32 tag:
@@ -109,7 +113,8 @@ def parse_param(data: bytes | str, source: str = "<param>") -> NcnnModel:
         try:
             data = data.decode("ascii")
         except UnicodeDecodeError as e:
-            raise InputError(f"{source}: not a text ncnn .param (non-ASCII byte at {e.start})") from None
+            raise InputError(f"{source}: not a text ncnn .param "
+                             f"(non-ASCII byte at {e.start})") from None
     lines = [ln.split() for ln in data.splitlines()]
     lines = [(n + 1, toks) for n, toks in enumerate(lines) if toks]
     if not lines or lines[0][1] != [str(MAGIC)]:
@@ -118,10 +123,12 @@ def parse_param(data: bytes | str, source: str = "<param>") -> NcnnModel:
         raise InputError(f"{source}: line 2 must be '<layer count> <blob count>'")
     layer_count, blob_count = (int(t) for t in lines[1][1])
     if layer_count <= 0 or blob_count <= 0:
-        raise InputError(f"{source}: layer count {layer_count} and blob count {blob_count} must be positive")
+        raise InputError(f"{source}: layer count {layer_count} and blob count {blob_count} "
+                         "must be positive")
     body = lines[2:]
     if len(body) != layer_count:
-        raise InputError(f"{source}: header says {layer_count} layers, found {len(body)} layer lines")
+        raise InputError(f"{source}: header says {layer_count} layers, "
+                         f"found {len(body)} layer lines")
     layers, produced, names = [], set(), set()
     for lineno, toks in body:
         where = f"{source} line {lineno}"
@@ -129,13 +136,15 @@ def parse_param(data: bytes | str, source: str = "<param>") -> NcnnModel:
             raise InputError(f"{where}: expected '<type> <name> <bottom count> <top count> ...'")
         ltype, name, nb, nt = toks[0], toks[1], int(toks[2]), int(toks[3])
         if nb < 0 or nt < 0 or len(toks) < 4 + nb + nt:
-            raise InputError(f"{where}: layer {name!r} lists fewer blobs than its counts ({nb} in, {nt} out)")
+            raise InputError(f"{where}: layer {name!r} lists fewer blobs than its counts "
+                             f"({nb} in, {nt} out)")
         bottoms, tops = tuple(toks[4:4 + nb]), tuple(toks[4 + nb:4 + nb + nt])
         if name in names:
             raise InputError(f"{where}: layer name {name!r} used twice")
         for b in bottoms:
             if b not in produced:
-                raise InputError(f"{where}: layer {name!r} reads blob {b!r} before any layer writes it")
+                raise InputError(f"{where}: layer {name!r} reads blob {b!r} "
+                                 "before any layer writes it")
         for t in tops:
             if t in produced:
                 raise InputError(f"{where}: blob {t!r} written twice")
@@ -194,9 +203,11 @@ class _Reader:
         flag = self.take(4, f"{what} tag")
         tag = struct.unpack("<I", flag)[0]
         if tag == TAG_FP16:
-            return np.frombuffer(self._aligned(2 * count, what), "<f2")[:count].astype(np.float32), "fp16"
+            data = np.frombuffer(self._aligned(2 * count, what), "<f2")[:count]
+            return data.astype(np.float32), "fp16"
         if tag == TAG_INT8:
-            return np.frombuffer(self._aligned(count, what), np.int8)[:count].astype(np.float32), "int8"
+            data = np.frombuffer(self._aligned(count, what), np.int8)[:count]
+            return data.astype(np.float32), "int8"
         if tag == TAG_FP32:
             return self.raw_f32(count, what), "fp32"
         if tag == 0x0002C056:  # a newer ncnn storage this reader does not know
@@ -216,6 +227,10 @@ def read_bin(model: NcnnModel, data: bytes, source: str = "<bin>") -> NcnnModel:
     for layer in model.layers:
         if layer.type in ("Convolution", "Deconvolution"):
             _read_conv(layer, r)
+        elif layer.type == "InnerProduct":
+            _read_inner_product(layer, r)
+        elif layer.type == "Scale":
+            _read_scale(layer, r)
         elif layer.type not in WEIGHTLESS:
             raise InputError(f"{source}: layer {layer.name!r} has type {layer.type!r}, whose "
                              f"weights this reader does not know")
@@ -232,7 +247,8 @@ def _read_conv(layer: NcnnLayer, r: _Reader) -> None:
     kh = layer.get(11, kw)
     for key, v in ((0, num_output), (6, size), (1, kw), (11, kh)):
         if not isinstance(v, int) or v <= 0:
-            raise InputError(f"{r.source}: {what} ({layer.type}) needs a positive integer parameter {key}, got {v!r}")
+            raise InputError(f"{r.source}: {what} ({layer.type}) needs a positive integer "
+                             f"parameter {key}, got {v!r}")
     if size % (num_output * kw * kh):
         raise InputError(f"{r.source}: {what}: weight_data_size {size} is not a multiple of "
                          f"num_output x kernel ({num_output} x {kh} x {kw})")
@@ -247,6 +263,38 @@ def _read_conv(layer: NcnnLayer, r: _Reader) -> None:
         layer.weights["bottom_int8_scales"] = r.raw_f32(1, f"{what} int8 scales")
         if int8_scale > 100:
             layer.weights["top_int8_scales"] = r.raw_f32(1, f"{what} int8 scales")
+
+
+def _read_inner_product(layer: NcnnLayer, r: _Reader) -> None:
+    what = f"layer {layer.name!r}"
+    num_output, size = layer.get(0, 0), layer.get(2, 0)
+    for key, v in ((0, num_output), (2, size)):
+        if not isinstance(v, int) or v <= 0:
+            raise InputError(f"{r.source}: {what} (InnerProduct) needs a positive integer "
+                             f"parameter {key}, got {v!r}")
+    if size % num_output:
+        raise InputError(f"{r.source}: {what}: weight_data_size {size} is not a multiple of "
+                         f"num_output {num_output}")
+    weight, layer.weight_storage = r.tagged(size, f"{what} weights")
+    layer.weights["weight"] = weight.reshape(num_output, size // num_output)
+    if layer.get(1, 0):
+        layer.weights["bias"] = r.raw_f32(num_output, f"{what} bias")
+    if layer.get(8, 0):
+        layer.weights["weight_int8_scales"] = r.raw_f32(num_output, f"{what} int8 scales")
+        layer.weights["bottom_int8_scales"] = r.raw_f32(1, f"{what} int8 scales")
+
+
+def _read_scale(layer: NcnnLayer, r: _Reader) -> None:
+    what = f"layer {layer.name!r}"
+    size = layer.get(0, 0)
+    if size == -233:
+        return
+    if not isinstance(size, int) or size <= 0:
+        raise InputError(f"{r.source}: {what} (Scale) needs a positive integer parameter 0, "
+                         f"got {size!r}")
+    layer.weights["scale"] = r.raw_f32(size, f"{what} scales")
+    if layer.get(1, 0):
+        layer.weights["bias"] = r.raw_f32(size, f"{what} bias")
 
 
 def load_ncnn(param_path, bin_path) -> NcnnModel:
