@@ -280,5 +280,6 @@ def test_codec_variants_combine():
     assert codec_variant("stem/p4/no-refine") == Variant("stem", refine=False, preset=4)
     assert codec_variant("s2vc/av1/no-generate") == Variant("s2vc", generate=False,
                                                             backbone="av1")
+    assert codec_variant("stem/slow/no-prior") == Variant("stem", speed="slow", prior=False)
     with pytest.raises(InputError, match="unknown codec variant"):
-        codec_variant("stem/fast")
+        codec_variant("stem/quick")

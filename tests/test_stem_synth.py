@@ -159,7 +159,8 @@ def synth_file(tmp_path_factory):
 def test_quarter_scale_encodes_a_synthesised_gop_that_decodes_bit_exactly(synth_file):
     d, clip, out = synth_file
     info = describe(str(out))
-    assert info["av1_gops"] == [{"interval": 4, "scale": 4, "synthesised": True, "gops": 1}]
+    assert info["av1_gops"] == [{"interval": 4, "scale": 4, "synthesised": True,
+                                 "upsampler": "lanczos", "gops": 1}]
     assert info["frame_types"] == "IMMMPMMMPMMMP"
     with ContainerReader(str(out)) as rd:
         chunk = next(c for c in rd.iter_frames())

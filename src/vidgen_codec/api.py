@@ -64,7 +64,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
            backbone: str | None = None, backbone_scale: int | None = None,
            fast: bool = False, refine: bool = True, refiner: str | None = None, model_dir: str | None = None,
            seed: int = 0, progress: bool = True, preset: int | None = None,
-           speed: str | None = None, keyint: int | None = None, workers: int = 1,
+           speed: str | None = None, keyint: int | None = None, prior: bool = True,
+           workers: int = 1,
            ray_address: str | None = None) -> EncodeReport:
     """Encode frames [start, start+frames) of `src` into the .vgc file `dst` (atomically).
 
@@ -92,9 +93,9 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     dev = resolve_device(device)
     expected = _expected_frames(info.frame_count, start, frames)
     given = (gop, backbone_interval, backbone, backbone_scale, preset, speed,
-             keyint) != (None,) * 7 or fast
+             keyint) != (None,) * 7 or fast or not prior
     structure = (Structure(gop, backbone_interval, backbone, backbone_scale, not fast, preset,
-                           None if speed is None else str(speed), keyint)
+                           None if speed is None else str(speed), keyint, prior)
                  if given else None)
     target = RateTarget(bpp=bpp, q=q)
     # absolute paths: a worker on another node, or in another folder, reads the same files

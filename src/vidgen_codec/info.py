@@ -136,12 +136,22 @@ def _frame_entries(fc, backbone: str | None) -> tuple[list[dict], GopHeader | No
 
 def _gop_structures(gops: list[GopHeader]) -> list[dict] | None:
     """What the av1 encoder chose per GOP (the SEQUENCE_HEADER's gop_size and
-    backbone_interval are the plan's, informative): counts of (interval, scale)."""
-    gops = Counter((g.interval, g.scale, g.synth) for g in gops)
+    backbone_interval are the plan's, informative): counts of (interval, scale, synthesised,
+    upsampler)."""
+    gops = Counter((g.interval, g.scale, g.synth, _upsampler(g)) for g in gops)
     if not gops:
         return None
-    return [{"interval": b, "scale": s, "synthesised": y, "gops": n}
-            for (b, s, y), n in sorted(gops.items())]
+    return [{"interval": b, "scale": s, "synthesised": y, "upsampler": u, "gops": n}
+            for (b, s, y, u), n in sorted(gops.items())]
+
+
+def _upsampler(g: GopHeader) -> str | None:
+    """How a reduced-scale GOP's backbones are upsampled (None at full scale)."""
+    from .stem_gop import PRIORS
+
+    if g.scale == 1:
+        return None
+    return PRIORS[g.prior] if g.prior else "lanczos" if g.lanczos else "bilinear"
 
 
 _SCALE_NAMES = {1: "full", 2: "half", 4: "quarter"}
@@ -182,6 +192,7 @@ def format_text(d: dict, *, per_frame: bool = False) -> str:
         lines.append("as coded    " + ", ".join(
             f"{g['gops']} GOP{'s' if g['gops'] > 1 else ''} with backbone interval "
             f"{g['interval']} at {_SCALE_NAMES[g['scale']]} scale"
+            + (f" (upsampled by {g['upsampler']})" if g["upsampler"] else "")
             + (", frames between backbones synthesised" if g["synthesised"] else "")
             for g in d["av1_gops"]))
     q = d.get("av1_qindex")

@@ -24,6 +24,11 @@ BACKBONES = {"learned": LEARNED, "av1": AV1}
 SCALES = (1, 2)  # backbone scales of GOPs with motion frames: 1 full, 2 half per side
 SYNTH_SCALES = (1, 2, 4)  # of synthesised GOPs: also 4, a quarter per side
 SYNTH, LANCZOS = 0x04, 0x08  # GOP header byte 0, beside scale_log2 (bits 0-1)
+PRIOR_SHIFT, PRIOR_BITS = 4, 0x70  # bits 4-6: the upsampler prior of a reduced-scale GOP
+# (0: none); its names (`vidgen_codec.priors`), fixed by the spec (section 15, "Upsamplers")
+PRIORS = {1: "waifu2x-photo-noise0", 2: "waifu2x-photo-noise1", 3: "waifu2x-photo-noise2",
+          4: "waifu2x-photo-noise3", 5: "waifu2x-photo-scale"}
+PRIOR_TAG = 8  # bytes of the prior's SHA-256 after the header's varints when it names one
 BLEND, MOTION = 0, 1  # how a synthesised GOP rebuilds an interval's frames (stream 2's bits)
 
 COLOR_BT601_LIMITED = 0
@@ -66,7 +71,9 @@ class GopHeader:
     `synth`: the frames between backbones send nothing; the decoder rebuilds each interval's
     by `modes[k]` (BLEND or MOTION, one per interval with frames between its backbones, in
     stream 2) from the two backbones around them (`motion.bilateral`). `lanczos`: reduced-scale
-    backbones are upsampled by `pictures.lanczos` instead of the (9, 3, 3, 1) rule."""
+    backbones are upsampled by `pictures.lanczos` instead of the (9, 3, 3, 1) rule. `prior`
+    (a key of PRIORS, 0: none): by that pretrained network instead (each 2x step), whose
+    weights' SHA-256 starts with `prior_tag`."""
 
     scale: int
     frames: int
@@ -75,6 +82,8 @@ class GopHeader:
     synth: bool = False
     lanczos: bool = False
     modes: tuple[int, ...] = ()
+    prior: int = 0
+    prior_tag: bytes = b""
 
     def positions(self) -> list[int]:
         if self.frames == 1:
@@ -88,8 +97,14 @@ class GopHeader:
 
     def pack(self) -> bytes:
         flags = (SYNTH if self.synth else 0) | (LANCZOS if self.lanczos else 0)
+        if self.prior and (self.prior not in PRIORS or self.scale == 1 or self.lanczos
+                           or len(self.prior_tag) != PRIOR_TAG):
+            raise ValueError("a prior upsamples a reduced-scale GOP, without Lanczos, and "
+                             f"carries {PRIOR_TAG} bytes of its SHA-256")
+        flags |= self.prior << PRIOR_SHIFT
         return bytes([(self.scale.bit_length() - 1) | flags]) + encode_uvarint(self.frames) \
-            + encode_uvarint(self.interval) + encode_uvarint(self.refine_mask, bits=64)
+            + encode_uvarint(self.interval) + encode_uvarint(self.refine_mask, bits=64) \
+            + (self.prior_tag if self.prior else b"")
 
 
 def pack_modes(modes: tuple[int, ...]) -> bytes:
@@ -242,16 +257,24 @@ def split_units(data: bytes, *, chunk=None) -> list[bytes]:
 
 def _parse_gop_header(data: bytes, chunk) -> GopHeader:
     try:
-        if not data or data[0] & ~(3 | SYNTH | LANCZOS) or data[0] & 3 == 3:
+        if not data or data[0] & ~(3 | SYNTH | LANCZOS | PRIOR_BITS) or data[0] & 3 == 3:
             raise ValueError
         n, at = decode_uvarint(data, 1, bits=32)
         b, at = decode_uvarint(data, at, bits=32)
         mask, at = decode_uvarint(data, at, bits=64)
     except (ValueError, IndexError, FormatError):
         raise FormatError("malformed av1 GOP header", chunk=chunk) from None
-    if at != len(data) or not 1 <= n <= MAX_GOP_FRAMES or not 1 <= b < max(n, 2):
+    prior = (data[0] & PRIOR_BITS) >> PRIOR_SHIFT
+    tag = data[at:at + PRIOR_TAG] if prior else b""
+    at += len(tag)
+    if at != len(data) or not 1 <= n <= MAX_GOP_FRAMES or not 1 <= b < max(n, 2) \
+            or (prior and len(tag) != PRIOR_TAG):
         raise FormatError("malformed av1 GOP header", chunk=chunk)
     scale = 1 << (data[0] & 3)
     if scale == 4 and not data[0] & SYNTH:
         raise FormatError("malformed av1 GOP header (quarter scale needs SYNTH)", chunk=chunk)
-    return GopHeader(scale, n, b, mask, bool(data[0] & SYNTH), bool(data[0] & LANCZOS))
+    if prior and (prior not in PRIORS or scale == 1 or data[0] & LANCZOS):
+        raise FormatError(f"av1 GOP header names upsampler prior {prior}, which this vgc does "
+                          "not know, or on a full-scale or Lanczos GOP", chunk=chunk)
+    return GopHeader(scale, n, b, mask, bool(data[0] & SYNTH), bool(data[0] & LANCZOS),
+                     prior=prior, prior_tag=tag)

@@ -56,6 +56,10 @@ from .options import (CONTEXT, _overwrite, device_option, overwrite_options, raw
                    "an AV1 frame unless --backbone-interval; no refinement). s2vc: skip the "
                    "search of the I-frame's share of each GOP (encodes about 2x faster, "
                    "frame by frame).")
+@click.option("--no-prior", is_flag=True,
+              help="stem av1: upsample reduced-scale backbones by Lanczos only, never by a "
+                   "pretrained prior (the slow speeds try the installed waifu2x priors and "
+                   "keep one where it measures better).")
 @device_option()
 @weights_option
 @refiner_options
@@ -66,7 +70,8 @@ from .options import (CONTEXT, _overwrite, device_option, overwrite_options, raw
 @worker_options
 @run_options
 def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix_fmt, speed,
-           keyint, gop, backbone_interval, backbone, backbone_scale, preset, fast, device, weights,
+           keyint, gop, backbone_interval, backbone, backbone_scale, preset, fast, no_prior,
+           device, weights,
            no_refine, refiner, model_dir, seed, quiet, overwrite, no_overwrite, workers,
            ray_address, threads, as_json, verbose):
     """Encode a video into a .vgc file.
@@ -85,8 +90,9 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --backbone learned --gop 49 \
           --backbone-interval 12
       vgc encode clip.mp4 clip.vgc --bpp 0.005 --backbone-scale 2
-      vgc encode clip.mp4 clip.vgc --bpp 0.02 --speed ultrafast   # SVT-AV1 preset 12
+      vgc encode clip.mp4 clip.vgc --bpp 0.02 --speed ultrafast   # one coding, no search
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --speed slower      # preset 4, gated refiner
+      vgc encode clip.mp4 clip.vgc --bpp 0.005 --speed slow --no-prior   # Lanczos only
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --keyint 250        # fewer key frames
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --fast       # no structure search, no refiner
       vgc encode clip.mp4 clip.vgc --bpp 0.02 --preset 4   # slower SVT-AV1 backbone, better
@@ -129,7 +135,7 @@ def encode(input_path, output_path, codec, bpp, q, start, frames, size, fps, pix
                          frames=frames, raw=raw_spec(size, fps, pix_fmt), device=device,
                          weights=weights, gop=gop, backbone_interval=backbone_interval,
                          backbone=backbone, fast=fast, preset=preset, speed=speed,
-                         keyint=keyint,
+                         keyint=keyint, prior=not no_prior,
                          backbone_scale=int(backbone_scale) if backbone_scale else None,
                          refine=not no_refine, refiner=refiner, model_dir=model_dir, seed=seed,
                          progress=not quiet, workers=workers, ray_address=ray_address)

@@ -37,7 +37,8 @@ class Structure:
     coder's speed preset (av1: SVT-AV1's, 0 slowest .. 13 fastest; None: the speed's).
     `speed`: the encoder's effort (stem av1: a name or number of `codecs/stem/speed.py`;
     None: the default). `keyint`: the longest GOP, a key frame at least this often (stem av1;
-    None: about 5 seconds of frames, as SVT-AV1's default)."""
+    None: about 5 seconds of frames, as SVT-AV1's default). `prior` False: reduced-scale
+    backbones are upsampled by Lanczos only, never by a pretrained prior (stem av1)."""
 
     gop: int | None = None
     backbone_interval: int | None = None
@@ -47,6 +48,7 @@ class Structure:
     preset: int | None = None
     speed: str | None = None
     keyint: int | None = None
+    prior: bool = True
 
 
 @dataclass(frozen=True)

@@ -201,17 +201,26 @@ class Variant:
     generate: bool = True  # decoded through the generator (s2vc)
     preset: int | None = None
     backbone: str | None = None
+    speed: str | None = None  # stem av1: --speed
+    prior: bool = True  # stem av1: False is --no-prior (Lanczos only)
 
 
 def codec_variant(name: str) -> Variant:
     """"stem" -> stem as it ships; "stem/no-refine", "s2vc/no-generate": the same file decoded
     without the refiner or the generator, for comparisons at equal bytes; "stem/p4": encoded
-    with `--preset 4` (the av1 backbone's); "stem/learned": the learned backbone. Parts
-    combine: "stem/learned/no-refine"."""
+    with `--preset 4` (the av1 backbone's); "stem/learned": the learned backbone; "stem/slow"
+    (any `--speed` name): at that speed; "stem/no-prior": `--no-prior`. Parts combine:
+    "stem/learned/no-refine", "stem/slow/no-prior"."""
+    from ..codecs.stem.speed import SPEEDS
+
     base, *parts = name.split("/")
     v = Variant(base)
     for part in parts:
-        if part.startswith("p") and part[1:].isdigit():
+        if part in {sp.name for sp in SPEEDS}:
+            v = replace(v, speed=part)
+        elif part == "no-prior":
+            v = replace(v, prior=False)
+        elif part.startswith("p") and part[1:].isdigit():
             v = replace(v, preset=int(part[1:]))
         elif part in ("learned", "av1"):
             v = replace(v, backbone=part)
@@ -219,8 +228,9 @@ def codec_variant(name: str) -> Variant:
             v = replace(v, **{part[3:]: False})
         else:
             raise InputError(f"unknown codec variant {name!r} (CODEC, CODEC/no-refine, "
-                             "CODEC/no-generate, CODEC/learned, CODEC/av1 or CODEC/pN, "
-                             "combined as CODEC/learned/no-refine)")
+                             "CODEC/no-generate, CODEC/learned, CODEC/av1, CODEC/pN, "
+                             "CODEC/SPEED or CODEC/no-prior, combined as "
+                             "CODEC/learned/no-refine)")
     return v
 
 
@@ -397,7 +407,7 @@ def _vgc_encode_decode(t: dict, point: dict) -> tuple[np.ndarray, dict]:
         rep = api.encode(clip.path, str(stream), codec=v.codec, bpp=t["bpp"],
                          start=clip.start, frames=clip.frames, raw=clip.raw_spec(),
                          device=t["device"], progress=False, preset=v.preset,
-                         backbone=v.backbone)
+                         backbone=v.backbone, speed=v.speed, prior=v.prior)
     with tempfile.TemporaryDirectory(prefix="vgc-eval-") as tmp:
         out = os.path.join(tmp, "decoded.mkv")  # FFV1: lossless
         with Cost(t["device"]) as dec:

@@ -39,13 +39,18 @@ def downscale(rgb: np.ndarray, scale: int) -> np.ndarray:
 
 
 def to_picture(pic: np.ndarray, scale: int, height: int, width: int, hp: int,
-               wp: int, lanczos: bool = False) -> np.ndarray:
+               wp: int, lanczos: bool = False, prior=None) -> np.ndarray:
     """A decoded backbone picture -> the backbone b as hp x wp x 3 uint8: upsampled 2x per
-    side, once when scale is 2, twice when 4 (integer (3/4, 1/4) taps, `pictures.yuv420`, or
-    Lanczos-3 taps, `pictures.lanczos`, as the GOP header says), cropped to the frame and
-    edge-replicated to the padded size, as the encoder pads its input."""
+    side, once when scale is 2, twice when 4 (integer (3/4, 1/4) taps, `pictures.yuv420`,
+    Lanczos-3 taps, `pictures.lanczos`, or a pretrained `prior` module, `priors.upscale2x`, as
+    the GOP header says), cropped to the frame and edge-replicated to the padded size, as the
+    encoder pads its input."""
     for _ in range(scale.bit_length() - 1):
-        if lanczos:
+        if prior is not None:
+            from ...priors import upscale2x
+
+            pic = upscale2x(prior, pic)
+        elif lanczos:
             pic = upsample2x_rgb(pic)
         else:
             pic = np.stack([upsample2x(pic[..., c].astype(np.int32)) for c in range(3)], -1)
@@ -57,8 +62,10 @@ def to_picture(pic: np.ndarray, scale: int, height: int, width: int, hp: int,
 class Av1BackboneDecoder:
     """One GOP's AV1 sequence: a new dav1d context at each I-frame."""
 
-    def __init__(self, scale: int, height: int, width: int, lanczos: bool = False):
+    def __init__(self, scale: int, height: int, width: int, lanczos: bool = False,
+                 prior=None):
         self.scale, self.height, self.width, self.lanczos = scale, height, width, lanczos
+        self.prior = prior  # a 2x prior module (`priors`), or None
         self.dec = Av1Decoder()
 
     def picture(self, unit: bytes, hp: int, wp: int, *, chunk=None) -> np.ndarray:
@@ -68,7 +75,8 @@ class Av1BackboneDecoder:
         if pic is None or pic.shape[:2] != want:
             raise FormatError("AV1 backbone does not decode to a "
                               f"{want[1]}x{want[0]} picture", chunk=chunk)
-        return to_picture(pic, self.scale, self.height, self.width, hp, wp, self.lanczos)
+        return to_picture(pic, self.scale, self.height, self.width, hp, wp, self.lanczos,
+                          self.prior)
 
     def decode(self, unit: bytes, hp: int, wp: int, *, chunk=None) -> torch.Tensor:
         """The backbone as a (1,3,hp,wp) float frame."""

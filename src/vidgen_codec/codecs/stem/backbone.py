@@ -31,9 +31,9 @@ from ..common.av1_backbone import (Av1BackboneDecoder, coded_size, downscale,  #
 
 
 def backbone_pictures(units: list[bytes], scale: int, st, hp: int, wp: int,
-                      lanczos: bool = False) -> list[np.ndarray]:
+                      lanczos: bool = False, prior=None) -> list[np.ndarray]:
     """The hp x wp x 3 uint8 backbones of a GOP's units, as the decoder makes them."""
-    dec = Av1BackboneDecoder(scale, st.height, st.width, lanczos)
+    dec = Av1BackboneDecoder(scale, st.height, st.width, lanczos, prior)
     return [dec.picture(u, hp, wp) for u in units]
 
 

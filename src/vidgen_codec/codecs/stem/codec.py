@@ -38,6 +38,7 @@ from .backbone import frame_level, gop_levels
 from ...pictures.cuts import CutDetector
 from .plan import StemPlan, choose_plan
 from ..common.rate import init_gop_rate, span_rate
+from .upsamplers import encoder_priors
 from .speed import speed_named
 
 ARCHITECTURE = "StemModel"
@@ -210,7 +211,8 @@ class StemCodec:  # listed in registry.py (imported on first use)
                                    index=span.first if span else 0, refine_bytes=refine_bytes,
                                    synth=synth, speed=speed,
                                    keyint=keyint,
-                                   complexity=span.complexity if span else None)
+                                   complexity=span.complexity if span else None,
+                                   priors=encoder_priors() if speed.prior and s.prior else ())
 
     @staticmethod
     def keyint(s: Structure) -> int:

@@ -26,6 +26,7 @@ from . import motion as sm
 from ..intra import Q_STEP
 from ...stem_gop import MOTION
 from .backbone import AV1, Av1BackboneDecoder, BackboneConfig, unpack_gop
+from .upsamplers import decoder_prior
 
 
 @dataclass
@@ -78,7 +79,8 @@ def _decode_gop_av1(codec, st, payload, hp, wp, chunk):
     if st.held is not None or (st.b0 is not None and t != st.next_t):
         raise FormatError("misplaced av1 GOP chunk", chunk=chunk)
     head, frames = unpack_gop(payload, chunk=chunk)
-    av1 = Av1BackboneDecoder(head.scale, st.height, st.width, head.lanczos)
+    av1 = Av1BackboneDecoder(head.scale, st.height, st.width, head.lanczos,
+                             decoder_prior(head))
     if head.synth:
         out = synthesise_gop(head, t, [av1.picture(fp.streams[0], hp, wp, chunk=chunk)
                                        for fp in frames if fp.frame_type != FrameType.M])

