@@ -90,14 +90,13 @@ def prior_files(tmp_path_factory):
     clip = write_clip(str(d / "c.mkv"), synthetic_frames(64, 48, 9), Fraction(25))
     kw = dict(bpp=0.05, weights=str(d / "w"), refine=False, progress=False, speed="slow",
               backbone_interval=4, backbone_scale=2)
-    choose = stem_av1._choose
+    upsampled = stem_av1._upsampled
 
-    def lanczos_loses(results, budget):
-        best = choose(results, budget)
-        return replace(best, score=-1.0) if best.synth else best
+    def lanczos_hopeless(st, best, originals):
+        return upsampled(st, replace(best, score=-1.0), originals)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(stem_av1, "_choose", lanczos_loses)
+    mp.setattr(stem_av1, "_upsampled", lanczos_hopeless)
     try:
         api.encode(clip, str(d / "p.vgc"), **kw)
     finally:

@@ -49,7 +49,7 @@ from . import encoder as se
 from . import motion as sm
 from ..base import CodedChunk
 from ..common.chunks import chunk_bytes
-from ...stem_gop import BLEND, MAX_GOP_FRAMES, MOTION
+from ...stem_gop import BLEND, MAX_GOP_FRAMES, MOTION, SYNTH_SCALES
 from ...pictures.cuts import CutDetector
 from .plan import StemPlan
 from ..common.rate import GopRate, open_gop, spend
@@ -156,7 +156,8 @@ def _code_gop(codec, st: Av1EncoderState):
                     results.append(_candidate(codec, st, frames, originals, b, s, budget,
                                               flows, ledger))
         results += _synth_candidates(codec, st, frames, originals, budget, ledger)
-        best = _upsampled(st, _choose(results, budget), originals)
+        best = _choose(_with_priors(st, results, budget, originals), budget)
+        best = _upsampled(st, best, originals)  # when no candidate of its scale fitted
         if gate:
             best = _gated(codec, st, best, frames, originals, budget, flows, ledger)
     chunks = [CodedChunk(ChunkType.BACKBONE_FRAME, best.payload, gop_start=True)]
@@ -198,6 +199,7 @@ class _Candidate:
     failed: bool
     refine_mask: int = 0  # set by _gate
     synth: bool = False  # frames between backbones rebuilt by the decoder
+    upsampled: bool = False  # the priors were tried on it (`_upsampled`)
 
 
 def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _Candidate:
@@ -440,13 +442,30 @@ def _rebuild(st, backs: list, pos: list[int], originals) -> tuple[tuple[int, ...
     return tuple(modes), rec
 
 
+def _with_priors(st, results: list[_Candidate], budget, originals) -> list[_Candidate]:
+    """The candidates, with the best-scoring synthesised one within the budget at each reduced
+    scale rebuilt by its best upsampler (`_upsampled`), so that the choice between scales sees
+    what a prior gives. One candidate a scale: each prior costs a pass over its backbones."""
+    if not st.priors:
+        return results
+    out = list(results)
+    for s in SYNTH_SCALES[1:]:
+        fit = [i for i, c in enumerate(out) if c.synth and c.scale == s
+               and (budget is None or c.bytes <= BUDGET_SLACK * budget)]
+        if fit:
+            i = max(fit, key=lambda i: out[i].score)
+            out[i] = _upsampled(st, out[i], originals)
+    return out
+
+
 def _upsampled(st, best: _Candidate, originals) -> _Candidate:
     """A synthesised reduced-scale candidate rebuilt with each pretrained upsampler the state
     tries (issue 33): the one whose GOP scores best by the search's measure, where it beats
     the header's own upsampler (Lanczos), so a GOP is never worse than Lanczos on it. The AV1
     units stay; the header names the prior (PRIOR_TAG more bytes, charged to the GOP's rate)."""
-    if not (st.priors and best.synth and best.scale > 1):
+    if not (st.priors and best.synth and best.scale > 1) or best.upsampled:
         return best
+    best = replace(best, upsampled=True)
     head, parts = bb.unpack_gop(best.payload)
     t0 = best.payload.frame_index
     units = [p.streams[-1] for p in parts if p.frame_type != FrameType.M]
