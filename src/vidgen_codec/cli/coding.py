@@ -58,7 +58,7 @@ from .options import (CONTEXT, _overwrite, device_option, overwrite_options, raw
                    "frame by frame).")
 @click.option("--no-prior", is_flag=True,
               help="stem av1: upsample reduced-scale backbones by Lanczos only, never by a "
-                   "pretrained prior (the slow speeds try the installed waifu2x priors and "
+                   "pretrained prior (the slow speeds try three installed waifu2x priors and "
                    "keep one where it measures better).")
 @device_option()
 @weights_option

@@ -58,7 +58,7 @@ def first_pass(frames, span_frames: int, *, cuts: bool, measure: bool,
         detector = CutDetector()
     spans: list[Span] = []
     complexity: list[float] = []
-    hashes: list[bytes] = []
+    hashes: list[bytes | None] = []
     whole: list[np.ndarray] | None = [] if keep_bytes > 0 else None  # the frames, kept
     held = 0
     scene: list[np.ndarray | None] = []  # small frames since the open span's first frame

@@ -17,7 +17,7 @@ by 2^16 and rounded:
 Chroma is sited at the centre of each 2x2 block (box filter down); up, each output sample is
 (9 a + 3 b + 3 c + d + 8) >> 4 of its four nearest chroma samples, edges replicated.
 Frame sides must be even (callers pad). The decoder side runs compiled by Numba when it is
-installed (`yuv420_jit`, the same integers), and so does the encoder's (1.5 -> 0.2 ms a
+installed (`yuv420_jit`, the same integers), and so does the encoder's (3.3 -> 0.5 ms a
 640x360 frame); the numpy code here is the fallback and the reference the tests compare it
 with.
 """

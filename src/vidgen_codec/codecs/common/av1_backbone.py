@@ -68,15 +68,19 @@ class Av1BackboneDecoder:
         self.prior = prior  # a 2x prior module (`priors`), or None
         self.dec = Av1Decoder()
 
-    def picture(self, unit: bytes, hp: int, wp: int, *, chunk=None) -> np.ndarray:
-        """The backbone b as hp x wp x 3 uint8 (`to_picture`)."""
+    def coded(self, unit: bytes, *, chunk=None) -> np.ndarray:
+        """The unit's picture as coded (at the GOP's scale), RGB uint8."""
         pic = self.dec.decode(unit)
         want = coded_size(self.height, self.width, self.scale)
         if pic is None or pic.shape[:2] != want:
             raise FormatError("AV1 backbone does not decode to a "
                               f"{want[1]}x{want[0]} picture", chunk=chunk)
-        return to_picture(pic, self.scale, self.height, self.width, hp, wp, self.lanczos,
-                          self.prior)
+        return pic
+
+    def picture(self, unit: bytes, hp: int, wp: int, *, chunk=None) -> np.ndarray:
+        """The backbone b as hp x wp x 3 uint8 (`to_picture`)."""
+        return to_picture(self.coded(unit, chunk=chunk), self.scale, self.height, self.width,
+                          hp, wp, self.lanczos, self.prior)
 
     def decode(self, unit: bytes, hp: int, wp: int, *, chunk=None) -> torch.Tensor:
         """The backbone as a (1,3,hp,wp) float frame."""

@@ -472,8 +472,10 @@ def _upsampled(st, best: _Candidate, originals) -> _Candidate:
     hp, wp = originals[0].shape[:2]
     real = [o[: st.height, : st.width] for o in originals]
     pos = head.positions()
+    coded = bb.coded_pictures(units, head.scale, st)  # dav1d once, each prior upsamples
     for pid, module, tag in st.priors:
-        backs = bb.backbone_pictures(units, head.scale, st, hp, wp, prior=module)
+        backs = [bb.to_picture(p, head.scale, st.height, st.width, hp, wp, prior=module)
+                 for p in coded]
         modes, rec = _rebuild(st, backs, pos, originals)
         got = score(rec, real)
         log.debug("GOP at %d, prior %d: %.3f dB (best so far %.3f)", t0, pid, got, best.score)

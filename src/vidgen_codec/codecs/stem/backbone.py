@@ -37,6 +37,13 @@ def backbone_pictures(units: list[bytes], scale: int, st, hp: int, wp: int,
     return [dec.picture(u, hp, wp) for u in units]
 
 
+def coded_pictures(units: list[bytes], scale: int, st) -> list[np.ndarray]:
+    """A GOP's backbones as coded (at `scale`, before any upsampling): decoded once, for a
+    caller that upsamples them several ways (`av1._upsampled`)."""
+    dec = Av1BackboneDecoder(scale, st.height, st.width)
+    return [dec.coded(u) for u in units]
+
+
 def decode_backbones(units: list[bytes], scale: int, st, hp: int, wp: int) -> list:
     """(1,3,hp,wp) frames of a GOP's backbone units, as the decoder makes them."""
     return [to_tensor(p) for p in backbone_pictures(units, scale, st, hp, wp)]
