@@ -29,6 +29,7 @@ from vidgen_codec.codecs.stem import av1 as stem_av1
 from vidgen_codec.codecs.stem import decoder as sd
 from vidgen_codec.eval.metrics_perceptual import cvvdp
 from vidgen_codec.frames import to_uint8
+from vidgen_codec.pictures import ssim
 from vidgen_codec.pictures.fit import BUDGET_SLACK
 from vidgen_codec.video_io import probe, read_frames
 
@@ -90,7 +91,12 @@ def main() -> None:
     ap.add_argument("--bpp", default="0.0025,0.005,0.01")
     ap.add_argument("--out", default="results/search_measure.jsonl")
     ap.add_argument("--summary", nargs="*", help="only print the summary of these runs")
+    ap.add_argument("--jod-from", nargs="*", help="take each candidate's JOD (and RGB MS-SSIM) "
+                    "from these earlier runs instead of measuring it again (the encode is "
+                    "deterministic, so the candidates are the same): to try new proxies")
     a = ap.parse_args()
+    known = {_key(r["clip"], r["bpp"], r["first"], c): c
+             for r in load(a.jod_from or []) for c in r["candidates"]}
     if a.summary:
         summary(load(a.summary))
         return
@@ -104,8 +110,12 @@ def main() -> None:
                 real = np.stack(ref[g["first"]: g["first"] + len(g["candidates"][0]["frames"])])
                 for c in g["candidates"]:
                     dec = np.stack(c.pop("frames"))
-                    c["jod"] = round(cvvdp(real, dec, fps=fps), 4)
-                    c.update(proxies(real, dec))
+                    old = known.get(_key(Path(clip).name, bpp, g["first"], c))
+                    if old is not None:
+                        c["jod"], c["msssim"] = old["jod"], old["msssim"]
+                    else:
+                        c["jod"] = round(cvvdp(real, dec, fps=fps), 4)
+                    c.update(proxies(real, dec, fast=old is not None))
                 row = {"clip": Path(clip).name, "bpp": bpp, **g}
                 rows.append(row)
                 with open(a.out, "a") as f:
@@ -122,20 +132,23 @@ def _luma_pooled(x: np.ndarray, k: int) -> np.ndarray:
     return y.reshape(n, h // k, k, w // k, k).mean(axis=(2, 4))
 
 
-def proxies(real: np.ndarray, dec: np.ndarray) -> dict:
+def proxies(real: np.ndarray, dec: np.ndarray, fast: bool = False) -> dict:
     """Cheap measures that might stand in for ColorVideoVDP in the search: luma PSNR of
-    2x2- and 4x4-pooled frames (coarser detail), the worst frame's luma PSNR, MS-SSIM."""
+    2x2- and 4x4-pooled frames (coarser detail), the worst frame's luma PSNR, MS-SSIM (RGB,
+    Gaussian windows; left out when `fast`) and the fast luma MS-SSIM (`pictures.ssim`)."""
     out = {}
     for k in (2, 4):
         mse = np.mean((_luma_pooled(real, k) - _luma_pooled(dec, k)) ** 2)
         out[f"psnr_y{k}"] = round(float(10 * np.log10(255 ** 2 / max(mse, 1e-9))), 4)
     per = [metrics.psnr_y(d[None], r[None]) for d, r in zip(dec, real)]
     out["psnr_y_min"] = round(float(min(per)), 4)
-    out["msssim"] = round(float(metrics.ms_ssim(dec, real)), 5)
+    if not fast:
+        out["msssim"] = round(float(metrics.ms_ssim(dec, real)), 5)
+    out["msssim_y_fast"] = round(ssim.db(ssim.mean_ms_ssim_y(dec, real)), 4)
     return out
 
 
-MEASURES = ("psnr_y", "psnr_y2", "psnr_y4", "psnr_y_min", "msssim")
+MEASURES = ("psnr_y", "psnr_y2", "psnr_y4", "psnr_y_min", "msssim", "msssim_y_fast")
 
 
 def within(row: dict) -> list[dict]:
@@ -189,6 +202,10 @@ def summary(rows: list[dict]) -> None:
         if regrets:
             print(f"| {m} | {np.mean(rhos) if rhos else float('nan'):.2f} | {agree} of "
                   f"{len(regrets)} | {np.mean(regrets):.3f} | {max(regrets):.3f} |")
+
+
+def _key(clip: str, bpp: float, first: int, c: dict) -> tuple:
+    return (clip, float(bpp), first, c["interval"], c["scale"], c["synth"], c["bytes"])
 
 
 def load(paths: list[str]) -> list[dict]:

@@ -149,6 +149,30 @@ def test_baseline_size_matching_within_5_percent(ref, name, monkeypatch):
     assert set(gops) == {COUNT}  # one GOP over the clip: inter coding, not all-intra
 
 
+def test_resize_baseline_decodes_at_the_clip_size():
+    """AV1's resize mode decodes frames smaller than the clip (scaled back up to it), and
+    reaches fewer bytes than full resolution at the top CRF."""
+    name = "svtav1-p4-resize"
+    if baselines.baseline_available(name):
+        pytest.skip(baselines.baseline_available(name))
+    from conftest import synthetic_frames
+
+    frames = synthetic_frames(70, 96, 8)  # odd-free but not a multiple of 8 or 16
+    full = baselines.baseline_at_bytes(frames, Fraction(25), "svtav1-p4", 10)
+    low = baselines.baseline_at_bytes(frames, Fraction(25), name, 10)
+    assert low.bytes_used < full.bytes_used  # both at CRF 70, their smallest files
+    assert len(low.frames) == 8 and all(f.shape == frames[0].shape for f in low.frames)
+    assert np.abs(low.frames[-1].astype(int) - frames[-1]).mean() < 40  # the picture, scaled
+
+
+def test_to_size_scales_smaller_frames_and_crops_larger_ones():
+    small = np.full((30, 40, 3), 90, np.uint8)
+    assert baselines._to_size(small, 59, 79).shape == (59, 79, 3)
+    assert (baselines._to_size(small, 59, 79) == 90).all()  # Lanczos keeps a flat field
+    big = np.arange(8 * 10 * 3, dtype=np.uint8).reshape(8, 10, 3)
+    assert (baselines._to_size(big, 7, 9) == big[:7, :9]).all()
+
+
 def test_baseline_out_of_reach_is_flagged(ref):
     b = baselines.baseline_at_bytes(list(ref.frames), Fraction(25), "x264", 50)
     assert not b.within_tolerance and b.bytes_used > 50  # nearest end of the CRF range

@@ -23,7 +23,9 @@ def _targets(text: str) -> list[float]:
 
 @click.command("eval", context_settings=CONTEXT,
                epilog="Metrics: psnr, psnr_y, ms_ssim, cvvdp, vmaf, ewarp, lpips, dists. "
-                      "Baselines: x264, x265, svtav1 (preset 8, the backbone's), svtav1-p4 (preset 4).")
+                      "Baselines: x264, x265, svtav1 (preset 8, the backbone's), svtav1-p4 (preset 4), "
+                      "svtav1-p4-resize (preset 4, frames after the key frame coded at half "
+                      "size, scaled up by Lanczos).")
 @click.argument("clips", metavar="CLIP...", nargs=-1, required=True)
 @click.option("--codecs", default=None,
               help="vgc codecs, comma-separated (default: every registered codec; one whose "
