@@ -7,8 +7,9 @@
 Each clip is encoded with the full search (`--speed veryslow` at SVT-AV1 preset 8, no
 refiner), and every candidate structure of every GOP the search scores (every frame AV1,
 backbones with sent motion, synthesised GOPs at each interval and scale) is decoded by the real
-decoder and measured twice: by the search's own measure (luma PSNR over the GOP,
-`codecs/stem/av1.score`) and by ColorVideoVDP (JOD, over the GOP's frames). Per GOP it prints
+decoder and measured twice: by the search's own measure (`codecs/stem/av1.score`: luma PSNR
+over the GOP until 2026-12-07, a fast luma MS-SSIM since; the runs record it as "score", older
+ones as "psnr_y") and by ColorVideoVDP (JOD, over the GOP's frames). Per GOP it prints
 the candidates within the budget, the Spearman rank correlation of the two measures over them,
 whether the search's pick is ColorVideoVDP's best, and the JOD the pick gives away against that
 best (its regret). The candidates are captured by wrapping the encoder's `_choose` (the
@@ -69,7 +70,7 @@ def capture(clip: str, bpp: float) -> list[dict]:
         for c in results:
             dec = sd.decode_gop(codec, c.payload, st, hp, wp)
             cands.append({"interval": c.interval, "scale": c.scale, "synth": c.synth,
-                          "crf": c.crf, "bytes": c.bytes, "psnr_y": c.score,
+                          "crf": c.crf, "bytes": c.bytes, "score": c.score,
                           "failed": c.failed, "chosen": c is best,
                           "frames": [to_uint8(d)[0][: st.height, : st.width] for d in dec]})
         gops.append({"first": st.gop[0][0], "budget": budget, "candidates": cands})
@@ -136,7 +137,7 @@ def proxies(real: np.ndarray, dec: np.ndarray, fast: bool = False) -> dict:
     """Cheap measures that might stand in for ColorVideoVDP in the search: luma PSNR of
     2x2- and 4x4-pooled frames (coarser detail), the worst frame's luma PSNR, MS-SSIM (RGB,
     Gaussian windows; left out when `fast`) and the fast luma MS-SSIM (`pictures.ssim`)."""
-    out = {}
+    out = {"psnr_y": round(float(metrics.psnr_y(dec, real)), 4)}
     for k in (2, 4):
         mse = np.mean((_luma_pooled(real, k) - _luma_pooled(dec, k)) ** 2)
         out[f"psnr_y{k}"] = round(float(10 * np.log10(255 ** 2 / max(mse, 1e-9))), 4)
@@ -170,14 +171,14 @@ def report(row: dict) -> None:
 def summary(rows: list[dict]) -> None:
     """Per GOP: the shipped search's pick against ColorVideoVDP's best; then, per measure, how
     a search choosing by it would do over the same candidates (within the budget)."""
-    print("\n| clip | bpp | GOP | in budget | Spearman (PSNR-Y, JOD) | pick = JOD's best |"
+    print("\n| clip | bpp | GOP | in budget | Spearman (search score, JOD) | pick = JOD's best |"
           " regret (JOD) |\n|---|---|---|---|---|---|---|")
     rows = [r for r in rows if len(within(r)) > 1]
     for r in rows:
         ok = within(r)
         best = max(ok, key=lambda c: c["jod"])
         pick = next(c for c in r["candidates"] if c["chosen"])
-        rho = spearman([c["psnr_y"] for c in ok], [c["jod"] for c in ok])
+        rho = spearman([_shipped(c) for c in ok], [c["jod"] for c in ok])
         print(f"| {r['clip']} | {r['bpp']} | {r['first']} | {len(ok)} | {rho:.2f} | "
               f"{'yes' if pick is best else 'no'} | {best['jod'] - pick['jod']:.3f} |")
     print("\n| measure | mean Spearman with JOD | picks JOD's best | mean regret | worst regret |"
@@ -189,7 +190,7 @@ def summary(rows: list[dict]) -> None:
             best = max(ok, key=lambda c: c["jod"])
             if m == "shipped search":
                 pick = next(c for c in r["candidates"] if c["chosen"])
-                rho = spearman([c["psnr_y"] for c in ok], [c["jod"] for c in ok])
+                rho = spearman([_shipped(c) for c in ok], [c["jod"] for c in ok])
             else:
                 if any(m not in c for c in ok):
                     continue
@@ -202,6 +203,11 @@ def summary(rows: list[dict]) -> None:
         if regrets:
             print(f"| {m} | {np.mean(rhos) if rhos else float('nan'):.2f} | {agree} of "
                   f"{len(regrets)} | {np.mean(regrets):.3f} | {max(regrets):.3f} |")
+
+
+def _shipped(c: dict) -> float:
+    """The search's own score of a candidate (runs before 2026-12-07 stored it as psnr_y)."""
+    return c.get("score", c["psnr_y"])
 
 
 def _key(clip: str, bpp: float, first: int, c: dict) -> tuple:
