@@ -48,20 +48,28 @@ def scales(height: int, width: int) -> int:
 
 def ms_ssim_y(a: np.ndarray, b: np.ndarray) -> float:
     """MS-SSIM of two HxWx3 uint8 RGB frames' luma, in [0, 1] (1.0 when they are equal)."""
+    parts = scale_terms(a, b)
+    m = len(parts)
+    w = np.array(WEIGHTS[:m]) / sum(WEIGHTS[:m])
+    out = 1.0
+    for k, (lcs, cs) in enumerate(parts):
+        out *= max(lcs if k == m - 1 else cs, 0.0) ** w[k]
+    return float(out)
+
+
+def scale_terms(a: np.ndarray, b: np.ndarray) -> list[tuple[float, float]]:
+    """(mean of l * cs, mean of cs) over the windows of each scale, fine to coarse."""
     if a.shape != b.shape or a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"need two HxWx3 frames of one shape, got {a.shape} and {b.shape}")
     m = scales(*a.shape[:2])
-    w = np.array(WEIGHTS[:m]) / sum(WEIGHTS[:m])
     x, y = _luma(np.ascontiguousarray(a)), _luma(np.ascontiguousarray(b))
-    out = 1.0
+    out = []
     for k in range(m):
-        lum, cs = _windows(x, y, float((0.01 * 255 * 4 ** k) ** 2),
-                           float((0.03 * 255 * 4 ** k) ** 2))
-        value = lum if k == m - 1 else cs
-        out *= max(value, 0.0) ** w[k]
+        out.append(_windows(x, y, float((0.01 * 255 * 4 ** k) ** 2),
+                            float((0.03 * 255 * 4 ** k) ** 2)))
         if k < m - 1:
             x, y = _down(x), _down(y)
-    return float(out)
+    return out
 
 
 def mean_ms_ssim_y(rec, real) -> float:
