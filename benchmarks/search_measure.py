@@ -146,13 +146,15 @@ def proxies(real: np.ndarray, dec: np.ndarray, fast: bool = False) -> dict:
     if not fast:
         out["msssim"] = round(float(metrics.ms_ssim(dec, real)), 5)
     out["msssim_y_fast"] = round(ssim.db(ssim.mean_ms_ssim_y(dec, real)), 4)
+    out["ssim_y_fast"] = round(ssim.db(ssim.mean_ssim_y(dec, real)), 4)
     # per scale, the frames' mean (l cs, cs): to try other scale weightings offline
     terms = np.mean([ssim.scale_terms(d, r) for d, r in zip(dec, real)], axis=0)
     out["ssim_scales"] = [[round(float(v), 6) for v in t] for t in terms]
     return out
 
 
-MEASURES = ("psnr_y", "psnr_y2", "psnr_y4", "psnr_y_min", "msssim", "msssim_y_fast")
+MEASURES = ("psnr_y", "psnr_y2", "psnr_y4", "psnr_y_min", "msssim", "msssim_y_fast",
+            "ssim_y_fast")
 
 
 def within(row: dict) -> list[dict]:

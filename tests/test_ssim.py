@@ -1,5 +1,6 @@
-"""The fast luma MS-SSIM (`pictures/ssim.py`), the structure search's measure: the compiled
-kernels against a plain numpy reading of the module's formulas, and its behaviour."""
+"""The fast luma SSIM and MS-SSIM (`pictures/ssim.py`; the SSIM is the structure search's
+measure): the compiled kernels against a plain numpy reading of the module's formulas, and
+their behaviour."""
 
 from __future__ import annotations
 
@@ -85,12 +86,35 @@ def test_bad_shapes_and_empty_input_are_errors():
         ssim.ms_ssim_y(a, b[:, :8])
     with pytest.raises(ValueError, match="no frames"):
         ssim.mean_ms_ssim_y([], [])
+    with pytest.raises(ValueError, match="no frames"):
+        ssim.mean_ssim_y([], [])
+    with pytest.raises(ValueError, match="at least 8x8"):
+        ssim.ssim_y(a[:7], b[:7])
+
+
+@pytest.mark.parametrize("h,w", [(8, 8), (37, 53), (144, 176)])
+def test_single_scale_is_the_finest_scales_mean_l_cs(h, w):
+    a, b = frames(h, w)
+    y = lambda f: ((16829 * f[..., 0].astype(np.int64) + 33039 * f[..., 1].astype(np.int64)  # noqa: E731
+                    + 6416 * f[..., 2].astype(np.int64) + 32768) >> 16)
+    x, z = y(a), y(b)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    values = []
+    for i in range(0, h // 4 * 4 - 7, 4):
+        for j in range(0, w // 4 * 4 - 7, 4):
+            p, q = x[i:i + 8, j:j + 8], z[i:i + 8, j:j + 8]
+            mx, my = p.mean(), q.mean()
+            vx, vy, cxy = (p * p).mean() - mx * mx, (q * q).mean() - my * my, (p * q).mean() - mx * my
+            values.append((2 * mx * my + c1) * (2 * cxy + c2)
+                          / ((mx * mx + my * my + c1) * (vx + vy + c2)))
+    assert ssim.ssim_y(a, b) == pytest.approx(np.mean(values), abs=1e-12)
+    assert ssim.ssim_y(a, a) == 1.0
 
 
 def test_search_score_is_the_mean_in_db_and_psnr_below_8_pixels():
     a, b = frames(32, 40)
     a2, b2 = frames(32, 40, seed=1)
-    want = ssim.db((ssim.ms_ssim_y(b, a) + ssim.ms_ssim_y(b2, a2)) / 2)
+    want = ssim.db((ssim.ssim_y(b, a) + ssim.ssim_y(b2, a2)) / 2)
     assert stem_av1.score([b, b2], [a, a2]) == pytest.approx(want)
     tiny_a, tiny_b = a[:6], b[:6]
     from vidgen_codec import metrics

@@ -1,16 +1,12 @@
-"""A fast luma MS-SSIM: the structure search's measure (issue 30, part 2).
+"""A fast luma SSIM and MS-SSIM; the single-scale one is the structure search's measure
+(issue 30, part 2).
 
-MS-SSIM (Wang, Simoncelli, Bovik, "Multi-scale structural similarity for image quality
-assessment", 2003) over BT.601 luma, with the scales' exponents of that paper, computed the way
-x264 computes its SSIM: on 8x8 windows at a stride of 4, each the sum of 2x2 blocks of 4x4 sums,
-rather than on 11x11 Gaussian windows at every pixel. Each coarser scale is the 2x2 sum of the
-one before (kept as integers: the window sums are exact), so a 640x360 frame costs about 2 ms on
-one core, against about 30 ms for luma PSNR and MS-SSIM's Gaussian windows in torch.
-
-Why this measure: over 20 GOPs of the search's candidates (benchmarks/search_measure.py,
-benchmarks/RESULTS.md), luma PSNR picked ColorVideoVDP's best candidate in 8 and gave away
-0.10 JOD on average, RGB MS-SSIM 12 and 0.04. A frame scores `ms_ssim_y`; a clip the mean over
-its frames; the search compares `db` of that, -10 log10(1 - MS-SSIM), which orders the same.
+SSIM and MS-SSIM (Wang, Bovik, Sheikh, Simoncelli 2004; Wang, Simoncelli, Bovik, "Multi-scale
+structural similarity for image quality assessment", 2003, its scales' exponents) over BT.601
+luma, computed the way x264 computes its SSIM: on 8x8 windows at a stride of 4, each the sum of
+2x2 blocks of 4x4 sums, rather than on 11x11 Gaussian windows at every pixel. Each coarser scale
+is the 2x2 sum of the one before (kept as integers: the window sums are exact), so a 640x360
+frame costs about 1 ms on one core, against about 12 ms for luma PSNR (`metrics.psnr_y`).
 
     luma Y = (16829 R + 33039 G + 6416 B + 2^15) >> 16        (yuv420's, without its +16)
     scale 0: Y; scale k+1: 2x2 sums of scale k (sides floored to even)
@@ -18,9 +14,16 @@ its frames; the search compares `db` of that, -10 log10(1 - MS-SSIM), which orde
         mx = Sx / N, vx = Sxx / N - mx^2, cxy = Sxy / N - mx my   (in units of 4^k luma)
         l = (2 mx my + C1) / (mx^2 + my^2 + C1), cs = (2 cxy + C2) / (vx + vy + C2)
         with C1 = (0.01 * 255 * 4^k)^2, C2 = (0.03 * 255 * 4^k)^2
+    SSIM = mean (l cs) at scale 0
     MS-SSIM = prod_{k < M-1} max(mean cs_k, 0)^w_k * max(mean (l cs)_{M-1}, 0)^w_{M-1}
 M is 5, or fewer while the coarsest scale's short side would be under 8; the exponents are then
 renormalised to sum to 1. Frames are used as they are (no padding).
+
+Why single-scale SSIM: over 23 GOPs of the search's candidates scored by ColorVideoVDP
+(benchmarks/search_measure.py, benchmarks/RESULTS.md), choosing by luma PSNR gave away 0.073
+JOD on average against the best candidate, by this MS-SSIM 0.051, by this SSIM 0.036. MS-SSIM's
+coarse scales, two thirds of its weight, do not see how blurred a quarter-scale backbone of a
+176x144 clip is (44x36 pictures): it cost 0.69 JOD on the talking head at 0.0025 bpp.
 """
 
 from __future__ import annotations
@@ -70,6 +73,24 @@ def scale_terms(a: np.ndarray, b: np.ndarray) -> list[tuple[float, float]]:
         if k < m - 1:
             x, y = _down(x), _down(y)
     return out
+
+
+def ssim_y(a: np.ndarray, b: np.ndarray) -> float:
+    """Single-scale SSIM of two HxWx3 uint8 RGB frames' luma: the mean of l * cs over the
+    finest scale's 8x8 windows (the search's measure, `codecs/stem/av1.score`)."""
+    if a.shape != b.shape or a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"need two HxWx3 frames of one shape, got {a.shape} and {b.shape}")
+    scales(*a.shape[:2])  # the size check
+    x, y = _luma(np.ascontiguousarray(a)), _luma(np.ascontiguousarray(b))
+    return float(_windows(x, y, (0.01 * 255) ** 2, (0.03 * 255) ** 2)[0])
+
+
+def mean_ssim_y(rec, real) -> float:
+    """The mean over frames of `ssim_y` (two sequences of HxWx3 uint8 frames)."""
+    values = [ssim_y(r, o) for r, o in zip(rec, real, strict=True)]
+    if not values:
+        raise ValueError("no frames to compare")
+    return float(np.mean(values))
 
 
 def mean_ms_ssim_y(rec, real) -> float:

@@ -8,17 +8,17 @@
         the candidate's chunks are decoded by the real decoder, measured against the originals
     and synthesised GOPs (backbones every 2 .. 32 frames at scale 1, 2 or 4, nothing sent
     between them but one mode bit per interval: `_synth_candidates`, `decoder.synthesise_gop`)
-    keep the candidate with the best `score` (a fast luma MS-SSIM over the GOP, in dB) among
+    keep the candidate with the best `score` (a fast luma SSIM over the GOP, in dB) among
     those within the budget whose predictions did not fail (no frame > FAIL_DB below the mean
     of its backbones, in luma PSNR); B = 1 (every frame an AV1 frame, no motion frames) is
     always a candidate.
 
 The measure (issue 30, part 2): every candidate of 23 GOPs (tuning and held-out clips, 0.0025
 to 0.01 bpp) scored by ColorVideoVDP (`benchmarks/search_measure.py`, benchmarks/RESULTS.md):
-luma PSNR picked ColorVideoVDP's best candidate in 10 and gave away 0.073 JOD on average (rank
-correlation 0.83); the fast luma MS-SSIM of `pictures/ssim.py` 14, 0.051 (0.88), at a
-twelfth of luma PSNR's cost (0.06 s against 0.7 s for 60 frames of 640x360). It also chooses
-the upsampler (`_upsampled`) and is the gate's.
+luma PSNR picked ColorVideoVDP's best candidate in 10 and gave away 0.073 JOD on average; the
+fast luma SSIM of `pictures/ssim.py` (8x8 windows, one scale) 15 and 0.036, at a twelfth of
+luma PSNR's cost; its five-scale MS-SSIM 14 and 0.051, and 0.69 JOD lost on a held-out clip.
+It also chooses the upsampler (`_upsampled`) and is the gate's.
 
 A GOP is one BACKBONE_FRAME chunk (`stem_gop`: header, the AV1 units, the motion streams in
 decode order; bitstream_spec.md, stem). The encoder holds one GOP of frames, as uint8. Rate
@@ -557,13 +557,13 @@ def _lambda(recon: dict, originals) -> float:
 
 def score(rec: list[np.ndarray], real: list[np.ndarray]) -> float:
     """The structure search's, the upsampler choice's and the refinement gate's measure: the
-    fast luma MS-SSIM (`pictures.ssim`, 8x8 windows) of decoded frames against the originals
-    (uint8 RGB), averaged over the frames, as -10 log10(1 - MS-SSIM), capped at 99. Frames
-    with a side under 8 pixels, which it cannot measure, score their luma PSNR."""
+    fast luma SSIM (`pictures.ssim.ssim_y`, 8x8 windows) of decoded frames against the
+    originals (uint8 RGB), averaged over the frames, as -10 log10(1 - SSIM), capped at 99.
+    Frames with a side under 8 pixels, which it cannot measure, score their luma PSNR."""
     h, w = real[0].shape[:2]
     if min(h, w) < ssim.WINDOW:
         return min(metrics.psnr_y(np.stack(rec), np.stack(real)), 99.0)
-    return ssim.db(ssim.mean_ms_ssim_y(rec, real))
+    return ssim.db(ssim.mean_ssim_y(rec, real))
 
 
 def _failed(rec, real, pos) -> bool:
