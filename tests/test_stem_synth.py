@@ -215,3 +215,26 @@ def test_fuzzed_synthesised_gop_chunks_parse_or_raise_format_errors(stream, at, 
     except FormatError:
         return
     assert len(frames) == h.frames and len(h.modes) == (h.gaps() if h.synth else 0)
+
+
+def test_gate_keeps_the_whole_budget_coding_when_the_smaller_one_is_not_refined(monkeypatch):
+    """The first refined GOP is coded again without the REFINE chunk's bytes; when the gate
+    then refines nothing, the file drops that chunk, so the coding at the whole budget stays
+    (not the smaller one, which left a file under its target)."""
+    from types import SimpleNamespace
+
+    from vidgen_codec.codecs.stem import av1
+
+    chosen = av1._Candidate(8, 2, 40.0, None, 400, 10.0, False, synth=True)
+    smaller = av1._Candidate(8, 2, 45.0, None, 330, 9.0, False, synth=True)
+    masks = iter([1, 0])
+    monkeypatch.setattr(av1, "_gate", lambda codec, st, c, t0, o: av1.replace(
+        c, refine_mask=next(masks)))
+    monkeypatch.setattr(av1, "_synth_candidate", lambda *a, **k: smaller)
+    monkeypatch.setattr(av1, "_upsampled", lambda st, c, o: c)
+    st = SimpleNamespace(refine_bytes=70, refined=False)
+    got = av1._gated(None, st, chosen, [(0, None)], [], 400.0, {}, av1._Ledger())
+    assert got is chosen and got.refine_mask == 0 and got.bytes == 400
+    masks = iter([1, 1])  # refined after all: the smaller coding, refined, is kept
+    got = av1._gated(None, st, chosen, [(0, None)], [], 400.0, {}, av1._Ledger())
+    assert got.bytes == 330 and got.refine_mask == 1

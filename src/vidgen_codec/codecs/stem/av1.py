@@ -178,6 +178,7 @@ def _code_gop(codec, st: Av1EncoderState):
 
 def _gated(codec, st, best, frames, originals, budget, flows, ledger):
     """The chosen candidate with the gate's refine mask (`_gate`)."""
+    chosen = best  # refine mask 0
     best = _gate(codec, st, best, frames[0][0], originals)
     if budget is not None and st.refine_bytes and not st.refined and best.refine_mask:
         # the first refined GOP keeps the file's REFINE chunk, which the budgets did not
@@ -189,6 +190,11 @@ def _gated(codec, st, best, frames, originals, budget, flows, ledger):
                  _candidate(codec, st, frames, originals, best.interval, best.scale,
                             budget - st.refine_bytes, flows, ledger))
         best = _gate(codec, st, _upsampled(st, again, originals), frames[0][0], originals)
+        if not best.refine_mask:
+            # the smaller coding gained nothing from the refiner: the file drops its REFINE
+            # chunk, so the coding at the whole budget is the one to keep (keeping the smaller
+            # one left the talking head at 0.0025 bpp 13 % under its target)
+            best = chosen
     return best
 
 
