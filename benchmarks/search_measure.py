@@ -8,7 +8,7 @@ Each clip is encoded with the full search (`--speed veryslow` at SVT-AV1 preset 
 refiner), and every candidate structure of every GOP the search scores (every frame AV1,
 backbones with sent motion, synthesised GOPs at each interval and scale) is decoded by the real
 decoder and measured twice: by the search's own measure (`codecs/stem/av1.score`: luma PSNR
-over the GOP until 2026-12-07, a fast luma MS-SSIM since; the runs record it as "score", older
+over the GOP until 2026-12-07, a fast luma SSIM since; the runs record it as "score", older
 ones as "psnr_y") and by ColorVideoVDP (JOD, over the GOP's frames). Per GOP it prints
 the candidates within the budget, the Spearman rank correlation of the two measures over them,
 whether the search's pick is ColorVideoVDP's best, and the JOD the pick gives away against that
@@ -136,7 +136,8 @@ def _luma_pooled(x: np.ndarray, k: int) -> np.ndarray:
 def proxies(real: np.ndarray, dec: np.ndarray, fast: bool = False) -> dict:
     """Cheap measures that might stand in for ColorVideoVDP in the search: luma PSNR of
     2x2- and 4x4-pooled frames (coarser detail), the worst frame's luma PSNR, MS-SSIM (RGB,
-    Gaussian windows; left out when `fast`) and the fast luma MS-SSIM (`pictures.ssim`)."""
+    Gaussian windows; left out when `fast`), and the fast luma MS-SSIM and SSIM
+    (`pictures.ssim`; the latter is the shipped search's)."""
     out = {"psnr_y": round(float(metrics.psnr_y(dec, real)), 4)}
     for k in (2, 4):
         mse = np.mean((_luma_pooled(real, k) - _luma_pooled(dec, k)) ** 2)
@@ -145,11 +146,13 @@ def proxies(real: np.ndarray, dec: np.ndarray, fast: bool = False) -> dict:
     out["psnr_y_min"] = round(float(min(per)), 4)
     if not fast:
         out["msssim"] = round(float(metrics.ms_ssim(dec, real)), 5)
-    out["msssim_y_fast"] = round(ssim.db(ssim.mean_ms_ssim_y(dec, real)), 4)
-    out["ssim_y_fast"] = round(ssim.db(ssim.mean_ssim_y(dec, real)), 4)
+    per_frame = [ssim.scale_terms(d, r) for d, r in zip(dec, real)]  # the windows, once
+    out["msssim_y_fast"] = round(ssim.db(np.mean([ssim.ms_ssim_from_terms(t)
+                                                  for t in per_frame])), 4)
+    out["ssim_y_fast"] = round(ssim.db(np.mean([t[0][0] for t in per_frame])), 4)
     # per scale, the frames' mean (l cs, cs): to try other scale weightings offline
-    terms = np.mean([ssim.scale_terms(d, r) for d, r in zip(dec, real)], axis=0)
-    out["ssim_scales"] = [[round(float(v), 6) for v in t] for t in terms]
+    out["ssim_scales"] = [[round(float(v), 6) for v in t]
+                          for t in np.mean(per_frame, axis=0)]
     return out
 
 

@@ -11,12 +11,13 @@ from vidgen_codec.codecs.stem import av1 as stem_av1
 from vidgen_codec.pictures import ssim
 
 
+def luma(rgb):
+    r, g, bl = (rgb[..., i].astype(np.int64) for i in range(3))
+    return (16829 * r + 33039 * g + 6416 * bl + 32768) >> 16
+
+
 def reference(a: np.ndarray, b: np.ndarray) -> float:
     """The module docstring's definition, window by window, in plain numpy."""
-    def luma(rgb):
-        r, g, bl = (rgb[..., i].astype(np.int64) for i in range(3))
-        return (16829 * r + 33039 * g + 6416 * bl + 32768) >> 16
-
     def down(x):
         h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
         x = x[:h, :w]
@@ -95,9 +96,7 @@ def test_bad_shapes_and_empty_input_are_errors():
 @pytest.mark.parametrize("h,w", [(8, 8), (37, 53), (144, 176)])
 def test_single_scale_is_the_finest_scales_mean_l_cs(h, w):
     a, b = frames(h, w)
-    y = lambda f: ((16829 * f[..., 0].astype(np.int64) + 33039 * f[..., 1].astype(np.int64)  # noqa: E731
-                    + 6416 * f[..., 2].astype(np.int64) + 32768) >> 16)
-    x, z = y(a), y(b)
+    x, z = luma(a), luma(b)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     values = []
     for i in range(0, h // 4 * 4 - 7, 4):

@@ -35,36 +35,26 @@ import numpy as np
 from ..jit import njit
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, scales fine to coarse
-WINDOW, STRIDE = 8, 4
+WINDOW = 8  # window side; the stride (4) and the block sums are the kernels'
 
 
 def scales(height: int, width: int) -> int:
     """How many scales a frame of this size gets (at least 1; frames under 8 px have none)."""
     side = min(height, width)
     if side < WINDOW:
-        raise ValueError(f"MS-SSIM needs frames of at least {WINDOW}x{WINDOW}, got {width}x{height}")
+        raise ValueError(f"SSIM needs frames of at least {WINDOW}x{WINDOW}, got {width}x{height}")
     m = 1
     while m < len(WEIGHTS) and side >> m >= WINDOW:
         m += 1
     return m
 
 
-def ms_ssim_y(a: np.ndarray, b: np.ndarray) -> float:
-    """MS-SSIM of two HxWx3 uint8 RGB frames' luma, in [0, 1] (1.0 when they are equal)."""
-    parts = scale_terms(a, b)
-    m = len(parts)
-    w = np.array(WEIGHTS[:m]) / sum(WEIGHTS[:m])
-    out = 1.0
-    for k, (lcs, cs) in enumerate(parts):
-        out *= max(lcs if k == m - 1 else cs, 0.0) ** w[k]
-    return float(out)
-
-
-def scale_terms(a: np.ndarray, b: np.ndarray) -> list[tuple[float, float]]:
-    """(mean of l * cs, mean of cs) over the windows of each scale, fine to coarse."""
+def scale_terms(a: np.ndarray, b: np.ndarray, m: int | None = None) -> list[tuple[float, float]]:
+    """(mean of l * cs, mean of cs) over the windows of each scale, fine to coarse: all the
+    frame's scales (`scales`), or the first m."""
     if a.shape != b.shape or a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"need two HxWx3 frames of one shape, got {a.shape} and {b.shape}")
-    m = scales(*a.shape[:2])
+    m = min(scales(*a.shape[:2]), m or len(WEIGHTS))
     x, y = _luma(np.ascontiguousarray(a)), _luma(np.ascontiguousarray(b))
     out = []
     for k in range(m):
@@ -75,34 +65,46 @@ def scale_terms(a: np.ndarray, b: np.ndarray) -> list[tuple[float, float]]:
     return out
 
 
+def ms_ssim_from_terms(terms: list[tuple[float, float]]) -> float:
+    """MS-SSIM from one frame's `scale_terms` (all its scales), in [0, 1]."""
+    m = len(terms)
+    w = np.array(WEIGHTS[:m]) / sum(WEIGHTS[:m])
+    out = 1.0
+    for k, (lcs, cs) in enumerate(terms):
+        out *= max(lcs if k == m - 1 else cs, 0.0) ** w[k]
+    return float(out)
+
+
+def ms_ssim_y(a: np.ndarray, b: np.ndarray) -> float:
+    """MS-SSIM of two HxWx3 uint8 RGB frames' luma, in [0, 1] (1.0 when they are equal)."""
+    return ms_ssim_from_terms(scale_terms(a, b))
+
+
 def ssim_y(a: np.ndarray, b: np.ndarray) -> float:
     """Single-scale SSIM of two HxWx3 uint8 RGB frames' luma: the mean of l * cs over the
     finest scale's 8x8 windows (the search's measure, `codecs/stem/av1.score`)."""
-    if a.shape != b.shape or a.ndim != 3 or a.shape[2] != 3:
-        raise ValueError(f"need two HxWx3 frames of one shape, got {a.shape} and {b.shape}")
-    scales(*a.shape[:2])  # the size check
-    x, y = _luma(np.ascontiguousarray(a)), _luma(np.ascontiguousarray(b))
-    return float(_windows(x, y, (0.01 * 255) ** 2, (0.03 * 255) ** 2)[0])
+    return float(scale_terms(a, b, 1)[0][0])
 
 
 def mean_ssim_y(rec, real) -> float:
     """The mean over frames of `ssim_y` (two sequences of HxWx3 uint8 frames)."""
-    values = [ssim_y(r, o) for r, o in zip(rec, real, strict=True)]
-    if not values:
-        raise ValueError("no frames to compare")
-    return float(np.mean(values))
+    return _mean(ssim_y, rec, real)
 
 
 def mean_ms_ssim_y(rec, real) -> float:
     """The mean over frames of `ms_ssim_y` (two sequences of HxWx3 uint8 frames)."""
-    values = [ms_ssim_y(r, o) for r, o in zip(rec, real, strict=True)]
+    return _mean(ms_ssim_y, rec, real)
+
+
+def _mean(measure, rec, real) -> float:
+    values = [measure(r, o) for r, o in zip(rec, real, strict=True)]
     if not values:
         raise ValueError("no frames to compare")
     return float(np.mean(values))
 
 
 def db(value: float, cap: float = 99.0) -> float:
-    """-10 log10(1 - value), capped: MS-SSIM on a scale that reads like PSNR."""
+    """-10 log10(1 - value), capped: (MS-)SSIM on a scale that reads like PSNR."""
     return cap if value >= 1.0 else min(-10.0 * math.log10(1.0 - value), cap)
 
 
