@@ -135,8 +135,9 @@ def test_synthesised_gop_layout_round_trips_and_refuses_malformed_modes():
     back_head, back = unpack_gop(gop)
     assert back_head == head
     assert [p.frame_type for p in back] == [0, 1, 2, 2, 2, 1, 2, 2, 2]  # decode order
-    for bad_modes in (b"", b"\x01\x00", b"\x05"):  # too short, too long, a bit past the count
-        with pytest.raises(FormatError, match="mode bits"):
+    for bad_modes, why in ((b"", "mode bits"), (b"\x05", "mode bits"),  # short, a bit past
+                           (b"\x01\x00", "")):  # a byte more: a block maps section, cut short
+        with pytest.raises(FormatError, match=why):
             unpack_gop(FramePayload(0, FrameType.I, 0, [gop.streams[0], gop.streams[1],
                                                          bad_modes]))
     for byte0 in (0x02, 0x03, 0x10, 0x80):  # quarter scale without SYNTH, scale 8, unknown bits
@@ -159,14 +160,17 @@ def synth_file(tmp_path_factory):
 def test_quarter_scale_encodes_a_synthesised_gop_that_decodes_bit_exactly(synth_file):
     d, clip, out = synth_file
     info = describe(str(out))
+    maps = info["av1_gops"][0]["block_maps"]  # the encoder's call, either way a valid file
     assert info["av1_gops"] == [{"interval": 4, "scale": 4, "synthesised": True,
-                                 "upsampler": "lanczos", "gops": 1}]
+                                 "upsampler": "lanczos", "block_maps": maps,
+                                 "block_map_bytes": info["av1_gops"][0]["block_map_bytes"],
+                                 "gops": 1}]
     assert info["frame_types"] == "IMMMPMMMPMMMP"
     with ContainerReader(str(out)) as rd:
         chunk = next(c for c in rd.iter_frames())
     head, _ = unpack_gop(chunk.payload)
     assert head.synth and head.lanczos and len(head.modes) == 3
-    assert len(chunk.payload.streams[2]) == 1  # three intervals' modes: one byte
+    assert len(chunk.payload.streams[2]) == 1 + len(head.maps)  # three modes: one byte
     digests = []
     threads = torch.get_num_threads()
     try:
@@ -232,6 +236,7 @@ def test_gate_keeps_the_whole_budget_coding_when_the_smaller_one_is_not_refined(
         c, refine_mask=next(masks)))
     monkeypatch.setattr(av1, "_synth_candidate", lambda *a, **k: smaller)
     monkeypatch.setattr(av1, "_upsampled", lambda st, c, o: c)
+    monkeypatch.setattr(av1, "_mapped", lambda codec, st, c, *a: c)
     st = SimpleNamespace(refine_bytes=70, refined=False)
     got = av1._gated(None, st, chosen, [(0, None)], [], 400.0, {}, av1._Ledger())
     assert got is chosen and got.refine_mask == 0 and got.bytes == 400

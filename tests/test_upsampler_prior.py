@@ -137,3 +137,31 @@ def test_no_prior_keeps_lanczos_and_the_same_av1_units(prior_files):
         pa, pb = next(a.iter_frames()).payload, next(b.iter_frames()).payload
     assert pa.streams[1] == pb.streams[1]  # the prior changes the upsampling, not the units
     assert len(pb.streams[0]) == len(pa.streams[0]) + PRIOR_TAG
+
+
+@needs_prior
+def test_the_priors_do_not_change_the_searched_structure(tmp_path, monkeypatch):
+    """The search chooses the structure on Lanczos alone; a prior then replaces only the chosen
+    structure's upsampler, so the file with priors has the AV1 units of the file without."""
+    clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(64, 48, 12), Fraction(25))
+    kw = dict(bpp=0.01, refine=False, progress=False, speed="slow", backbone_scale=2)
+    api.encode(clip, str(tmp_path / "l.vgc"), prior=False, **kw)
+    tried = []
+    upsampled = stem_av1._upsampled
+
+    def lanczos_hopeless(st, best, originals):
+        tried.append((best.interval, best.scale, best.synth))
+        return upsampled(st, replace(best, score=-1.0), originals)
+
+    monkeypatch.setattr(stem_av1, "_upsampled", lanczos_hopeless)
+    api.encode(clip, str(tmp_path / "p.vgc"), **kw)
+    assert len(tried) == 1  # the chosen candidate alone, not one a scale before the choice
+    lanczos, prior = (describe(str(tmp_path / n))["av1_gops"] for n in ("l.vgc", "p.vgc"))
+    assert [(g["interval"], g["scale"]) for g in lanczos] == [(g["interval"], g["scale"])
+                                                              for g in prior]
+    with ContainerReader(str(tmp_path / "l.vgc")) as a, \
+            ContainerReader(str(tmp_path / "p.vgc")) as b:
+        pa, pb = next(a.iter_frames()).payload, next(b.iter_frames()).payload
+    assert pa.streams[1:] == pb.streams[1:]
+    if tried[0][1] > 1 and tried[0][2]:  # a reduced-scale synthesised GOP: a prior is named
+        assert prior[0]["upsampler"] in PRIORS.values()

@@ -137,12 +137,16 @@ def _frame_entries(fc, backbone: str | None) -> tuple[list[dict], GopHeader | No
 def _gop_structures(gops: list[GopHeader]) -> list[dict] | None:
     """What the av1 encoder chose per GOP (the SEQUENCE_HEADER's gop_size and
     backbone_interval are the plan's, informative): counts of (interval, scale, synthesised,
-    upsampler)."""
-    gops = Counter((g.interval, g.scale, g.synth, _upsampler(g)) for g in gops)
+    upsampler, block mode maps sent), and the maps' bytes."""
+    maps = Counter()
+    for g in gops:
+        maps[(g.interval, g.scale, g.synth, _upsampler(g), bool(g.maps))] += len(g.maps)
+    gops = Counter((g.interval, g.scale, g.synth, _upsampler(g), bool(g.maps)) for g in gops)
     if not gops:
         return None
-    return [{"interval": b, "scale": s, "synthesised": y, "upsampler": u, "gops": n}
-            for (b, s, y, u), n in sorted(gops.items())]
+    return [{"interval": b, "scale": s, "synthesised": y, "upsampler": u, "block_maps": m,
+             "block_map_bytes": maps[(b, s, y, u, m)], "gops": n}
+            for (b, s, y, u, m), n in sorted(gops.items())]
 
 
 def _upsampler(g: GopHeader) -> str | None:
@@ -194,6 +198,7 @@ def format_text(d: dict, *, per_frame: bool = False) -> str:
             f"{g['interval']} at {_SCALE_NAMES[g['scale']]} scale"
             + (f" (upsampled by {g['upsampler']})" if g["upsampler"] else "")
             + (", frames between backbones synthesised" if g["synthesised"] else "")
+            + (f", block mode maps ({g['block_map_bytes']} bytes)" if g["block_maps"] else "")
             for g in d["av1_gops"]))
     q = d.get("av1_qindex")
     if q:

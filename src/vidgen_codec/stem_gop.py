@@ -6,7 +6,8 @@ these.
     GOP chunk     one BACKBONE_FRAME (type I) per GOP, 3 streams: [GopHeader, the AV1 units
                   concatenated, the motion streams packed: per backbone interval the P
                   backbone's field (if motion frames follow), then each M frame's 3 streams]
-                  or, in a synthesised GOP, [GopHeader, AV1 units, one mode bit per interval]
+                  or, in a synthesised GOP, [GopHeader, AV1 units, one mode bit per interval
+                  (and the block mode maps, when sent)]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, replace
 from .bitstream import FramePayload, decode_uvarint, encode_uvarint
 from .bitstream.ids import FrameType
 from .errors import FormatError
+from .motion import block_modes
 from .pictures.av1 import Av1Settings
 from .pictures.av1_headers import OBU_TEMPORAL_DELIMITER, obus, shown_qindex
 
@@ -73,7 +75,9 @@ class GopHeader:
     stream 2) from the two backbones around them (`motion.bilateral`). `lanczos`: reduced-scale
     backbones are upsampled by `pictures.lanczos` instead of the (9, 3, 3, 1) rule. `prior`
     (a key of PRIORS, 0: none): by that pretrained network instead (each 2x step), whose
-    weights' SHA-256 starts with `prior_tag`."""
+    weights' SHA-256 starts with `prior_tag`. `maps`: empty, or the block mode maps section
+    that follows the mode bits in stream 2 (`motion.block_modes`: per block of each interval,
+    the rebuild it takes)."""
 
     scale: int
     frames: int
@@ -84,6 +88,7 @@ class GopHeader:
     modes: tuple[int, ...] = ()
     prior: int = 0
     prior_tag: bytes = b""
+    maps: bytes = b""
 
     def positions(self) -> list[int]:
         if self.frames == 1:
@@ -115,10 +120,16 @@ def pack_modes(modes: tuple[int, ...]) -> bytes:
     return bytes(out)
 
 
-def _unpack_modes(data: bytes, count: int, chunk) -> tuple[int, ...]:
-    if len(data) != (count + 7) // 8 or (count % 8 and data[-1] >> (count % 8)):
+def _unpack_modes(data: bytes, count: int, chunk) -> tuple[tuple[int, ...], bytes]:
+    """(mode bits, the block mode maps section after them, checked as far as it can be
+    without the frame size: `block_modes.parse_header`)."""
+    size = (count + 7) // 8
+    if len(data) < size or (count % 8 and data[size - 1] >> (count % 8)):
         raise FormatError("av1 GOP chunk: synthesised GOP's mode bits malformed", chunk=chunk)
-    return tuple((data[k >> 3] >> (k & 7)) & 1 for k in range(count))
+    maps = bytes(data[size:])
+    if maps:
+        block_modes.parse_header(maps, count, chunk=chunk)
+    return tuple((data[k >> 3] >> (k & 7)) & 1 for k in range(count)), maps
 
 
 def pack_gop(t0: int, head: GopHeader, payloads: list[FramePayload]) -> FramePayload:
@@ -126,13 +137,13 @@ def pack_gop(t0: int, head: GopHeader, payloads: list[FramePayload]) -> FramePay
     P: [motion field,] unit, M: three motion streams): [header, every AV1 unit concatenated
     (each starts with its temporal delimiter OBU), every motion stream packed in decode order
     (`pack_motion`)]. A synthesised GOP's M payloads carry nothing: stream 2 is its header's
-    mode bits (`pack_modes`)."""
+    mode bits (`pack_modes`), then its block mode maps when it has them."""
     units = [p.streams[-1] for p in payloads if p.frame_type != FrameType.M]
     if head.synth:
         if len(head.modes) != head.gaps():
             raise ValueError("a synthesised GOP needs one mode per interval")
         return FramePayload(t0, FrameType.I, 0, [head.pack(), b"".join(units),
-                                                 pack_modes(head.modes)])
+                                                 pack_modes(head.modes) + head.maps])
     units = [p.streams[-1] for p in payloads if p.frame_type != FrameType.M]
     items = []
     for p in payloads:
@@ -174,7 +185,8 @@ def unpack_gop(payload: FramePayload, *, chunk=None) -> tuple[GopHeader, list[Fr
                           f"{len(pos)} backbones", chunk=chunk)
     frames = [FramePayload(t0, FrameType.I, 0, units[:1])]
     if head.synth:
-        head = replace(head, modes=_unpack_modes(streams[2], head.gaps(), chunk))
+        modes, maps = _unpack_modes(streams[2], head.gaps(), chunk)
+        head = replace(head, modes=modes, maps=maps)
         for j, (a, b) in enumerate(zip(pos, pos[1:])):
             frames.append(FramePayload(t0 + b, FrameType.P, 0, [units[j + 1]]))
             frames += [FramePayload(t0 + i, FrameType.M, 0, []) for i in range(a + 1, b)]

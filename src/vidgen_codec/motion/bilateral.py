@@ -206,3 +206,73 @@ def blend(b0: np.ndarray, b1: np.ndarray, m: int, n: int) -> np.ndarray:
     """Frame m between b0 and b1 without motion: ((n - m) b0 + m b1 + n // 2) // n."""
     return (((n - m) * b0.astype(np.int32) + m * b1.astype(np.int32) + (n >> 1)) // n
             ).astype(np.uint8)
+
+
+# -- per-block modes (`block_modes`: BLEND 0, MOTION 1, EARLIER 2, LATER 3) -----------------
+def rebuild_blocks(b0: np.ndarray, b1: np.ndarray, s: np.ndarray | None, m: int, n: int,
+                   modes: np.ndarray, block: int) -> np.ndarray:
+    """Frame m between b0 and b1 with each block x block block rebuilt by its mode (modes:
+    (hb, wb) uint8): BLEND as `blend`, MOTION as `interpolate`, EARLIER / LATER the bilinear
+    sample of b0 / b1 alone along the field `s` (None only when every block blends)."""
+    out = np.empty_like(b0)
+    if s is None:
+        if modes.any():
+            raise ValueError("blocks other than BLEND need the motion field")
+        s = np.zeros((2,) + b0.shape[:2], np.int64)
+    o0, o1 = offsets(s, m, n)
+    _interp_blocks(b0, b1, o0, o1, m, n, modes, block, out)
+    return out
+
+
+@njit
+def _interp_blocks(b0, b1, o0, o1, m, n, modes, block, out):
+    h, w = out.shape[0], out.shape[1]
+    half = n >> 1
+    for y in range(h):
+        for x in range(w):
+            mode = modes[y // block, x // block]
+            if mode == 0:
+                for c in range(3):
+                    out[y, x, c] = ((n - m) * np.int64(b0[y, x, c]) + m * np.int64(b1[y, x, c])
+                                    + half) // n
+                continue
+            v0 = _sample(b0, y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], h, w)
+            v1 = _sample(b1, y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], h, w)
+            for c in range(3):
+                if mode == 1:
+                    out[y, x, c] = ((n - m) * v0[c] + m * v1[c] + half) // n
+                elif mode == 2:
+                    out[y, x, c] = v0[c]
+                else:
+                    out[y, x, c] = v1[c]
+
+
+def block_errors(b0: np.ndarray, b1: np.ndarray, s: np.ndarray, m: int, n: int,
+                 real: np.ndarray, block: int, out: np.ndarray) -> None:
+    """Add to out (4, hb, wb) int64 the squared RGB error against `real` (h x w x 3, h and w
+    at most the frames') of frame m rebuilt by each mode, per block, in one pass (the
+    encoder's map choice)."""
+    o0, o1 = offsets(s, m, n)
+    _errors(b0, b1, o0, o1, m, n, real, block, out)
+
+
+@njit
+def _errors(b0, b1, o0, o1, m, n, real, block, out):
+    hp, wp = b0.shape[0], b0.shape[1]
+    h, w = real.shape[0], real.shape[1]
+    half = n >> 1
+    for y in range(h):
+        for x in range(w):
+            v0 = _sample(b0, y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], hp, wp)
+            v1 = _sample(b1, y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], hp, wp)
+            i, j = y // block, x // block
+            for c in range(3):
+                r = np.int64(real[y, x, c])
+                e0 = ((n - m) * np.int64(b0[y, x, c]) + m * np.int64(b1[y, x, c]) + half) // n - r
+                e1 = ((n - m) * v0[c] + m * v1[c] + half) // n - r
+                e2 = v0[c] - r
+                e3 = v1[c] - r
+                out[0, i, j] += e0 * e0
+                out[1, i, j] += e1 * e1
+                out[2, i, j] += e2 * e2
+                out[3, i, j] += e3 * e3

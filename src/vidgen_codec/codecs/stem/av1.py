@@ -7,7 +7,8 @@
         frames between backbones: motion only (the learned path's MV coder, encoder.py)
         the candidate's chunks are decoded by the real decoder, measured against the originals
     and synthesised GOPs (backbones every 2 .. 32 frames at scale 1, 2 or 4, nothing sent
-    between them but one mode bit per interval: `_synth_candidates`, `decoder.synthesise_gop`)
+    between them but one mode bit per interval: `_synth_candidates`, `decoder.synthesise_gop`;
+    the chosen one may add block mode maps where they pay: `_mapped`)
     keep the candidate with the best `score` (a fast luma SSIM over the GOP, in dB) among
     those within the budget whose predictions did not fail (no frame > FAIL_DB below the mean
     of its backbones, in luma PSNR); B = 1 (every frame an AV1 frame, no motion frames) is
@@ -48,6 +49,7 @@ from ...pictures.yuv420 import rgb_to_yuv420
 from ...pictures.fit import (BUDGET_SLACK, NEAR, choose_within_budget, fit_from_guess,
                              fit_to_budget)
 from . import backbone as bb
+from . import block_maps
 from . import decoder as sd
 from . import encoder as se
 from . import motion as sm
@@ -160,8 +162,12 @@ def _code_gop(codec, st: Av1EncoderState):
                     results.append(_candidate(codec, st, frames, originals, b, s, budget,
                                               flows, ledger))
         results += _synth_candidates(codec, st, frames, originals, budget, ledger)
-        best = _choose(_with_priors(st, results, budget, originals), budget)
-        best = _upsampled(st, best, originals)  # when no candidate of its scale fitted
+        # the structure is chosen on Lanczos alone; a prior may then only replace the chosen
+        # structure's upsampler, so a file with priors has the structure and bytes of one
+        # without (issue 33: a prior's candidate chosen across structures lost 0.53 JOD on
+        # the talking head at 0.0025 bpp)
+        best = _upsampled(st, _choose(results, budget), originals)
+        best = _mapped(codec, st, best, frames, originals, budget, ledger)
         if gate:
             best = _gated(codec, st, best, frames, originals, budget, flows, ledger)
     chunks = [CodedChunk(ChunkType.BACKBONE_FRAME, best.payload, gop_start=True)]
@@ -189,7 +195,11 @@ def _gated(codec, st, best, frames, originals, budget, flows, ledger):
                                   budget - st.refine_bytes, ledger) if best.synth else
                  _candidate(codec, st, frames, originals, best.interval, best.scale,
                             budget - st.refine_bytes, flows, ledger))
-        best = _gate(codec, st, _upsampled(st, again, originals), frames[0][0], originals)
+        again = _upsampled(st, again, originals)
+        if again.synth:
+            again = _mapped(codec, st, again, frames, originals, budget - st.refine_bytes,
+                            ledger)
+        best = _gate(codec, st, again, frames[0][0], originals)
         if not best.refine_mask:
             # the smaller coding gained nothing from the refiner: the file drops its REFINE
             # chunk, so the coding at the whole budget is the one to keep (keeping the smaller
@@ -452,22 +462,6 @@ def _rebuild(st, backs: list, pos: list[int], originals) -> tuple[tuple[int, ...
     return tuple(modes), rec
 
 
-def _with_priors(st, results: list[_Candidate], budget, originals) -> list[_Candidate]:
-    """The candidates, with the best-scoring synthesised one within the budget at each reduced
-    scale rebuilt by its best upsampler (`_upsampled`), so that the choice between scales sees
-    what a prior gives. One candidate a scale: each prior costs a pass over its backbones."""
-    if not st.priors:
-        return results
-    out = list(results)
-    for s in SYNTH_SCALES[1:]:
-        fit = [i for i, c in enumerate(out) if c.synth and c.scale == s
-               and (budget is None or c.bytes <= BUDGET_SLACK * budget)]
-        if fit:
-            i = max(fit, key=lambda i: out[i].score)
-            out[i] = _upsampled(st, out[i], originals)
-    return out
-
-
 def _upsampled(st, best: _Candidate, originals) -> _Candidate:
     """A synthesised reduced-scale candidate rebuilt with each pretrained upsampler the state
     tries (issue 33): the one whose GOP scores best by the search's measure, where it beats
@@ -494,6 +488,47 @@ def _upsampled(st, best: _Candidate, originals) -> _Candidate:
                                               modes=modes), parts)
             best = replace(best, payload=payload, bytes=chunk_bytes(payload), score=got)
     return best
+
+
+def _mapped(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _Candidate:
+    """A synthesised candidate with block mode maps (`block_maps`, issue 30 part 1) where
+    they score better by the search's measure. The maps are chosen on its backbones; when the
+    GOP would then be over its budget, the structure is coded again with the maps' bytes taken
+    from the budget (its upsampler chosen again), and the maps chosen anew on those backbones."""
+    if not (st.speed.maps and best.synth):
+        return best
+    got = _with_maps(st, best, originals)
+    if got is not None and budget is not None and got.bytes > BUDGET_SLACK * budget:
+        room = budget - (got.bytes - best.bytes)
+        got = None
+        if room > budget / 2:  # maps worth half the budget never pay
+            again = _synth_candidate(codec, st, frames, originals, best.interval, best.scale,
+                                     room, ledger)
+            got = _with_maps(st, _upsampled(st, again, originals), originals)
+            if got is not None and got.bytes > BUDGET_SLACK * budget:
+                got = None
+    log.debug("GOP at %d: maps %s", frames[0][0],
+              None if got is None else (got.bytes, round(got.score, 3), round(best.score, 3)))
+    return got if got is not None and got.score > best.score else best
+
+
+def _with_maps(st, c: _Candidate, originals) -> _Candidate | None:
+    """The candidate with the block mode maps `block_maps.choose` makes for its decoded
+    backbones, scored; None when no block would leave its interval's mode."""
+    head, parts = bb.unpack_gop(c.payload)
+    units = [p.streams[-1] for p in parts if p.frame_type != FrameType.M]
+    hp, wp = originals[0].shape[:2]
+    prior = next((m for pid, m, _ in st.priors if pid == head.prior), None)
+    backs = bb.backbone_pictures(units, head.scale, st, hp, wp, head.lanczos, prior)
+    h, w = st.height, st.width
+    sym = block_maps.choose(backs, head.positions(), head.modes, originals, h, w, c.bytes)
+    if sym is None:
+        return None
+    head = replace(head, maps=block_maps.section(sym))
+    payload = bb.pack_gop(c.payload.frame_index, head, parts)
+    real = [o[:h, :w] for o in originals]
+    return replace(c, payload=payload, bytes=chunk_bytes(payload),
+                   score=score(block_maps.rebuilt(head, backs, h, w), real))
 
 
 SLOWER_FROM = 4  # backbone interval from which a synthesised GOP codes at a slower preset

@@ -7,7 +7,8 @@
                            becomes b0
     av1 GOP (one chunk) -> its backbones through dav1d, and between them either the M frames
                            above or, in a synthesised GOP, frames rebuilt from the two
-                           backbones around them (`synthesise_gop`, `motion.bilateral`)
+                           backbones around them (`synthesise_gop`, `motion.bilateral`),
+                           block by block where the GOP sends block mode maps
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from dataclasses import dataclass, replace
 import torch
 
 from ...bitstream import FramePayload
-from ...bitstream.ids import FrameType
+from ...bitstream.ids import EntropyCoderId, FrameType
+from ...entropy.select import get_backend
 from ...errors import FormatError
 from ...frames import to_tensor
-from ...motion import bilateral
+from ...motion import bilateral, block_modes
 from ...motion.mv_coding import decode_field, decode_modes, peek_format
 from . import motion as sm
 from ..intra import Q_STEP
@@ -83,7 +85,8 @@ def _decode_gop_av1(codec, st, payload, hp, wp, chunk):
                              decoder_prior(head))
     if head.synth:
         out = synthesise_gop(head, t, [av1.picture(fp.streams[0], hp, wp, chunk=chunk)
-                                       for fp in frames if fp.frame_type != FrameType.M])
+                                       for fp in frames if fp.frame_type != FrameType.M],
+                             chunk=chunk)
         return out, replace(st, t0=out[-1][0], b0=out[-1][1], next_t=out[-1][0] + 1,
                             prev_field=None)
     b = av1.decode(frames[0].streams[0], hp, wp, chunk=chunk)
@@ -98,29 +101,46 @@ def _decode_gop_av1(codec, st, payload, hp, wp, chunk):
     return out, replace(st, av1=None)
 
 
-def synthesise_gop(head, t0: int, pics: list) -> list:
+def synthesise_gop(head, t0: int, pics: list, *, chunk=None) -> list:
     """A synthesised GOP's frames [(t, (1,3,hp,wp) frame)] in display order from its decoded
-    backbones (hp x wp x 3 uint8): each interval's frames between them by `head.modes`
-    (bitstream_spec.md, stem, "Synthesised frames")."""
+    backbones (hp x wp x 3 uint8): each interval's frames between them by `head.modes`, and
+    per block by its block mode maps when it has them (bitstream_spec.md, stem, "Synthesised
+    frames", "Block mode maps")."""
     pos = head.positions()
+    block, maps = 0, None
+    if head.maps:
+        hp, wp = pics[0].shape[:2]
+        block, maps = block_modes.unpack(head.maps, head.gaps(), hp, wp,
+                                         get_backend(EntropyCoderId.VGC_RANS), chunk=chunk)
     out = [(t0, pics[0])]
     k = 0
     for j, (a, b) in enumerate(zip(pos, pos[1:])):
         n = b - a
         if n > 1:
-            between = interval_frames(pics[j], pics[j + 1], n, head.modes[k])
+            modes = None if maps is None else block_modes.absolute(maps[k], head.modes[k])
+            between = interval_frames(pics[j], pics[j + 1], n, head.modes[k], modes, block)
             out += [(t0 + a + m, f) for m, f in enumerate(between, 1)]
             k += 1
         out.append((t0 + b, pics[j + 1]))
     return [(t, to_tensor(f)) for t, f in out]
 
 
-def interval_frames(p0, p1, n: int, mode: int) -> list:
-    """The n - 1 frames (HxWx3 uint8) between backbones p0 and p1, n frames apart."""
-    if mode == MOTION:
-        field = bilateral.smooth_sum(bilateral.estimate(p0, p1), *p0.shape[:2])
+def interval_frames(p0, p1, n: int, mode: int, blocks=None, block: int = 0) -> list:
+    """The n - 1 frames (HxWx3 uint8) between backbones p0 and p1, n frames apart: by the
+    interval's mode, or with `blocks` (hb x wb absolute modes, `block_modes`) block by block."""
+    if blocks is not None and (blocks != block_modes.A_BLEND).any():
+        field = motion_field(p0, p1)
+        return [bilateral.rebuild_blocks(p0, p1, field, m, n, blocks, block)
+                for m in range(1, n)]
+    if mode == MOTION and blocks is None:
+        field = motion_field(p0, p1)
         return [bilateral.interpolate(p0, p1, field, m, n) for m in range(1, n)]
     return [bilateral.blend(p0, p1, m, n) for m in range(1, n)]
+
+
+def motion_field(p0, p1):
+    """The smoothed half-motion field S between two backbones (`bilateral`)."""
+    return bilateral.smooth_sum(bilateral.estimate(p0, p1), *p0.shape[:2])
 
 
 def _decode_p_av1(codec, st, payload, hp, wp, chunk):

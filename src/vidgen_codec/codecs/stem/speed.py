@@ -1,14 +1,14 @@
 """`--speed`: what the av1 backbone's encoder spends its time on (issue 31).
 
-    speed     SVT-AV1  structure search          refinement gate   AV1 codings per fit  priors
-    ultrafast   8      none (every frame AV1)    off               1                    no
-    veryfast    8      none (every frame AV1)    off               2                    no
-    faster      8      below the floor only      off               1                    no
-    fast        8      below the floor only      off               2                    no
-    medium      8      below the floor only      off               3   (the default)    no
-    slow        6      below the floor only      on                3                    yes
-    slower      4      below the floor only      on                3                    yes
-    veryslow    2      every GOP                 on                bisection            yes
+    speed     SVT-AV1  structure search          refinement gate   AV1 codings per fit  priors  maps
+    ultrafast   8      none (every frame AV1)    off               1                    no      no
+    veryfast    8      none (every frame AV1)    off               2                    no      no
+    faster      8      below the floor only      off               1                    no      no
+    fast        8      below the floor only      off               2                    no      no
+    medium      8      below the floor only      off               3   (the default)    no      yes
+    slow        6      below the floor only      on                3                    yes     yes
+    slower      4      below the floor only      on                3                    yes     yes
+    veryslow    2      every GOP                 on                bisection            yes     yes
 
 Names follow x265's presets; numbers 0 (ultrafast) .. 7 (veryslow) name them too. The two
 fastest code at preset 8, not 12 and 10 as they first did: vgc's own fixed costs (the first
@@ -23,7 +23,9 @@ search runs (`av1._code_gop`). The gate runs the refiner at the encoder on every
 searched GOP; it gained +0.01 JOD in the issue 30 runs, so only the slow speeds pay for it.
 "priors": a synthesised GOP at half or quarter scale is rebuilt once more with each of three
 pretrained upsamplers (`upsamplers.TRIED`, issue 33), about 0.7 s per 320x180 backbone each
-on 2 cores, and the header names one where it scores above Lanczos.
+on 2 cores, and the header names one where it scores above Lanczos. "maps": the chosen
+synthesised GOP is tried with block mode maps (`av1._mapped`): one more pass over its
+intervals, and, when the maps' bytes put it over its budget, one more rate fit.
 `--preset` overrides the speed's SVT-AV1 preset; `--fast` is "no search, no gate" at the
 preset given (8 by default).
 """
@@ -41,6 +43,7 @@ class Speed:
     gate: bool  # the refinement gate
     fit_codes: int  # AV1 codings per rate fit (0: bisection, `pictures.fit.fit_to_budget`)
     prior: bool = False  # try the pretrained upsamplers on a reduced-scale GOP (`upsamplers`)
+    maps: bool = False  # try block mode maps on a chosen synthesised GOP (`av1._mapped`)
 
 
 SPEEDS = (
@@ -48,10 +51,10 @@ SPEEDS = (
     Speed("veryfast", 8, "none", False, 2),
     Speed("faster", 8, "below", False, 1),
     Speed("fast", 8, "below", False, 2),
-    Speed("medium", 8, "below", False, 3),
-    Speed("slow", 6, "below", True, 3, True),
-    Speed("slower", 4, "below", True, 3, True),
-    Speed("veryslow", 2, "always", True, 0, True),
+    Speed("medium", 8, "below", False, 3, maps=True),
+    Speed("slow", 6, "below", True, 3, True, True),
+    Speed("slower", 4, "below", True, 3, True, True),
+    Speed("veryslow", 2, "always", True, 0, True, True),
 )
 DEFAULT_SPEED = "medium"
 FULL_AV1_CRF = 60.0  # see the module's docstring

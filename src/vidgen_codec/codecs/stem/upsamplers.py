@@ -4,8 +4,8 @@ process and checked against the 8 bytes of SHA-256 the GOP header carries
 (`stem_gop.GopHeader.prior_tag`; bitstream_spec.md, section 15, "Upsamplers").
 
     decoder: the GOP header's prior id -> the installed prior, if its identity matches
-    encoder: the TRIED priors, on the best synthesised candidate of each reduced scale
-             (`av1._with_priors`, `av1._upsampled`)
+    encoder: the TRIED priors, on the structure the search chose on Lanczos alone
+             (`av1._upsampled`)
 """
 
 from __future__ import annotations

@@ -1,0 +1,82 @@
+"""The encoder's block mode maps for a synthesised GOP (issue 30, part 1): which rebuild each
+16x16 block of each interval takes (`motion.block_modes`; bitstream_spec.md, stem, "Block
+mode maps"), chosen for rate and distortion against the originals.
+
+    decoded backbones + the intervals' mode bits
+        --per interval: the decoder's motion field, then per block the squared error of all
+          four rebuilds over the interval's frames (`bilateral.block_errors`, one pass)-->
+        per block: the symbol of least error + LAMBDA x its code length (`block_modes.choose`)
+        --> the section's bytes, or None when no block leaves its interval's mode
+
+The price of a bit: spending the map's bytes on the backbones instead would raise the GOP's
+PSNR by about KAPPA dB per unit of ln(bytes) (vtest360 at 0.005 bpp: +0.20 dB for 10 % more
+bytes, benchmarks/side_info.py --rd), so a bit is worth KAPPA ln(10) / 10 x SSE / (8 bytes) of
+squared error. Whether the GOP keeps its maps is the search's call (`av1._mapped`): it codes the
+backbones again with the maps' bytes taken from the budget and keeps what scores better.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...bitstream.ids import EntropyCoderId
+from ...entropy.select import get_backend
+from ...motion import bilateral, block_modes
+from . import decoder as sd
+
+BLOCK = 16
+KAPPA = 2.0  # dB of PSNR per unit of ln(bytes), see the module's docstring
+
+
+def choose(backs: list, pos: list[int], modes: tuple[int, ...], originals, h: int, w: int,
+           gop_bytes: int) -> np.ndarray | None:
+    """Symbols (G, hb, wb) of the maps of a synthesised GOP whose decoded backbones (hp x wp
+    x 3 uint8) sit at `pos`, or None when every block keeps its interval's mode."""
+    hp, wp = backs[0].shape[:2]
+    hb, wb = block_modes.grid(hp, wp, BLOCK)
+    errors = []
+    sse = sum(_sse(backs[j][:h, :w], originals[p][:h, :w]) for j, p in enumerate(pos))
+    for j, (a, e) in enumerate(zip(pos, pos[1:])):
+        if e - a > 1:
+            field = sd.motion_field(backs[j], backs[j + 1])
+            out = np.zeros((4, hb, wb), np.int64)
+            for m in range(1, e - a):
+                bilateral.block_errors(backs[j], backs[j + 1], field, m, e - a,
+                                       np.ascontiguousarray(originals[a + m][:h, :w]), BLOCK,
+                                       out)
+            sse += int(out[modes[len(errors)]].sum())
+            errors.append(out)
+    if not errors:
+        return None
+    lam = KAPPA * math.log(10) / 10 * sse / (8 * max(gop_bytes, 1))
+    sym = block_modes.choose(np.stack(errors).astype(np.float64), np.array(modes), lam)
+    return sym if sym.any() else None
+
+
+def section(sym: np.ndarray) -> bytes:
+    return block_modes.pack(BLOCK, sym, get_backend(EntropyCoderId.VGC_RANS))
+
+
+def rebuilt(head, backs: list, h: int, w: int) -> list:
+    """The GOP's frames (h x w x 3 uint8, display order) as the decoder rebuilds them with the
+    maps of `head` (`decoder.synthesise_gop`, without the tensors)."""
+    pos = head.positions()
+    hp, wp = backs[0].shape[:2]
+    block, maps = block_modes.unpack(head.maps, head.gaps(), hp, wp,
+                                     get_backend(EntropyCoderId.VGC_RANS))
+    rec, k = [backs[0][:h, :w]], 0
+    for j, (a, e) in enumerate(zip(pos, pos[1:])):
+        if e - a > 1:
+            blocks = block_modes.absolute(maps[k], head.modes[k])
+            rec += [f[:h, :w] for f in sd.interval_frames(backs[j], backs[j + 1], e - a,
+                                                          head.modes[k], blocks, block)]
+            k += 1
+        rec.append(backs[j + 1][:h, :w])
+    return rec
+
+
+def _sse(a: np.ndarray, b: np.ndarray) -> int:
+    d = a.astype(np.int64) - b
+    return int(np.sum(d * d))
