@@ -81,11 +81,10 @@ def test_absolute_modes_follow_the_interval_bit():
         assert np.array_equal(block_modes.symbols_of(block_modes.absolute(sym, mode), mode), sym)
 
 
-def test_per_block_rebuild_is_its_definition_and_errors_are_its_squared_errors():
+def test_block_errors_are_the_four_rebuilds_squared_errors():
     h, w, n = 40, 56, 4
     b0, b1, real = textured(h, w, 1), textured(h, w, 2), textured(h, w, 3)
     s = bilateral.smooth_sum(bilateral.estimate(b0, b1), h, w)
-    modes = np.random.default_rng(4).integers(0, 4, (3, 4)).astype(np.uint8)
     err = np.zeros((4, 3, 4), np.int64)
     for m in range(1, n):
         o0, o1 = bilateral.offsets(s, m, n)
@@ -94,11 +93,6 @@ def test_per_block_rebuild_is_its_definition_and_errors_are_its_squared_errors()
             f = np.empty_like(b0)
             bilateral._interp(img, img, o, o, m, n, f)
             whole.append(f)
-        want = np.empty_like(b0)
-        for y in range(h):
-            for x in range(w):
-                want[y, x] = whole[modes[y // 16, x // 16]][y, x]
-        assert np.array_equal(bilateral.rebuild_blocks(b0, b1, s, m, n, modes, 16), want)
         bilateral.block_errors(b0, b1, s, m, n, real[:37, :50], 16, err)
         for k in range(4):
             d = (whole[k][:37, :50].astype(np.int64) - real[:37, :50]) ** 2
@@ -115,7 +109,8 @@ def test_the_map_choice_prices_bits_and_lowers_the_error():
     sym = block_maps.choose(backs, [0, 4], head.modes, frames, h, w, gop_bytes=1)
     assert sym is None  # a bit priced above any block's gain: no block leaves its mode
     sym = block_maps.choose(backs, [0, 4], head.modes, frames, h, w, gop_bytes=10**6)
-    assert sym is not None and sym.shape == (1, 3, 4)
+    hb, wb = block_modes.grid(h, w, block_maps.BLOCK)
+    assert sym is not None and sym.shape == (1, hb, wb)
     head = replace(head, maps=block_maps.section(sym))
     rec = block_maps.rebuilt(head, backs, h, w)
     assert len(rec) == 5
@@ -244,3 +239,35 @@ def test_a_truncated_map_section_fails_cleanly(mapped_file, tmp_path):
     with pytest.raises(FormatError):
         api.decode(str(bad), str(tmp_path / "o.mkv"), progress=False)
     assert not (tmp_path / "o.mkv").exists()
+
+
+def test_overlapped_blocks_are_their_definition():
+    """Each sample mixes the modes of the 2 x 2 block centres around it, bilinear weights in
+    half samples (bitstream_spec.md, "Block mode maps")."""
+    h, w, n, z = 40, 56, 4, 16
+    b0, b1 = textured(h, w, 5), textured(h, w, 6)
+    s = bilateral.smooth_sum(bilateral.estimate(b0, b1), h, w)
+    modes = np.random.default_rng(7).integers(0, 4, (3, 4)).astype(np.uint8)
+    for m in range(1, n):
+        o0, o1 = bilateral.offsets(s, m, n)
+        whole = [bilateral.blend(b0, b1, m, n), bilateral.interpolate(b0, b1, s, m, n)]
+        for img, o in ((b0, o0), (b1, o1)):
+            f = np.empty_like(b0)
+            bilateral._interp(img, img, o, o, m, n, f)
+            whole.append(f)
+        whole = np.stack(whole).astype(np.int64)
+        want = np.empty_like(b0)
+        for y in range(h):
+            ty = 2 * y + 1 - z
+            i0, ry = ty // (2 * z), ty % (2 * z)
+            for x in range(w):
+                tx = 2 * x + 1 - z
+                j0, rx = tx // (2 * z), tx % (2 * z)
+                acc = 0
+                for i, wy in ((i0, 2 * z - ry), (i0 + 1, ry)):
+                    for j, wx in ((j0, 2 * z - rx), (j0 + 1, rx)):
+                        k = modes[min(max(i, 0), 2), min(max(j, 0), 3)]
+                        acc = acc + wy * wx * whole[k, y, x]
+                want[y, x] = (acc + 2 * z * z) // (4 * z * z)
+        got = bilateral.rebuild_blocks(b0, b1, s, m, n, modes, z)
+        assert np.array_equal(got, want)

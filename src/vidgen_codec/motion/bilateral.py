@@ -213,38 +213,17 @@ def rebuild_blocks(b0: np.ndarray, b1: np.ndarray, s: np.ndarray | None, m: int,
                    modes: np.ndarray, block: int) -> np.ndarray:
     """Frame m between b0 and b1 with each block x block block rebuilt by its mode (modes:
     (hb, wb) uint8): BLEND as `blend`, MOTION as `interpolate`, EARLIER / LATER the bilinear
-    sample of b0 / b1 alone along the field `s` (None only when every block blends)."""
+    sample of b0 / b1 alone along the field `s` (None only when every block blends); each
+    sample mixes the modes of the four blocks whose centres surround it (`_interp_overlapped`),
+    so that block edges do not show."""
     out = np.empty_like(b0)
     if s is None:
         if modes.any():
             raise ValueError("blocks other than BLEND need the motion field")
         s = np.zeros((2,) + b0.shape[:2], np.int64)
     o0, o1 = offsets(s, m, n)
-    _interp_blocks(b0, b1, o0, o1, m, n, modes, block, out)
+    _interp_overlapped(b0, b1, o0, o1, m, n, modes, block, out)
     return out
-
-
-@njit
-def _interp_blocks(b0, b1, o0, o1, m, n, modes, block, out):
-    h, w = out.shape[0], out.shape[1]
-    half = n >> 1
-    for y in range(h):
-        for x in range(w):
-            mode = modes[y // block, x // block]
-            if mode == 0:
-                for c in range(3):
-                    out[y, x, c] = ((n - m) * np.int64(b0[y, x, c]) + m * np.int64(b1[y, x, c])
-                                    + half) // n
-                continue
-            v0 = _sample(b0, y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], h, w)
-            v1 = _sample(b1, y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], h, w)
-            for c in range(3):
-                if mode == 1:
-                    out[y, x, c] = ((n - m) * v0[c] + m * v1[c] + half) // n
-                elif mode == 2:
-                    out[y, x, c] = v0[c]
-                else:
-                    out[y, x, c] = v1[c]
 
 
 def block_errors(b0: np.ndarray, b1: np.ndarray, s: np.ndarray, m: int, n: int,
@@ -276,3 +255,43 @@ def _errors(b0, b1, o0, o1, m, n, real, block, out):
                 out[1, i, j] += e1 * e1
                 out[2, i, j] += e2 * e2
                 out[3, i, j] += e3 * e3
+
+
+@njit
+def _interp_overlapped(b0, b1, o0, o1, m, n, modes, block, out):
+    """Each sample a mix of its four rebuilds (blend, motion, earlier, later) as the modes of
+    the 2 x 2 blocks whose centres surround it choose them, with bilinear weights counted in
+    half samples (overlapped blocks, as in overlapped block motion compensation: Orchard and
+    Sullivan, IEEE TIP 1994), so that a block's mode fades into its neighbour's."""
+    h, w = out.shape[0], out.shape[1]
+    hb, wb = modes.shape[0], modes.shape[1]
+    half = n >> 1
+    z2 = 2 * block
+    total = z2 * z2
+    vals = np.empty((4, 3), np.int64)
+    for y in range(h):
+        ty = 2 * y + 1 - block
+        i0 = ty // z2
+        ry = ty - z2 * i0
+        ia, ib = min(max(i0, 0), hb - 1), min(max(i0 + 1, 0), hb - 1)
+        for x in range(w):
+            tx = 2 * x + 1 - block
+            j0 = tx // z2
+            rx = tx - z2 * j0
+            ja, jb = min(max(j0, 0), wb - 1), min(max(j0 + 1, 0), wb - 1)
+            v0 = _sample(b0, y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], h, w)
+            v1 = _sample(b1, y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], h, w)
+            for c in range(3):
+                vals[0, c] = ((n - m) * np.int64(b0[y, x, c]) + m * np.int64(b1[y, x, c])
+                              + half) // n
+                vals[1, c] = ((n - m) * v0[c] + m * v1[c] + half) // n
+                vals[2, c] = v0[c]
+                vals[3, c] = v1[c]
+            ka, kb, kc, kd = modes[ia, ja], modes[ia, jb], modes[ib, ja], modes[ib, jb]
+            wa = (z2 - ry) * (z2 - rx)
+            wb_ = (z2 - ry) * rx
+            wc = ry * (z2 - rx)
+            wd = ry * rx
+            for c in range(3):
+                out[y, x, c] = (wa * vals[ka, c] + wb_ * vals[kb, c] + wc * vals[kc, c]
+                                + wd * vals[kd, c] + (total >> 1)) // total
