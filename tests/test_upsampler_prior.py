@@ -22,6 +22,7 @@ from vidgen_codec.errors import FormatError, WeightsError
 from vidgen_codec.info import describe
 from vidgen_codec.priors import prior_unavailable_reason
 from vidgen_codec.stem_gop import PRIOR_TAG, PRIORS, GopHeader, pack_gop, unpack_gop
+from vidgen_codec.video_io import read_frames
 
 needs_prior = pytest.mark.skipif(prior_unavailable_reason() is not None,
                                  reason=prior_unavailable_reason() or "")
@@ -165,3 +166,36 @@ def test_the_priors_do_not_change_the_searched_structure(tmp_path, monkeypatch):
     assert pa.streams[1:] == pb.streams[1:]
     if tried[0][1] > 1 and tried[0][2]:  # a reduced-scale synthesised GOP: a prior is named
         assert prior[0]["upsampler"] in PRIORS.values()
+
+
+@needs_prior
+def test_a_prior_keeps_the_block_maps_chosen_with_lanczos(tmp_path, monkeypatch):
+    """Block mode maps are chosen before a prior is tried: the file with a prior has the AV1
+    units, mode bits and maps of the file without, and decodes."""
+    from vidgen_codec.codecs.stem import block_maps
+    from vidgen_codec.motion import block_modes
+
+    clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(64, 48, 9), Fraction(25))
+
+    def pattern(backs, pos, modes, originals, h, w, gop_bytes):
+        hb, wb = block_modes.grid(*backs[0].shape[:2], block_maps.BLOCK)
+        return (np.arange(len(modes) * hb * wb) % 4).reshape(len(modes), hb, wb).astype(
+            np.int32)
+
+    with_maps, upsampled = stem_av1._with_maps, stem_av1._upsampled
+    monkeypatch.setattr(block_maps, "choose", pattern)
+    monkeypatch.setattr(stem_av1, "_with_maps", lambda st, c, o: replace(
+        with_maps(st, c, o), score=c.score + 100))
+    kw = dict(bpp=0.3, refine=False, progress=False, speed="slow", backbone_interval=4,
+              backbone_scale=2)  # room in the budget for a map of every symbol
+    api.encode(clip, str(tmp_path / "l.vgc"), prior=False, **kw)
+    monkeypatch.setattr(stem_av1, "_upsampled", lambda st, best, o: upsampled(
+        st, replace(best, score=-1.0), o))
+    api.encode(clip, str(tmp_path / "p.vgc"), **kw)
+    with ContainerReader(str(tmp_path / "l.vgc")) as a, \
+            ContainerReader(str(tmp_path / "p.vgc")) as b:
+        pa, pb = next(a.iter_frames()).payload, next(b.iter_frames()).payload
+    head, _ = unpack_gop(pb)
+    assert head.maps and head.prior and pa.streams[1:] == pb.streams[1:]
+    api.decode(str(tmp_path / "p.vgc"), str(tmp_path / "p.mkv"), progress=False)
+    assert len(list(read_frames(str(tmp_path / "p.mkv")))) == 9

@@ -166,8 +166,8 @@ def _code_gop(codec, st: Av1EncoderState):
         # structure's upsampler, so a file with priors has the structure and bytes of one
         # without (issue 33: a prior's candidate chosen across structures lost 0.53 JOD on
         # the talking head at 0.0025 bpp)
-        best = _upsampled(st, _choose(results, budget), originals)
-        best = _mapped(codec, st, best, frames, originals, budget, ledger)
+        best = _mapped(codec, st, _choose(results, budget), frames, originals, budget, ledger)
+        best = _upsampled(st, best, originals)
         if gate:
             best = _gated(codec, st, best, frames, originals, budget, flows, ledger)
     chunks = [CodedChunk(ChunkType.BACKBONE_FRAME, best.payload, gop_start=True)]
@@ -195,10 +195,10 @@ def _gated(codec, st, best, frames, originals, budget, flows, ledger):
                                   budget - st.refine_bytes, ledger) if best.synth else
                  _candidate(codec, st, frames, originals, best.interval, best.scale,
                             budget - st.refine_bytes, flows, ledger))
-        again = _upsampled(st, again, originals)
         if again.synth:
             again = _mapped(codec, st, again, frames, originals, budget - st.refine_bytes,
                             ledger)
+        again = _upsampled(st, again, originals)
         best = _gate(codec, st, again, frames[0][0], originals)
         if not best.refine_mask:
             # the smaller coding gained nothing from the refiner: the file drops its REFINE
@@ -466,7 +466,8 @@ def _upsampled(st, best: _Candidate, originals) -> _Candidate:
     """A synthesised reduced-scale candidate rebuilt with each pretrained upsampler the state
     tries (issue 33): the one whose GOP scores best by the search's measure, where it beats
     the header's own upsampler (Lanczos), so a GOP is never worse than Lanczos on it. The AV1
-    units stay; the header names the prior (PRIOR_TAG more bytes, charged to the GOP's rate)."""
+    units and the block mode maps stay (they were chosen with Lanczos: `_mapped` runs first);
+    the header names the prior (PRIOR_TAG more bytes, charged to the GOP's rate)."""
     if not (st.priors and best.synth and best.scale > 1) or best.upsampled:
         return best
     best = replace(best, upsampled=True)
@@ -480,21 +481,26 @@ def _upsampled(st, best: _Candidate, originals) -> _Candidate:
     for pid, module, tag in st.priors:
         backs = [bb.to_picture(p, head.scale, st.height, st.width, hp, wp, prior=module)
                  for p in coded]
-        modes, rec = _rebuild(st, backs, pos, originals)
+        named = replace(head, lanczos=False, prior=pid, prior_tag=tag)
+        if head.maps:  # the maps (and the mode bits they count from) stay as chosen
+            rec = block_maps.rebuilt(named, backs, st.height, st.width)
+        else:
+            modes, rec = _rebuild(st, backs, pos, originals)
+            named = replace(named, modes=modes)
         got = score(rec, real)
         log.debug("GOP at %d, prior %d: %.3f (best so far %.3f)", t0, pid, got, best.score)
         if got > best.score:
-            payload = bb.pack_gop(t0, replace(head, lanczos=False, prior=pid, prior_tag=tag,
-                                              modes=modes), parts)
+            payload = bb.pack_gop(t0, named, parts)
             best = replace(best, payload=payload, bytes=chunk_bytes(payload), score=got)
     return best
 
 
 def _mapped(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _Candidate:
     """A synthesised candidate with block mode maps (`block_maps`, issue 30 part 1) where
-    they score better by the search's measure. The maps are chosen on its backbones; when the
-    GOP would then be over its budget, the structure is coded again with the maps' bytes taken
-    from the budget (its upsampler chosen again), and the maps chosen anew on those backbones."""
+    they score better by the search's measure. The maps are chosen on its backbones (with
+    Lanczos: a prior is tried after, `_upsampled`); when the GOP would then be over its budget,
+    the structure is coded again with the maps' bytes taken from the budget, and the maps
+    chosen anew on those backbones."""
     if not (st.speed.maps and best.synth):
         return best
     got = _with_maps(st, best, originals)
@@ -504,7 +510,7 @@ def _mapped(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _
         if room > budget / 2:  # maps worth half the budget never pay
             again = _synth_candidate(codec, st, frames, originals, best.interval, best.scale,
                                      room, ledger)
-            got = _with_maps(st, _upsampled(st, again, originals), originals)
+            got = _with_maps(st, again, originals)
             if got is not None and got.bytes > BUDGET_SLACK * budget:
                 got = None
     log.debug("GOP at %d: maps %s", frames[0][0],
