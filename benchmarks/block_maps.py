@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--bpp", default="0.0025,0.005,0.01")
     ap.add_argument("--above", default="1.04,1.1")
     a = ap.parse_args()
+    factors = [1.0] + [float(x) for x in a.above.split(",")]
     print("| clip | bpp | file | bytes (maps) | JOD | without maps at these bytes | PSNR | "
           "worst frame | E_warp |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -73,11 +74,9 @@ def main() -> None:
         fps = float(probe(clip).fps)
         for bpp in map(float, a.bpp.split(",")):
             shipped = measure(clip, bpp, True, ref, flow, fps)
-            plain = [measure(clip, bpp * k, False, ref, flow, fps)
-                     for k in [1.0] + [float(x) for x in a.above.split(",")]]
-            rows = [("maps", shipped)] + [(f"no maps @ {bpp * k:g}", p) for k, p in
-                                          zip([1.0] + [float(x) for x in a.above.split(",")],
-                                              plain)]
+            plain = [measure(clip, bpp * k, False, ref, flow, fps) for k in factors]
+            rows = [("maps", shipped)] + [(f"no maps @ {bpp * k:g}", p)
+                                          for k, p in zip(factors, plain)]
             for name, p in rows:
                 eq = at_bytes(plain, p["bytes"]) if name == "maps" else None
                 print(f"| {os.path.basename(clip)} | {bpp:g} | {name} | {p['bytes']:,} "

@@ -14,6 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -190,3 +191,26 @@ def stem_weights(tmp_path_factory):
     d = tmp_path_factory.mktemp("w") / "stem"
     StemCodec.random(seed=5).save(d)
     return str(d)
+
+
+def decoded_digests(path, dst, threads=(1, 2, 3, 1), **decode_kw) -> list[list[str]]:
+    """Decode the .vgc at `path` to PNG folders under `dst` once per torch thread count in
+    `threads` (restored after): per run, the SHA-256 of each frame file, in order."""
+    import hashlib
+
+    import torch
+
+    from vidgen_codec import api
+
+    digests = []
+    saved = torch.get_num_threads()
+    try:
+        for run, n in enumerate(threads):
+            torch.set_num_threads(n)
+            out = Path(dst) / f"d{run}"
+            api.decode(str(path), str(out) + "/", progress=False, **decode_kw)
+            digests.append([hashlib.sha256(p.read_bytes()).hexdigest()
+                            for p in sorted(out.iterdir())])
+    finally:
+        torch.set_num_threads(saved)
+    return digests

@@ -5,16 +5,14 @@ the compiled kernels must give what their plain-Python definitions give."""
 
 from __future__ import annotations
 
-import hashlib
 from fractions import Fraction
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch
 
-from conftest import synthetic_frames, write_clip
+from conftest import decoded_digests, synthetic_frames, write_clip
 from vidgen_codec import api, metrics
 from vidgen_codec.bitstream import ContainerReader, FramePayload
 from vidgen_codec.bitstream.ids import FrameType
@@ -171,17 +169,7 @@ def test_quarter_scale_encodes_a_synthesised_gop_that_decodes_bit_exactly(synth_
     head, _ = unpack_gop(chunk.payload)
     assert head.synth and head.lanczos and len(head.modes) == 3
     assert len(chunk.payload.streams[2]) == 1 + len(head.maps)  # three modes: one byte
-    digests = []
-    threads = torch.get_num_threads()
-    try:
-        for run, n_threads in enumerate((1, 2, 3, 1)):
-            torch.set_num_threads(n_threads)
-            dst = d / f"d{run}"
-            api.decode(str(out), str(dst) + "/", weights=str(d / "w"), progress=False)
-            digests.append([hashlib.sha256(p.read_bytes()).hexdigest()
-                            for p in sorted(dst.iterdir())])
-    finally:
-        torch.set_num_threads(threads)
+    digests = decoded_digests(out, d, weights=str(d / "w"))
     assert all(x == digests[0] for x in digests) and len(digests[0]) == 13
     api.decode(str(out), str(d / "d.mkv"), weights=str(d / "w"), progress=False)
     dec = np.stack(list(read_frames(str(d / "d.mkv"))))

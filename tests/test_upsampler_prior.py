@@ -4,15 +4,13 @@ that need the prior's weights skip, saying why, without the optional waifu2x whe
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
 import pytest
-import torch
 
-from conftest import synthetic_frames, write_clip
+from conftest import decoded_digests, synthetic_frames, write_clip
 from vidgen_codec import api
 from vidgen_codec.bitstream import ContainerReader, FramePayload
 from vidgen_codec.bitstream.ids import FrameType
@@ -116,17 +114,7 @@ def test_the_encoder_names_a_prior_and_the_decoder_follows_it_bit_exactly(prior_
     from vidgen_codec.priors import prior_identity
 
     assert head.prior_tag == bytes.fromhex(prior_identity(PRIORS[head.prior]))[:PRIOR_TAG]
-    digests = []
-    threads = torch.get_num_threads()
-    try:
-        for run, n in enumerate((1, 2, 1)):
-            torch.set_num_threads(n)
-            out = d / f"d{run}"
-            api.decode(str(d / "p.vgc"), str(out) + "/", weights=str(d / "w"), progress=False)
-            digests.append([hashlib.sha256(p.read_bytes()).hexdigest()
-                            for p in sorted(out.iterdir())])
-    finally:
-        torch.set_num_threads(threads)
+    digests = decoded_digests(d / "p.vgc", d, threads=(1, 2, 1), weights=str(d / "w"))
     assert all(x == digests[0] for x in digests) and len(digests[0]) == 9
 
 
@@ -180,7 +168,7 @@ def test_a_prior_keeps_the_block_maps_chosen_with_lanczos(tmp_path, monkeypatch)
     def pattern(backs, pos, modes, originals, h, w, gop_bytes):
         hb, wb = block_modes.grid(*backs[0].shape[:2], block_maps.BLOCK)
         return (np.arange(len(modes) * hb * wb) % 4).reshape(len(modes), hb, wb).astype(
-            np.int32)
+            np.int32), None
 
     with_maps, upsampled = stem_av1._with_maps, stem_av1._upsampled
     monkeypatch.setattr(block_maps, "choose", pattern)

@@ -138,15 +138,16 @@ def _gop_structures(gops: list[GopHeader]) -> list[dict] | None:
     """What the av1 encoder chose per GOP (the SEQUENCE_HEADER's gop_size and
     backbone_interval are the plan's, informative): counts of (interval, scale, synthesised,
     upsampler, block mode maps sent), and the maps' bytes."""
-    maps = Counter()
+    count, map_bytes = Counter(), Counter()
     for g in gops:
-        maps[(g.interval, g.scale, g.synth, _upsampler(g), bool(g.maps))] += len(g.maps)
-    gops = Counter((g.interval, g.scale, g.synth, _upsampler(g), bool(g.maps)) for g in gops)
-    if not gops:
+        key = (g.interval, g.scale, g.synth, _upsampler(g), bool(g.maps))
+        count[key] += 1
+        map_bytes[key] += len(g.maps)
+    if not count:
         return None
     return [{"interval": b, "scale": s, "synthesised": y, "upsampler": u, "block_maps": m,
-             "block_map_bytes": maps[(b, s, y, u, m)], "gops": n}
-            for (b, s, y, u, m), n in sorted(gops.items())]
+             "block_map_bytes": map_bytes[(b, s, y, u, m)], "gops": n}
+            for (b, s, y, u, m), n in sorted(count.items())]
 
 
 def _upsampler(g: GopHeader) -> str | None:

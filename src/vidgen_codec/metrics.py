@@ -36,6 +36,12 @@ _WINDOW, _SIGMA = 11, 1.5
 _CHUNK = 8  # frames per MS-SSIM batch, to bound memory on long clips
 
 
+def sse(a: np.ndarray, b: np.ndarray) -> int:
+    """Sum of squared differences of two integer arrays of one shape (uint8 frames), exact."""
+    d = a.astype(np.int64) - b
+    return int(np.sum(d * d))
+
+
 def psnr(a, b) -> float:
     """RGB PSNR in dB, peak 255, over all pixels of all frames; inf when a == b."""
     return _psnr_from_mse(_mse(_as_255(a), _as_255(b)))

@@ -209,18 +209,13 @@ def blend(b0: np.ndarray, b1: np.ndarray, m: int, n: int) -> np.ndarray:
 
 
 # -- per-block modes (`block_modes`: BLEND 0, MOTION 1, EARLIER 2, LATER 3) -----------------
-def rebuild_blocks(b0: np.ndarray, b1: np.ndarray, s: np.ndarray | None, m: int, n: int,
+def rebuild_blocks(b0: np.ndarray, b1: np.ndarray, s: np.ndarray, m: int, n: int,
                    modes: np.ndarray, block: int) -> np.ndarray:
     """Frame m between b0 and b1 with each block x block block rebuilt by its mode (modes:
     (hb, wb) uint8): BLEND as `blend`, MOTION as `interpolate`, EARLIER / LATER the bilinear
-    sample of b0 / b1 alone along the field `s` (None only when every block blends); each
-    sample mixes the modes of the four blocks whose centres surround it (`_interp_overlapped`),
-    so that block edges do not show."""
+    sample of b0 / b1 alone along the field `s`; each sample mixes the modes of the four
+    blocks whose centres surround it (`_interp_overlapped`), so that block edges do not show."""
     out = np.empty_like(b0)
-    if s is None:
-        if modes.any():
-            raise ValueError("blocks other than BLEND need the motion field")
-        s = np.zeros((2,) + b0.shape[:2], np.int64)
     o0, o1 = offsets(s, m, n)
     _interp_overlapped(b0, b1, o0, o1, m, n, modes, block, out)
     return out
@@ -236,36 +231,41 @@ def block_errors(b0: np.ndarray, b1: np.ndarray, s: np.ndarray, m: int, n: int,
 
 
 @njit
-def _errors(b0, b1, o0, o1, m, n, real, block, out):
-    hp, wp = b0.shape[0], b0.shape[1]
-    h, w = real.shape[0], real.shape[1]
+def _four(b0, b1, o0, o1, m, n, y, x, vals):
+    """The four rebuilds of pixel (y, x) of frame m, per channel, into vals (4, 3): BLEND,
+    MOTION, EARLIER (V0), LATER (V1)."""
+    h, w = b0.shape[0], b0.shape[1]
     half = n >> 1
-    for y in range(h):
-        for x in range(w):
-            v0 = _sample(b0, y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], hp, wp)
-            v1 = _sample(b1, y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], hp, wp)
+    v0 = _sample(b0, y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], h, w)
+    v1 = _sample(b1, y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], h, w)
+    for c in range(3):
+        vals[0, c] = ((n - m) * np.int64(b0[y, x, c]) + m * np.int64(b1[y, x, c]) + half) // n
+        vals[1, c] = ((n - m) * v0[c] + m * v1[c] + half) // n
+        vals[2, c] = v0[c]
+        vals[3, c] = v1[c]
+
+
+@njit
+def _errors(b0, b1, o0, o1, m, n, real, block, out):
+    vals = np.empty((4, 3), np.int64)
+    for y in range(real.shape[0]):
+        for x in range(real.shape[1]):
+            _four(b0, b1, o0, o1, m, n, y, x, vals)
             i, j = y // block, x // block
-            for c in range(3):
-                r = np.int64(real[y, x, c])
-                e0 = ((n - m) * np.int64(b0[y, x, c]) + m * np.int64(b1[y, x, c]) + half) // n - r
-                e1 = ((n - m) * v0[c] + m * v1[c] + half) // n - r
-                e2 = v0[c] - r
-                e3 = v1[c] - r
-                out[0, i, j] += e0 * e0
-                out[1, i, j] += e1 * e1
-                out[2, i, j] += e2 * e2
-                out[3, i, j] += e3 * e3
+            for k in range(4):
+                for c in range(3):
+                    e = vals[k, c] - np.int64(real[y, x, c])
+                    out[k, i, j] += e * e
 
 
 @njit
 def _interp_overlapped(b0, b1, o0, o1, m, n, modes, block, out):
-    """Each sample a mix of its four rebuilds (blend, motion, earlier, later) as the modes of
-    the 2 x 2 blocks whose centres surround it choose them, with bilinear weights counted in
-    half samples (overlapped blocks, as in overlapped block motion compensation: Orchard and
-    Sullivan, IEEE TIP 1994), so that a block's mode fades into its neighbour's."""
+    """Each sample a mix of its four rebuilds (`_four`) as the modes of the 2 x 2 blocks whose
+    centres surround it choose them, with bilinear weights counted in half samples
+    (overlapped blocks, as in overlapped block motion compensation: Orchard and Sullivan,
+    IEEE TIP 1994), so that a block's mode fades into its neighbour's."""
     h, w = out.shape[0], out.shape[1]
     hb, wb = modes.shape[0], modes.shape[1]
-    half = n >> 1
     z2 = 2 * block
     total = z2 * z2
     vals = np.empty((4, 3), np.int64)
@@ -279,14 +279,7 @@ def _interp_overlapped(b0, b1, o0, o1, m, n, modes, block, out):
             j0 = tx // z2
             rx = tx - z2 * j0
             ja, jb = min(max(j0, 0), wb - 1), min(max(j0 + 1, 0), wb - 1)
-            v0 = _sample(b0, y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], h, w)
-            v1 = _sample(b1, y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], h, w)
-            for c in range(3):
-                vals[0, c] = ((n - m) * np.int64(b0[y, x, c]) + m * np.int64(b1[y, x, c])
-                              + half) // n
-                vals[1, c] = ((n - m) * v0[c] + m * v1[c] + half) // n
-                vals[2, c] = v0[c]
-                vals[3, c] = v1[c]
+            _four(b0, b1, o0, o1, m, n, y, x, vals)
             ka, kb, kc, kd = modes[ia, ja], modes[ia, jb], modes[ib, ja], modes[ib, jb]
             wa = (z2 - ry) * (z2 - rx)
             wb_ = (z2 - ry) * rx

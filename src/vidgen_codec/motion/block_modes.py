@@ -107,22 +107,14 @@ def absolute(symbols: np.ndarray, mode: int) -> np.ndarray:
     return lut[symbols]
 
 
-def symbols_of(modes: np.ndarray, mode: int) -> np.ndarray:
-    """The inverse of `absolute`: symbols (int32) of absolute block modes."""
-    own = A_MOTION if mode == A_MOTION else A_BLEND
-    other = A_BLEND if own == A_MOTION else A_MOTION
-    lut = np.zeros(4, np.int32)
-    lut[own], lut[other], lut[A_EARLIER], lut[A_LATER] = OWN, OTHER, EARLIER, LATER
-    return lut[modes]
-
-
 def choose(sse: np.ndarray, own: int, lam: float) -> np.ndarray:
     """Symbols (G, hb, wb) for block errors sse (G, 4, hb, wb) by absolute mode (encoder side,
     informative): each block the symbol minimising its squared error + lam x its code length
     under the map's own statistics, a few rounds from OWN everywhere (as the coder's table is
     the map's own frequencies). `own`: (G,) the intervals' mode bits."""
     g = sse.shape[0]
-    by_symbol = np.stack([sse[k][_order(own[k])] for k in range(g)])  # (G, 4 symbols, hb, wb)
+    # (G, 4 symbols, hb, wb): each interval's errors in its symbol order
+    by_symbol = np.stack([sse[k][absolute(np.arange(4), own[k])] for k in range(g)])
     p = np.array([0.97, 0.01, 0.01, 0.01])
     for _ in range(4):
         cost = by_symbol + lam * -np.log2(p)[None, :, None, None]
@@ -131,8 +123,3 @@ def choose(sse: np.ndarray, own: int, lam: float) -> np.ndarray:
         p = counts / counts.sum()
     return sym.astype(np.int32)
 
-
-def _order(mode: int) -> list[int]:
-    """Absolute modes in symbol order (OWN, OTHER, EARLIER, LATER) for an interval's bit."""
-    return [A_MOTION, A_BLEND, A_EARLIER, A_LATER] if mode == A_MOTION else \
-        [A_BLEND, A_MOTION, A_EARLIER, A_LATER]

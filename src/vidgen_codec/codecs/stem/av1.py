@@ -55,7 +55,7 @@ from . import encoder as se
 from . import motion as sm
 from ..base import CodedChunk
 from ..common.chunks import chunk_bytes
-from ...stem_gop import BLEND, MAX_GOP_FRAMES, MOTION, SYNTH_SCALES
+from ...stem_gop import BLEND, MAX_GOP_FRAMES, MOTION
 from ...pictures.cuts import CutDetector
 from .plan import StemPlan
 from ..common.rate import GopRate, open_gop, spend
@@ -195,9 +195,7 @@ def _gated(codec, st, best, frames, originals, budget, flows, ledger):
                                   budget - st.refine_bytes, ledger) if best.synth else
                  _candidate(codec, st, frames, originals, best.interval, best.scale,
                             budget - st.refine_bytes, flows, ledger))
-        if again.synth:
-            again = _mapped(codec, st, again, frames, originals, budget - st.refine_bytes,
-                            ledger)
+        again = _mapped(codec, st, again, frames, originals, budget - st.refine_bytes, ledger)
         again = _upsampled(st, again, originals)
         best = _gate(codec, st, again, frames[0][0], originals)
         if not best.refine_mask:
@@ -453,7 +451,7 @@ def _rebuild(st, backs: list, pos: list[int], originals) -> tuple[tuple[int, ...
         if e - a > 1:
             tries = {m: sd.interval_frames(backs[j], backs[j + 1], e - a, m)
                      for m in (BLEND, MOTION)}
-            sse = {m: sum(_sse(f[:h, :w], originals[a + k][:h, :w])
+            sse = {m: sum(metrics.sse(f[:h, :w], originals[a + k][:h, :w])
                           for k, f in enumerate(fs, 1)) for m, fs in tries.items()}
             mode = MOTION if sse[MOTION] < sse[BLEND] else BLEND
             modes.append(mode)
@@ -527,14 +525,15 @@ def _with_maps(st, c: _Candidate, originals) -> _Candidate | None:
     prior = next((m for pid, m, _ in st.priors if pid == head.prior), None)
     backs = bb.backbone_pictures(units, head.scale, st, hp, wp, head.lanczos, prior)
     h, w = st.height, st.width
-    sym = block_maps.choose(backs, head.positions(), head.modes, originals, h, w, c.bytes)
+    sym, fields = block_maps.choose(backs, head.positions(), head.modes, originals, h, w,
+                                    c.bytes)
     if sym is None:
         return None
     head = replace(head, maps=block_maps.section(sym))
     payload = bb.pack_gop(c.payload.frame_index, head, parts)
     real = [o[:h, :w] for o in originals]
     return replace(c, payload=payload, bytes=chunk_bytes(payload),
-                   score=score(block_maps.rebuilt(head, backs, h, w), real))
+                   score=score(block_maps.rebuilt(head, backs, h, w, fields), real))
 
 
 SLOWER_FROM = 4  # backbone interval from which a synthesised GOP codes at a slower preset
@@ -549,11 +548,6 @@ def synth_settings(settings: Av1Settings, interval: int) -> Av1Settings:
     if interval < SLOWER_FROM:
         return settings
     return replace(settings, preset=min(settings.preset, max(settings.preset - 4, 4)))
-
-
-def _sse(a: np.ndarray, b: np.ndarray) -> int:
-    d = a.astype(np.int64) - b
-    return int(np.sum(d * d))
 
 
 def _synth_parts(t0: int, pos: list[int], backbone_parts: list) -> list:

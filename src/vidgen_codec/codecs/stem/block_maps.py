@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from ... import metrics
 from ...bitstream.ids import EntropyCoderId
 from ...entropy.select import get_backend
 from ...motion import bilateral, block_modes
@@ -31,13 +32,14 @@ KAPPA = 2.0  # dB of PSNR per unit of ln(bytes), see the module's docstring
 
 
 def choose(backs: list, pos: list[int], modes: tuple[int, ...], originals, h: int, w: int,
-           gop_bytes: int) -> np.ndarray | None:
-    """Symbols (G, hb, wb) of the maps of a synthesised GOP whose decoded backbones (hp x wp
-    x 3 uint8) sit at `pos`, or None when every block keeps its interval's mode."""
+           gop_bytes: int) -> tuple[np.ndarray | None, list]:
+    """(symbols (G, hb, wb) of the maps of a synthesised GOP whose decoded backbones (hp x wp
+    x 3 uint8) sit at `pos`, or None when every block keeps its interval's mode; the
+    intervals' motion fields, for `rebuilt`)."""
     hp, wp = backs[0].shape[:2]
     hb, wb = block_modes.grid(hp, wp, BLOCK)
-    errors = []
-    sse = sum(_sse(backs[j][:h, :w], originals[p][:h, :w]) for j, p in enumerate(pos))
+    errors, fields = [], []
+    sse = sum(metrics.sse(backs[j][:h, :w], originals[p][:h, :w]) for j, p in enumerate(pos))
     for j, (a, e) in enumerate(zip(pos, pos[1:])):
         if e - a > 1:
             field = sd.motion_field(backs[j], backs[j + 1])
@@ -48,20 +50,22 @@ def choose(backs: list, pos: list[int], modes: tuple[int, ...], originals, h: in
                                        out)
             sse += int(out[modes[len(errors)]].sum())
             errors.append(out)
+            fields.append(field)
     if not errors:
-        return None
+        return None, fields
     lam = KAPPA * math.log(10) / 10 * sse / (8 * max(gop_bytes, 1))
     sym = block_modes.choose(np.stack(errors).astype(np.float64), np.array(modes), lam)
-    return sym if sym.any() else None
+    return (sym if sym.any() else None), fields
 
 
 def section(sym: np.ndarray) -> bytes:
     return block_modes.pack(BLOCK, sym, get_backend(EntropyCoderId.VGC_RANS))
 
 
-def rebuilt(head, backs: list, h: int, w: int) -> list:
+def rebuilt(head, backs: list, h: int, w: int, fields: list | None = None) -> list:
     """The GOP's frames (h x w x 3 uint8, display order) as the decoder rebuilds them with the
-    maps of `head` (`decoder.synthesise_gop`, without the tensors)."""
+    maps of `head` (`decoder.synthesise_gop`, without the tensors); `fields`: the intervals'
+    motion fields when the caller has them (`choose`'s), else estimated here."""
     pos = head.positions()
     hp, wp = backs[0].shape[:2]
     block, maps = block_modes.unpack(head.maps, head.gaps(), hp, wp,
@@ -70,13 +74,9 @@ def rebuilt(head, backs: list, h: int, w: int) -> list:
     for j, (a, e) in enumerate(zip(pos, pos[1:])):
         if e - a > 1:
             blocks = block_modes.absolute(maps[k], head.modes[k])
+            field = None if fields is None else fields[k]
             rec += [f[:h, :w] for f in sd.interval_frames(backs[j], backs[j + 1], e - a,
-                                                          head.modes[k], blocks, block)]
+                                                          head.modes[k], blocks, block, field)]
             k += 1
         rec.append(backs[j + 1][:h, :w])
     return rec
-
-
-def _sse(a: np.ndarray, b: np.ndarray) -> int:
-    d = a.astype(np.int64) - b
-    return int(np.sum(d * d))

@@ -125,15 +125,17 @@ def synthesise_gop(head, t0: int, pics: list, *, chunk=None) -> list:
     return [(t, to_tensor(f)) for t, f in out]
 
 
-def interval_frames(p0, p1, n: int, mode: int, blocks=None, block: int = 0) -> list:
+def interval_frames(p0, p1, n: int, mode: int, blocks=None, block: int = 0,
+                    field=None) -> list:
     """The n - 1 frames (HxWx3 uint8) between backbones p0 and p1, n frames apart: by the
-    interval's mode, or with `blocks` (hb x wb absolute modes, `block_modes`) block by block."""
+    interval's mode, or with `blocks` (hb x wb absolute modes, `block_modes`) block by block.
+    `field`: their `motion_field`, when the caller has it."""
     if blocks is not None and (blocks != block_modes.A_BLEND).any():
-        field = motion_field(p0, p1)
+        field = motion_field(p0, p1) if field is None else field
         return [bilateral.rebuild_blocks(p0, p1, field, m, n, blocks, block)
                 for m in range(1, n)]
     if mode == MOTION and blocks is None:
-        field = motion_field(p0, p1)
+        field = motion_field(p0, p1) if field is None else field
         return [bilateral.interpolate(p0, p1, field, m, n) for m in range(1, n)]
     return [bilateral.blend(p0, p1, m, n) for m in range(1, n)]
 
