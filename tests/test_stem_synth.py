@@ -103,12 +103,13 @@ def test_compiled_kernels_give_their_python_definitions():
 
 def test_bilinear_sample_is_the_spec_formula():
     img = np.arange(48, dtype=np.uint8).reshape(4, 4, 3) * 5
-    sample = getattr(bilateral._sample, "py_func", bilateral._sample)
+    taps, at = (getattr(f, "py_func", f) for f in (bilateral._taps, bilateral._at))
     y16, x16 = 16 + 5, 32 + 9  # (1 + 5/16, 2 + 9/16)
     a, b, c, d = (int(img[1, 2, 0]), int(img[1, 3, 0]), int(img[2, 2, 0]), int(img[2, 3, 0]))
     want = ((16 - 5) * ((16 - 9) * a + 9 * b) + 5 * ((16 - 9) * c + 9 * d) + 128) >> 8
-    assert sample(img, y16, x16, 4, 4)[0] == want
-    assert sample(img, -100, -100, 4, 4)[0] == img[0, 0, 0]  # clamped
+    assert at(img, taps(y16, x16, 4, 4), 0) == want
+    assert bilateral._at(img, bilateral._taps(y16, x16, 4, 4), 0) == want  # compiled
+    assert at(img, taps(-100, -100, 4, 4), 0) == img[0, 0, 0]  # clamped
 
 
 def test_lanczos_upsampler_keeps_flat_pictures_and_centre_siting():

@@ -170,28 +170,30 @@ def _interp(b0, b1, o0, o1, m, n, out):
     half = n >> 1
     for y in range(h):
         for x in range(w):
-            v0 = _sample(b0, y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], h, w)
-            v1 = _sample(b1, y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], h, w)
+            t0 = _taps(y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], h, w)
+            t1 = _taps(y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], h, w)
             for c in range(3):
-                out[y, x, c] = ((n - m) * v0[c] + m * v1[c] + half) // n
+                out[y, x, c] = ((n - m) * _at(b0, t0, c) + m * _at(b1, t1, c) + half) // n
 
 
 @njit
-def _sample(img, y16, x16, h, w):
+def _taps(y16, x16, h, w):
+    """The bilinear sample at (y16 / 16, x16 / 16), coordinates clamped to the picture: its
+    rows y0, y1, columns x0, x1 and sixteenths fy, fx (`_at` reads a channel's value)."""
     yi = y16 >> 4
     xi = x16 >> 4
-    fy = y16 & 15
-    fx = x16 & 15
-    y0 = min(max(yi, 0), h - 1)
-    y1 = min(max(yi + 1, 0), h - 1)
-    x0 = min(max(xi, 0), w - 1)
-    x1 = min(max(xi + 1, 0), w - 1)
-    res = np.empty(3, np.int64)
-    for c in range(3):
-        top = (16 - fx) * np.int64(img[y0, x0, c]) + fx * np.int64(img[y0, x1, c])
-        bot = (16 - fx) * np.int64(img[y1, x0, c]) + fx * np.int64(img[y1, x1, c])
-        res[c] = ((16 - fy) * top + fy * bot + 128) >> 8
-    return res
+    return (min(max(yi, 0), h - 1), min(max(yi + 1, 0), h - 1), min(max(xi, 0), w - 1),
+            min(max(xi + 1, 0), w - 1), y16 & 15, x16 & 15)
+
+
+@njit
+def _at(img, taps, c):
+    """Channel c of the bilinear sample `taps` (`_taps`) of img, rounded: (16 - fy) x top +
+    fy x bottom, each row (16 - fx) x left + fx x right, + 128, >> 8."""
+    y0, y1, x0, x1, fy, fx = taps
+    top = (16 - fx) * np.int64(img[y0, x0, c]) + fx * np.int64(img[y0, x1, c])
+    bot = (16 - fx) * np.int64(img[y1, x0, c]) + fx * np.int64(img[y1, x1, c])
+    return ((16 - fy) * top + fy * bot + 128) >> 8
 
 
 def interpolate(b0: np.ndarray, b1: np.ndarray, s: np.ndarray, m: int, n: int) -> np.ndarray:
@@ -236,13 +238,14 @@ def _four(b0, b1, o0, o1, m, n, y, x, vals):
     MOTION, EARLIER (V0), LATER (V1)."""
     h, w = b0.shape[0], b0.shape[1]
     half = n >> 1
-    v0 = _sample(b0, y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], h, w)
-    v1 = _sample(b1, y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], h, w)
+    t0 = _taps(y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], h, w)
+    t1 = _taps(y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], h, w)
     for c in range(3):
+        v0, v1 = _at(b0, t0, c), _at(b1, t1, c)
         vals[0, c] = ((n - m) * np.int64(b0[y, x, c]) + m * np.int64(b1[y, x, c]) + half) // n
-        vals[1, c] = ((n - m) * v0[c] + m * v1[c] + half) // n
-        vals[2, c] = v0[c]
-        vals[3, c] = v1[c]
+        vals[1, c] = ((n - m) * v0 + m * v1 + half) // n
+        vals[2, c] = v0
+        vals[3, c] = v1
 
 
 @njit
@@ -266,7 +269,6 @@ def _interp_overlapped(b0, b1, o0, o1, m, n, modes, block, out):
     IEEE TIP 1994), so that a block's mode fades into its neighbour's."""
     h, w = out.shape[0], out.shape[1]
     hb, wb = modes.shape[0], modes.shape[1]
-    half = n >> 1
     z2 = 2 * block
     total = z2 * z2
     vals = np.empty((4, 3), np.int64)
@@ -280,15 +282,7 @@ def _interp_overlapped(b0, b1, o0, o1, m, n, modes, block, out):
             j0 = tx // z2
             rx = tx - z2 * j0
             ja, jb = min(max(j0, 0), wb - 1), min(max(j0 + 1, 0), wb - 1)
-            # `_four`, written out: as a call it costs this decoder loop 40 %
-            v0 = _sample(b0, y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], h, w)
-            v1 = _sample(b1, y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], h, w)
-            for c in range(3):
-                vals[0, c] = ((n - m) * np.int64(b0[y, x, c]) + m * np.int64(b1[y, x, c])
-                              + half) // n
-                vals[1, c] = ((n - m) * v0[c] + m * v1[c] + half) // n
-                vals[2, c] = v0[c]
-                vals[3, c] = v1[c]
+            _four(b0, b1, o0, o1, m, n, y, x, vals)
             ka, kb, kc, kd = modes[ia, ja], modes[ia, jb], modes[ib, ja], modes[ib, jb]
             wa = (z2 - ry) * (z2 - rx)
             wb_ = (z2 - ry) * rx
