@@ -179,3 +179,46 @@ def test_option_errors_name_the_keyword_and_the_cli_names_the_flag(clip, stem_we
                        capsys=capsys)
     assert code == 1 and err.startswith("vgc: error: --rate 99.0: the av1 backbone's rate")
     assert not (tmp_path / "o.vgc").exists()
+
+
+@pytest.mark.parametrize("s2_best, tried_4", [(8.0, False), (10.5, True)])
+def test_a_pruned_search_stops_at_a_scale_that_scores_below_the_finer_one(monkeypatch, s2_best,
+                                                                          tried_4):
+    """Pruned (`speed`, "Pruned"): scale 4 is tried only when scale 2's best beat scale 1's;
+    an unpruned search tries every scale."""
+    from types import SimpleNamespace
+
+    from vidgen_codec.codecs.stem import av1
+
+    scores = {1: 10.0, 2: s2_best, 4: 11.0}
+    tried = []
+
+    def fake(codec, st, frames, originals, b, s, budget, ledger):
+        tried.append((b, s))
+        return av1._Candidate(b, s, 40.0, None, 100, scores[s] - b / 100, False, synth=True)
+
+    monkeypatch.setattr(av1, "_synth_candidate", fake)
+    for pruned in (True, False):
+        tried.clear()
+        st = SimpleNamespace(synth=((2, 4, 8), (1, 2, 4)), scales=(1,),
+                             speed=speed_named("medium") if pruned else speed_named("slow"))
+        assert st.speed.pruned == pruned
+        av1._synth_candidates(None, st, [None] * 20, [], 200.0, av1._Ledger())
+        assert {s for _, s in tried} == ({1, 2, 4} if tried_4 or not pruned else {1, 2})
+
+
+def test_medium_searches_no_gops_with_motion_frames_and_slow_does(stem_weights):
+    from vidgen_codec.codecs.base import RateTarget, Structure
+
+    codec = StemCodec.load(stem_weights)
+    got = {}
+    for name in ("medium", "slow"):
+        st = codec.new_encoder(96, 64, RateTarget(bpp=0.005), 40, Structure(speed=name),
+                               refiner=None)
+        got[name] = (st.intervals, st.scales)
+    assert got["medium"] == ((1,), (1,))
+    assert got["slow"][0] != (1,) and 2 in got["slow"][1]
+    # an interval the user asks for is still tried both ways
+    st = codec.new_encoder(96, 64, RateTarget(bpp=0.005), 40,
+                           Structure(speed="medium", backbone_interval=8), refiner=None)
+    assert st.intervals == (8,) and st.synth[0] == (8,)

@@ -376,20 +376,27 @@ def _synth_candidates(codec, st, frames, originals, budget, ledger) -> list[_Can
     shorter intervals are not tried once one is over the budget at the highest CRF (more
     backbones cost more); within the intervals that share a preset (`synth_settings`),
     shorter ones are not tried once one scores below the longer one before it (the score is
-    taken as unimodal there: halving the interval doubles the backbones, each coarser)."""
+    taken as unimodal there: halving the interval doubles the backbones, each coarser). A
+    pruned search (`speed`) takes the scales as unimodal too: it stops before a scale when the
+    best of the one before it scored below the best of the one before that."""
     n = len(frames)
     intervals, scales = st.synth
     # B = 1 is the other search's, unless it has no scale (--backbone-scale 4)
     ordered = [b for b in sorted({max(min(i, n - 1), 1) for i in intervals}, reverse=True)
                if b >= 2 or not (st.scales or n > 2)]
     groups = [[b for b in ordered if b >= SLOWER_FROM], [b for b in ordered if b < SLOWER_FROM]]
-    out = []
+    out, bests = [], []
     for s in scales:
+        if st.speed.pruned and len(bests) >= 2 and bests[-1] < bests[-2]:
+            break
+        bests.append(-math.inf)
         for group in groups:
             prev, over = None, False
             for b in group:
                 c = _synth_candidate(codec, st, frames, originals, b, s, budget, ledger)
                 out.append(c)
+                if budget is None or c.bytes <= BUDGET_SLACK * budget:
+                    bests[-1] = max(bests[-1], c.score)
                 over = budget is not None and c.bytes > BUDGET_SLACK * budget
                 if over or (prev is not None and c.score < prev.score):
                     break

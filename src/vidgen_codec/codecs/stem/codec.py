@@ -197,6 +197,8 @@ class StemCodec:  # listed in registry.py (imported on first use)
             intervals = intervals if fixed else (1,)
             scales = (s.backbone_scale or 1,)
             synth = ((), ())
+        elif speed.pruned and not fixed:  # no GOPs with motion frames (`speed`, "Pruned")
+            intervals, scales = (1,), (s.backbone_scale or 1,)
         scales = tuple(x for x in scales if x in SCALES)
         # no gate, no refinement: the file names no refiner (and it is never loaded)
         refiner = refiner() if refiner is not None and speed.gate else None

@@ -3,11 +3,11 @@
     speed     SVT-AV1  structure search          refinement gate   AV1 codings per fit  priors  maps
     ultrafast   8      none (every frame AV1)    off               1                    no      no
     veryfast    8      none (every frame AV1)    off               2                    no      no
-    faster      8      below the floor only      off               1                    no      no
-    fast        8      below the floor only      off               2                    no      no
-    medium      8      below the floor only      off               3   (the default)    no      yes
-    slow        6      below the floor only      on                3                    yes     yes
-    slower      4      below the floor only      on                3                    yes     yes
+    faster      8      below the floor, pruned   off               1                    no      no
+    fast        8      below the floor, pruned   off               2                    no      no
+    medium      8      below the floor, pruned   off               3   (the default)    no      yes
+    slow        6      below the floor           on                3                    yes     yes
+    slower      4      below the floor           on                3                    yes     yes
     veryslow    2      every GOP                 on                bisection            yes     yes
 
 Names follow x265's presets; numbers 0 (ultrafast) .. 7 (veryslow) name them too. The two
@@ -25,7 +25,11 @@ searched GOP; it gained +0.01 JOD in the issue 30 runs, so only the slow speeds 
 each of three pretrained upsamplers (`upsamplers.TRIED`, issue 33), about 0.7 s per 320x180 backbone each
 on 2 cores, and the header names one where it scores above Lanczos. "maps": the chosen
 synthesised GOP is tried with block mode maps (`av1._mapped`): one more pass over its
-intervals, and, when the maps' bytes put it over its budget, one more rate fit.
+intervals, and, when the maps' bytes put it over its budget, one more rate fit. "Pruned":
+the search leaves out the GOPs whose frames between backbones carry motion (`av1._candidate`)
+and every-frame AV1 at half scale, and it goes to a coarser scale of synthesised GOPs only
+while each scale's best scores above the finer one's (`av1._synth_candidates`): none of
+those won a GOP in the searches of benchmarks/RESULTS.md (issue 31, "A pruned search").
 `--preset` overrides the speed's SVT-AV1 preset; `--fast` is "no search, no gate" at the
 preset given (8 by default).
 """
@@ -44,14 +48,15 @@ class Speed:
     fit_codes: int  # AV1 codings per rate fit (0: bisection, `pictures.fit.fit_to_budget`)
     prior: bool = False  # try the pretrained upsamplers on a reduced-scale GOP (`upsamplers`)
     maps: bool = False  # try block mode maps on a chosen synthesised GOP (`av1._mapped`)
+    pruned: bool = False  # the search leaves out what never won (see the module's docstring)
 
 
 SPEEDS = (
     Speed("ultrafast", 8, "none", False, 1),
     Speed("veryfast", 8, "none", False, 2),
-    Speed("faster", 8, "below", False, 1),
-    Speed("fast", 8, "below", False, 2),
-    Speed("medium", 8, "below", False, 3, maps=True),
+    Speed("faster", 8, "below", False, 1, pruned=True),
+    Speed("fast", 8, "below", False, 2, pruned=True),
+    Speed("medium", 8, "below", False, 3, maps=True, pruned=True),
     Speed("slow", 6, "below", True, 3, True, True),
     Speed("slower", 4, "below", True, 3, True, True),
     Speed("veryslow", 2, "always", True, 0, True, True),
