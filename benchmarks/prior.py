@@ -5,9 +5,12 @@
         --box 40,20,120,90 --out benchmarks/plots/s33_crops_CLIP.png
 
 `speed`: seconds to upscale a 320x180 picture to 640x360 (what a half-scale backbone of a
-640x360 clip costs the decoder), for Lanczos (`pictures.lanczos`) and each installed prior,
-torch threads 2, best of --repeat; and the decode fps at 640x360 that follows for a
-synthesised GOP with a backbone every B frames (B = 4, 8, 16), counting only the upsampling.
+640x360 clip costs the decoder), for Lanczos (`pictures.lanczos`) and each installed prior
+(the exact-integer network the codec runs, `priors/exact.py`), torch threads 2, best of
+--repeat; and the decode fps at 640x360 that follows for a synthesised GOP with a backbone
+every B frames (B = 4, 8, 16), counting only the upsampling. A last row times the float32
+port of the first prior (thread-invariant per-tap sums, what the codec ran before the exact
+form) for comparison.
 
 `crops`: one PNG with the same crop of one frame, side by side and enlarged 3x (nearest): the
 original, x265 at the bytes of the prior's file (one GOP, CRF searched within 2 %), vgc with
@@ -40,6 +43,13 @@ def speed(repeat: int) -> None:
     for name in available_priors():
         module, _ = load_prior(name)
         rows.append((name, lambda m=module: upscale2x(m, pic)))
+    if available_priors():
+        import torch.nn.functional as F
+
+        module, _ = load_prior(available_priors()[0])
+        x = F.pad(torch.from_numpy(pic).permute(2, 0, 1)[None].float() / 255, (7, 7, 7, 7),
+                  mode="replicate")
+        rows.append((f"{available_priors()[0]}, float32 port", lambda m=module: m(x)))
     print("| upsampler | s per 320x180 -> 640x360 | decode fps, B = 4 | B = 8 | B = 16 |")
     print("|---|---|---|---|---|")
     for name, fn in rows:
