@@ -57,6 +57,7 @@ from ..base import CodedChunk
 from ..common.chunks import chunk_bytes
 from ...stem_gop import BLEND, MAX_GOP_FRAMES, MOTION
 from ...pictures.cuts import CutDetector
+from ...threads import map_threads
 from .plan import StemPlan
 from ..common.rate import GopRate, open_gop, spend
 from .speed import FULL_AV1_CRF, Speed, speed_named
@@ -452,17 +453,23 @@ def _rebuild(st, backs: list, pos: list[int], originals) -> tuple[tuple[int, ...
     """(modes, frames) of a synthesised GOP from its decoded backbones (hp x wp x 3 uint8):
     per interval the rebuild (BLEND or MOTION) nearer the originals, and the frames cropped."""
     h, w = st.height, st.width
+
+    def nearer(gap):  # (mode, frames) of one interval, backbones a < e, both decoded
+        j, a, e = gap
+        tries = {m: sd.interval_frames(backs[j], backs[j + 1], e - a, m) for m in (BLEND, MOTION)}
+        sse = {m: sum(metrics.sse(f[:h, :w], originals[a + k][:h, :w])
+                      for k, f in enumerate(fs, 1)) for m, fs in tries.items()}
+        mode = MOTION if sse[MOTION] < sse[BLEND] else BLEND
+        return mode, tries[mode]
+
+    gaps = [(j, a, e) for j, (a, e) in enumerate(zip(pos, pos[1:])) if e - a > 1]
+    chosen = dict(zip((j for j, _, _ in gaps), map_threads(nearer, gaps)))
     rec = [backs[0][:h, :w]]
     modes = []
-    for j, (a, e) in enumerate(zip(pos, pos[1:])):  # backbones a < e, both decoded
-        if e - a > 1:
-            tries = {m: sd.interval_frames(backs[j], backs[j + 1], e - a, m)
-                     for m in (BLEND, MOTION)}
-            sse = {m: sum(metrics.sse(f[:h, :w], originals[a + k][:h, :w])
-                          for k, f in enumerate(fs, 1)) for m, fs in tries.items()}
-            mode = MOTION if sse[MOTION] < sse[BLEND] else BLEND
-            modes.append(mode)
-            rec += [f[:h, :w] for f in tries[mode]]
+    for j in range(len(pos) - 1):
+        if j in chosen:
+            modes.append(chosen[j][0])
+            rec += [f[:h, :w] for f in chosen[j][1]]
         rec.append(backs[j + 1][:h, :w])
     return tuple(modes), rec
 

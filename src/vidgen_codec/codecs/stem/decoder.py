@@ -24,6 +24,7 @@ from ...errors import FormatError
 from ...frames import to_tensor
 from ...motion import bilateral, block_modes
 from ...motion.mv_coding import decode_field, decode_modes, peek_format
+from ...threads import map_threads
 from . import motion as sm
 from ..intra import Q_STEP
 from ...stem_gop import MOTION
@@ -112,15 +113,17 @@ def synthesise_gop(head, t0: int, pics: list, *, chunk=None) -> list:
         hp, wp = pics[0].shape[:2]
         block, maps = block_modes.unpack(head.maps, head.gaps(), hp, wp,
                                          get_backend(EntropyCoderId.VGC_RANS), chunk=chunk)
+    gaps = [(j, b - a) for j, (a, b) in enumerate(zip(pos, pos[1:])) if b - a > 1]
+
+    def rebuild(item):  # interval k: its own backbones, mode and map (independent)
+        k, (j, n) = item
+        modes = None if maps is None else block_modes.absolute(maps[k], head.modes[k])
+        return interval_frames(pics[j], pics[j + 1], n, head.modes[k], modes, block)
+
+    between = dict(zip((j for j, _ in gaps), map_threads(rebuild, enumerate(gaps))))
     out = [(t0, pics[0])]
-    k = 0
     for j, (a, b) in enumerate(zip(pos, pos[1:])):
-        n = b - a
-        if n > 1:
-            modes = None if maps is None else block_modes.absolute(maps[k], head.modes[k])
-            between = interval_frames(pics[j], pics[j + 1], n, head.modes[k], modes, block)
-            out += [(t0 + a + m, f) for m, f in enumerate(between, 1)]
-            k += 1
+        out += [(t0 + a + m, f) for m, f in enumerate(between.get(j, ()), 1)]
         out.append((t0 + b, pics[j + 1]))
     return [(t, to_tensor(f)) for t, f in out]
 
