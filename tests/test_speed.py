@@ -222,3 +222,23 @@ def test_medium_searches_no_gops_with_motion_frames_and_slow_does(stem_weights):
     st = codec.new_encoder(96, 64, RateTarget(bpp=0.005), 40,
                            Structure(speed="medium", backbone_interval=8), refiner=None)
     assert st.intervals == (8,) and st.synth[0] == (8,)
+
+
+def test_a_fit_carries_to_other_structures_of_the_gop():
+    """`av1._predicted`: the CRF a candidate's backbones should take, from the nearest fit."""
+    from vidgen_codec.codecs.stem import av1
+    from vidgen_codec.pictures.av1_rate import slope
+
+    assert av1._predicted([], 8, 1, 9, 1000, 500.0) is None
+    full = av1._Fitted(8, 1, 9, 1000, 50.0, 500)
+    half = av1._Fitted(8, 2, 9, 250, 40.0, 500)
+    assert av1._predicted([full], 8, 1, 9, 1000, 500.0) == 50.0  # itself
+    # twice the bytes: ln 2 / slope lower
+    assert math.isclose(av1._predicted([full], 8, 1, 9, 1000, 1000.0),
+                        50.0 - math.log(2) / slope(50.0))
+    # twice the backbones, each half as far apart: more CRF, less than ln 2 / slope more
+    up = av1._predicted([full], 4, 1, 18, 1000, 500.0) - 50.0
+    assert 0 < up < math.log(2) / slope(50.0)
+    # the same scale's fit first, though another scale's was made later
+    assert av1._predicted([half, full], 8, 2, 9, 250, 500.0) == 40.0
+    assert av1._predicted([full, half], 8, 1, 9, 1000, 500.0) == 50.0
