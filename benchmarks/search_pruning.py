@@ -5,8 +5,8 @@
 Per clip and rate, two real encodes at `--speed` (default medium): the speed as shipped
 (`Speed.pruned`: no GOPs with motion frames, no coarser synthesised scale once a scale's best
 scores below the finer one's) and the same speed with pruning off. Prints per GOP the chosen
-backbone interval / scale of each, how many candidates each coded, and the wall seconds of
-each encode (run one after the other, in this process, no refiner).
+backbone interval / scale of each, how many candidates and AV1 codings each made, and the
+wall seconds of each encode (run one after the other, in this process, no refiner).
 """
 
 from __future__ import annotations
@@ -21,10 +21,14 @@ from vidgen_codec import api
 from vidgen_codec.codecs.stem import av1, codec as stem_codec
 
 
-def encode(clip: str, bpp: float, speed: str, pruned: bool) -> tuple[list, int, float]:
-    """(chosen (interval, scale) per searched GOP, candidates coded, seconds)."""
-    chosen, count = [], [0]
-    choose, named = av1._choose, stem_codec.speed_named
+def encode(clip: str, bpp: float, speed: str, pruned: bool) -> tuple[list, int, int, float]:
+    """(chosen (interval, scale) per searched GOP, candidates, AV1 codings, seconds)."""
+    chosen, count, codings = [], [0], [0]
+    choose, named, sequence = av1._choose, stem_codec.speed_named, av1.encode_sequence
+
+    def counted(*a, **k):
+        codings[0] += 1
+        return sequence(*a, **k)
 
     def hooked(results, budget):
         best = choose(results, budget)
@@ -32,7 +36,7 @@ def encode(clip: str, bpp: float, speed: str, pruned: bool) -> tuple[list, int, 
         count[0] += len(results)
         return best
 
-    av1._choose = hooked
+    av1._choose, av1.encode_sequence = hooked, counted
     stem_codec.speed_named = lambda name: replace(named(name), pruned=pruned and
                                                   named(name).pruned)
     try:
@@ -42,8 +46,8 @@ def encode(clip: str, bpp: float, speed: str, pruned: bool) -> tuple[list, int, 
                        progress=False)
             secs = time.perf_counter() - t
     finally:
-        av1._choose, stem_codec.speed_named = choose, named
-    return chosen, count[0], secs
+        av1._choose, stem_codec.speed_named, av1.encode_sequence = choose, named, sequence
+    return chosen, count[0], codings[0], secs
 
 
 def main() -> None:
@@ -52,8 +56,9 @@ def main() -> None:
     ap.add_argument("--bpp", default="0.0025,0.005,0.01")
     ap.add_argument("--speed", default="medium")
     args = ap.parse_args()
-    print("| clip | bpp | full search: interval/scale per GOP | pruned | candidates | seconds |")
-    print("|---|---|---|---|---|---|")
+    print("| clip | bpp | full search: interval/scale per GOP | pruned | candidates | AV1 codings "
+          "| seconds |")
+    print("|---|---|---|---|---|---|---|")
     same = total = 0
     for clip in args.clips:
         for bpp in map(float, args.bpp.split(",")):
@@ -63,7 +68,8 @@ def main() -> None:
             total += len(full[0])
             show = lambda c: ", ".join(f"{b}/{s}" for b, s in c) or "no search"  # noqa: E731
             print(f"| {os.path.basename(clip)} | {bpp:g} | {show(full[0])} | {show(pruned[0])} "
-                  f"| {full[1]} -> {pruned[1]} | {full[2]:.1f} -> {pruned[2]:.1f} |", flush=True)
+                  f"| {full[1]} -> {pruned[1]} | {full[2]} -> {pruned[2]} "
+                  f"| {full[3]:.1f} -> {pruned[3]:.1f} |", flush=True)
     print(f"\nthe same interval and scale in {same} of {total} searched GOPs")
 
 
