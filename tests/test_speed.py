@@ -188,7 +188,7 @@ def test_a_pruned_search_stops_at_a_scale_that_scores_below_the_finer_one(monkey
     an unpruned search tries every scale."""
     from types import SimpleNamespace
 
-    from vidgen_codec.codecs.stem import av1
+    from vidgen_codec.codecs.stem import av1, rate_fit
 
     scores = {1: 10.0, 2: s2_best, 4: 11.0}
     tried = []
@@ -203,7 +203,7 @@ def test_a_pruned_search_stops_at_a_scale_that_scores_below_the_finer_one(monkey
         st = SimpleNamespace(synth=((2, 4, 8), (1, 2, 4)), scales=(1,),
                              speed=speed_named("medium") if pruned else speed_named("slow"))
         assert st.speed.pruned == pruned
-        av1._synth_candidates(None, st, [None] * 20, [], 200.0, av1._Ledger())
+        av1._synth_candidates(None, st, [None] * 20, [], 200.0, rate_fit.Ledger())
         assert {s for _, s in tried} == ({1, 2, 4} if tried_4 or not pruned else {1, 2})
 
 
@@ -225,20 +225,21 @@ def test_medium_searches_no_gops_with_motion_frames_and_slow_does(stem_weights):
 
 
 def test_a_fit_carries_to_other_structures_of_the_gop():
-    """`av1._predicted`: the CRF a candidate's backbones should take, from the nearest fit."""
-    from vidgen_codec.codecs.stem import av1
+    """`rate_fit.predicted`: the CRF a candidate's backbones should take, from the nearest
+    fit."""
+    from vidgen_codec.codecs.stem import rate_fit
     from vidgen_codec.pictures.av1_rate import slope
 
-    assert av1._predicted([], 8, 1, 9, 1000, 500.0) is None
-    full = av1._Fitted(8, 1, 9, 1000, 50.0, 500)
-    half = av1._Fitted(8, 2, 9, 250, 40.0, 500)
-    assert av1._predicted([full], 8, 1, 9, 1000, 500.0) == 50.0  # itself
+    assert rate_fit.predicted([], 8, 1, 9, 1000, 500.0) is None
+    full = rate_fit.Fitted(8, 1, 9, 1000, 50.0, 500)
+    half = rate_fit.Fitted(8, 2, 9, 250, 40.0, 500)
+    assert rate_fit.predicted([full], 8, 1, 9, 1000, 500.0) == 50.0  # itself
     # twice the bytes: ln 2 / slope lower
-    assert math.isclose(av1._predicted([full], 8, 1, 9, 1000, 1000.0),
+    assert math.isclose(rate_fit.predicted([full], 8, 1, 9, 1000, 1000.0),
                         50.0 - math.log(2) / slope(50.0))
     # twice the backbones, each half as far apart: more CRF, less than ln 2 / slope more
-    up = av1._predicted([full], 4, 1, 18, 1000, 500.0) - 50.0
+    up = rate_fit.predicted([full], 4, 1, 18, 1000, 500.0) - 50.0
     assert 0 < up < math.log(2) / slope(50.0)
     # the same scale's fit first, though another scale's was made later
-    assert av1._predicted([half, full], 8, 2, 9, 250, 500.0) == 40.0
-    assert av1._predicted([full, half], 8, 1, 9, 1000, 500.0) == 50.0
+    assert rate_fit.predicted([half, full], 8, 2, 9, 250, 500.0) == 40.0
+    assert rate_fit.predicted([full, half], 8, 1, 9, 1000, 500.0) == 50.0

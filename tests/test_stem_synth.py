@@ -216,7 +216,7 @@ def test_gate_keeps_the_whole_budget_coding_when_the_smaller_one_is_not_refined(
     (not the smaller one, which left a file under its target)."""
     from types import SimpleNamespace
 
-    from vidgen_codec.codecs.stem import av1
+    from vidgen_codec.codecs.stem import av1, rate_fit
 
     chosen = av1._Candidate(8, 2, 40.0, None, 400, 10.0, False, synth=True)
     smaller = av1._Candidate(8, 2, 45.0, None, 330, 9.0, False, synth=True)
@@ -227,8 +227,8 @@ def test_gate_keeps_the_whole_budget_coding_when_the_smaller_one_is_not_refined(
     monkeypatch.setattr(av1, "_upsampled", lambda st, c, o: c)
     monkeypatch.setattr(av1, "_mapped", lambda codec, st, c, *a: c)
     st = SimpleNamespace(refine_bytes=70, refined=False)
-    got = av1._gated(None, st, chosen, [(0, None)], [], 400.0, {}, av1._Ledger())
+    got = av1._gated(None, st, chosen, [(0, None)], [], 400.0, {}, rate_fit.Ledger())
     assert got is chosen and got.refine_mask == 0 and got.bytes == 400
     masks = iter([1, 1])  # refined after all: the smaller coding, refined, is kept
-    got = av1._gated(None, st, chosen, [(0, None)], [], 400.0, {}, av1._Ledger())
+    got = av1._gated(None, st, chosen, [(0, None)], [], 400.0, {}, rate_fit.Ledger())
     assert got.bytes == 330 and got.refine_mask == 1

@@ -11,7 +11,7 @@ held-out ones: Megamind and box.mp4 at 176x144 (step 1), 352x256 (step 2), 640x3
 (step 3) and 1280x720 (step 5), preset 8. Off the tuning clips the guess is off by up to about
 5 CRF (tree at 320x240: ln b/c runs 0.6 above the table), so the rate fit corrects it
 (`pictures.fit.fit_from_guess`, with `slope` as its first step), and the encoder carries the
-first coding's error to the GOP's other candidates (`codecs/stem/av1._fit`).
+first coding's error to the GOP's other candidates (`codecs/stem/rate_fit`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@
     ../common   rate control, chunk fitting, AV1 backbone pictures (shared with s2vc)
     encoder.py   learned backbones: I/P frames through the intra and residual models, motion
     av1.py       AV1 backbones: one SVT-AV1 sequence per GOP, structure search, refine gate
+    rate_fit.py  a candidate structure's CRF fit to the GOP's budget
+    block_maps.py, upsamplers.py   a synthesised GOP's block mode maps and pretrained upsamplers
     speed.py     --speed: what the av1 encoder spends its time on
     backbone.py  AV1 backbone decoding (dav1d) and the GOP chunk's frames
     motion.py    motion fields: prediction rules and warping shared by encoder and decoder

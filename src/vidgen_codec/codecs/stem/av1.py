@@ -42,12 +42,10 @@ from ...bitstream import FramePayload
 from ...bitstream.ids import ChunkType, FrameType
 from ...frames import to_tensor, to_uint8
 from ...motion.mv_coding import FieldFormat, encode_field
-from ...pictures.av1 import CRF_MAX, CRF_MIN, CRF_STEP, Av1Settings, encode_sequence
-from ...pictures.av1_rate import guess_crf, slope, small_step
+from ...pictures.av1 import Av1Settings, encode_sequence
 from ...pictures import ssim
 from ...pictures.yuv420 import rgb_to_yuv420
-from ...pictures.fit import (BUDGET_SLACK, NEAR, choose_within_budget, fit_from_guess,
-                             fit_to_budget)
+from ...pictures.fit import BUDGET_SLACK, choose_within_budget
 from . import backbone as bb
 from . import block_maps
 from . import decoder as sd
@@ -59,6 +57,7 @@ from ...stem_gop import BLEND, MAX_GOP_FRAMES, MOTION
 from ...pictures.cuts import CutDetector
 from ...threads import map_threads
 from .plan import StemPlan
+from .rate_fit import Ledger, fit_backbones
 from ..common.rate import GopRate, open_gop, spend
 from .speed import FULL_AV1_CRF, Speed, speed_named
 
@@ -142,7 +141,7 @@ def _code_gop(codec, st: Av1EncoderState):
     rate = open_gop(st.rate, n) if st.rate is not None else None
     budget = rate.gop_budget if rate is not None else None
     flows: dict = {}
-    ledger = _Ledger()
+    ledger = Ledger()
     full = None
     search = st.speed.search
     if 1 in st.intervals and 1 in st.scales and search != "always":
@@ -308,7 +307,7 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows, ledg
 
         if st.crf_fixed is not None:
             return st.crf_fixed, code(st.crf_fixed)
-        return _fit(st, code, lambda coded: chunk_bytes(coded[1]), target, pics, s,
+        return fit_backbones(st, code, lambda coded: chunk_bytes(coded[1]), target, pics, s,
                     ledger, b)
 
     crf, (units, payload) = fit(budget, m_est)
@@ -334,78 +333,6 @@ def _measured(codec, st, c: _Candidate, originals) -> _Candidate:
     rec = [to_uint8(d)[0][: st.height, : st.width] for d in decoded]
     pos = bb.GopHeader(c.scale, len(originals), c.interval).positions()
     return replace(c, score=score(rec, real), failed=_failed(rec, real, pos))
-
-
-@dataclass
-class _Ledger:
-    """One GOP's rate-fit bookkeeping, passed to every candidate."""
-
-    codings: int = 0  # AV1 codings made
-    offset: float | None = None  # the first good fit's CRF less its model guess
-    searching: bool = False  # past the full-rate coding: candidates compared with each other
-    fits: list = field(default_factory=list)  # [_Fitted] of the GOP's candidates so far
-
-
-@dataclass(frozen=True)
-class _Fitted:
-    """A candidate's fit that landed near its budget: what `_predicted` starts others from."""
-
-    interval: int
-    scale: int
-    backbones: int
-    pixels: int  # per backbone, as coded
-    crf: float
-    bytes: int
-
-
-SPACING = 0.5  # a backbone's bytes at one CRF grow as (frames since the last one) ** SPACING
-# (vtest360 at 0.005 bpp, intervals 32 .. 2 at full scale: 0.26-0.73, mean 0.47)
-
-
-def _predicted(known: list, interval: int, scale: int, backbones: int, pixels: int,
-               budget: float) -> float | None:
-    """The CRF at which a candidate's backbones should take `budget` bytes, from the nearest
-    fit of the GOP (the same scale first, then the nearest interval): each backbone's bytes at
-    a CRF taken as pixels x interval ** SPACING x exp(-slope x CRF)."""
-    if not known:
-        return None
-    k = min(reversed(known), key=lambda f: (f.scale != scale,
-                                            abs(math.log(f.interval / interval))))
-    grow = math.log(backbones * pixels * interval ** SPACING
-                    / (k.backbones * k.pixels * k.interval ** SPACING))
-    return k.crf + (grow - math.log(max(budget, 1.0) / k.bytes)) / slope(k.crf)
-
-
-def _fit(st, code, size, budget, pics, s: int, ledger: _Ledger, interval: int):
-    """(crf, coding) of the backbone pictures `pics` (scale s, one every `interval` frames) at
-    the budget: from a guess with the speed's number of codings, or by bisection. The guess:
-    the first pass's model for the GOP's first fit, corrected by the model's error on this GOP
-    (the ledger's offset) until a fit has landed near its budget, and from then on the nearest
-    such fit carried to this structure (`_predicted`: on vtest360, cut and tree at 0.005-0.01
-    bpp the model alone was off by up to 36 CRF for synthesised GOPs, whose backbones are far
-    apart). Candidates of a search are fitted closer (within NEAR, up to 3 more codings): one
-    that lands further under its budget than the others would be judged on fewer bytes (on cut
-    at 0.01 bpp a 3-coding fit cost 0.58 dB)."""
-    fits = st.speed.fit_codes
-    if not fits:
-        return fit_to_budget(code, size, budget, CRF_MIN, CRF_MAX, CRF_STEP, falling=True,
-                             guess=st.crf_last, over=BUDGET_SLACK - 1)
-    h, w = pics[0].shape[:2]
-    # the first pass measured full frames at its step: a picture downscaled by s stands at
-    # step / s (the table is per coded pixel)
-    target = max(budget, 1.0) / (len(pics) * h * w)
-    model = guess_crf(target, st.complexity, max(small_step(st.width) / s, 1))
-    guess = _predicted(ledger.fits, interval, s, len(pics), h * w, budget)
-    tight = dict(miss=NEAR, extra=3) if ledger.searching else {}
-    (crf, coded), _ = fit_from_guess(code, size, budget, CRF_MIN, CRF_MAX, CRF_STEP,
-                                     guess=model + (ledger.offset or 0.0) if guess is None
-                                     else guess, slope=slope, falling=True, max_codes=fits,
-                                     over=BUDGET_SLACK - 1, **tight)
-    if CRF_MIN < crf < CRF_MAX and abs(size(coded) - budget) <= 0.05 * budget:
-        if ledger.offset is None:
-            ledger.offset = crf - model
-        ledger.fits.append(_Fitted(interval, s, len(pics), h * w, crf, size(coded)))
-    return crf, coded
 
 
 def _synth_candidates(codec, st, frames, originals, budget, ledger) -> list[_Candidate]:
@@ -473,7 +400,7 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
     if st.crf_fixed is not None:
         crf, (units, parts) = st.crf_fixed, code(st.crf_fixed)
     else:
-        crf, (units, parts) = _fit(st, code, size, budget, pics, s, ledger, b)
+        crf, (units, parts) = fit_backbones(st, code, size, budget, pics, s, ledger, b)
     backs = bb.backbone_pictures(units, s, st, hp, wp, head.lanczos)
     modes, rec = _rebuild(st, backs, pos, originals)
     head = replace(head, modes=modes)
