@@ -226,14 +226,23 @@ def test_the_exact_prior_gives_the_same_bits_in_any_summation_order(monkeypatch)
 
 @needs_wheel
 def test_the_exact_prior_is_the_float_network_within_one():
-    module, _ = load_prior("waifu2x-photo-noise0")
-    for kind, rgb in sample_images(30, 26, seed=4).items():
-        x = torch.from_numpy(padded_input(rgb, module.border))[None]
-        want = np.clip(np.trunc(module(x)[0].numpy() * np.float32(255) + np.float32(0.5)), 0,
-                       255).transpose(1, 2, 0)
-        off = np.abs(upscale2x(module, rgb).astype(int) - want)
-        print(f"exact {kind}: {int((off > 0).sum())} of {off.size} bytes differ from float32")
-        assert off.max() <= 1 and (off > 0).mean() < 0.01
+    yy, xx = np.mgrid[0:30, 0:26] % 2
+    board = (np.stack([yy ^ xx, 1 - (yy ^ xx), yy ^ xx], -1) * 255).astype(np.uint8)
+    pictures = dict(sample_images(30, 26, seed=4), checkerboard=board)  # the widest activations
+    for name in ("waifu2x-photo-noise0", "waifu2x-photo-noise3"):
+        module, _ = load_prior(name)
+        for kind, rgb in pictures.items():
+            _within_one(module, rgb, f"{name} {kind}")
+
+
+def _within_one(module, rgb, label):
+    """upscale2x (exact) against the float32 network's bytes: at most one off, in under 1 %."""
+    x = torch.from_numpy(padded_input(rgb, module.border))[None]
+    want = np.clip(np.trunc(module(x)[0].numpy() * np.float32(255) + np.float32(0.5)), 0,
+                   255).transpose(1, 2, 0)
+    off = np.abs(upscale2x(module, rgb).astype(int) - want)
+    print(f"exact {label}: {int((off > 0).sum())} of {off.size} bytes differ from float32")
+    assert off.max() <= 1 and (off > 0).mean() < 0.01, label
 
 
 @pytest.mark.gpu
@@ -326,6 +335,9 @@ def test_exact_form_of_a_synthetic_chain_is_its_float_network_within_one(tmp_pat
     assert got.shape == (28, 38, 3)
     off = np.abs(got.astype(int) - want)
     assert off.max() <= 1 and (off > 0).mean() < 0.01
+    module.steps[2].negative_slope = 2.0  # the ReLU layer: a slope past 1 has no exact form
+    with pytest.raises(InputError, match="slope 2.0"):
+        exact.ExactUpConv7(module)
 
 
 @pytest.mark.parametrize("k,s,pad", [(4, 2, 3), (4, 2, 1), (3, 2, 1), (3, 2, 0), (5, 3, 2),

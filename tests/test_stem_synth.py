@@ -110,6 +110,7 @@ def test_bilinear_sample_is_the_spec_formula():
     assert at(img, taps(y16, x16, 4, 4), 0) == want
     assert bilateral._at(img, bilateral._taps(y16, x16, 4, 4), 0) == want  # compiled
     assert at(img, taps(-100, -100, 4, 4), 0) == img[0, 0, 0]  # clamped
+    assert at(img, taps(1000, 1000, 4, 4), 0) == img[3, 3, 0] != 0
 
 
 def test_lanczos_upsampler_keeps_flat_pictures_and_centre_siting():

@@ -4,7 +4,9 @@ The integer kernels (`jit.njit`: Numba, GIL released) and numpy's array operatio
 outside the GIL, so threads over independent items (a synthesised GOP's intervals) use the
 cores that a single kernel leaves idle. Each item's result depends on that item only, so the
 output is the same for any number of threads. The count is torch's (`torch.set_num_threads`,
-what `vgc` sets from the machine), so one setting governs every kind of parallel work.
+what `vgc` sets from the machine), so one setting governs every kind of parallel work. A
+worker must not change torch's global state (`numerics.thread_invariant` does): the workers
+would race on it.
 """
 
 from __future__ import annotations

@@ -75,6 +75,11 @@ class PhaseDeconv(nn.Module):
         return (n - 1) * self.stride + self.kernel[axis] - lo - hi
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.through(x, self.conv)
+
+    def through(self, x: torch.Tensor, conv) -> torch.Tensor:
+        """The transposed convolution of x with `conv` as its phases' convolution (this layer's
+        own, or its exact-integer form: `exact.py`)."""
         s = self.stride
         size = [self.out_size(x.shape[2 + a], a) for a in range(2)]
         cells = [-(-n // s) for n in size]  # input positions m whose phases cover the output
@@ -87,7 +92,7 @@ class PhaseDeconv(nn.Module):
         for a in range(2):
             start = self.lo[a] + max(0, -self.lo[a])
             index.append(slice(start, start + cells[a] + self.hi[a] - self.lo[a]))
-        y = F.pixel_shuffle(self.conv(x[:, :, index[0], index[1]]), s)
+        y = F.pixel_shuffle(conv(x[:, :, index[0], index[1]]), s)
         return y[:, :, :size[0], :size[1]]
 
 

@@ -308,7 +308,7 @@ def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows, ledg
         if st.crf_fixed is not None:
             return st.crf_fixed, code(st.crf_fixed)
         return fit_backbones(st, code, lambda coded: chunk_bytes(coded[1]), target, pics, s,
-                    ledger, b)
+                             ledger, b, carry=not mv_frames)
 
     crf, (units, payload) = fit(budget, m_est)
     if mv_frames:
@@ -351,7 +351,7 @@ def _synth_candidates(codec, st, frames, originals, budget, ledger) -> list[_Can
     groups = [[b for b in ordered if b >= SLOWER_FROM], [b for b in ordered if b < SLOWER_FROM]]
     out, bests = [], []
     for s in scales:
-        if st.speed.pruned and len(bests) >= 2 and bests[-1] < bests[-2]:
+        if st.speed.pruned and len(bests) >= 2 and -math.inf < bests[-1] < bests[-2]:
             break
         bests.append(-math.inf)
         for group in groups:

@@ -1,9 +1,9 @@
 """The av1 backbone's rate fit of one candidate structure to a GOP's budget (issue 31).
 
     the backbone pictures of a candidate (interval, scale) + the GOP's budget
-        --guess: the first fit of the GOP from the first pass's model (`pictures.av1_rate`),
-          corrected by its error on this GOP; later ones from the nearest fit of the GOP that
-          landed near its budget, carried to the candidate's structure (`predicted`)-->
+        --guess: from the first pass's model (`pictures.av1_rate`) until a fit of the GOP
+          has landed near its budget, then from the nearest such fit, carried to the
+          candidate's structure (`predicted`)-->
         `pictures.fit.fit_from_guess` (a few SVT-AV1 codings), or a bisection at veryslow
         --> (CRF, coding); the ledger keeps what later candidates start from
 
@@ -25,7 +25,6 @@ class Ledger:
     """One GOP's rate-fit bookkeeping, passed to every candidate."""
 
     codings: int = 0  # AV1 codings made
-    offset: float | None = None  # the first good fit's CRF less its model guess
     searching: bool = False  # past the full-rate coding: candidates compared with each other
     fits: list = field(default_factory=list)  # [Fitted] of the GOP's candidates so far
 
@@ -60,33 +59,33 @@ def predicted(known: list, interval: int, scale: int, backbones: int, pixels: in
     return k.crf + (grow - math.log(max(budget, 1.0) / k.bytes)) / slope(k.crf)
 
 
-def fit_backbones(st, code, size, budget, pics, s: int, ledger: Ledger, interval: int):
+def fit_backbones(st, code, size, budget, pics, s: int, ledger: Ledger, interval: int, *,
+                  carry: bool = True):
     """(crf, coding) of the backbone pictures `pics` (scale s, one every `interval` frames) at
     the budget: from a guess with the speed's number of codings, or by bisection. The guess:
-    the first pass's model for the GOP's first fit, corrected by the model's error on this GOP
-    (the ledger's offset) until a fit has landed near its budget, and from then on the nearest
-    such fit carried to this structure (`predicted`: on vtest360, cut and tree at 0.005-0.01
-    bpp the model alone was off by up to 36 CRF for synthesised GOPs, whose backbones are far
-    apart). Candidates of a search are fitted closer (within NEAR, up to 3 more codings): one
-    that lands further under its budget than the others would be judged on fewer bytes (on cut
-    at 0.01 bpp a 3-coding fit cost 0.58 dB)."""
+    the first pass's model until a fit of the GOP has landed near its budget, and from then on
+    the nearest such fit carried to this structure (`predicted`: on vtest360, cut and tree at
+    0.005-0.01 bpp the model alone was off by up to 36 CRF for synthesised GOPs, whose
+    backbones are far apart). `carry` False: this fit is not one to start others from (its
+    bytes are not all backbones': a GOP with motion frames). Candidates of a search are fitted
+    closer (within NEAR, up to 3 more codings): one that lands further under its budget than
+    the others would be judged on fewer bytes (on cut at 0.01 bpp a 3-coding fit cost
+    0.58 dB)."""
     fits = st.speed.fit_codes
     if not fits:
         return fit_to_budget(code, size, budget, CRF_MIN, CRF_MAX, CRF_STEP, falling=True,
                              guess=st.crf_last, over=BUDGET_SLACK - 1)
     h, w = pics[0].shape[:2]
-    # the first pass measured full frames at its step: a picture downscaled by s stands at
-    # step / s (the table is per coded pixel)
-    target = max(budget, 1.0) / (len(pics) * h * w)
-    model = guess_crf(target, st.complexity, max(small_step(st.width) / s, 1))
     guess = predicted(ledger.fits, interval, s, len(pics), h * w, budget)
+    if guess is None:
+        # the first pass measured full frames at its step: a picture downscaled by s stands
+        # at step / s (the table is per coded pixel)
+        target = max(budget, 1.0) / (len(pics) * h * w)
+        guess = guess_crf(target, st.complexity, max(small_step(st.width) / s, 1))
     tight = dict(miss=NEAR, extra=3) if ledger.searching else {}
     (crf, coded), _ = fit_from_guess(code, size, budget, CRF_MIN, CRF_MAX, CRF_STEP,
-                                     guess=model + (ledger.offset or 0.0) if guess is None
-                                     else guess, slope=slope, falling=True, max_codes=fits,
+                                     guess=guess, slope=slope, falling=True, max_codes=fits,
                                      over=BUDGET_SLACK - 1, **tight)
-    if CRF_MIN < crf < CRF_MAX and abs(size(coded) - budget) <= 0.05 * budget:
-        if ledger.offset is None:
-            ledger.offset = crf - model
+    if carry and CRF_MIN < crf < CRF_MAX and abs(size(coded) - budget) <= 0.05 * budget:
         ledger.fits.append(Fitted(interval, s, len(pics), h * w, crf, size(coded)))
     return crf, coded
