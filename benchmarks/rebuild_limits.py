@@ -20,19 +20,13 @@ import argparse
 
 import numpy as np
 
+from sent_motion import gop_backbones, quarter_blocks
 from vidgen_codec import metrics
-from vidgen_codec.bitstream import ContainerReader
-from vidgen_codec.bitstream.ids import FrameType
-from vidgen_codec.codecs.stem import backbone as bb
 from vidgen_codec.codecs.stem import decoder as sd
 from vidgen_codec.eval.warp_error import reference_flow, warping_error
 from vidgen_codec.motion import bilateral
+from vidgen_codec.motion.estimate import dense_flow
 from vidgen_codec.video_io import read_frames
-
-
-class _Size:
-    def __init__(self, h, w):
-        self.height, self.width = h, w
 
 
 def main() -> None:
@@ -46,12 +40,9 @@ def main() -> None:
     h, w = ref[0].shape[:2]
     hp, wp = -(-h // 16) * 16, -(-w // 16) * 16
     pad = lambda x: np.pad(x, ((0, hp - h), (0, wp - w), (0, 0)), mode="edge")  # noqa: E731
-    grey = lambda x: cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2GRAY)  # noqa: E731
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     ys, xs = np.mgrid[0:hp, 0:wp].astype(np.float32)
     flow = reference_flow(ref)
-    with ContainerReader(args.vgc) as rd:
-        chunks = list(rd.iter_frames())
+    gops = list(gop_backbones(args.vgc, h, w))  # decoded once, rebuilt every way
 
     def warp(img, fx, fy):
         return cv2.remap(img, xs + fx, ys + fy, cv2.INTER_LINEAR,
@@ -66,16 +57,14 @@ def main() -> None:
                    warp(b1, (1 - tau) * f[..., 0], (1 - tau) * f[..., 1]), tau)
 
     def midpoint(a, b):  # the full motion a -> b: DIS both ways, averaged
-        return 0.5 * (dis.calc(grey(a), grey(b), None) - dis.calc(grey(b), grey(a), None))
+        return 0.5 * (dense_flow(a, b) - dense_flow(b, a))
 
     def blocks(f, size=16):
-        q = f.reshape(hp // size, size, wp // size, size, 2).mean((1, 3))
-        return np.repeat(np.repeat(np.round(q * 4) / 4, size, 0), size, 1).astype(np.float32)
+        return np.repeat(np.repeat(quarter_blocks(f, size), size, 0), size, 1).astype(np.float32)
 
     def per_frame(b0, b1, t, t0, t1, kind):
-        mid = grey(pad(ref[t]))
-        f0 = dis.calc(mid, grey(pad(ref[t0])), None)
-        f1 = dis.calc(mid, grey(pad(ref[t1])), None)
+        f0 = dense_flow(pad(ref[t]), pad(ref[t0]))
+        f1 = dense_flow(pad(ref[t]), pad(ref[t1]))
         tau = (t - t0) / (t1 - t0)
         if kind == "linear":  # one flow, the other side by linear motion
             f0 = blocks(f0)
@@ -104,11 +93,7 @@ def main() -> None:
     print("|---|---|---|")
     for name, way in ways.items():
         out, rebuilt = [], []
-        for c in chunks:
-            head, parts = bb.unpack_gop(c.payload)
-            t0 = c.payload.frame_index
-            units = [p.streams[-1] for p in parts if p.frame_type != FrameType.M]
-            backs = bb.backbone_pictures(units, head.scale, _Size(h, w), hp, wp, head.lanczos)
+        for t0, head, backs in gops:
             pos = head.positions()
             out.append(backs[0][:h, :w])
             for j, (a, e) in enumerate(zip(pos, pos[1:])):

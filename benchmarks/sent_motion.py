@@ -29,6 +29,7 @@ import argparse
 import math
 import os
 import tempfile
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -40,17 +41,27 @@ from vidgen_codec.codecs.stem import block_maps
 from vidgen_codec.codecs.stem import decoder as sd
 from vidgen_codec.eval.metrics_perceptual import cvvdp
 from vidgen_codec.eval.warp_error import reference_flow, warping_error
+from vidgen_codec.motion.estimate import block_field, dense_flow
 from vidgen_codec.video_io import read_frames
 
 
-class _Size:
-    def __init__(self, h, w):
-        self.height, self.width = h, w
+def gop_backbones(path: str, h: int, w: int):
+    """(first frame, GopHeader, decoded backbones: stride-padded HxWx3 uint8) per GOP of a
+    stem av1 file, as its decoder makes them (without a prior)."""
+    hp, wp = -(-h // 16) * 16, -(-w // 16) * 16  # the codec's stride
+    with ContainerReader(path) as rd:
+        chunks = list(rd.iter_frames())
+    for c in chunks:
+        head, parts = bb.unpack_gop(c.payload)
+        units = [p.streams[-1] for p in parts if p.frame_type != FrameType.M]
+        yield c.payload.frame_index, head, bb.backbone_pictures(
+            units, head.scale, SimpleNamespace(height=h, width=w), hp, wp, head.lanczos)
 
 
-def _grey(x):
-    import cv2
-    return cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2GRAY)
+def quarter_blocks(flow: np.ndarray, block: int) -> np.ndarray:
+    """(hb, wb, 2): the flow's mean over each block (`motion.estimate.block_field`), rounded
+    to quarter samples."""
+    return np.round(block_field(flow, block).transpose(1, 2, 0) * 4) / 4
 
 
 def _bits(v: np.ndarray) -> float:
@@ -71,24 +82,15 @@ def with_sent_motion(path: str, ref: list, dec: list, block: int) -> tuple[list,
     h, w = ref[0].shape[:2]
     hp, wp = -(-h // block) * block, -(-w // block) * block
     pad = lambda x: np.pad(x, ((0, hp - h), (0, wp - w), (0, 0)), mode="edge")  # noqa: E731
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     ys, xs = np.mgrid[0:hp, 0:wp].astype(np.float32)
     out = [d.copy() for d in dec]
     sse_all = sum(metrics.sse(d, r) for d, r in zip(dec, ref))
     lam = block_maps.KAPPA * math.log(10) / 10 * sse_all / (8 * os.path.getsize(path))
     residuals, flags, sent = [], 0, 0
-    with ContainerReader(path) as rd:
-        chunks = [c for c in rd.iter_frames()]
-    for c in chunks:
-        head, parts = bb.unpack_gop(c.payload)
+    for t0, head, backs in gop_backbones(path, h, w):
         if not head.synth:
             continue
-        t0 = c.payload.frame_index
-        units = [p.streams[-1] for p in parts if p.frame_type != FrameType.M]
-        # the decoder pads to the codec's stride (16), a multiple of the block here
-        backs = [pad(b[:h, :w]) for b in
-                 bb.backbone_pictures(units, head.scale, _Size(h, w), -(-h // 16) * 16,
-                                      -(-w // 16) * 16, head.lanczos)]
+        backs = [pad(b[:h, :w]) for b in backs]  # to a multiple of the block
         pos = head.positions()
         for j, (a, e) in enumerate(zip(pos, pos[1:])):
             n = e - a
@@ -96,12 +98,8 @@ def with_sent_motion(path: str, ref: list, dec: list, block: int) -> tuple[list,
                 continue
             s = sd.motion_field(backs[j], backs[j + 1])  # 1/64 sample, the decoder's own
             for m in range(1, n):
-                mid = _grey(pad(ref[t0 + a + m]))
-                q = []
-                for side in (a, e):
-                    f = dis.calc(mid, _grey(pad(ref[t0 + side])), None)
-                    f = f.reshape(hp // block, block, wp // block, block, 2).mean((1, 3))
-                    q.append(np.round(f * 4) / 4)
+                q = [quarter_blocks(dense_flow(pad(ref[t0 + a + m]), pad(ref[t0 + side])), block)
+                     for side in (a, e)]
                 warped = []
                 for k, b in enumerate((backs[j], backs[j + 1])):
                     f = np.repeat(np.repeat(q[k], block, 0), block, 1)

@@ -499,8 +499,7 @@ def _with_maps(st, c: _Candidate, originals) -> _Candidate | None:
     head, parts = bb.unpack_gop(c.payload)
     units = [p.streams[-1] for p in parts if p.frame_type != FrameType.M]
     hp, wp = originals[0].shape[:2]
-    prior = next((m for pid, m, _ in st.priors if pid == head.prior), None)
-    backs = bb.backbone_pictures(units, head.scale, st, hp, wp, head.lanczos, prior)
+    backs = bb.backbone_pictures(units, head.scale, st, hp, wp, head.lanczos)  # no prior yet
     h, w = st.height, st.width
     sym, fields = block_maps.choose(backs, head.positions(), head.modes, originals, h, w,
                                     c.bytes)

@@ -67,23 +67,6 @@ def section(sym: np.ndarray) -> bytes:
 
 def rebuilt(head, backs: list, h: int, w: int, fields: list | None = None) -> list:
     """The GOP's frames (h x w x 3 uint8, display order) as the decoder rebuilds them with the
-    maps of `head` (`decoder.synthesise_gop`, without the tensors); `fields`: the intervals'
-    motion fields when the caller has them (`choose`'s), else estimated here."""
-    pos = head.positions()
-    hp, wp = backs[0].shape[:2]
-    block, maps = block_modes.unpack(head.maps, head.gaps(), hp, wp,
-                                     get_backend(EntropyCoderId.VGC_RANS))
-    gaps = [(j, e - a) for j, (a, e) in enumerate(zip(pos, pos[1:])) if e - a > 1]
-
-    def interval(item):  # interval k's frames (independent of the others)
-        k, (j, n) = item
-        blocks = block_modes.absolute(maps[k], head.modes[k])
-        field = None if fields is None else fields[k]
-        return sd.interval_frames(backs[j], backs[j + 1], n, head.modes[k], blocks, block, field)
-
-    between = dict(zip((j for j, _ in gaps), map_threads(interval, enumerate(gaps))))
-    rec = [backs[0][:h, :w]]
-    for j in range(len(pos) - 1):
-        rec += [f[:h, :w] for f in between.get(j, ())]
-        rec.append(backs[j + 1][:h, :w])
-    return rec
+    maps of `head` (`decoder.synthesised_frames`, cropped); `fields`: the intervals' motion
+    fields when the caller has them (`choose`'s), else estimated there."""
+    return [f[:h, :w] for f in sd.synthesised_frames(head, backs, fields)]

@@ -104,9 +104,17 @@ def _decode_gop_av1(codec, st, payload, hp, wp, chunk):
 
 def synthesise_gop(head, t0: int, pics: list, *, chunk=None) -> list:
     """A synthesised GOP's frames [(t, (1,3,hp,wp) frame)] in display order from its decoded
-    backbones (hp x wp x 3 uint8): each interval's frames between them by `head.modes`, and
-    per block by its block mode maps when it has them (bitstream_spec.md, stem, "Synthesised
-    frames", "Block mode maps")."""
+    backbones (hp x wp x 3 uint8): `synthesised_frames`, as tensors."""
+    return [(t0 + i, to_tensor(f)) for i, f in enumerate(synthesised_frames(head, pics,
+                                                                            chunk=chunk))]
+
+
+def synthesised_frames(head, pics: list, fields: list | None = None, *, chunk=None) -> list:
+    """A synthesised GOP's frames (hp x wp x 3 uint8, display order) from its decoded
+    backbones: each interval's frames between them by `head.modes`, and per block by its block
+    mode maps when it has them (bitstream_spec.md, stem, "Synthesised frames", "Block mode
+    maps"); the intervals on threads (`threads.map_threads`). `fields`: the intervals' motion
+    fields, when the caller has them (the encoder's map choice)."""
     pos = head.positions()
     block, maps = 0, None
     if head.maps:
@@ -118,14 +126,15 @@ def synthesise_gop(head, t0: int, pics: list, *, chunk=None) -> list:
     def rebuild(item):  # interval k: its own backbones, mode and map (independent)
         k, (j, n) = item
         modes = None if maps is None else block_modes.absolute(maps[k], head.modes[k])
-        return interval_frames(pics[j], pics[j + 1], n, head.modes[k], modes, block)
+        return interval_frames(pics[j], pics[j + 1], n, head.modes[k], modes, block,
+                               None if fields is None else fields[k])
 
     between = dict(zip((j for j, _ in gaps), map_threads(rebuild, enumerate(gaps))))
-    out = [(t0, pics[0])]
-    for j, (a, b) in enumerate(zip(pos, pos[1:])):
-        out += [(t0 + a + m, f) for m, f in enumerate(between.get(j, ()), 1)]
-        out.append((t0 + b, pics[j + 1]))
-    return [(t, to_tensor(f)) for t, f in out]
+    out = [pics[0]]
+    for j in range(len(pos) - 1):
+        out += between.get(j, [])
+        out.append(pics[j + 1])
+    return out
 
 
 def interval_frames(p0, p1, n: int, mode: int, blocks=None, block: int = 0,
