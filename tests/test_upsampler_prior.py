@@ -27,6 +27,16 @@ needs_prior = pytest.mark.skipif(prior_unavailable_reason() is not None,
 TAG = bytes(range(PRIOR_TAG))
 
 
+def _encoder_priors():
+    from vidgen_codec.codecs.stem.upsamplers import encoder_priors
+
+    return encoder_priors()
+
+
+needs_encoder_prior = pytest.mark.skipif(not _encoder_priors(),
+                                         reason="no upsampler the encoder tries is installed")
+
+
 def _gop(head: GopHeader) -> FramePayload:
     """A synthesised GOP chunk with fake AV1 units (the header is what is tested)."""
     unit = b"\x12\x00" + b"\x0a\x01\x00"  # temporal delimiter, then a 1-byte OBU
@@ -41,6 +51,8 @@ def test_the_gop_header_carries_the_prior_and_its_identity():
     head = GopHeader(2, 9, 4, synth=True, prior=4, prior_tag=TAG, modes=(0, 1))
     got, _ = unpack_gop(_gop(head))
     assert (got.prior, got.prior_tag, got.lanczos, got.scale) == (4, TAG, False, 2)
+    own, _ = unpack_gop(_gop(replace(head, prior=6)))  # vgc's own upsampler
+    assert (own.prior, own.prior_tag) == (6, TAG) and PRIORS[6] == "vgc-upconv7-av1"
     plain, _ = unpack_gop(_gop(GopHeader(2, 9, 4, synth=True, lanczos=True, modes=(0, 1))))
     assert plain.prior == 0 and plain.prior_tag == b""
     assert len(head.pack()) == len(GopHeader(2, 9, 4, synth=True).pack()) + PRIOR_TAG
@@ -51,7 +63,7 @@ def test_malformed_prior_headers_are_format_errors():
     h = good.streams[0]
     bad = [
         bytes([h[0] | 0x08]) + h[1:],  # LANCZOS beside a prior
-        bytes([(h[0] & ~0x70) | 0x60]) + h[1:],  # prior 6: unknown
+        bytes([(h[0] & ~0x70) | 0x70]) + h[1:],  # prior 7: unknown
         bytes([h[0] & ~0x03]) + h[1:],  # a prior on a full-scale GOP
         h[:-1],  # the identity cut short
         h + b"\0",  # a byte past it
@@ -81,9 +93,9 @@ def test_a_prior_with_other_weights_is_refused():
 def prior_files(tmp_path_factory):
     """A clip coded at --speed slow with half-scale synthesised GOPs, once with the priors
     (Lanczos scored as hopeless, so that a prior is named whatever the content) and once
-    with --no-prior."""
-    if prior_unavailable_reason() is not None:
-        pytest.skip(prior_unavailable_reason())
+    with --no-prior. vgc's own upsampler (weights/) needs no wheel."""
+    if not _encoder_priors():
+        pytest.skip("no upsampler the encoder tries is installed")
     d = tmp_path_factory.mktemp("prior")
     StemCodec.random(seed=3).save(d / "w")
     clip = write_clip(str(d / "c.mkv"), synthetic_frames(64, 48, 9), Fraction(25))
@@ -128,7 +140,7 @@ def test_no_prior_keeps_lanczos_and_the_same_av1_units(prior_files):
     assert len(pb.streams[0]) == len(pa.streams[0]) + PRIOR_TAG
 
 
-@needs_prior
+@needs_encoder_prior
 def test_the_priors_do_not_change_the_searched_structure(tmp_path, monkeypatch):
     """The search chooses the structure on Lanczos alone; a prior then replaces only the chosen
     structure's upsampler, so the file with priors has the AV1 units of the file without."""
@@ -156,7 +168,7 @@ def test_the_priors_do_not_change_the_searched_structure(tmp_path, monkeypatch):
         assert prior[0]["upsampler"] in PRIORS.values()
 
 
-@needs_prior
+@needs_encoder_prior
 def test_a_prior_keeps_the_block_maps_chosen_with_lanczos(tmp_path, monkeypatch):
     """Block mode maps are chosen before a prior is tried: the file with a prior has the AV1
     units, mode bits and maps of the file without, and decodes."""

@@ -29,7 +29,7 @@ SYNTH, LANCZOS = 0x04, 0x08  # GOP header byte 0, beside scale_log2 (bits 0-1)
 PRIOR_SHIFT, PRIOR_BITS = 4, 0x70  # bits 4-6: the upsampler prior of a reduced-scale GOP
 # (0: none); its names (`vidgen_codec.priors`), fixed by the spec (section 15, "Upsamplers")
 PRIORS = {1: "waifu2x-photo-noise0", 2: "waifu2x-photo-noise1", 3: "waifu2x-photo-noise2",
-          4: "waifu2x-photo-noise3", 5: "waifu2x-photo-scale"}
+          4: "waifu2x-photo-noise3", 5: "waifu2x-photo-scale", 6: "vgc-upconv7-av1"}
 PRIOR_TAG = 8  # bytes of the prior's SHA-256 after the header's varints when it names one
 BLEND, MOTION = 0, 1  # how a synthesised GOP rebuilds an interval's frames (stream 2's bits)
 

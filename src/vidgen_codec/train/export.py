@@ -85,3 +85,17 @@ def export_s2vc(ckpt: Path, out_dir: Path, intra_dir: str = "../intra") -> bytes
     model.load_state_dict(ck["model"], strict=cfg.unet is not None)
     build_tables(model.coder)
     return save_state(model.adapter_state(), cfg.to_dict(), "S2vcModel", Path(out_dir))
+
+
+def export_upsampler(ckpt: Path, out_dir: Path) -> bytes:
+    """Shipped weights from an upsampler checkpoint (`train.upsampler`, read by `priors.own`),
+    checked to build before they are written."""
+    from ..priors.own import ARCHITECTURE, chain_model
+    from ..priors.upconv7 import UpConv7
+    from ..weights import save_state
+
+    if not ckpt.exists():
+        raise WeightsError(f"no checkpoint at {ckpt}")
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    UpConv7(chain_model({k: v.numpy() for k, v in ck["tensors"].items()}, ck["config"]))
+    return save_state(ck["tensors"], ck["config"], ARCHITECTURE, out_dir)
