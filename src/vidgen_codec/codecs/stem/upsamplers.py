@@ -7,8 +7,8 @@ bytes of the identity the GOP header carries
     decoder: the GOP header's prior id -> the installed prior, if its identity matches, on the
              decoder's device (`--device cuda`: the prior's arithmetic is exact integers,
              `priors/exact.py`, so a GPU gives the CPU's samples)
-    encoder: the TRIED priors (vgc's own), on the structure the search chose on Lanczos alone
-             (`av1._upsampled`)
+    encoder: the TRIED priors that are installed (else vgc's own, FALLBACK), on the structure
+             the search chose on Lanczos alone (`av1._upsampled`)
 """
 
 from __future__ import annotations
@@ -42,18 +42,25 @@ def decoder_prior(head, device: str = "cpu"):
     return module
 
 
-TRIED = (6,)  # vgc-upconv7-av1 alone: the upsampler the encoder tries. Forced half-scale
-# GOPs of small, cut and vtest360 at 0.0025 and 0.005 bpp (`benchmarks/upsampler.py files`):
-# against the three waifu2x priors it replaces (noise0, noise2, noise3; the search's SSIM
-# chose among them) +0.017 JOD on average (+0.104 to -0.023) and +0.6 to +4.4 VMAF, with one
-# pass of the network over the backbones instead of three; trying all four chose noise3 where
-# own scored better in JOD, and gained nothing. The decoder takes all of PRIORS.
+TRIED = (1, 3, 4)  # noise0, noise2, noise3: the priors the encoder tries. On the issue 33
+# runs (small, cut, vtest360 at 0.0025-0.01 bpp) they won every GOP that took a prior (noise3
+# 4, noise2 2, noise0 2); noise1 and scale-only never did, and each try costs a pass of the
+# network over the candidate's backbones.
+FALLBACK = (6,)  # vgc-upconv7-av1 (weights/, always there), tried when no TRIED one is
+# installed (no wheel). It is level with the three, not better: beside them on forced
+# half-scale GOPs of small, cut and vtest360 at 0.0025 and 0.005 bpp, +0.018 JOD on average
+# (`benchmarks/upsampler.py files`), and on the searched structures -0.008 (the search's SSIM
+# took it where ColorVideoVDP preferred noise0). Against Lanczos it gains +0.01 to +0.16 JOD
+# on those forced GOPs and +2.5 to +4.4 VMAF. The decoder takes all of PRIORS.
 
 
 def encoder_priors() -> tuple:
-    """((id, module, tag), ...) of the TRIED priors that are installed (vgc's own is in
-    weights/; the waifu2x ones need the wheel)."""
+    """((id, module, tag), ...) of the TRIED priors that are installed, or of FALLBACK when
+    none is (none without the wheel: vgc's own, from weights/)."""
     from ...priors import available_priors
 
     here = set(available_priors())
-    return tuple((pid, *_loaded(pid)) for pid in TRIED if PRIORS[pid] in here)
+    for ids in (TRIED, FALLBACK):
+        if any(PRIORS[pid] in here for pid in ids):
+            return tuple((pid, *_loaded(pid)) for pid in ids if PRIORS[pid] in here)
+    return ()
