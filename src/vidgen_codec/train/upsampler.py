@@ -145,7 +145,9 @@ def _crop(pair, side: int, rng: random.Random, border: int):
 
 
 def _tensor(arrays) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(np.stack(arrays))).permute(0, 3, 1, 2).float() / 255
+    """uint8 HxWx3 arrays -> a (N, 3, H, W) float batch in [0, 1]."""
+    batch = torch.from_numpy(np.ascontiguousarray(np.stack(arrays)))
+    return batch.permute(0, 3, 1, 2).float() / 255
 
 
 def _usable(pairs, side: int, border: int) -> list:
@@ -180,9 +182,9 @@ class Validation:
 
 def train_upsampler(data, out, *, base: str = "waifu2x-photo-noise2", steps: int = 4000,
                     resume: bool = False, batch: int = 32, patch: int = 32, lr: float = 2e-5,
-                    ema: float = 0.998,
-                    windows: int = 40, val_every: int = 250, val_side: int = 64, deadline: float | None = None,
-                    seed: int = 0, device: str = "cpu") -> Path:
+                    ema: float = 0.998, windows: int = 40, val_every: int = 250,
+                    val_side: int = 64, deadline: float | None = None, seed: int = 0,
+                    device: str = "cpu") -> Path:
     """Fine-tune `base` on round trips of `data` (Adam, the rate decaying to 0 along a cosine
     over `steps`); what is validated and exported is the exponential moving average of the
     weights (decay `ema`: Polyak averaging, which steadies a fine-tune with small batches).
@@ -210,8 +212,8 @@ def train_upsampler(data, out, *, base: str = "waifu2x-photo-noise2", steps: int
         sched.load_state_dict(state["sched"])
         rng.setstate(state["rng"])
     else:
-        _log(out / "val_log.csv", ["step", "val_psnr", "lanczos_psnr"], [0, val.psnr(net), val.lanczos],
-             fresh=True)
+        _log(out / "val_log.csv", ["step", "val_psnr", "lanczos_psnr"],
+             [0, val.psnr(avg), val.lanczos], fresh=True)
 
     def save():
         torch.save({"tensors": avg.tensors(), "live": net.tensors(), "opt": opt.state_dict(),
