@@ -237,7 +237,7 @@ def train_upsampler(data, out, *, base: str = "waifu2x-photo-noise2", steps: int
                 a.mul_(ema).add_(p.detach().cpu(), alpha=1 - ema)
         step += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{float(loss):.5f}")
+        bar.set_postfix(loss=f"{float(loss.detach()):.5f}")
         if step % val_every == 0 or step == steps:
             _log(out / "val_log.csv", None, [step, val.psnr(avg), val.lanczos])
             save()
