@@ -17,6 +17,7 @@ def train():
     Example:
       vgc train intra --data ../shared/data --out runs/intra --steps 16000 --resume
       vgc train intra --out runs/intra --export weights/intra
+      vgc train upsampler --data ../shared/data --out runs/upsampler --steps 1200
     """
 
 
