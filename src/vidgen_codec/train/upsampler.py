@@ -128,10 +128,10 @@ class Trainable(nn.Module):
 
 def base_tensors(base: str) -> dict:
     """The starting prior's arrays (`priors.loading`; the waifu2x wheel must be installed)."""
-    from ..priors.loading import _parsed, prior_files
+    from ..priors.loading import prior_graph
     from ..priors.own import chain_tensors
 
-    return chain_tensors(_parsed(*prior_files(base))[0])
+    return chain_tensors(prior_graph(base))
 
 
 def _crop(pair, side: int, rng: random.Random, border: int):
@@ -196,8 +196,9 @@ def train_upsampler(data, out, *, base: str = "waifu2x-photo-noise2", steps: int
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "ckpt.pt"
     state = torch.load(ckpt, weights_only=False) if resume and ckpt.exists() else None
-    net = Trainable(state["live"] if state else base_tensors(base)).to(device)
-    avg = Trainable(state["tensors"] if state else base_tensors(base))
+    start = None if state else base_tensors(base)
+    net = Trainable(state["live"] if state else start).to(device)
+    avg = Trainable(state["tensors"] if state else start)
     pairs = _usable(round_trips(data, windows=windows, seed=seed), patch, net.border)
     val = Validation(round_trips(data, only=HOLDOUT, windows=4, seed=seed + 1), net.border,
                      val_side)
