@@ -194,19 +194,43 @@ class LoadedWeights:
     legacy: bytes  # what format 1.x files recorded: the safetensors' SHA-256
 
 
+@dataclass
+class ReadWeights:
+    """A weights folder read and checked, its network not built yet (`build_model`)."""
+
+    folder: Path
+    meta: dict
+    state: dict  # the tensors, checked against the config's sha256
+    identity: bytes
+    legacy: bytes
+
+
+def read_weights(weights_dir, expected: str) -> ReadWeights:
+    """The folder's config (its architecture must be `expected`) and tensors, the file checked
+    against the sha256 in its config; no network is built."""
+    wdir = Path(weights_dir)
+    meta = read_config(wdir, expected)
+    if not isinstance(meta.get("config"), dict) or not isinstance(meta.get("sha256"), str):
+        raise WeightsError(f"{wdir / 'config.json'} has no config or sha256")
+    state, digest = load_state(wdir, meta)
+    return ReadWeights(wdir, meta, state, identity(meta), digest)
+
+
+def build_model(read: ReadWeights) -> "torch.nn.Module":
+    """The network of a folder read by `read_weights`, its tensors loaded."""
+    name = read.meta["architecture"]
+    if name not in _BUILDERS:
+        raise WeightsError(f"no builder registered for architecture {name!r}")
+    try:
+        model = _BUILDERS[name](read.meta["config"])
+    except (TypeError, ValueError, KeyError) as e:
+        raise WeightsError(f"bad config in {read.folder / 'config.json'}: {e}") from None
+    load_into(model, read.state, str(read.folder))
+    return model
+
+
 def load_model(weights_dir, expected: str) -> LoadedWeights:
     """Build the network of the folder's architecture (which must be `expected`), check its
     safetensors against config.json and load them."""
-    wdir = Path(weights_dir)
-    meta = read_config(wdir, expected)
-    if expected not in _BUILDERS:
-        raise WeightsError(f"no builder registered for architecture {expected!r}")
-    if not isinstance(meta.get("config"), dict) or not isinstance(meta.get("sha256"), str):
-        raise WeightsError(f"{wdir / 'config.json'} has no config or sha256")
-    try:
-        model = _BUILDERS[expected](meta["config"])
-    except (TypeError, ValueError, KeyError) as e:
-        raise WeightsError(f"bad config in {wdir / 'config.json'}: {e}") from None
-    state, digest = load_state(wdir, meta)
-    load_into(model, state, str(wdir))
-    return LoadedWeights(model, meta, identity(meta), digest)
+    r = read_weights(weights_dir, expected)
+    return LoadedWeights(build_model(r), r.meta, r.identity, r.legacy)

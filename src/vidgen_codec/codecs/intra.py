@@ -32,7 +32,7 @@ from ..models.integer_hyper import IntegerHyperSynthesis
 from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel, q_max
 from ..ratecontrol import (FRAME_OVERHEAD, RateState, frame_budget, init_rate, search_q,
                            update_rate)
-from ..weights import load_model, repo_weights_dir, save_weights
+from ..weights import ReadWeights, build_model, read_weights, repo_weights_dir, save_weights
 from .base import BackboneLevel, CodedChunk, RateTarget, Span, Structure
 from .configs import check_codec_config
 from .dc_trim import trimmed
@@ -88,8 +88,14 @@ class IntraCodec:  # listed in registry.py (imported on first use)
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def load(cls, weights_dir=None, *, device: str = "cpu", backend=None) -> "IntraCodec":
-        w = load_model(weights_dir or repo_weights_dir() / "intra", ARCHITECTURE)
-        return cls(w.model, w.identity, device=device, backend=backend, legacy_sha256=w.legacy)
+        return cls.built(read_weights(weights_dir or repo_weights_dir() / "intra", ARCHITECTURE),
+                         device=device, backend=backend)
+
+    @classmethod
+    def built(cls, read: ReadWeights, *, device: str = "cpu", backend=None) -> "IntraCodec":
+        """The codec of a weights folder already read (`weights.read_weights`)."""
+        return cls(build_model(read), read.identity, device=device, backend=backend,
+                   legacy_sha256=read.legacy)
 
     @classmethod
     def random(cls, seed: int = 0, cfg: IntraConfig | None = None, **kw) -> "IntraCodec":

@@ -14,7 +14,10 @@ geometrically.
                                  └──────────── Q(y' - mean) + mean ─────┘ = y'_hat
     x_hat <──g_s── y'_hat * inv_gain(q)
 
-Layers and entropy models come from compressai (GDN, EntropyBottleneck, GaussianConditional).
+Layers and entropy models come from compressai (GDN, EntropyBottleneck, GaussianConditional),
+imported when a model is built: importing compressai takes about 4 s on 2 cores (its package
+imports its point-cloud datasets, and torch_geometric with them), and the av1 backbone, vgc's
+default, never builds this model (issue 31: that import was most of a short `vgc encode`).
 Entropy *coding* is not done here: `codecs/intra.py` turns symbols and table indexes into bytes
 through an explicit entropy backend.
 """
@@ -26,9 +29,6 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
-
-from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-from compressai.layers import GDN
 
 from ..weights import architecture
 
@@ -77,6 +77,9 @@ class IntraModel(nn.Module):
     """Mean-scale hyperprior image codec with continuous-rate gain units (see module doc)."""
 
     def __init__(self, cfg: IntraConfig):
+        from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+        from compressai.layers import GDN
+
         super().__init__()
         self.cfg = cfg
         N, M = cfg.N, cfg.M

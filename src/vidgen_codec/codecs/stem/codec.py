@@ -12,8 +12,10 @@ weights it names (`intra_dir`, relative to it; by default the sibling `intra` fo
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -21,17 +23,17 @@ import torch
 from ...bitstream.framing import chunk_size
 from ...bitstream.headers import codec_config_size
 from ...bitstream.ids import CodecId
-from ...entropy import EntropyBackend
+from ...entropy import EntropyBackend, VgcRansCpu
 from ...errors import InputError, OptionError, WeightsError
 from ...models.intra_model import IntraConfig
 from ...models.stem_model import StemConfig, StemModel
 from ...motion.mv_coding import MotionTables, tables_from_arrays
-from ...weights import load_model, pair_identity, repo_weights_dir, save_weights
+from ...weights import build_model, pair_identity, read_weights, repo_weights_dir, save_weights
 from ...pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
 from . import av1, decoder, encoder
 from ..configs import check_codec_config
 from ..base import BackboneLevel, RateTarget, Span, Structure
-from ..intra import IntraCodec, build_tables, check_rate
+from ..intra import ARCHITECTURE as INTRA_ARCHITECTURE, IntraCodec, build_tables, check_rate
 from ...stem_gop import (AV1, BACKBONES, MAX_GOP_FRAMES, SCALES, SYNTH_SCALES, BackboneConfig,
                          unpack_gop)
 from .backbone import frame_level, gop_levels
@@ -47,29 +49,55 @@ SYNTH_INTERVALS = (2, 4, 8, 16, 32)  # candidate backbone intervals of synthesis
 DEFAULT_KEYINT = 129  # frames: about 5 s at 25 fps, as SVT-AV1's default; 8 mini-GOPs of 16 + 1
 
 
+def motion_tables_of(state: dict) -> MotionTables:
+    """The motion coder's tables from a STEM state dict's {name}_cdf/_length/_offset arrays."""
+    return MotionTables(*(tables_from_arrays(*(state[f"{name}_{part}"]
+                                               for part in ("cdf", "length", "offset")))
+                          for name in ("mv", "mode", "sig")))
+
+
 class StemCodec:  # listed in registry.py (imported on first use)
     codec_id = CodecId.STEM
     stride = IntraCodec.stride
 
-    def __init__(self, intra: IntraCodec, model: StemModel, stem_sha256: bytes, *,
-                 device: str = "cpu", backend: EntropyBackend | None = None,
-                 legacy_sha256: bytes | None = None):
-        self.backend = backend or intra.backend  # the intra codec picks the default coder
-        self.intra = intra
-        self.intra.backend = self.backend
-        self.model = model.eval().to(device)
-        self.residual = IntraCodec(model.residual, b"", device=device, backend=self.backend)
-        self.motion_tables = MotionTables(*(
-            tables_from_arrays(*(getattr(model, f"{name}_{part}").detach().cpu().numpy()
-                                 for part in ("cdf", "length", "offset")))
-            for name in ("mv", "mode", "sig")))
+    def __init__(self, cfg: StemConfig, tables: MotionTables,
+                 networks: Callable[[], tuple[IntraCodec, StemModel]], stem_sha256: bytes,
+                 intra_sha256: bytes, *, device: str = "cpu",
+                 backend: EntropyBackend | None = None, legacy_sha256: bytes | None = None,
+                 intra_legacy: bytes | None = None):
+        """`networks()` gives the learned backbone's intra codec and STEM model; it is called
+        when they are first used (`intra`, `model`, `residual`): files of the av1 backbone
+        never use them, and building them imports compressai, which takes seconds."""
+        self.backend = backend or VgcRansCpu()  # what the intra codec would pick
+        self.cfg = cfg
+        self.model_id = cfg.model_id
+        self.motion_tables = tables
         self.device = device
-        self.cfg = model.cfg
-        self.model_id = model.cfg.model_id
+        self._networks = networks
         # the stream depends on both weight folders: record a hash of the pair
-        self.weights_sha256 = pair_identity(stem_sha256, intra.weights_sha256)
+        self.weights_sha256 = pair_identity(stem_sha256, intra_sha256)
         self.legacy_weights_sha256 = pair_identity(legacy_sha256 or stem_sha256,
-                                                   intra.legacy_weights_sha256)
+                                                   intra_legacy or intra_sha256)
+
+    @functools.cached_property
+    def _built(self) -> tuple[IntraCodec, StemModel, IntraCodec]:
+        intra, model = self._networks()
+        intra.backend = self.backend
+        model = model.eval().to(self.device)
+        residual = IntraCodec(model.residual, b"", device=self.device, backend=self.backend)
+        return intra, model, residual
+
+    @property
+    def intra(self) -> IntraCodec:
+        return self._built[0]
+
+    @property
+    def model(self) -> StemModel:
+        return self._built[1]
+
+    @property
+    def residual(self) -> IntraCodec:
+        return self._built[2]
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -85,16 +113,25 @@ class StemCodec:  # listed in registry.py (imported on first use)
 
     @classmethod
     def load(cls, weights_dir=None, *, device: str = "cpu", backend=None) -> "StemCodec":
+        """Both weight folders read and checked now; their networks built on first use."""
         wdir = Path(weights_dir or repo_weights_dir() / "stem")
-        w = load_model(wdir, ARCHITECTURE)
-        cfg = w.model.cfg
+        stem = read_weights(wdir, ARCHITECTURE)
+        try:
+            cfg = StemConfig(**stem.meta["config"])
+            tables = motion_tables_of({k: v.numpy() for k, v in stem.state.items()})
+        except (TypeError, KeyError) as e:
+            raise WeightsError(f"bad config or tables in {wdir}: {e}") from None
         intra_dir = (wdir / cfg.intra_dir).resolve()
-        intra = IntraCodec.load(intra_dir, device=device, backend=backend)
-        if cfg.intra_sha256 and intra.legacy_weights_sha256.hex() != cfg.intra_sha256:
+        intra = read_weights(intra_dir, INTRA_ARCHITECTURE)
+        if cfg.intra_sha256 and intra.legacy.hex() != cfg.intra_sha256:
             raise WeightsError(f"{intra_dir} is not the intra model {wdir} was trained with "
                                f"(sha256 {cfg.intra_sha256[:12]})")
-        return cls(intra, w.model, w.identity, device=device, backend=backend,
-                   legacy_sha256=w.legacy)
+
+        def networks():
+            return IntraCodec.built(intra, device=device), build_model(stem)
+
+        return cls(cfg, tables, networks, stem.identity, intra.identity, device=device,
+                   backend=backend, legacy_sha256=stem.legacy, intra_legacy=intra.legacy)
 
     @classmethod
     def random(cls, seed: int = 0, **kw) -> "StemCodec":
@@ -105,7 +142,10 @@ class StemCodec:  # listed in registry.py (imported on first use)
                          .to_dict(), intra_dir="intra", model_id="stem-random")
         model = StemModel(cfg)
         build_tables(model.residual)
-        return cls(intra, model, bytes([seed % 256]) * 32, **kw)
+        tables = motion_tables_of({k: v.numpy() for k, v in model.state_dict().items()})
+        return cls(cfg, tables, lambda: (intra, model), bytes([seed % 256]) * 32,
+                   intra.weights_sha256, legacy_sha256=bytes([seed % 256]) * 32,
+                   intra_legacy=intra.legacy_weights_sha256, **kw)
 
     def save(self, out_dir) -> bytes:
         """Write a self-contained weights folder: STEM files, and the intra model in intra/."""
