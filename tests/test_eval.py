@@ -305,5 +305,7 @@ def test_codec_variants_combine():
     assert codec_variant("s2vc/av1/no-generate") == Variant("s2vc", generate=False,
                                                             backbone="av1")
     assert codec_variant("stem/slow/no-prior") == Variant("stem", speed="slow", prior=False)
+    assert codec_variant("stem/slow/half/no-prior") == Variant("stem", speed="slow",
+                                                               prior=False, backbone_scale=2)
     with pytest.raises(InputError, match="unknown codec variant"):
         codec_variant("stem/quick")

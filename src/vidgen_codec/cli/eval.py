@@ -32,7 +32,8 @@ def _targets(text: str) -> list[float]:
                    "weights are missing is skipped with a message). stem/no-refine: the stem "
                    "file decoded without the refiner; stem/p4: encoded with --preset 4; "
                    "stem/slow: encoded at --speed slow (any speed name); stem/no-prior: "
-                   "encoded with --no-prior; "
+                   "encoded with --no-prior; stem/half, stem/quarter: encoded with "
+                   "--backbone-scale 2 or 4; "
                    "stem/learned: the learned backbone; s2vc/no-generate: the s2vc file "
                    "decoded without its generator; parts combine: stem/learned/no-refine.")
 @click.option("--bpp", default="0.02,0.05,0.1", show_default=True,

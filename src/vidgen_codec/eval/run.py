@@ -203,14 +203,19 @@ class Variant:
     backbone: str | None = None
     speed: str | None = None  # stem av1: --speed
     prior: bool = True  # stem av1: False is --no-prior (Lanczos only)
+    backbone_scale: int | None = None  # stem av1: --backbone-scale ("half" 2, "quarter" 4)
+
+
+SCALE_PARTS = {"half": 2, "quarter": 4}
 
 
 def codec_variant(name: str) -> Variant:
     """"stem" -> stem as it ships; "stem/no-refine", "s2vc/no-generate": the same file decoded
     without the refiner or the generator, for comparisons at equal bytes; "stem/p4": encoded
     with `--preset 4` (the av1 backbone's); "stem/learned": the learned backbone; "stem/slow"
-    (any `--speed` name): at that speed; "stem/no-prior": `--no-prior`. Parts combine:
-    "stem/learned/no-refine", "stem/slow/no-prior"."""
+    (any `--speed` name): at that speed; "stem/no-prior": `--no-prior`; "stem/half",
+    "stem/quarter": `--backbone-scale 2` or 4 (every GOP upsampled: the same structure with
+    and without the priors). Parts combine: "stem/learned/no-refine", "stem/slow/no-prior"."""
     from ..codecs.stem.speed import SPEEDS
 
     base, *parts = name.split("/")
@@ -220,6 +225,8 @@ def codec_variant(name: str) -> Variant:
             v = replace(v, speed=part)
         elif part == "no-prior":
             v = replace(v, prior=False)
+        elif part in SCALE_PARTS:
+            v = replace(v, backbone_scale=SCALE_PARTS[part])
         elif part.startswith("p") and part[1:].isdigit():
             v = replace(v, preset=int(part[1:]))
         elif part in ("learned", "av1"):
@@ -229,7 +236,7 @@ def codec_variant(name: str) -> Variant:
         else:
             raise InputError(f"unknown codec variant {name!r} (CODEC, CODEC/no-refine, "
                              "CODEC/no-generate, CODEC/learned, CODEC/av1, CODEC/pN, "
-                             "CODEC/SPEED or CODEC/no-prior, combined as "
+                             "CODEC/SPEED, CODEC/no-prior or CODEC/half, combined as "
                              "CODEC/learned/no-refine)")
     return v
 
@@ -407,7 +414,8 @@ def _vgc_encode_decode(t: dict, point: dict) -> tuple[np.ndarray, dict]:
         rep = api.encode(clip.path, str(stream), codec=v.codec, bpp=t["bpp"],
                          start=clip.start, frames=clip.frames, raw=clip.raw_spec(),
                          device=t["device"], progress=False, preset=v.preset,
-                         backbone=v.backbone, speed=v.speed, prior=v.prior)
+                         backbone=v.backbone, speed=v.speed, prior=v.prior,
+                         backbone_scale=v.backbone_scale)
     with tempfile.TemporaryDirectory(prefix="vgc-eval-") as tmp:
         out = os.path.join(tmp, "decoded.mkv")  # FFV1: lossless
         with Cost(t["device"]) as dec:
