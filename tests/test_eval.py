@@ -309,3 +309,5 @@ def test_codec_variants_combine():
                                                                prior=False, backbone_scale=2)
     with pytest.raises(InputError, match="unknown codec variant"):
         codec_variant("stem/quick")
+    with pytest.raises(InputError, match="av1 backbone"):
+        codec_variant("stem/learned/half")

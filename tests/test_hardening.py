@@ -178,7 +178,8 @@ def test_av1_files_encode_and_decode_without_compressai(make_clip, tmp_path):
             f"api.encode({clip.path!r}, {str(out)!r}, bpp=0.2, progress=False)\n"
             f"api.decode({str(out)!r}, {str(dec)!r}, progress=False)\n"
             "assert 'compressai' not in sys.modules, 'compressai imported'\n")
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
     assert out.stat().st_size > 0 and dec.stat().st_size > 0
 
 

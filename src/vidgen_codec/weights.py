@@ -3,7 +3,9 @@
 A weights folder holds `model.safetensors` and `config.json`. The config carries the
 constructor arguments of the network, its architecture name and the sha256 of the safetensors
 file. `load_model` builds the network its config names (each model module registers its
-architecture with `architecture(name)`), checks the file against the sha256 and loads it.
+architecture with `architecture(name)`), checks the file against the sha256 and loads it; it is
+`read_weights` (config and tensors, checked) then `build_model`, which a caller may put off
+until the network is needed (the stem codec's learned models, which av1 files never run).
 Entropy-model CDF tables are stored in the safetensors (built once at export, never rebuilt at
 load time), so every machine codes with identical tables.
 

@@ -55,6 +55,11 @@ class IntraDecoderState:
     frame_index: int = 0
 
 
+def default_backend() -> EntropyBackend:
+    """The learned coders' entropy coder unless told otherwise: VGC_RANS on the CPU."""
+    return VgcRansCpu()
+
+
 class IntraCodec:  # listed in registry.py (imported on first use)
     """Learned intra codec (see module docstring). Build with `load` or `random`."""
 
@@ -72,7 +77,7 @@ class IntraCodec:  # listed in registry.py (imported on first use)
         self.model_id = model.cfg.model_id
         # VGC_RANS on the CPU by default; entropy.rans_triton.VgcRansTriton (what --device
         # cuda passes) codes the latents where they are, and writes the same bytes.
-        self.backend = backend or VgcRansCpu()
+        self.backend = backend or default_backend()
         # What chooses CDF tables, device-independent (see module docstring). Files written
         # with COMPRESSAI_RANS (before VGC_RANS) chose them with h_s in float64 on the CPU.
         self._h_s_built = None  # the integer h_s (`_h_s_int`), built on first use: the av1

@@ -236,8 +236,10 @@ def codec_variant(name: str) -> Variant:
         else:
             raise InputError(f"unknown codec variant {name!r} (CODEC, CODEC/no-refine, "
                              "CODEC/no-generate, CODEC/learned, CODEC/av1, CODEC/pN, "
-                             "CODEC/SPEED, CODEC/no-prior or CODEC/half, combined as "
+                             "CODEC/SPEED, CODEC/no-prior, CODEC/half or CODEC/quarter, combined as "
                              "CODEC/learned/no-refine)")
+    if v.backbone_scale and (v.codec != "stem" or v.backbone == "learned"):
+        raise InputError(f"{name!r}: reduced backbone scales are stem's av1 backbone's")
     return v
 
 

@@ -65,6 +65,15 @@ def q_max(levels: int) -> float:
     return levels - 1 + Q_EXTRA
 
 
+def compressai_parts() -> tuple:
+    """compressai's (GDN, EntropyBottleneck, GaussianConditional), imported when a model is
+    built (see the module's docstring)."""
+    from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+    from compressai.layers import GDN
+
+    return GDN, EntropyBottleneck, GaussianConditional
+
+
 def conv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=s, padding=k // 2)
 
@@ -77,9 +86,7 @@ class IntraModel(nn.Module):
     """Mean-scale hyperprior image codec with continuous-rate gain units (see module doc)."""
 
     def __init__(self, cfg: IntraConfig):
-        from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-        from compressai.layers import GDN
-
+        GDN, EntropyBottleneck, GaussianConditional = compressai_parts()
         super().__init__()
         self.cfg = cfg
         N, M = cfg.N, cfg.M

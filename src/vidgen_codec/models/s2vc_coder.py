@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .intra_model import conv, deconv, interpolated_gains, ste_round
+from .intra_model import compressai_parts, conv, deconv, interpolated_gains, ste_round
 
 STRIDE = 64  # z at 1/64
 
@@ -50,10 +50,7 @@ def leaky() -> nn.LeakyReLU:
 
 class ConditionalCoder(nn.Module):
     def __init__(self, F: int, M: int, N: int, levels: int):
-        # imported here, as in intra_model: compressai's import costs seconds
-        from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-        from compressai.layers import GDN
-
+        GDN, EntropyBottleneck, GaussianConditional = compressai_parts()
         super().__init__()
         self.F, self.M, self.N = F, M, N
         self.feat = nn.Sequential(conv(3, F), GDN(F), conv(F, F), GDN(F), conv(F, F), ResBlock(F))

@@ -38,6 +38,14 @@ class MotionTables:
     mode: CdfTable  # 3-way block modes
     sig: CdfTable  # binary significance
 
+    @classmethod
+    def from_state(cls, state: dict) -> "MotionTables":
+        """The tables from a STEM state dict's {name}_cdf, _length, _offset arrays (what
+        motion/tables.py `build_tables` writes), tensors or arrays."""
+        return cls(*(tables_from_arrays(*(np.asarray(state[f"{name}_{part}"])
+                                          for part in ("cdf", "length", "offset")))
+                     for name in ("mv", "mode", "sig")))
+
 STEPS = (0.25, 0.5, 1.0)
 BLOCKS = (8, 16, 32, 64)
 F_DPCM = 0x10

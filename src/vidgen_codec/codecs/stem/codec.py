@@ -12,7 +12,7 @@ weights it names (`intra_dir`, relative to it; by default the sibling `intra` fo
 from __future__ import annotations
 
 import copy
-import functools
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -23,17 +23,18 @@ import torch
 from ...bitstream.framing import chunk_size
 from ...bitstream.headers import codec_config_size
 from ...bitstream.ids import CodecId
-from ...entropy import EntropyBackend, VgcRansCpu
+from ...entropy import EntropyBackend
 from ...errors import InputError, OptionError, WeightsError
 from ...models.intra_model import IntraConfig
 from ...models.stem_model import StemConfig, StemModel
-from ...motion.mv_coding import MotionTables, tables_from_arrays
+from ...motion.mv_coding import MotionTables
 from ...weights import build_model, pair_identity, read_weights, repo_weights_dir, save_weights
 from ...pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
 from . import av1, decoder, encoder
 from ..configs import check_codec_config
 from ..base import BackboneLevel, RateTarget, Span, Structure
-from ..intra import ARCHITECTURE as INTRA_ARCHITECTURE, IntraCodec, build_tables, check_rate
+from ..intra import (ARCHITECTURE as INTRA_ARCHITECTURE, IntraCodec, build_tables, check_rate,
+                     default_backend)
 from ...stem_gop import (AV1, BACKBONES, MAX_GOP_FRAMES, SCALES, SYNTH_SCALES, BackboneConfig,
                          unpack_gop)
 from .backbone import frame_level, gop_levels
@@ -49,13 +50,6 @@ SYNTH_INTERVALS = (2, 4, 8, 16, 32)  # candidate backbone intervals of synthesis
 DEFAULT_KEYINT = 129  # frames: about 5 s at 25 fps, as SVT-AV1's default; 8 mini-GOPs of 16 + 1
 
 
-def motion_tables_of(state: dict) -> MotionTables:
-    """The motion coder's tables from a STEM state dict's {name}_cdf/_length/_offset arrays."""
-    return MotionTables(*(tables_from_arrays(*(state[f"{name}_{part}"]
-                                               for part in ("cdf", "length", "offset")))
-                          for name in ("mv", "mode", "sig")))
-
-
 class StemCodec:  # listed in registry.py (imported on first use)
     codec_id = CodecId.STEM
     stride = IntraCodec.stride
@@ -66,38 +60,43 @@ class StemCodec:  # listed in registry.py (imported on first use)
                  backend: EntropyBackend | None = None, legacy_sha256: bytes | None = None,
                  intra_legacy: bytes | None = None):
         """`networks()` gives the learned backbone's intra codec and STEM model; it is called
-        when they are first used (`intra`, `model`, `residual`): files of the av1 backbone
-        never use them, and building them imports compressai, which takes seconds."""
-        self.backend = backend or VgcRansCpu()  # what the intra codec would pick
+        once, when they are first used (`intra`, `model`, `residual`): files of the av1
+        backbone never use them, and building them imports compressai, which takes seconds."""
+        self.backend = backend or default_backend()
         self.cfg = cfg
         self.model_id = cfg.model_id
         self.motion_tables = tables
         self.device = device
         self._networks = networks
+        self._built = None
+        self._lock = threading.Lock()  # decoders and the refiner's packer run threads
         # the stream depends on both weight folders: record a hash of the pair
         self.weights_sha256 = pair_identity(stem_sha256, intra_sha256)
         self.legacy_weights_sha256 = pair_identity(legacy_sha256 or stem_sha256,
                                                    intra_legacy or intra_sha256)
 
-    @functools.cached_property
-    def _built(self) -> tuple[IntraCodec, StemModel, IntraCodec]:
-        intra, model = self._networks()
-        intra.backend = self.backend
-        model = model.eval().to(self.device)
-        residual = IntraCodec(model.residual, b"", device=self.device, backend=self.backend)
-        return intra, model, residual
+    def _networks_built(self) -> tuple[IntraCodec, StemModel, IntraCodec]:
+        with self._lock:
+            if self._built is None:
+                intra, model = self._networks()
+                intra.backend = self.backend
+                model = model.eval().to(self.device)
+                residual = IntraCodec(model.residual, b"", device=self.device,
+                                      backend=self.backend)
+                self._built, self._networks = (intra, model, residual), None
+            return self._built
 
     @property
     def intra(self) -> IntraCodec:
-        return self._built[0]
+        return self._networks_built()[0]
 
     @property
     def model(self) -> StemModel:
-        return self._built[1]
+        return self._networks_built()[1]
 
     @property
     def residual(self) -> IntraCodec:
-        return self._built[2]
+        return self._networks_built()[2]
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -113,12 +112,15 @@ class StemCodec:  # listed in registry.py (imported on first use)
 
     @classmethod
     def load(cls, weights_dir=None, *, device: str = "cpu", backend=None) -> "StemCodec":
-        """Both weight folders read and checked now; their networks built on first use."""
+        """Both weight folders read now: their files against the hashes in their configs, the
+        intra folder against the one the STEM weights name, the STEM config and its motion
+        tables. Their networks are built on first use (the learned backbone's first frame):
+        tensors that do not fit them are reported then, as a WeightsError."""
         wdir = Path(weights_dir or repo_weights_dir() / "stem")
         stem = read_weights(wdir, ARCHITECTURE)
         try:
             cfg = StemConfig(**stem.meta["config"])
-            tables = motion_tables_of({k: v.numpy() for k, v in stem.state.items()})
+            tables = MotionTables.from_state(stem.state)
         except (TypeError, KeyError) as e:
             raise WeightsError(f"bad config or tables in {wdir}: {e}") from None
         intra_dir = (wdir / cfg.intra_dir).resolve()
@@ -142,7 +144,7 @@ class StemCodec:  # listed in registry.py (imported on first use)
                          .to_dict(), intra_dir="intra", model_id="stem-random")
         model = StemModel(cfg)
         build_tables(model.residual)
-        tables = motion_tables_of({k: v.numpy() for k, v in model.state_dict().items()})
+        tables = MotionTables.from_state(model.state_dict())
         return cls(cfg, tables, lambda: (intra, model), bytes([seed % 256]) * 32,
                    intra.weights_sha256, legacy_sha256=bytes([seed % 256]) * 32,
                    intra_legacy=intra.legacy_weights_sha256, **kw)
