@@ -177,7 +177,10 @@ def _resolve_codecs(cfg: EvalConfig, log) -> tuple[list[tuple[str, str]], dict[s
         if not v.generate and not spec.generates:
             raise InputError(f"{name}: {base} has no generator to leave out")
         try:
-            sha = spec.load(None, device=device).weights_sha256
+            codec = spec.load(None, device=device)
+            if v.backbone == "learned" and base == "stem":
+                codec.model  # stem builds its learned networks on first use: check them now
+            sha = codec.weights_sha256
             if refine and spec.refined:  # the refiner shapes the frames: part of the cache key
                 from ..refine.loading import refiner_identity
 
