@@ -31,8 +31,8 @@ OWN = {"vgc-upconv7-av1": "upsampler-av1"}  # name -> folder under the shipped w
 
 
 def chain_model(tensors: dict, config: dict) -> NcnnModel:
-    """The parsed-graph form of an UpConv7 chain given as arrays: conv0..convN (3x3, stride 1,
-    unpadded, LeakyReLU(slope) after each), then one transposed convolution."""
+    """The parsed-graph form of an UpConv7 chain given as arrays or CPU tensors: conv0..convN
+    (3x3, stride 1, unpadded, LeakyReLU(slope) after each), then one transposed convolution."""
     slope = float(config["slope"])
     stride, crop = int(config["stride"]), int(config["crop"])
     layers = [NcnnLayer("Input", "input", (), ("b0",), {})]
@@ -80,15 +80,14 @@ def own_available(name: str) -> bool:
 
 @functools.lru_cache(maxsize=4)
 def _loaded(folder: Path) -> tuple[NcnnModel, str]:
-    from ..weights import identity, load_state, read_config
+    from ..weights import read_weights
 
-    meta = read_config(folder, ARCHITECTURE)
-    state, _ = load_state(folder, meta)
+    read = read_weights(folder, ARCHITECTURE)
     try:
-        model = chain_model({k: v.numpy() for k, v in state.items()}, meta["config"])
+        model = chain_model(read.state, read.meta["config"])
     except (KeyError, TypeError, ValueError) as e:
         raise WeightsError(f"bad UpConv7 weights in {folder}: {e}") from None
-    return model, identity(meta).hex()
+    return model, read.identity.hex()
 
 
 def load_own(name: str, device="cpu") -> tuple[UpConv7, str]:

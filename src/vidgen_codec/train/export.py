@@ -97,5 +97,5 @@ def export_upsampler(ckpt: Path, out_dir: Path) -> bytes:
     if not ckpt.exists():
         raise WeightsError(f"no checkpoint at {ckpt}")
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
-    UpConv7(chain_model({k: v.numpy() for k, v in ck["tensors"].items()}, ck["config"]))
+    UpConv7(chain_model(ck["tensors"], ck["config"]))
     return save_state(ck["tensors"], ck["config"], ARCHITECTURE, out_dir)
