@@ -27,18 +27,23 @@ SLACK = 1.02
 
 
 def trimmed(x: torch.Tensor, first: P, code_at: Callable[[torch.Tensor], P],
-            decode: Callable[[P], torch.Tensor], size: Callable[[P], int]
-            ) -> tuple[P, torch.Tensor]:
+            decode: Callable[[P], torch.Tensor], size: Callable[[P], int],
+            budget: float | None = None) -> tuple[P, torch.Tensor]:
     """(payload, reconstruction) of x (1,3,H,W), given `first`, x's payload at the chosen rate:
     `code_at(offset)` codes x - offset at that rate (offset (1,3,1,1), in pixel units) and
-    `decode` gives what the decoder will make of a payload."""
+    `decode` gives what the decoder will make of a payload. With a `budget`, the second coding
+    is kept only within it (or within the first's bytes): a first coding that fits stays
+    fitting (a P residual over its budget is dropped: `codecs/stem/encoder.py`)."""
     rec = decode(first)
     bias = (rec - x).mean((0, 2, 3), keepdim=True)
     if float(bias.abs().max()) < MIN_BIAS:
         return first, rec
     second = code_at(bias)
     rec2 = decode(second)
-    if _mse(rec2, x) < _mse(rec, x) and size(second) <= SLACK * size(first):
+    bound = SLACK * size(first)
+    if budget is not None:
+        bound = min(bound, max(budget, size(first)))
+    if _mse(rec2, x) < _mse(rec, x) and size(second) <= bound:
         return second, rec2
     return first, rec
 

@@ -85,14 +85,15 @@ def fit_to_budget(code: Callable[[float], T], size: Callable[[T], int], budget: 
 def fit_from_guess(code: Callable[[float], T], size: Callable[[T], int], budget: float,
                    low: float, high: float, step: float, *, guess: float,
                    slope: Callable[[float], float], falling: bool, max_codes: int = 3,
-                   over: float = 0.0, miss: float = 0.05, extra: int = 3
-                   ) -> tuple[tuple[float, T], int]:
+                   over: float = 0.0, miss: float = 0.05, extra: int = 3,
+                   close: float = NEAR) -> tuple[tuple[float, T], int]:
     """((knob, coding), codings made) of the coding nearest the budget as `fit_to_budget`
     chooses it (the largest that fits, or the nearest above within `over`), searched from
     `guess`: the next knob is the one where the line through the two codings nearest the
     budget (one coding: `slope(knob)`, the assumed d ln(bytes) / d knob magnitude there)
-    meets it. After `max_codes` codings, up to `extra` more while the chosen one is more than
-    `miss` off the budget."""
+    meets it; it stops at a coding within [1 - close, 1 + over] of the budget. After
+    `max_codes` codings, up to `extra` more while the chosen one is more than `miss` off the
+    budget."""
     seen: dict[float, T] = {}
     sizes: dict[float, int] = {}
     sign = -1.0 if falling else 1.0  # d ln(bytes) / d knob has this sign
@@ -108,7 +109,7 @@ def fit_from_guess(code: Callable[[float], T], size: Callable[[T], int], budget:
                 break
         seen[k] = code(k)
         sizes[k] = max(size(seen[k]), 1)
-        if (1 - NEAR) * budget <= sizes[k] <= (1 + over) * budget:
+        if (1 - close) * budget <= sizes[k] <= (1 + over) * budget:
             break
         pts = sorted(sizes, key=lambda j: abs(math.log(sizes[j] / budget)))[:2]
         model = slope(pts[0])

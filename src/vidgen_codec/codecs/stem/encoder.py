@@ -144,7 +144,7 @@ def _code_p_residual(codec, st, t1, x1, pred, mv: bytes):
         return (*trimmed(x1, payload(q), partial(payload, q), decode, chunk_bytes), q, rate)
     budget = backbone_budget(rate, 1.0, st.p_left, st.m_left)
     q, pl = fit_chunk(payload, budget, codec.residual.cfg.levels, rate.q_p)
-    pl, b1 = trimmed(x1, pl, partial(payload, q), decode, chunk_bytes)
+    pl, b1 = trimmed(x1, pl, partial(payload, q), decode, chunk_bytes, budget)
     s = chunk_bytes(pl)
     bare = FramePayload(t1, FrameType.P, rate_code(q), [mv])
     if s > budget and chunk_bytes(bare) < s:
