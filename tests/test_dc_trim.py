@@ -40,6 +40,16 @@ def test_second_coding_must_fit_the_slack():
     assert payload[0] == 1 and torch.allclose(rec, x + bias)
 
 
+def test_second_coding_stays_within_the_budget():
+    """A first coding that fits its budget is not traded for one over it, even within the
+    slack: a P residual over its budget is dropped."""
+    bias = torch.full((1, 3, 1, 1), 0.02)
+    for budget, kept in ((100, 1), (101, 2), (90, 1)):  # 90: the first is over already, the
+        # second is kept only if it is no bigger
+        x, first, code_at, decode, size, _ = _biased_coder(bias, {1: 100, 2: 101})
+        assert trimmed(x, first, code_at, decode, size, budget=budget)[0][0] == kept, budget
+
+
 def test_invisible_bias_is_not_coded_twice():
     x, first, code_at, decode, size, calls = _biased_coder(
         torch.full((1, 3, 1, 1), 0.1 / 255), {1: 100})

@@ -10,6 +10,7 @@ import pytest
 from conftest import write_clip
 from vidgen_codec import api
 from vidgen_codec.tools.sample_clip import synthetic_frames
+from vidgen_codec.codecs.common.chunks import NEAR_CHUNK, fit_chunk
 from vidgen_codec.ratecontrol import frame_budget, init_rate, search_q, update_rate
 from vidgen_codec.weights import repo_weights_dir
 
@@ -22,6 +23,51 @@ def test_search_q_picks_largest_fitting_rate():
     for guess in (None, 0.0):
         assert search_q(size, budget=1, lo=-1.5, hi=5.0, guess=guess)[0] == -1.5  # lowest
         assert search_q(size, budget=1e9, lo=-1.5, hi=5.0, guess=guess)[0] == 5.0  # highest
+
+
+class _Chunk:
+    """A stand-in payload: `fit_chunk` measures it with `chunk_bytes` (pack() + framing)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def pack(self) -> bytes:
+        return bytes(self.n)
+
+
+@pytest.mark.parametrize("guess", [None, -1.0, 6.5])
+@pytest.mark.parametrize("budget", [500, 2000, 9000])
+def test_fit_chunk_lands_under_the_budget_in_a_few_codings(guess, budget):
+    """Issue 31, part 1: from the previous frame's q (or none), a few codings land within
+    NEAR_CHUNK under the chunk budget (a little further where the sizes wobble), with a size
+    curve steeper than the model's."""
+    from vidgen_codec.codecs.common.chunks import chunk_bytes
+
+    tried = []
+
+    def payload(q):
+        tried.append(q)
+        wobble = 1 + 0.02 * math.sin(40 * q)  # real sizes are not quite monotone in q
+        return _Chunk(int(600 * math.exp(0.4 * q) * wobble))
+
+    q, pl = fit_chunk(payload, budget, 6, guess)
+    got = chunk_bytes(pl)
+    assert (1 - 2 * NEAR_CHUNK) * budget <= got <= budget, (tried, got)
+    assert len(tried) <= 6, tried
+
+
+def test_fit_chunk_never_returns_an_oversized_chunk_while_one_fits():
+    """Every coding from the guess over the budget (a size curve that jumps): the search goes
+    on down until one fits, as the bisection did."""
+    from vidgen_codec.codecs.common.chunks import chunk_bytes
+
+    def payload(q):
+        return _Chunk(5000 if q > 0.2 else 200)
+
+    q, pl = fit_chunk(payload, 1000, 6, 3.0)
+    assert chunk_bytes(pl) <= 1000 and q <= 0.2
+    q, pl = fit_chunk(lambda q: _Chunk(5000), 1000, 6, 3.0)  # nothing fits: the lowest q
+    assert q == pytest.approx(-1.5)
 
 
 def test_running_budget_repays_overshoot():
