@@ -233,3 +233,22 @@ def test_gate_keeps_the_whole_budget_coding_when_the_smaller_one_is_not_refined(
     masks = iter([1, 1])  # refined after all: the smaller coding, refined, is kept
     got = av1._gated(None, st, chosen, [(0, None)], [], 400.0, {}, rate_fit.Ledger())
     assert got.bytes == 330 and got.refine_mask == 1
+
+
+def test_a_near_tie_of_the_search_goes_to_every_frame_av1_at_full_scale():
+    """The search's score cannot see what synthesised frames and a reduced scale do over time
+    (cup720 at 0.0025 bpp: +0.03 dB of score, -0.08 JOD), so a structure must beat every
+    frame AV1 at full scale by FULL_MARGIN to replace it; one over the budget cannot win."""
+    from vidgen_codec.codecs.stem import av1 as stem_av1
+
+    def cand(interval, scale, synth, nbytes, score):
+        return stem_av1._Candidate(interval, scale, 50.0, None, nbytes, score, False,
+                                   synth=synth)
+
+    full = cand(1, 1, False, 1000, 18.05)
+    tie = cand(2, 2, True, 1000, 18.05 + 0.5 * stem_av1.FULL_MARGIN)
+    win = cand(4, 1, True, 1000, 18.05 + 2 * stem_av1.FULL_MARGIN)
+    assert stem_av1._choose([full, tie], 1000) is full
+    assert stem_av1._choose([full, tie, win], 1000) is win
+    over = cand(1, 1, False, 1200, 18.2)  # every frame AV1 could not reach the budget
+    assert stem_av1._choose([over, tie], 1000) is tie

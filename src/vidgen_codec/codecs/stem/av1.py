@@ -12,7 +12,7 @@
     keep the candidate with the best `score` (a fast luma SSIM over the GOP, in dB) among
     those within the budget whose predictions did not fail (no frame > FAIL_DB below the mean
     of its backbones, in luma PSNR); B = 1 (every frame an AV1 frame, no motion frames) is
-    always a candidate.
+    always a candidate, and at full scale it keeps a near tie (`FULL_MARGIN`).
 
 The measure (issue 30, part 2): every candidate of 23 GOPs (tuning and held-out clips, 0.0025
 to 0.01 bpp) scored by ColorVideoVDP (`benchmarks/search_measure.py`, benchmarks/RESULTS.md):
@@ -66,6 +66,10 @@ log = logging.getLogger(__name__)
 FAIL_DB = 4.0  # a motion frame this far below its backbones' mean (luma PSNR) has failed
 MOTION_SLOPE = 0.03  # see _lambda
 REFIT = 0.02  # refit the backbones when the motion bytes miss their estimate by this share
+FULL_MARGIN = 0.1  # dB of `score`: a frame-by-frame measure, blind to what synthesised
+# frames and a changing scale do over time, so a near tie goes to every frame AV1 at full
+# scale (cup720 at 0.0025 bpp: half scale, interval 2, scored 0.03 dB more and 0.06 JOD less
+# than SVT-AV1 preset 8 at its bytes: benchmarks/RESULTS.md, issue 30, "near ties")
 
 
 @dataclass
@@ -245,8 +249,15 @@ def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _
 
 
 def _choose(results: list[_Candidate], budget: float | None) -> _Candidate:
+    """The best score within the budget; every frame AV1 at full scale, when it is within the
+    budget too, unless another structure scores FULL_MARGIN more."""
     ok = [c for c in results if not c.failed or c.interval == 1] or results
-    return choose_within_budget(ok, budget, lambda c: c.score, lambda c: c.bytes)
+    best = choose_within_budget(ok, budget, lambda c: c.score, lambda c: c.bytes)
+    full = [c for c in ok if (c.interval, c.scale, c.synth) == (1, 1, False)
+            and (budget is None or c.bytes <= BUDGET_SLACK * budget)]
+    if full and best.score - full[0].score < FULL_MARGIN:
+        return full[0]
+    return best
 
 
 def _candidate(codec, st, frames, originals, b: int, s: int, budget, flows, ledger, *,
