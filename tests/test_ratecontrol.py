@@ -35,37 +35,54 @@ class _Chunk:
         return bytes(self.n)
 
 
+def _wobbly(scale: float, slope: float):
+    """Chunk sizes that grow as exp(slope q), wobbling by 2 % from one q to the next, as the
+    learned coders' do."""
+    return lambda q: _Chunk(int(scale * math.exp(slope * q) * (1 + 0.02 * math.sin(40 * q))))
+
+
 @pytest.mark.parametrize("guess", [None, -1.0, 6.5])
 @pytest.mark.parametrize("budget", [500, 2000, 9000])
 def test_fit_chunk_lands_under_the_budget_in_a_few_codings(guess, budget):
     """Issue 31, part 1: from the previous frame's q (or none), a few codings land within
-    NEAR_CHUNK under the chunk budget (a little further where the sizes wobble), with a size
-    curve steeper than the model's."""
+    NEAR_CHUNK under the chunk budget, with a size curve steeper than the model's."""
     from vidgen_codec.codecs.common.chunks import chunk_bytes
 
     tried = []
+    sizes = _wobbly(600, 0.4)
 
     def payload(q):
         tried.append(q)
-        wobble = 1 + 0.02 * math.sin(40 * q)  # real sizes are not quite monotone in q
-        return _Chunk(int(600 * math.exp(0.4 * q) * wobble))
+        return sizes(q)
 
     q, pl = fit_chunk(payload, budget, 6, guess)
     got = chunk_bytes(pl)
-    assert (1 - 2 * NEAR_CHUNK) * budget <= got <= budget, (tried, got)
-    assert len(tried) <= 6, tried
+    assert (1 - NEAR_CHUNK) * budget <= got <= budget, (tried, got)
+    assert len(tried) <= 5, tried
 
 
-def test_fit_chunk_never_returns_an_oversized_chunk_while_one_fits():
-    """Every coding from the guess over the budget (a size curve that jumps): the search goes
-    on down until one fits, as the bisection did."""
+def test_fit_chunk_never_ends_far_under_a_reachable_budget():
+    """Where the search from the guess does not land (sizes that wobble keep the secant's
+    codings just over), the bracket its codings give is halved as the bisection did: every
+    budget between the ends of the range ends within 10 %, never over."""
     from vidgen_codec.codecs.common.chunks import chunk_bytes
 
-    def payload(q):
-        return _Chunk(5000 if q > 0.2 else 200)
+    for curve in (_wobbly(600, 0.4), _wobbly(1000, 0.3)):
+        for budget in range(int(1.1 * chunk_bytes(curve(-1.5))), chunk_bytes(curve(7.0)), 97):
+            for guess in (None, -1.0, 2.0, 6.5):
+                got = chunk_bytes(fit_chunk(curve, budget, 6, guess)[1])
+                assert 0.9 * budget <= got <= budget, (budget, guess, got)
 
-    q, pl = fit_chunk(payload, 1000, 6, 3.0)
-    assert chunk_bytes(pl) <= 1000 and q <= 0.2
+
+def test_fit_chunk_goes_on_down_when_every_coding_was_over():
+    """A flat size curve the slope model overshoots: the codings from the guess are over, and
+    the search halves its bracket down to the boundary."""
+    from vidgen_codec.codecs.common.chunks import SEARCH_RESOLUTION, chunk_bytes
+
+    curve = lambda q: _Chunk(int(1000 * math.exp(0.05 * q)))  # noqa: E731
+    q, pl = fit_chunk(curve, 1000, 6, 3.0)
+    boundary = max(k / 1000 for k in range(-1500, 7001) if chunk_bytes(curve(k / 1000)) <= 1000)
+    assert chunk_bytes(pl) <= 1000 and q >= boundary - SEARCH_RESOLUTION - 1e-9
     q, pl = fit_chunk(lambda q: _Chunk(5000), 1000, 6, 3.0)  # nothing fits: the lowest q
     assert q == pytest.approx(-1.5)
 

@@ -11,8 +11,9 @@ AV1's size is monotone in its CRF only roughly: on a 20-frame 128x96 clip, CRF 3
 
 `fit_from_guess` is the fast search (issue 31): it starts at a predicted knob and steps by a
 model of the size's slope, ln(bytes) linear in the knob, then by the secant through the codings
-it has; it stops at the first coding within [1 - NEAR, 1 + over] of the budget, or after
-`max_codes` codings (the guess and at most max_codes - 1 corrections).
+it has; it stops at the first coding within [1 - close, 1 + over] of the budget (close: NEAR
+unless the caller says), or after `max_codes` codings (the guess and at most max_codes - 1
+corrections).
 """
 
 from __future__ import annotations

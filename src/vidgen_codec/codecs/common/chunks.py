@@ -12,7 +12,6 @@ from ...bitstream import FramePayload
 from ...bitstream.framing import chunk_size
 from ...bitstream.ids import FrameType
 from ...pictures.fit import fit_from_guess
-from ...ratecontrol import search_q
 from ..dc_trim import trimmed
 from ...models.intra_model import Q_MIN, q_max
 from ..intra import Q_STEP, rate_code, snap_q
@@ -23,31 +22,62 @@ Q_SLOPE = 0.25
 Q_START = 2.0  # the first frame's guess, without an earlier q
 NEAR_CHUNK = 0.05  # a chunk this far under its budget is close enough: the GOP's budget
 # carries the rest to the frames after it
-SEARCH_RESOLUTION = 0.05  # of the bisection when every coding from the guess was over
+SEARCH_RESOLUTION = 0.05  # of the bisection that finishes a search that did not land
 
 
 def fit_chunk(payload, budget: float, levels: int, guess: float | None):
     """(q, payload(q)) for a q whose whole chunk fits `budget` (else the lowest q): from
     `guess` (the previous frame's q) along ln(bytes) ~ Q_SLOPE q, then by the secant through
     the codings made, stopping at the first chunk within NEAR_CHUNK under the budget (issue
-    31, part 1: about 3 codings a frame where a bisection to 0.05 took 6-9). When no coding
-    fitted, a bisection from the smallest goes on down, so a frame never loses its residual
-    to a search that stopped early."""
+    31, part 1: 2-5 codings a frame where the bisection took 7-9). Sizes wobble by a few
+    percent from one q to the next, so a search can end without landing: then the bracket
+    its codings give (the largest q that fitted, the smallest above it that did not) is halved
+    down to SEARCH_RESOLUTION, as the bisection did, so that no frame is left far under its
+    budget or without its residual."""
     cache = {}
+    lo_q, hi_q = Q_MIN, q_max(levels)
+    snap = lambda v: round(round(v / Q_STEP) * Q_STEP, 6)  # noqa: E731  as fit_from_guess's
 
     def coded(q):
+        q = snap(q)
         if q not in cache:
             cache[q] = payload(q)
         return cache[q]
 
-    (q, pl), _ = fit_from_guess(coded, chunk_bytes, budget, Q_MIN, q_max(levels), Q_STEP,
+    def size(q):
+        return chunk_bytes(coded(q))
+
+    # the secant aims at the middle of the window [1 - NEAR_CHUNK, 1] x budget, not at its
+    # top, where the sizes' wobble keeps putting codings just over
+    aim = budget * (1 - NEAR_CHUNK / 2)
+    (q, pl), _ = fit_from_guess(coded, chunk_bytes, aim, lo_q, hi_q, Q_STEP,
                                 guess=Q_START if guess is None else guess,
-                                slope=lambda q: Q_SLOPE, falling=False, close=NEAR_CHUNK)
-    if chunk_bytes(pl) > budget:
-        q, _ = search_q(lambda q: chunk_bytes(coded(q)), budget, Q_MIN, q_max(levels),
-                        step_q=Q_STEP, guess=q, resolution=SEARCH_RESOLUTION)
-        pl = coded(q)
-    return q, pl
+                                slope=lambda q: Q_SLOPE, falling=False,
+                                close=1 - (1 - NEAR_CHUNK) * budget / aim,
+                                over=budget / aim - 1)
+    if (1 - NEAR_CHUNK) * budget <= chunk_bytes(pl) <= budget:
+        return q, pl
+    fits = [k for k in cache if size(k) <= budget]
+    if not fits:
+        lo = snap(lo_q)
+        if size(lo) > budget:
+            return lo, coded(lo)  # even the lowest q is over
+        fits = [lo]
+    lo = max(fits)
+    over = [k for k in cache if k > lo and size(k) > budget]
+    hi = min(over) if over else snap(hi_q)
+    if not over and size(hi) <= budget:
+        return hi, coded(hi)
+    while hi - lo > SEARCH_RESOLUTION:
+        mid = snap((lo + hi) / 2)
+        if mid in (lo, hi):
+            break
+        if size(mid) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    best = max((k for k in cache if size(k) <= budget), key=lambda k: (size(k), -k))
+    return best, coded(best)
 
 
 def chunk_bytes(payload: FramePayload) -> int:
@@ -56,8 +86,9 @@ def chunk_bytes(payload: FramePayload) -> int:
 
 def code_learned_i(intra, x: torch.Tensor, t: int, budget: float | None,
                    q_fixed: float | None, guess: float | None):
-    """(payload, the decoder's frame, q) of an intra-coded I-frame: q fixed, or the largest
-    whose chunk fits `budget`; then coded once more against its mean error (`dc_trim`).
+    """(payload, the decoder's frame, q) of an intra-coded I-frame: q fixed, or one whose
+    chunk fits `budget` (`fit_chunk`); then coded once more against its mean error
+    (`dc_trim`), within the budget.
     Shared by stem's learned backbone and s2vc's learned I-frames."""
     y = intra.analyze(x)
 

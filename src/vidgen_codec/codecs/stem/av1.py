@@ -68,8 +68,8 @@ MOTION_SLOPE = 0.03  # see _lambda
 REFIT = 0.02  # refit the backbones when the motion bytes miss their estimate by this share
 FULL_MARGIN = 0.1  # dB of `score`: a frame-by-frame measure, blind to what synthesised
 # frames and a changing scale do over time, so a near tie goes to every frame AV1 at full
-# scale (cup720 at 0.0025 bpp: half scale, interval 2, scored 0.03 dB more and 0.06 JOD less
-# than SVT-AV1 preset 8 at its bytes: benchmarks/RESULTS.md, issue 30, "near ties")
+# scale (cup720 at 0.0025 bpp: half scale, interval 2, scored 0.03 dB more and 0.08 JOD less
+# than every frame AV1: benchmarks/RESULTS.md, issue 30, "near ties")
 
 
 @dataclass
@@ -250,11 +250,14 @@ def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _
 
 def _choose(results: list[_Candidate], budget: float | None) -> _Candidate:
     """The best score within the budget; every frame AV1 at full scale, when it is within the
-    budget too, unless another structure scores FULL_MARGIN more."""
+    budget too, unless another structure scores FULL_MARGIN more (at a fixed CRF, with no
+    budget, the candidates' bytes differ too much for a tie to mean anything)."""
     ok = [c for c in results if not c.failed or c.interval == 1] or results
     best = choose_within_budget(ok, budget, lambda c: c.score, lambda c: c.bytes)
+    if budget is None:
+        return best
     full = [c for c in ok if (c.interval, c.scale, c.synth) == (1, 1, False)
-            and (budget is None or c.bytes <= BUDGET_SLACK * budget)]
+            and c.bytes <= BUDGET_SLACK * budget]
     if full and best.score - full[0].score < FULL_MARGIN:
         return full[0]
     return best
