@@ -12,6 +12,7 @@ from ...bitstream import FramePayload
 from ...bitstream.framing import chunk_size
 from ...bitstream.ids import FrameType
 from ...pictures.fit import fit_from_guess
+from ...ratecontrol import search_q
 from ..dc_trim import trimmed
 from ...models.intra_model import Q_MIN, q_max
 from ..intra import Q_STEP, rate_code, snap_q
@@ -32,8 +33,8 @@ def fit_chunk(payload, budget: float, levels: int, guess: float | None):
     31, part 1: 2-5 codings a frame where the bisection took 7-9). Sizes wobble by a few
     percent from one q to the next, so a search can end without landing: then the bracket
     its codings give (the largest q that fitted, the smallest above it that did not) is halved
-    down to SEARCH_RESOLUTION, as the bisection did, so that no frame is left far under its
-    budget or without its residual."""
+    down to SEARCH_RESOLUTION by `ratecontrol.search_q`, as before, so that no frame is left
+    far under its budget or without its residual."""
     cache = {}
     lo_q, hi_q = Q_MIN, q_max(levels)
     snap = lambda v: round(round(v / Q_STEP) * Q_STEP, 6)  # noqa: E731  as fit_from_guess's
@@ -57,27 +58,15 @@ def fit_chunk(payload, budget: float, levels: int, guess: float | None):
                                 over=budget / aim - 1)
     if (1 - NEAR_CHUNK) * budget <= chunk_bytes(pl) <= budget:
         return q, pl
+    # the bisection over the bracket the codings give: the largest q that fitted (else the
+    # lowest) and the smallest above it that did not (else the highest); codings made are
+    # not made again
     fits = [k for k in cache if size(k) <= budget]
-    if not fits:
-        lo = snap(lo_q)
-        if size(lo) > budget:
-            return lo, coded(lo)  # even the lowest q is over
-        fits = [lo]
-    lo = max(fits)
-    over = [k for k in cache if k > lo and size(k) > budget]
-    hi = min(over) if over else snap(hi_q)
-    if not over and size(hi) <= budget:
-        return hi, coded(hi)
-    while hi - lo > SEARCH_RESOLUTION:
-        mid = snap((lo + hi) / 2)
-        if mid in (lo, hi):
-            break
-        if size(mid) <= budget:
-            lo = mid
-        else:
-            hi = mid
-    best = max((k for k in cache if size(k) <= budget), key=lambda k: (size(k), -k))
-    return best, coded(best)
+    lo = max(fits) if fits else lo_q
+    hi = min((k for k in cache if k > lo and size(k) > budget), default=hi_q)
+    q, _ = search_q(size, budget, lo, hi, step_q=Q_STEP, guess=lo,
+                    resolution=SEARCH_RESOLUTION)
+    return snap(q), coded(q)
 
 
 def chunk_bytes(payload: FramePayload) -> int:
