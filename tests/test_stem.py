@@ -13,7 +13,9 @@ from conftest import synthetic_frames as moving_frames, write_clip
 from vidgen_codec import api
 from vidgen_codec.bitstream import ContainerReader
 from vidgen_codec.codecs.base import RateTarget, Structure
+from vidgen_codec.codecs.common.rate import GopRate
 from vidgen_codec.codecs.stem import StemCodec
+from vidgen_codec.codecs.stem import encoder as stem_encoder
 from vidgen_codec.codecs.stem.motion import predict_m_fields, scale_field
 from vidgen_codec.codecs.stem.plan import choose_plan
 from vidgen_codec.entropy import CompressaiRans, VgcRansCpu
@@ -150,6 +152,57 @@ def test_encoder_holds_at_most_one_segment():
     assert peak <= 3 and emitted + len(chunks) == 30  # chunks leave as each segment is done
 
 
+def _types_emitted(codec, target, n=9):
+    """The frame types each encode_frame call emits, then the flush's."""
+    st = codec.new_encoder(64, 64, target, n, Structure(9, 4, "learned"))
+    out = []
+    for f in moving_frames(64, 64, n):
+        chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
+        out.append("".join("IPMR"[c.payload.frame_type] for c in chunks))
+    return out + ["".join("IPMR"[c.payload.frame_type] for c in codec.flush(st)[0])]
+
+
+def test_i_frame_waits_for_its_first_segment_at_a_byte_budget():
+    """At a bpp target the GOP's I-frame is held until its first segment is in (its budget
+    leaves what that segment's motion takes on trial); at a fixed q it leaves at once."""
+    codec = StemCodec.random(seed=2)
+    assert _types_emitted(codec, RateTarget(bpp=0.3)) == ["", "", "", "", "IPMMM", "", "", "",
+                                                           "PMMM", ""]
+    assert _types_emitted(codec, RateTarget(q=2.0)) == ["I", "", "", "", "PMMM", "", "", "",
+                                                         "PMMM", ""]
+    # a clip that ends before its first segment does: the I-frame leaves with the flush
+    assert _types_emitted(codec, RateTarget(bpp=0.3), n=3) == ["", "", "", "IPM"]
+
+
+def test_motion_frame_keeps_within_its_cap():
+    """An MV frame takes the cheapest of its variants in bits + lambda * SSE among those
+    within its byte cap, else the smallest: after a GOP's last P-frame, motion cannot take
+    more than what is left of the GOP."""
+    codec = StemCodec.random(seed=2)
+    frames = [pad_to_multiple(to_tensor(f), 64)[0] for f in moving_frames(64, 64, 5)]
+    u8 = [stem_encoder._u8(x) for x in frames]
+    fmt = FieldFormat(16, 0.5)
+    v1 = stem_encoder.quantized_field(u8[4], u8[0], fmt)
+    ctx = stem_encoder.MotionContext(
+        0, frames[0], u8[0], 4, frames[4], u8[4], v1, fmt,
+        lambda a, b: stem_encoder.quantized_field(u8[a], u8[b], fmt))
+    size = lambda cap, lam: stem_encoder.chunk_bytes(  # noqa: E731
+        stem_encoder.code_motion_frame(codec, ctx, 2, frames[2], lam, 1.0, cap))
+    free, smallest = size(None, 1e6), size(0.0, 1e6)
+    assert smallest < free  # sending the fields pays at this lambda, and the cap refuses it
+    assert size(smallest, 1e6) == smallest  # only the smallest fits its own size
+    assert size(free, 1e6) == free  # a cap the free choice fits changes nothing
+
+
+def test_motion_reserve_leaves_the_backbone_half_the_gop_above_the_floor():
+    """What a backbone's budget leaves for motion: what the MV frames want, at most half the
+    GOP's bytes left, and never under what they cost at least."""
+    rate = GopRate(per_frame=100.0, gop_budget=1000.0)
+    assert stem_encoder._mv_reserve(rate, 300.0, 0.0) == 300.0
+    assert stem_encoder._mv_reserve(rate, 5000.0, 0.0) == stem_encoder.MV_MAX_SHARE * 1000.0
+    assert stem_encoder._mv_reserve(rate, 5000.0, 800.0) == 800.0
+
+
 # -- bad streams -------------------------------------------------------------------------------
 def _chunks(codec, n=9):
     st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), n, Structure(9, 4, "learned"))
@@ -171,15 +224,24 @@ def _decode_all(codec, payloads):
     return frames
 
 
-def test_decoder_reconstructs_what_the_encoder_predicted_from():
+def test_decoder_reconstructs_what_the_encoder_predicted_from(monkeypatch):
     """The encoder's decoded backbones (its references) equal the decoder's output."""
     codec = StemCodec.random(seed=4)
     st = codec.new_encoder(64, 64, RateTarget(bpp=0.3), 9, Structure(9, 4, "learned"))
     refs, payloads = {}, []
+
+    def recorded(code):  # each backbone's reference, as the encoder leaves it in its state
+        def wrapper(*args, **kwargs):
+            chunks, out = code(*args, **kwargs)
+            refs[out.t0] = out.b0.clone()
+            return chunks, out
+        return wrapper
+
+    monkeypatch.setattr(stem_encoder, "_code_i", recorded(stem_encoder._code_i))
+    monkeypatch.setattr(stem_encoder, "_code_segment", recorded(stem_encoder._code_segment))
     for f in moving_frames(64, 64, 9):
         chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
         payloads += [c.payload for c in chunks]
-        refs[st.t0] = st.b0.clone()
     dst = codec.new_decoder()
     out = {}
     for p in payloads:

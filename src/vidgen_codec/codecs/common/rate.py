@@ -7,8 +7,9 @@ motion (or conditional frames) is expected to cost.
                  I budget = i_weight / (i_weight + P count) of what is left
     each P:      what is left of the GOP budget, less the expected motion bytes still to
                  come, split evenly over the P-frames still to come
-The expected motion bytes per MV frame follow the running mean of the real ones. All budgets
-are payload bytes (what the codec's streams take); framing is accounted per chunk.
+The caller says what its motion frames are expected to take (stem: a trial coding of the
+segment's MV frames, `stem.encoder`). All budgets are payload bytes (what the codec's streams
+take); framing is accounted per chunk.
 """
 
 from __future__ import annotations
@@ -58,9 +59,11 @@ def open_gop(st: GopRate, gop_frames: int) -> GopRate:
     return replace(st, gop_budget=max(budget, 0.25 * gop_frames * st.per_frame))
 
 
-def backbone_budget(st: GopRate, weight: float, weights_left: float, mv_left: int) -> float:
-    """Bytes for the next backbone chunk: its weight's share of the GOP budget left."""
-    avail = st.gop_budget - mv_left * st.mv_mean
+def backbone_budget(st: GopRate, weight: float, weights_left: float,
+                    mv_reserve: float) -> float:
+    """Bytes for the next backbone chunk: its weight's share of the GOP budget left after
+    `mv_reserve`, the bytes the GOP's motion frames still to come are expected to take."""
+    avail = st.gop_budget - mv_reserve
     floor = 0.1 * st.per_frame * weight
     return max(avail * weight / max(weights_left, 1e-9), floor)
 
