@@ -524,3 +524,19 @@ def test_a_missing_output_folder_is_made_and_said(tmp_path, capsys, intra_dir):
     assert code == 0, err
     assert out.exists()
     assert f"made the output folder {out.parent}" in json.loads(text)["warnings"]
+
+
+def test_a_weights_folder_refuses_an_intra_folder_it_was_not_trained_with(tmp_path):
+    """stem and s2vc name their intra folder by its sha256: another one is a WeightsError
+    naming both folders, at load."""
+    from vidgen_codec.codecs.s2vc.codec import S2vcCodec
+    from vidgen_codec.codecs.stem import StemCodec
+    from vidgen_codec.errors import WeightsError
+
+    for name, codec in (("stem", StemCodec.random(seed=1)), ("s2vc", S2vcCodec.random(seed=1))):
+        folder = tmp_path / name
+        codec.save(folder)
+        type(codec).load(folder)  # its own intra folder loads
+        IntraCodec.random(seed=7).save(folder / "intra")  # another intra model in its place
+        with pytest.raises(WeightsError, match="is not the intra model .* was trained with"):
+            type(codec).load(folder)

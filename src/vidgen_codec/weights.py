@@ -188,6 +188,16 @@ def pair_identity(own: bytes, intra: bytes) -> bytes:
     return hashlib.sha256(own + intra).digest()
 
 
+def check_intra_pair(weights_dir: Path, intra_dir: Path, expected_hex: str,
+                     found: bytes) -> None:
+    """WeightsError unless the intra folder's (legacy) sha256 `found` is the one the weights
+    folder was trained with (its config's `intra_sha256`; empty: not recorded). stem and s2vc
+    both name an intra folder this way."""
+    if expected_hex and found.hex() != expected_hex:
+        raise WeightsError(f"{intra_dir} is not the intra model {weights_dir} was trained with "
+                           f"(sha256 {expected_hex[:12]})")
+
+
 @dataclass
 class LoadedWeights:
     model: "torch.nn.Module"

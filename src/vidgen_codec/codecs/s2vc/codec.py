@@ -31,8 +31,8 @@ from ...bitstream.ids import ChunkType, CodecId, FrameType
 from ...errors import FormatError, OptionError, WeightsError
 from ...frames import to_uint8
 from ...models.s2vc_model import S2vcConfig, S2vcModel
-from ...weights import (identity, load_into, load_model, load_state, pair_identity, read_config,
-                        repo_weights_dir, save_state)
+from ...weights import (check_intra_pair, identity, load_into, load_model, load_state,
+                        pair_identity, read_config, repo_weights_dir, save_state)
 from ..base import CodedChunk, RateTarget, Span, Structure
 from ...pictures.av1 import Av1Settings
 from ...stem_gop import AV1, BackboneConfig
@@ -115,9 +115,7 @@ class S2vcCodec:  # listed in registry.py (imported on first use)
             model, own = w.model, w.identity
         intra_dir = (wdir / cfg.intra_dir).resolve()
         intra = IntraCodec.load(intra_dir, device=device, backend=backend)
-        if cfg.intra_sha256 and intra.legacy_weights_sha256.hex() != cfg.intra_sha256:
-            raise WeightsError(f"{intra_dir} is not the intra model {wdir} was trained with "
-                               f"(sha256 {cfg.intra_sha256[:12]})")
+        check_intra_pair(wdir, intra_dir, cfg.intra_sha256, intra.legacy_weights_sha256)
         return cls(intra, model, own, device=device, backend=backend)
 
     @classmethod

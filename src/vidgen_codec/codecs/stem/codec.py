@@ -28,7 +28,8 @@ from ...errors import InputError, OptionError, WeightsError
 from ...models.intra_model import IntraConfig
 from ...models.stem_model import StemConfig, StemModel
 from ...motion.mv_coding import MotionTables
-from ...weights import build_model, pair_identity, read_weights, repo_weights_dir, save_weights
+from ...weights import (build_model, check_intra_pair, pair_identity, read_weights,
+                        repo_weights_dir, save_weights)
 from ...pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
 from . import av1, decoder, encoder
 from ..configs import check_codec_config
@@ -125,9 +126,7 @@ class StemCodec:  # listed in registry.py (imported on first use)
             raise WeightsError(f"bad config or tables in {wdir}: {e}") from None
         intra_dir = (wdir / cfg.intra_dir).resolve()
         intra = read_weights(intra_dir, INTRA_ARCHITECTURE)
-        if cfg.intra_sha256 and intra.legacy.hex() != cfg.intra_sha256:
-            raise WeightsError(f"{intra_dir} is not the intra model {wdir} was trained with "
-                               f"(sha256 {cfg.intra_sha256[:12]})")
+        check_intra_pair(wdir, intra_dir, cfg.intra_sha256, intra.legacy)
 
         def networks():
             return IntraCodec.built(intra, device=device), build_model(stem)
