@@ -11,14 +11,16 @@ Each backbone is coded once more at the chosen rate when its first coding's mean
 visible (`dc_trim`: the second coding shifts the frame against that error).
 Rate control (issue 31): before a backbone is coded, the MV frames of its segment are coded on
 trial (`_trial_motion`: against the P-frame's motion-compensated prediction in place of its
-decoded picture). What the backbone's budget leaves for motion is the trial's bytes plus the
-clip's mean MV frame for the rest of the GOP (before any, the trial's mean), at most
-MV_MAX_SHARE of the GOP's bytes left, and never less than the rest of the GOP at the trial's
-cheapest frame. A P-frame whose residual does not fit that (a scene change) tries the old
-rule (the clip's mean alone), then the floor. The MV frames are then coded at the trial's
-lambda (the last backbone's q), so that they spend about what it said; the P-frames after them
-take up the difference, and after the GOP's last P-frame they are capped at what is left of
-it. Before this, a GOP's I-frame reserved a guessed 24-40 bytes per MV frame and the last
+decoded picture). What a P-frame's budget leaves for motion is the trial's bytes plus the
+clip's mean MV frame for the rest of the GOP (before any, the trial's mean); an I-frame's
+leaves that mean for each MV frame of its GOP. Either is at most MV_MAX_SHARE of the GOP's
+bytes left and never less than the rest of the GOP at the trial's cheapest frame. A P-frame
+whose residual does not fit (a scene change) tries smaller reserves: the clip's mean for every
+MV frame left (the same bounds), then the floor. The MV frames are coded at the lambda of the
+last P-frame's q (else the I-frame's), as the trial was, so that they spend about what it
+said (a clip's or span's first segment is tried at Q_START, before its I-frame has a q); the
+P-frames after them take up the difference, and after the GOP's last P-frame they are capped
+at what is left of it. Before this, a GOP's I-frame reserved a guessed 24-40 bytes per MV frame and the last
 segment's motion went unaccounted: files came out 9-22 % over their target at 0.01-0.02 bpp.
 Memory holds one segment of frames (and a GOP's I-frame until its first segment is in), so it
 does not grow with the clip.
@@ -175,7 +177,7 @@ def _trial_motion(codec, st: StemEncoderState, frames, o1: np.ndarray, fmt: Fiel
     """Chunk bytes of the segment's MV frames coded on trial: against the backbone before
     (as decoded, or the I-frame's original before it is coded) and, for the one after, its
     motion-compensated prediction `pred` (without the residual; None: made from the backbone
-    before), at the last P-frame's lambda and the pressure on motion bits now."""
+    before), at `_last_q`'s lambda and the pressure on motion bits now."""
     t1, x1 = frames[-1]
     v1 = _flow(flows, fmt, {t1: o1, st.t0: st.o0}, t1, st.t0)
     if pred is None:
@@ -189,7 +191,8 @@ def _trial_motion(codec, st: StemEncoderState, frames, o1: np.ndarray, fmt: Fiel
 def _mv_reserve(rate: GopRate, wanted: float, floor: float) -> float:
     """What a backbone's budget leaves for the GOP's MV frames still to come: what they are
     expected to take, at most MV_MAX_SHARE of the GOP's bytes left (a scene change on mega
-    wanted more than all of them and would have left its backbone 37 bytes)."""
+    wanted more than all of them and would have left its backbone 37 bytes), and never less
+    than `floor`."""
     return max(min(wanted, MV_MAX_SHARE * max(rate.gop_budget, 0.0)), floor)
 
 
@@ -203,8 +206,8 @@ def _mv_mean(rate: GopRate, trial: list[int]) -> float:
 
 
 def _last_q(rate: GopRate) -> float:
-    """The q of the last backbone before the segment (P, else I; Q_START before any): the
-    trial's and, so that they spend about what the trial said, the MV frames' lambda."""
+    """The last P-frame's q, else the last I-frame's, else Q_START: the q of the trial's and,
+    so that they spend about what the trial said, the MV frames' lambda."""
     return next((q for q in (rate.q_p, rate.q_i) if q is not None), Q_START)
 
 
@@ -219,7 +222,7 @@ def _flow(flows: dict, fmt: FieldFormat, originals: dict, t: int, t_ref: int) ->
     return flows[t, t_ref]
 
 
-def _code_p_residual(codec, st, t1, x1, pred, mv: bytes, mv_reserves: tuple):
+def _code_p_residual(codec, st, t1, x1, pred, mv: bytes, mv_reserves: tuple | None):
     """P payload [motion, z, y] (or [motion] alone when even the lowest rate is too big).
     `mv_reserves`: what the budget leaves for the GOP's MV frames still to come, the first
     one whose budget holds the P-frame's residual (a scene change: its residual does not fit
@@ -239,8 +242,12 @@ def _code_p_residual(codec, st, t1, x1, pred, mv: bytes, mv_reserves: tuple):
     if st.q_fixed is not None:
         q = snap_q(st.q_fixed)
         return (*trimmed(x1, payload(q), partial(payload, q), decode, chunk_bytes), q, rate)
+    budget = None
     for reserve in mv_reserves:
-        budget = backbone_budget(rate, 1.0, st.p_left, reserve)
+        b = backbone_budget(rate, 1.0, st.p_left, reserve)
+        if budget is not None and b <= budget:
+            continue  # no larger than a budget that failed: it fails too
+        budget = b
         q, pl = fit_chunk(payload, budget, codec.residual.cfg.levels, rate.q_p)
         if chunk_bytes(pl) <= budget:
             break
