@@ -316,6 +316,21 @@ def test_shipped_stem_meets_bpp_target(tmp_path, target):
     assert n == 41 and len(list(read_frames(str(tmp_path / "d.mkv")))) == 41
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: .ci/run runs it, make test does not
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped stem weights")
+def test_shipped_learned_backbone_meets_bpp_target_within_5_percent(tmp_path):
+    """The learned backbone's GOP rate control (issue 31's bar): a moving synthetic scene,
+    320x192, 41 frames, at 0.01, 0.02 and 0.05 bpp."""
+    write_clip(str(tmp_path / "c.mkv"), list(synthetic_frames(n=41, w=320, h=192)),
+               Fraction(25))
+    for target in (0.01, 0.02, 0.05):
+        rep = api.encode(str(tmp_path / "c.mkv"), str(tmp_path / "a.vgc"), codec="stem",
+                         bpp=target, backbone="learned", progress=False)
+        assert rep.bytes == (tmp_path / "a.vgc").stat().st_size
+        assert abs(rep.bpp - target) / target <= 0.05, f"{rep.bpp:.4f} vs target {target}"
+        (tmp_path / "a.vgc").unlink()
+
+
 def test_random_weights_are_deterministic_across_threads(make_clip, tmp_path, stem_weights):
     clip = make_clip("c.mkv", count=6)
     a, b = str(tmp_path / "a.vgc"), str(tmp_path / "b.vgc")
