@@ -27,6 +27,11 @@ BUDGET_SLACK = 1.03  # a candidate coding over its budget by more than this is n
 LOOK_AHEAD = 3  # knob steps tried past the bisection's answer when it is not
 
 
+def snap(knob: float, step: float) -> float:
+    """knob on the grid of `step` (rounded to 6 places, so that equal knobs are equal keys)."""
+    return round(round(knob / step) * step, 6)
+
+
 def fit_to_budget(code: Callable[[float], T], size: Callable[[T], int], budget: float,
                   low: float, high: float, step: float, *, falling: bool,
                   guess: float | None = None, max_steps: int = 12,
@@ -39,7 +44,7 @@ def fit_to_budget(code: Callable[[float], T], size: Callable[[T], int], budget: 
     sizes: dict[float, int] = {}  # the size of each coding, measured once
 
     def at(k: float) -> int:
-        k = round(round(k / step) * step, 6)
+        k = snap(k, step)
         if k not in seen:
             seen[k] = code(k)
             sizes[k] = size(seen[k])
@@ -57,22 +62,22 @@ def fit_to_budget(code: Callable[[float], T], size: Callable[[T], int], budget: 
         else:
             rich = g
     if not fits(cheap):
-        k = round(round(cheap / step) * step, 6)
+        k = snap(cheap, step)
         return k, seen[k]
     if fits(rich):
-        k = round(round(rich / step) * step, 6)
+        k = snap(rich, step)
         return k, seen[k]
     for _ in range(max_steps):  # invariant: cheap fits, rich does not
         if abs(rich - cheap) <= step * 1.01:
             break
-        mid = round(round((cheap + rich) / 2 / step) * step, 6)
+        mid = snap((cheap + rich) / 2, step)
         if mid in (cheap, rich):
             break
         if fits(mid):
             cheap = mid
         else:
             rich = mid
-    k = round(round(cheap / step) * step, 6)
+    k = snap(cheap, step)
     toward_rich = -step if falling else step
     for i in range(1, LOOK_AHEAD + 1):
         if _best(seen, sizes, budget, over)[1] >= (1 - NEAR) * budget:
@@ -99,10 +104,10 @@ def fit_from_guess(code: Callable[[float], T], size: Callable[[T], int], budget:
     sizes: dict[float, int] = {}
     sign = -1.0 if falling else 1.0  # d ln(bytes) / d knob has this sign
 
-    def snap(k: float) -> float:
+    def on_grid(k: float) -> float:  # `snap`, within [low, high]
         return round(min(max(round(k / step) * step, low), high), 6)
 
-    k = snap(guess)
+    k = on_grid(guess)
     while len(seen) < max_codes + extra:
         if len(seen) >= max_codes:
             chosen = _best(seen, sizes, budget, over)[1]
@@ -119,10 +124,10 @@ def fit_from_guess(code: Callable[[float], T], size: Callable[[T], int], budget:
             d = sign * (math.log(sizes[pts[0]]) - math.log(sizes[pts[1]])) / (pts[0] - pts[1])
             s = min(max(d, model / 3), model * 3)  # a noisy pair: keep it near the model
         near = pts[0]
-        nxt = snap(near + sign * math.log(budget / sizes[near]) / s)
+        nxt = on_grid(near + sign * math.log(budget / sizes[near]) / s)
         if nxt in seen:  # the line says a knob already tried: one step the needed way
             toward = sign * (1 if budget > sizes[near] else -1)
-            nxt = snap(near + toward * step)
+            nxt = on_grid(near + toward * step)
             if nxt in seen:
                 break
         k = nxt

@@ -11,7 +11,7 @@ import torch
 from ...bitstream import FramePayload
 from ...bitstream.framing import chunk_size
 from ...bitstream.ids import FrameType
-from ...pictures.fit import fit_from_guess
+from ...pictures.fit import fit_from_guess, snap
 from ...ratecontrol import search_q
 from ..dc_trim import trimmed
 from ...models.intra_model import Q_MIN, q_max
@@ -37,10 +37,8 @@ def fit_chunk(payload, budget: float, levels: int, guess: float | None):
     far under its budget or without its residual."""
     cache = {}
     lo_q, hi_q = Q_MIN, q_max(levels)
-    snap = lambda v: round(round(v / Q_STEP) * Q_STEP, 6)  # noqa: E731  as fit_from_guess's
-
     def coded(q):
-        q = snap(q)
+        q = snap(q, Q_STEP)  # the grid fit_from_guess codes on
         if q not in cache:
             cache[q] = payload(q)
         return cache[q]
@@ -66,7 +64,7 @@ def fit_chunk(payload, budget: float, levels: int, guess: float | None):
     hi = min((k for k in cache if k > lo and size(k) > budget), default=hi_q)
     q, _ = search_q(size, budget, lo, hi, step_q=Q_STEP, guess=lo,
                     resolution=SEARCH_RESOLUTION)
-    return snap(q), coded(q)
+    return snap(q, Q_STEP), coded(q)
 
 
 def chunk_bytes(payload: FramePayload) -> int:

@@ -20,8 +20,9 @@ MV frame left (the same bounds), then the floor. The MV frames are coded at the 
 last P-frame's q (else the I-frame's), as the trial was, so that they spend about what it
 said (a clip's or span's first segment is tried at Q_START, before its I-frame has a q); the
 P-frames after them take up the difference, and after the GOP's last P-frame they are capped
-at what is left of it. Before this, a GOP's I-frame reserved a guessed 24-40 bytes per MV frame and the last
-segment's motion went unaccounted: files came out 9-22 % over their target at 0.01-0.02 bpp.
+at what is left of it. Before this, a GOP's I-frame reserved a guessed 24-40 bytes per MV
+frame and the last segment's motion went unaccounted: files came out 9-22 % over their target
+at 0.01-0.02 bpp.
 Memory holds one segment of frames (and a GOP's I-frame until its first segment is in), so it
 does not grow with the clip.
 """
@@ -131,21 +132,24 @@ def _code_segment(codec, st: StemEncoderState):
     hp, wp = x1.shape[-2:]
     fmt = FieldFormat(st.plan.block, st.plan.step)
     o1 = _u8(x1)
-    flows = {}  # (t, t_ref) -> quantised block field, shared by the trial and the coding
-    chunks, trial = [], None
-    if st.pending_i is not None:  # the GOP's I-frame, now that its first segment is known
-        t0, x0 = st.pending_i
-        st = replace(st, pending_i=None, t0=t0, b0=x0, o0=_u8(x0), prev_field=None)
-        trial = _trial_motion(codec, st, frames, o1, fmt, flows, None)
-        chunks, st = _code_i(codec, st, t0, x0, _mv_mean(st.rate, trial), min(trial, default=0))
-    v1 = _flow(flows, fmt, {t1: o1, st.t0: st.o0}, t1, st.t0)
+    chunks, trial, held = [], None, st.pending_i
+    if held is not None:  # the GOP's I-frame, now that its first segment is known
+        st = replace(st, pending_i=None, t0=held[0], b0=held[1], o0=_u8(held[1]),
+                     prev_field=None)
+    # the segment's originals, converted once, and their fields, each estimated once: shared
+    # by the trial and the coding
+    flow = _FieldCache({st.t0: st.o0, t1: o1, **{t: _u8(x) for t, x in frames[:-1]}}, fmt)
+    if held is not None:
+        trial = _trial_motion(codec, st, frames, fmt, flow, None)
+        chunks, st = _code_i(codec, st, *held, _mv_mean(st.rate, trial), min(trial, default=0))
+    v1 = flow(t1, st.t0)
     v1_pred = sm.predict_p_field(st.prev_field, st.t0, t1, fmt, sm.field_shape(fmt, hp, wp))
     mv = encode_field(v1, v1_pred, fmt, codec.backend, codec.motion_tables)
     pred = sm.p_prediction(st.b0, v1, fmt)
     reserves = allowed = None
     if st.rate is not None:
         if trial is None:  # (the I-frame's trial stands for the GOP's first segment)
-            trial = _trial_motion(codec, st, frames, o1, fmt, flows, pred)
+            trial = _trial_motion(codec, st, frames, fmt, flow, pred)
         wanted = sum(trial) + max(st.m_left - len(trial), 0) * _mv_mean(st.rate, trial)
         floor = st.m_left * min(trial, default=0)  # an MV frame takes its trial's fewest
         reserves = (_mv_reserve(st.rate, wanted, floor),  # then: the clip's mean MV frame,
@@ -160,7 +164,7 @@ def _code_segment(codec, st: StemEncoderState):
     mu = _mv_pressure(rate, st.plan)
     for k, (t, x) in enumerate(frames[:-1]):
         cap = _mv_cap(allowed, len(frames) - 1 - k) if last else None
-        payload = _code_m(codec, st, t, x, t1, o1, b1, v1, fmt, lam, mu, flows, cap)
+        payload = _code_m(codec, st, t, x, t1, o1, b1, v1, fmt, lam, mu, flow, cap)
         chunks.append(CodedChunk(ChunkType.MV_PAYLOAD, payload, gop_start=False))
         if rate is not None:
             rate = spend(rate, chunk_bytes(payload), mv=True)
@@ -172,19 +176,20 @@ def _code_segment(codec, st: StemEncoderState):
     return chunks, st
 
 
-def _trial_motion(codec, st: StemEncoderState, frames, o1: np.ndarray, fmt: FieldFormat,
-                  flows: dict, pred: torch.Tensor | None) -> list[int]:
+def _trial_motion(codec, st: StemEncoderState, frames, fmt: FieldFormat, flow,
+                  pred: torch.Tensor | None) -> list[int]:
     """Chunk bytes of the segment's MV frames coded on trial: against the backbone before
     (as decoded, or the I-frame's original before it is coded) and, for the one after, its
     motion-compensated prediction `pred` (without the residual; None: made from the backbone
     before), at `_last_q`'s lambda and the pressure on motion bits now."""
-    t1, x1 = frames[-1]
-    v1 = _flow(flows, fmt, {t1: o1, st.t0: st.o0}, t1, st.t0)
+    t1 = frames[-1][0]
+    v1 = flow(t1, st.t0)
     if pred is None:
         pred = sm.p_prediction(st.b0, v1, fmt)
     lam = _mv_lambda(codec, _last_q(st.rate))
     mu = _mv_pressure(st.rate, st.plan)
-    return [chunk_bytes(_code_m(codec, st, t, x, t1, o1, pred, v1, fmt, lam, mu, flows, None))
+    o1 = flow.originals[t1]
+    return [chunk_bytes(_code_m(codec, st, t, x, t1, o1, pred, v1, fmt, lam, mu, flow, None))
             for t, x in frames[:-1]]
 
 
@@ -216,10 +221,18 @@ def _mv_lambda(codec, q: float) -> float:
     return sm.lambda_at(codec.residual.cfg.lambdas, q) * 255**2 / 3
 
 
-def _flow(flows: dict, fmt: FieldFormat, originals: dict, t: int, t_ref: int) -> np.ndarray:
-    if (t, t_ref) not in flows:
-        flows[t, t_ref] = quantized_field(originals[t], originals[t_ref], fmt)
-    return flows[t, t_ref]
+class _FieldCache:
+    """flow(t, t_ref): `quantized_field` of original t against original t_ref (uint8, by
+    display index), each estimated once."""
+
+    def __init__(self, originals: dict, fmt: FieldFormat):
+        self.originals, self.fmt, self.fields = originals, fmt, {}
+
+    def __call__(self, t: int, t_ref: int) -> np.ndarray:
+        if (t, t_ref) not in self.fields:
+            self.fields[t, t_ref] = quantized_field(self.originals[t], self.originals[t_ref],
+                                                    self.fmt)
+        return self.fields[t, t_ref]
 
 
 def _code_p_residual(codec, st, t1, x1, pred, mv: bytes, mv_reserves: tuple | None):
@@ -294,10 +307,8 @@ def _mv_cap(allowed: float, frames_left: int) -> float:
 
 
 def _code_m(codec, st, t, x, t1, o1, b1, v1, fmt: FieldFormat, lam: float,
-            mu: float, flows: dict, cap: float | None) -> FramePayload:
-    frames = {st.t0: st.o0, t1: o1, t: _u8(x)}
-    ctx = MotionContext(st.t0, st.b0, st.o0, t1, b1, o1, v1, fmt,
-                        lambda a, b: _flow(flows, fmt, frames, a, b))
+            mu: float, flow, cap: float | None) -> FramePayload:
+    ctx = MotionContext(st.t0, st.b0, st.o0, t1, b1, o1, v1, fmt, flow)
     return code_motion_frame(codec, ctx, t, x, lam, mu, cap)
 
 
