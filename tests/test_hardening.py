@@ -169,18 +169,56 @@ def test_fast_start_without_torch():
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
-def test_av1_files_encode_and_decode_without_compressai(make_clip, tmp_path):
+def test_av1_files_encode_and_decode_without_compressai_or_torch(make_clip, tmp_path):
     """The av1 backbone (the default) never builds the learned models, so a process that
-    codes and decodes with it never imports compressai (about 4 s on 2 cores, issue 31)."""
-    clip = make_clip("c.mkv", width=64, height=48, count=6)
-    out, dec = tmp_path / "a.vgc", tmp_path / "a.mkv"
-    code = ("import sys\nfrom vidgen_codec import api\n"
-            f"api.encode({clip.path!r}, {str(out)!r}, bpp=0.2, progress=False)\n"
-            f"api.decode({str(out)!r}, {str(dec)!r}, progress=False)\n"
-            "assert 'compressai' not in sys.modules, 'compressai imported'\n")
+    codes and decodes with it never imports compressai (about 4 s on 2 cores), nor torch
+    (1-3 s): a GOP of AV1 frames, and a synthesised one with block mode maps (issue 31)."""
+    clip = make_clip("c.mkv", width=128, height=96, count=24)
+    code = "import sys\nfrom vidgen_codec import api\nfrom vidgen_codec.info import describe\n"
+    for bpp in (0.2, 0.01):
+        out, dec = tmp_path / f"{bpp}.vgc", tmp_path / f"{bpp}.mkv"
+        code += (f"api.encode({clip.path!r}, {str(out)!r}, bpp={bpp}, progress=False)\n"
+                 f"api.decode({str(out)!r}, {str(dec)!r}, progress=False)\n"
+                 f"print(describe({str(out)!r})['av1_gops'])\n")
+    code += ("assert 'compressai' not in sys.modules, 'compressai imported'\n"
+             "assert 'torch' not in sys.modules, 'torch imported'\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert out.stat().st_size > 0 and dec.stat().st_size > 0
+    full, synth = run.stdout.splitlines()[-2:]
+    assert "'interval': 1, 'scale': 1, 'synthesised': False" in full
+    assert "'synthesised': True" in synth and "'block_maps': True" in synth
+    assert all((tmp_path / f"{bpp}.mkv").stat().st_size > 0 for bpp in (0.2, 0.01))
+
+
+def test_modules_take_torch_from_torch_env():
+    """A thread-invariant region entered before torch is loaded applies its settings when
+    torch arrives through `torch_env`: so every module that imports torch imports it too."""
+    root = Path(api.__file__).parent
+    pattern = re.compile(r"^\s*(import torch|from torch[ .])", re.M)
+    missing = [str(p.relative_to(root)) for p in root.rglob("*.py")
+               if p.name != "torch_env.py" and pattern.search(p.read_text())
+               and "torch_env" not in p.read_text()]
+    assert not missing, missing
+
+
+def test_region_applies_its_settings_when_torch_arrives():
+    """numerics.thread_invariant, entered before torch is loaded: oneDNN off and the thread
+    count a power of two once torch is imported inside, torch's own settings back after."""
+    code = ("import sys\nfrom vidgen_codec.numerics import thread_invariant\n"
+            "@thread_invariant\ndef inside():\n"
+            "    assert 'torch' not in sys.modules\n"
+            "    from vidgen_codec.torch_env import torch\n"
+            "    return torch.backends.mkldnn.enabled, torch.get_num_threads()\n"
+            "print(inside())\nimport torch\n"
+            "print((torch.backends.mkldnn.enabled, torch.get_num_threads()))\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "3"}
+    own = subprocess.run([sys.executable, "-c", "import torch\nprint(torch.get_num_threads())"],
+                         capture_output=True, text=True, env=env)
+    n = int(own.stdout)  # torch's own count (3, or fewer on a machine with fewer cores)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split("\n")[:2] == [f"(False, {1 << (n.bit_length() - 1)})",
+                                          f"(True, {n})"]
 
 
 def test_outputs_follow_the_umask(coded, tmp_path, intra_dir):

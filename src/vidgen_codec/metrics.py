@@ -23,10 +23,13 @@ pytorch-msssim package (the `bench` extra); PSNR needs only torch.
 from __future__ import annotations
 
 import math
+import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # imported on first use: `sse` (the av1 encoder's) needs no torch
+    import torch
 
 PSNR_CAP = 100.0
 """Value `psnr_capped` reports for identical inputs (and caps anything above it)."""
@@ -97,7 +100,7 @@ def ms_ssim(a, b) -> float:
 
     Frames with a short side of 160 px or less use fewer scales, see `ms_ssim_scales`.
     """
-    x, y = _check_pair(_as_255(a), _as_255(b))
+    x, y = _check_pair(_tensor(_as_255(a)), _tensor(_as_255(b)))
     total = 0.0
     for i in range(0, x.shape[0], _CHUNK):
         xs, ys = x[i:i + _CHUNK].float(), y[i:i + _CHUNK].float()
@@ -115,24 +118,32 @@ def ms_ssim_scales(height: int, width: int) -> int:
 
 # --- internals ----------------------------------------------------------------------------
 
-def _as_255(x) -> torch.Tensor:
-    """Any accepted input -> (N,3,H,W) float64 tensor on the [0, 255] scale."""
+def _as_255(x):
+    """Any accepted input -> (N,3,H,W) float64 on the [0, 255] scale: a numpy array for numpy
+    frames (no torch: the av1 encoder's measures), a tensor for tensors."""
     if isinstance(x, (list, tuple)):
         x = np.stack(x)
+    torch = sys.modules.get("torch")
     if isinstance(x, np.ndarray):
         if x.dtype != np.uint8:
             raise TypeError(f"numpy frames must be uint8 RGB, got {x.dtype}")
-        x = torch.from_numpy(np.ascontiguousarray(x if x.ndim == 4 else x[None]))
-        x = x.permute(0, 3, 1, 2).double()
-    elif isinstance(x, torch.Tensor):
+        x = (x if x.ndim == 4 else x[None]).transpose(0, 3, 1, 2).astype(np.float64)
+    elif torch is not None and isinstance(x, torch.Tensor):
         if not x.is_floating_point():
             raise TypeError(f"tensors must be float in [0, 1], got {x.dtype}")
         x = (x if x.dim() == 4 else x[None]).detach().cpu().double() * 255
     else:
         raise TypeError(f"expected uint8 numpy frames or a float tensor, got {type(x).__name__}")
-    if x.dim() != 4 or x.shape[1] != 3:
+    if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"expected RGB frames, got shape {tuple(x.shape)} (as N,C,H,W)")
     return x
+
+
+def _tensor(x) -> torch.Tensor:
+    """An `_as_255` result as a tensor."""
+    from .torch_env import torch
+
+    return torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x
 
 
 def _chunks(a, b):
@@ -147,7 +158,8 @@ def _chunks(a, b):
 def _count(x) -> int:
     if isinstance(x, (list, tuple)):
         return len(x)
-    if isinstance(x, (np.ndarray, torch.Tensor)):
+    torch = sys.modules.get("torch")
+    if isinstance(x, np.ndarray) or (torch is not None and isinstance(x, torch.Tensor)):
         return x.shape[0] if x.ndim == 4 else 1
     return _as_255(x).shape[0]  # raises its TypeError
 
@@ -158,14 +170,17 @@ def _part(x, i: int):
     return x
 
 
-def _check_pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if x.shape != y.shape:
+def _check_pair(x, y):
+    """x, y of one shape; one numpy and one tensor: both tensors."""
+    if tuple(x.shape) != tuple(y.shape):
         raise ValueError(f"frames differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
+    if isinstance(x, np.ndarray) != isinstance(y, np.ndarray):
+        return _tensor(x), _tensor(y)
     return x, y
 
 
-def _mse(x: torch.Tensor, y: torch.Tensor) -> float:
-    _check_pair(x, y)
+def _mse(x, y) -> float:
+    x, y = _check_pair(x, y)
     return float(((x - y) ** 2).mean())
 
 
@@ -208,6 +223,10 @@ def _ms_ssim_batch(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return library_ms_ssim(x, y, data_range=255, size_average=False)
     # Too small for 5 scales: the same product of per-scale contrast-structure terms and the
     # coarsest SSIM, over fewer scales with the leading weights renormalised to sum to 1.
+    import torch.nn.functional as F
+
+    from .torch_env import torch
+
     weights = torch.tensor(_MS_SSIM_WEIGHTS[:scales], dtype=x.dtype)
     weights = weights / weights.sum()
     win = _fspecial_gauss_1d(_window(h, w), _SIGMA).repeat([x.shape[1], 1, 1, 1])

@@ -1,11 +1,18 @@
 """CPU numerics whose results do not depend on the thread count (issue 18): encoder, decoder
-and the workers of a parallel encode or decode (issue 16) all run under `thread_invariant`."""
+and the workers of a parallel encode or decode (issue 16) all run under `thread_invariant`.
+
+torch is not imported here: an av1-backbone file is encoded and decoded without it (issue 31:
+importing torch costs a `vgc` command 1-3 s). A region entered before torch is loaded applies
+its settings when torch arrives, which is always through `torch_env` (every vgc module takes
+torch from there), and the outermost region puts torch's own settings back at its exit.
+"""
 
 from __future__ import annotations
 
 import functools
+import sys
 
-import torch
+_regions: list[list] = []  # one entry per open region: [what to restore at its exit, or None]
 
 
 def thread_invariant(fn):
@@ -23,12 +30,31 @@ def thread_invariant(fn):
     """
     @functools.wraps(fn)
     def run(*args, **kw):
-        mkldnn, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
-        torch.backends.mkldnn.enabled = False
-        torch.set_num_threads(1 << (max(threads, 1).bit_length() - 1))
+        torch = sys.modules.get("torch")
+        _regions.append([_apply(torch) if torch is not None else None])
         try:
             return fn(*args, **kw)
         finally:
-            torch.backends.mkldnn.enabled = mkldnn
-            torch.set_num_threads(threads)
+            saved = _regions.pop()[0]
+            if saved is not None:
+                _restore(sys.modules["torch"], saved)
     return run
+
+
+def torch_arrived(torch) -> None:
+    """torch was just imported (`torch_env`): inside a region, apply its settings now; the
+    outermost region restores torch's own at its exit (the inner ones have nothing to undo)."""
+    if _regions:
+        _regions[0][0] = _apply(torch)
+
+
+def _apply(torch) -> tuple[bool, int]:
+    saved = torch.backends.mkldnn.enabled, torch.get_num_threads()
+    torch.backends.mkldnn.enabled = False
+    torch.set_num_threads(1 << (max(saved[1], 1).bit_length() - 1))
+    return saved
+
+
+def _restore(torch, saved: tuple[bool, int]) -> None:
+    torch.backends.mkldnn.enabled, threads = saved
+    torch.set_num_threads(threads)

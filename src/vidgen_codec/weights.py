@@ -102,17 +102,26 @@ def read_config(weights_dir: Path, architecture: str) -> dict:
     return meta
 
 
-def load_state(weights_dir: Path, meta: dict) -> tuple[dict, bytes]:
-    """The state dict, after checking the file against the hash in the config."""
+def load_state(weights_dir: Path, meta: dict, *, arrays: bool = False) -> tuple[dict, bytes]:
+    """The state dict, after checking the file against the hash in the config: torch tensors,
+    or with `arrays` numpy arrays where numpy holds every dtype in the file (no torch: an av1
+    file's encode reads the STEM folder's tables), else tensors."""
     st = Path(weights_dir) / "model.safetensors"
     if not st.exists():
         raise WeightsError(f"no model.safetensors in weights folder {weights_dir}")
-    from safetensors.torch import load_file
-
     digest = sha256_file(st)
     if digest.hex() != meta.get("sha256"):
         raise WeightsError(f"{st} does not match the sha256 in its config.json (corrupt?)")
     try:
+        if arrays:
+            from safetensors.numpy import load_file as load_arrays
+
+            try:
+                return load_arrays(str(st)), digest
+            except TypeError:  # a dtype numpy does not have (bfloat16): tensors
+                pass
+        from safetensors.torch import load_file
+
         return load_file(str(st)), digest
     except Exception as e:  # safetensors raises its own error types
         raise WeightsError(f"cannot read {st}: {e}") from None
@@ -120,7 +129,7 @@ def load_state(weights_dir: Path, meta: dict) -> tuple[dict, bytes]:
 
 def load_into(model: "torch.nn.Module", state: dict, where: str) -> None:
     """load_state_dict, first resizing CDF-table buffers to the stored shapes."""
-    import torch
+    from .torch_env import torch
 
     for name, buf in model.named_buffers():
         owner, _, attr = name.rpartition(".")
@@ -212,7 +221,8 @@ class ReadWeights:
 
     folder: Path
     meta: dict
-    state: dict  # the tensors, checked against the config's sha256
+    state: dict  # the tensors (numpy arrays where numpy holds them), checked against the
+    # config's sha256
     identity: bytes
     legacy: bytes
 
@@ -224,7 +234,7 @@ def read_weights(weights_dir, expected: str) -> ReadWeights:
     meta = read_config(wdir, expected)
     if not isinstance(meta.get("config"), dict) or not isinstance(meta.get("sha256"), str):
         raise WeightsError(f"{wdir / 'config.json'} has no config or sha256")
-    state, digest = load_state(wdir, meta)
+    state, digest = load_state(wdir, meta, arrays=True)
     return ReadWeights(wdir, meta, state, identity(meta), digest)
 
 
@@ -237,7 +247,11 @@ def build_model(read: ReadWeights) -> "torch.nn.Module":
         model = _BUILDERS[name](read.meta["config"])
     except (TypeError, ValueError, KeyError) as e:
         raise WeightsError(f"bad config in {read.folder / 'config.json'}: {e}") from None
-    load_into(model, read.state, str(read.folder))
+    from .torch_env import torch
+
+    state = {k: torch.from_numpy(v) if not isinstance(v, torch.Tensor) else v
+             for k, v in read.state.items()}
+    load_into(model, state, str(read.folder))
     return model
 
 

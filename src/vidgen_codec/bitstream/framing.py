@@ -255,6 +255,11 @@ def chunk_size(payload_length: int) -> int:
     return FRAMING.chunk_size(payload_length)
 
 
+def chunk_bytes(payload) -> int:
+    """Bytes the chunk of a FramePayload takes in the file (`chunk_size` of its packing)."""
+    return chunk_size(len(payload.pack()))
+
+
 def read_exact(f: BinaryIO, offset: int, n: int, *, chunk: int | None) -> bytes:
     """Read n bytes at offset; a short read (file shrank under us) is a FormatError."""
     f.seek(offset)

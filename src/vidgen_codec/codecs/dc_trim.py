@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
-import torch
+from ..torch_env import torch
 
 P = TypeVar("P")
 

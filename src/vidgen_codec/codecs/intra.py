@@ -21,7 +21,7 @@ from pathlib import Path
 from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
+from ..torch_env import torch
 
 from ..bitstream import FramePayload
 from ..bitstream.ids import ChunkType, CodecId, EntropyCoderId, FrameType
@@ -29,6 +29,7 @@ from ..entropy import CdfTable, EntropyBackend, VgcRansCpu
 from ..entropy.backend import decode_tensor, encode_tensor
 from ..errors import FormatError, OptionError
 from ..models.integer_hyper import IntegerHyperSynthesis
+from ..models.configs import INTRA_ARCHITECTURE
 from ..models.intra_model import Q_MIN, STRIDE, IntraConfig, IntraModel, q_max
 from ..ratecontrol import (FRAME_OVERHEAD, RateState, frame_budget, init_rate, search_q,
                            update_rate)
@@ -37,7 +38,7 @@ from .base import BackboneLevel, CodedChunk, RateTarget, Span, Structure
 from .configs import check_codec_config
 from .dc_trim import trimmed
 
-ARCHITECTURE = "IntraModel"
+ARCHITECTURE = INTRA_ARCHITECTURE
 Q_STEP = 1e-3  # resolution of the rate parameter in the bitstream (rate_code = q * 1000)
 
 

@@ -68,7 +68,7 @@ def decode_tensor(backend, data: bytes, indexes, table: CdfTable):
     """int32 symbols as a tensor on the device of `indexes` (see encode_tensor)."""
     if hasattr(backend, "decode_tensor"):
         return backend.decode_tensor(data, indexes, table)
-    import torch
+    from ..torch_env import torch
 
     out = backend.decode(data, indexes.cpu().numpy(), table)
     return torch.from_numpy(np.ascontiguousarray(out, np.int32)).to(indexes.device)

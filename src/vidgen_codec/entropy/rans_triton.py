@@ -17,7 +17,7 @@ never per symbol. On a machine without a GPU the kernels run in Triton's interpr
 from __future__ import annotations
 
 import numpy as np
-import torch
+from ..torch_env import torch
 
 from ..bitstream.ids import EntropyCoderId
 from ..errors import FormatError

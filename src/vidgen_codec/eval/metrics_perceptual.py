@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
+from ..torch_env import torch
 
 CVVDP_DISPLAY = "standard_fhd"
 _MODELS: dict[str, object] = {}  # loaded once per process

@@ -46,7 +46,7 @@ class Cost:
 
     def __enter__(self) -> "Cost":
         if self.device == "cuda":
-            import torch
+            from ..torch_env import torch
 
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -59,7 +59,7 @@ class Cost:
 
     def __exit__(self, *exc) -> None:
         if self.device == "cuda":
-            import torch
+            from ..torch_env import torch
 
             torch.cuda.synchronize()
             self.seconds = time.perf_counter() - self._t0

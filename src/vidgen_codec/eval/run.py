@@ -306,7 +306,7 @@ def _run_tasks(tasks: list[dict], cfg: EvalConfig, what: str) -> list[dict]:
 
 
 def _init_worker(threads: int) -> None:
-    import torch
+    from ..torch_env import torch
 
     torch.set_num_threads(threads)
 

@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+from ..torch_env import torch
 from torch import nn
 from torch.nn import functional as F
 

@@ -25,44 +25,12 @@ through an explicit entropy backend.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 
-import torch
+from ..torch_env import torch
 from torch import nn
 
 from ..weights import architecture
-
-
-@dataclass
-class IntraConfig:
-    """Constructor arguments; saved as config.json beside the weights."""
-
-    N: int = 64  # channels of the transforms and of the hyper-latent z
-    M: int = 96  # channels of the latent y
-    lambdas: list[float] = field(
-        default_factory=lambda: [0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008]
-    )
-    model_id: str = "intra-mshp-n64m96"
-
-    @property
-    def levels(self) -> int:
-        return len(self.lambdas)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-# Input sides must be a multiple of this (4 strided convs in g_a, 2 more in h_a).
-STRIDE = 64
-# Rate parameter range: trained levels are 0..levels-1; outside it the log-gains are
-# extrapolated linearly from the two nearest levels (rates below the lowest / above the highest
-# trained lambda), by at most Q_MIN below level 0 and Q_EXTRA above the top level.
-Q_MIN = -1.5
-Q_EXTRA = 2.0
-
-
-def q_max(levels: int) -> float:
-    return levels - 1 + Q_EXTRA
+from .configs import INTRA_ARCHITECTURE, Q_EXTRA, Q_MIN, STRIDE, IntraConfig, q_max  # noqa: F401
 
 
 def compressai_parts() -> tuple:
@@ -171,6 +139,6 @@ def rd_loss(out: dict, x: torch.Tensor, lam: torch.Tensor) -> tuple[torch.Tensor
     return loss, {"bpp": bpp.mean().item(), "mse": mse.mean().item()}
 
 
-@architecture("IntraModel")
+@architecture(INTRA_ARCHITECTURE)
 def _build(config: dict) -> IntraModel:
     return IntraModel(IntraConfig(**config))

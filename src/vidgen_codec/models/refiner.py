@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-import torch
+from ..torch_env import torch
 from torch import nn
 
 from ..weights import architecture

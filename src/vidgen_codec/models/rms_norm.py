@@ -15,7 +15,7 @@ F.normalize up to float rounding.
 
 from __future__ import annotations
 
-import torch
+from ..torch_env import torch
 from torch import nn
 
 EPS = 1e-12  # F.normalize's

@@ -26,7 +26,7 @@ whole frame from a 1/8-resolution feature. Rate: one set of weights for a range 
 
 from __future__ import annotations
 
-import torch
+from ..torch_env import torch
 from torch import nn
 
 from .intra_model import compressai_parts, conv, deconv, interpolated_gains, ste_round

@@ -27,7 +27,7 @@ The diffusion buffer is state: `forward` takes the previous one and returns the 
 
 from __future__ import annotations
 
-import torch
+from ..torch_env import torch
 from torch import nn
 from torch.nn import functional as F
 

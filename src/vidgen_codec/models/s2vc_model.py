@@ -16,6 +16,8 @@ from pathlib import Path
 
 from torch import nn
 
+from ..torch_env import torch  # noqa: F401  (numerics: thread-invariant settings)
+
 from ..errors import WeightsError
 from ..weights import architecture
 from .s2vc_coder import ConditionalCoder

@@ -11,26 +11,13 @@ weights folder) and checked against `intra_sha256`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
-import torch
+from ..torch_env import torch
 from torch import nn
 
 from ..motion.tables import build_tables
 from ..weights import architecture
-from .intra_model import IntraConfig, IntraModel
-
-
-@dataclass
-class StemConfig:
-    residual: dict = field(default_factory=lambda: IntraConfig(
-        model_id="stem-residual-n64m96").to_dict())
-    intra_dir: str = "../intra"
-    intra_sha256: str = ""
-    model_id: str = "stem-v1"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from .configs import STEM_ARCHITECTURE, IntraConfig, StemConfig
+from .intra_model import IntraModel
 
 
 class StemModel(nn.Module):
@@ -42,6 +29,6 @@ class StemModel(nn.Module):
             self.register_buffer(name, torch.from_numpy(array))
 
 
-@architecture("StemModel")
+@architecture(STEM_ARCHITECTURE)
 def _build(config: dict) -> StemModel:
     return StemModel(StemConfig(**config))

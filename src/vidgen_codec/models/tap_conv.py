@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 
-import torch
+from ..torch_env import torch
 import torch.nn.functional as F
 from torch import nn
 

@@ -9,7 +9,7 @@ block edges.
 
 from __future__ import annotations
 
-import torch
+from ..torch_env import torch
 import torch.nn.functional as F
 
 

@@ -6,18 +6,22 @@
            frame, type, level, its GOP's refine mask), in display order, checked (in_order)
         [-> refine.windows.refine_stream: one diffusion step over windows of frames]
         -> crop -> (frame index, HxWx3 uint8)
+
+An av1 file's frames stay uint8 pictures from dav1d to the writer; torch is imported only for
+what needs it (learned frames, motion frames, the refiner, `--device cuda`).
 """
 
 from __future__ import annotations
 
-import torch
+import os
+import sys
 
 from ..bitstream import ContainerReader, SequenceHeader
 from ..bitstream.headers import RefineRecord
 from ..entropy import get_backend
 from ..errors import FormatError, InputError, WeightsError
 from ..bitstream.ids import FrameType
-from ..frames import crop, to_uint8
+from ..frames import picture
 from ..refine.levels import BackboneLevel, WindowItem
 from ..registry import codec_by_id
 
@@ -56,7 +60,7 @@ def frame_stream(src: str, rd: ContainerReader, model, ref, start: int, count: i
         for i, x in out:
             if i < start or written == count:
                 continue
-            yield i, to_uint8(crop(x, hdr.height, hdr.width))[0]
+            yield i, picture(x, hdr.height, hdr.width)
             written += 1
         if written == count:
             break
@@ -170,13 +174,28 @@ def load_file_refiner(record: RefineRecord | None, refine: bool, refiner, model_
 
 
 def resolve_device(device: str) -> str:
+    """"cpu" or "cuda" for --device cpu, cuda or auto (cuda where torch can use it)."""
+    if device not in ("cpu", "cuda", "auto"):
+        raise InputError(f"unknown device {device!r} (cpu, cuda or auto)")
+    if device == "cpu" or (device == "auto" and not _may_have_cuda()):
+        return "cpu"
+    from ..torch_env import torch
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
+    if not torch.cuda.is_available():
         raise InputError("--device cuda requested but no CUDA device is available")
-    if device not in ("cpu", "cuda"):
-        raise InputError(f"unknown device {device!r} (cpu, cuda or auto)")
     return device
+
+
+def _may_have_cuda() -> bool:
+    """False only where CUDA surely is not: a Linux machine without the device nodes of an
+    NVIDIA driver (or of WSL's or ROCm's, which torch.cuda also drives), and torch not loaded.
+    Then "auto" is the CPU without importing torch (1-3 s of a short `vgc` command)."""
+    if "torch" in sys.modules or not sys.platform.startswith("linux"):
+        return True
+    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg",
+                                            "/dev/kfd"))
 
 
 def padded(n: int, stride: int) -> int:

@@ -24,7 +24,7 @@ against the ncnn runtime.
 
 from __future__ import annotations
 
-import torch
+from ..torch_env import torch
 from torch import nn
 
 from ..errors import InputError

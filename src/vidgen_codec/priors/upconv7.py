@@ -31,7 +31,7 @@ Sub-Pixel Convolutional Neural Network", CVPR 2016, for the equivalence).
 from __future__ import annotations
 
 import numpy as np
-import torch
+from ..torch_env import torch
 import torch.nn.functional as F
 from torch import nn
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import torch
+from ..torch_env import torch
 import torch.nn.functional as F
 
 from ..errors import InputError

@@ -10,7 +10,7 @@ own frames; a frame shared by two windows is the mean of their versions (`window
 
 from __future__ import annotations
 
-import torch
+from ..torch_env import torch
 
 from ..frames import to_uint8
 from .windows import WindowItem, run_window, window_spans

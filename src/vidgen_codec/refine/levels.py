@@ -22,7 +22,7 @@ class WindowItem(NamedTuple):
     (`windows.py`) read."""
 
     index: int  # display index
-    frame: Any  # torch.Tensor (1,3,H,W) in [0,1]
+    frame: Any  # torch.Tensor (1,3,H,W) in [0,1], or an av1 GOP's HxWx3 uint8 picture
     type: int  # FrameType
     level: BackboneLevel = BackboneLevel()  # (bpp, AV1 qindex); default: unknown
     gate: int | None = None  # its GOP's refine mask (None: every window refined)

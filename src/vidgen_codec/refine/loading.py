@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import WeightsError
-from ..models.refiner import Refiner, RefinerConfig
 from ..weights import identity, load_model, load_state, read_config, repo_weights_dir, save_state
+
+if TYPE_CHECKING:  # the network (torch) is imported where a refiner is built: an encode
+    # records the refiner's identity from its config alone
+    from ..models.refiner import Refiner, RefinerConfig
 
 ARCHITECTURE = "Refiner"
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -72,6 +76,8 @@ def load_refiner(weights_dir=None, model_dir=None, *, device: str = "cpu", legac
     """(refiner in eval mode, identity). `model_dir` given: the base Wan model comes from
     it and `weights_dir` (optional) is an adapter; else `weights_dir` (default: the shipped
     one) holds the whole refiner."""
+    from ..models.refiner import RefinerConfig
+
     if model_dir is not None:
         ref = _load_on_base(Path(model_dir), weights_dir)
     else:
@@ -87,6 +93,8 @@ def load_refiner(weights_dir=None, model_dir=None, *, device: str = "cpu", legac
 def adapter_config(lora_rank: int = 16, window: int = 17) -> RefinerConfig:
     """An adapter's config: the base networks come from --model-dir; the pretrained Wan VAE
     decodes images; 17 frames = 5 latent frames at Wan's 4x temporal stride."""
+    from ..models.refiner import RefinerConfig
+
     return RefinerConfig(vae=None, transformer=None, output="image", lora_rank=lora_rank,
                          window=window, skip=0, model_id=f"wan-lora{lora_rank}")
 
@@ -94,6 +102,8 @@ def adapter_config(lora_rank: int = 16, window: int = 17) -> RefinerConfig:
 def build_on_base(model_dir: Path, cfg: RefinerConfig) -> Refiner:
     """Base VAE and transformer from a diffusers folder, with fresh FTE/context/LoRA."""
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    from ..models.refiner import Refiner
 
     _check_layout(model_dir)
     try:
@@ -141,6 +151,8 @@ def _base_digest(model_dir: Path) -> bytes:
 
 
 def _load_on_base(model_dir: Path, adapter_dir) -> Refiner:
+    from ..models.refiner import RefinerConfig
+
     if adapter_dir is None:
         cfg, state = adapter_config(), None
     else:

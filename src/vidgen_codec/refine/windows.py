@@ -21,10 +21,12 @@ is refined. State lives in RefineState, passed in and returned; at most W frames
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-import torch
+
+from ..torch_env import torch
 import torch.nn.functional as F
 
 from ..bitstream.ids import FrameType
+from ..frames import as_tensor
 from .levels import BackboneLevel, WindowItem  # noqa: F401  (WindowItem: re-exported)
 from ..models.refiner import Refiner, seeded_noise
 
@@ -43,6 +45,7 @@ def push(ref: Refiner, st: RefineState, items) -> tuple[list, RefineState]:
     """Feed [WindowItem] in display order; returns [(index, refined frame)]."""
     out = []
     for item in map(lambda t: WindowItem(*t), items):
+        item = item._replace(frame=as_tensor(item.frame))  # an av1 GOP's: uint8 pictures
         if item.type == FrameType.I:
             if st.pending:
                 done, st = flush(ref, st)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
+from ..torch_env import torch
 
 from ..errors import TrainingDataError
 

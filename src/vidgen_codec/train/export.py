@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
+from ..torch_env import torch
 
 from ..errors import WeightsError
 from ..weights import TABLE_BUFFERS, without_tables

@@ -14,7 +14,7 @@ import math
 import time
 from pathlib import Path
 
-import torch
+from ..torch_env import torch
 from tqdm import tqdm
 
 from ..models.intra_model import IntraConfig, IntraModel, rd_loss

@@ -14,7 +14,7 @@ import math
 import random
 
 import numpy as np
-import torch
+from ..torch_env import torch
 import torch.nn.functional as F
 
 from .data import DEFAULT_HOLDOUT, IMAGE_EXT, read_photo, training_files

@@ -31,7 +31,7 @@ import math
 import time
 from pathlib import Path
 
-import torch
+from ..torch_env import torch
 from tqdm import tqdm
 
 from ..errors import WeightsError

@@ -23,12 +23,12 @@ import math
 import random
 
 import numpy as np
-import torch
+from ..torch_env import torch
 
 from ..bitstream.headers import FramePayload
 from ..codecs.base import BackboneLevel, RateTarget, Structure
 from ..errors import TrainingDataError
-from ..frames import to_tensor
+from ..frames import as_tensor, to_tensor
 from ..metrics import psnr
 
 
@@ -58,7 +58,7 @@ def stem_decode(codec, payloads: list[FramePayload], config: bytes | None, t: in
         levels.update(chunk_levels)
         out, dst = codec.decode_frame(dst, p, h, w)
         decoded.update(dict(out))
-    frames_out = torch.cat([decoded[i] for i in range(t)])
+    frames_out = torch.cat([as_tensor(decoded[i]) for i in range(t)])
     return (frames_out.clamp(0, 1), torch.tensor([types[i] for i in range(t)]),
             torch.tensor([[float(v) for v in levels.get(i, BackboneLevel())] for i in range(t)]))
 

@@ -33,7 +33,7 @@ import random
 import threading
 from pathlib import Path
 
-import torch
+from ..torch_env import torch
 from tqdm import tqdm
 
 from ..bitstream.headers import FramePayload

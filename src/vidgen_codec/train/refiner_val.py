@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
+from ..torch_env import torch
 
-from ..frames import to_uint8
+from ..frames import as_tensor, to_uint8
 
 FRAMES = 33  # per held-out clip, from its start (the eval tables' clips)
 
@@ -84,7 +84,8 @@ def _windows(codec, path: Path, window: int):
                                         padded(w, codec.stride))):
             for s, m in window_spans(len(out), window):
                 # every window is refined here (the check measures the refiner, not the gate)
-                items = [it._replace(gate=None) for it in out[s:s + m]]
+                items = [it._replace(gate=None, frame=as_tensor(it.frame))
+                         for it in out[s:s + m]]
                 yield items + [items[-1]] * (window - m), m, out[s].index
 
 

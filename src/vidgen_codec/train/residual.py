@@ -18,7 +18,7 @@ import random
 from pathlib import Path
 
 import numpy as np
-import torch
+from ..torch_env import torch
 
 from ..codecs.stem.motion import RESIDUAL_SCALE, residual_image
 from ..errors import TrainingDataError

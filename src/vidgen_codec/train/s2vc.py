@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
+from ..torch_env import torch
 from tqdm import tqdm
 
 from ..errors import TrainingDataError

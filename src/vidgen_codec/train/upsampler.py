@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
+from ..torch_env import torch
 import torch.nn.functional as F
 from torch import nn
 

@@ -5,7 +5,6 @@ and a GOP's dav1d decoder (bitstream_spec.md, section 15, stem: "Backbone coders
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ...errors import FormatError
 from ...frames import to_tensor
@@ -63,9 +62,10 @@ class Av1BackboneDecoder:
     """One GOP's AV1 sequence: a new dav1d context at each I-frame."""
 
     def __init__(self, scale: int, height: int, width: int, lanczos: bool = False,
-                 prior=None):
+                 prior=None, tensors: bool = True):
         self.scale, self.height, self.width, self.lanczos = scale, height, width, lanczos
         self.prior = prior  # a 2x prior module (`priors`), or None
+        self.tensors = tensors  # what `frame` gives: float frames, or uint8 pictures
         self.dec = Av1Decoder()
 
     def coded(self, unit: bytes, *, chunk=None) -> np.ndarray:
@@ -82,6 +82,12 @@ class Av1BackboneDecoder:
         return to_picture(self.coded(unit, chunk=chunk), self.scale, self.height, self.width,
                           hp, wp, self.lanczos, self.prior)
 
-    def decode(self, unit: bytes, hp: int, wp: int, *, chunk=None) -> torch.Tensor:
-        """The backbone as a (1,3,hp,wp) float frame."""
+    def decode(self, unit: bytes, hp: int, wp: int, *, chunk=None):
+        """The backbone as a (1,3,hp,wp) float frame (torch)."""
         return to_tensor(self.picture(unit, hp, wp, chunk=chunk))
+
+    def frame(self, unit: bytes, hp: int, wp: int, *, chunk=None):
+        """`decode` where `tensors` is set, else `picture`."""
+        if self.tensors:
+            return self.decode(unit, hp, wp, chunk=chunk)
+        return self.picture(unit, hp, wp, chunk=chunk)

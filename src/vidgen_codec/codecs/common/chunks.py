@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from functools import partial
 
-import torch
+from ...torch_env import torch
 
 from ...bitstream import FramePayload
-from ...bitstream.framing import chunk_size
+from ...bitstream.framing import chunk_bytes
 from ...bitstream.ids import FrameType
 from ...pictures.fit import fit_from_guess, snap
 from ...ratecontrol import search_q
@@ -65,10 +65,6 @@ def fit_chunk(payload, budget: float, levels: int, guess: float | None):
     q, _ = search_q(size, budget, lo, hi, step_q=Q_STEP, guess=lo,
                     resolution=SEARCH_RESOLUTION)
     return snap(q, Q_STEP), coded(q)
-
-
-def chunk_bytes(payload: FramePayload) -> int:
-    return chunk_size(len(payload.pack()))
 
 
 def code_learned_i(intra, x: torch.Tensor, t: int, budget: float | None,

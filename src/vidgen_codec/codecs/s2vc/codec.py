@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import torch
+from ...torch_env import torch
 
 from ...bitstream import FramePayload
 from ...bitstream.ids import ChunkType, CodecId, FrameType
@@ -37,7 +37,8 @@ from ..base import CodedChunk, RateTarget, Span, Structure
 from ...pictures.av1 import Av1Settings
 from ...stem_gop import AV1, BackboneConfig
 from ..intra import Q_STEP, IntraCodec, build_tables, check_rate, rate_code, snap_q
-from ..common.chunks import chunk_bytes, fit_chunk
+from ...bitstream.framing import chunk_bytes
+from ..common.chunks import fit_chunk
 from .iframe import Av1IFrames, LearnedIFrames
 from ..common.rate import backbone_budget, init_gop_rate, open_gop, span_rate, spend
 from .latent import LatentCoder

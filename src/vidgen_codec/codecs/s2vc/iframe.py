@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-import torch
+from ...torch_env import torch
 
 from ...bitstream import FramePayload
 from ...bitstream.ids import FrameType
@@ -19,7 +19,8 @@ from ...pictures.av1 import CRF_MAX, CRF_MIN, CRF_STEP, Av1Settings, encode_sequ
 from ...pictures.fit import fit_to_budget
 from ..intra import Q_STEP
 from ..common import av1_backbone as bb
-from ..common.chunks import chunk_bytes, code_learned_i
+from ...bitstream.framing import chunk_bytes
+from ..common.chunks import code_learned_i
 
 
 class LearnedIFrames:

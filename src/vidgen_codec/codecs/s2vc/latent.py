@@ -11,7 +11,7 @@ their inputs are multiples of 2^-16, so the encoder and every decoder choose the
 
 from __future__ import annotations
 
-import torch
+from ...torch_env import torch
 
 from ...entropy import CdfTable
 from ...entropy.backend import decode_tensor, encode_tensor

@@ -28,7 +28,7 @@ from dataclasses import replace
 from ... import metrics
 from ...frames import to_tensor, to_uint8
 from ...pictures.fit import choose_within_budget
-from ..common.chunks import chunk_bytes
+from ...bitstream.framing import chunk_bytes
 from ..common.rate import open_gop
 
 log = logging.getLogger(__name__)

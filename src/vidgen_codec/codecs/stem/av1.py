@@ -40,7 +40,7 @@ import numpy as np
 from ... import metrics
 from ...bitstream import FramePayload
 from ...bitstream.ids import ChunkType, FrameType
-from ...frames import to_tensor, to_uint8
+from ...frames import as_tensor, picture, to_tensor, to_uint8
 from ...motion.mv_coding import FieldFormat, encode_field
 from ...pictures.av1 import Av1Settings, encode_sequence
 from ...pictures import ssim
@@ -49,10 +49,9 @@ from ...pictures.fit import BUDGET_SLACK, choose_within_budget
 from . import backbone as bb
 from . import block_maps
 from . import decoder as sd
-from . import encoder as se
 from . import motion as sm
 from ..base import CodedChunk
-from ..common.chunks import chunk_bytes
+from ...bitstream.framing import chunk_bytes
 from ...stem_gop import BLEND, MAX_GOP_FRAMES, MOTION
 from ...pictures.cuts import CutDetector
 from ...threads import map_threads
@@ -231,7 +230,7 @@ def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _
 
     hp, wp = originals[0].shape[:2]
     real = [o[: st.height, : st.width] for o in originals]
-    decoded = sd.decode_gop(codec, best.payload, st, hp, wp)
+    decoded = [as_tensor(d) for d in sd.decode_gop(codec, best.payload, st, hp, wp)]
     head, parts = bb.unpack_gop(best.payload)
     types = [0] * head.frames
     for p in parts:
@@ -344,7 +343,7 @@ def _measured(codec, st, c: _Candidate, originals) -> _Candidate:
     hp, wp = originals[0].shape[:2]
     decoded = sd.decode_gop(codec, c.payload, st, hp, wp)
     real = [o[: st.height, : st.width] for o in originals]
-    rec = [to_uint8(d)[0][: st.height, : st.width] for d in decoded]
+    rec = [picture(d, st.height, st.width) for d in decoded]
     pos = bb.GopHeader(c.scale, len(originals), c.interval).positions()
     return replace(c, score=score(rec, real), failed=_failed(rec, real, pos))
 
@@ -552,12 +551,22 @@ def _field(flows: dict, originals, i: int, j: int, fmt: FieldFormat) -> np.ndarr
     """Quantised block field of frame i against frame j (cached: candidates share them)."""
     key = (i, j, fmt.block, fmt.step)
     if key not in flows:
+        from . import encoder as se  # the learned backbone's (torch): motion GOPs only
+
         flows[key] = se.quantized_field(originals[i], originals[j], fmt)
     return flows[key]
 
 
 def _code_motion_frames(codec, st, frames, originals, pos, recon, fields, flows, fmt):
     """MV payloads of the frames between backbones, against the decoded backbones `recon`."""
+    from . import encoder as se  # the learned backbone's motion coder (torch)
+    from ...torch_env import torch
+
+    with torch.no_grad():
+        return _motion_payloads(codec, se, frames, originals, pos, recon, fields, flows, fmt)
+
+
+def _motion_payloads(codec, se, frames, originals, pos, recon, fields, flows, fmt):
     out = {}
     lam = _lambda(recon, originals)
     for k in range(1, len(pos)):

@@ -15,27 +15,23 @@ import copy
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
 from ...bitstream.framing import chunk_size
 from ...bitstream.headers import codec_config_size
 from ...bitstream.ids import CodecId
-from ...entropy import EntropyBackend
+from ...entropy import EntropyBackend, VgcRansCpu
 from ...errors import InputError, OptionError, WeightsError
-from ...models.intra_model import IntraConfig
-from ...models.stem_model import StemConfig, StemModel
+from ...models.configs import INTRA_ARCHITECTURE, STEM_ARCHITECTURE, STRIDE, StemConfig
 from ...motion.mv_coding import MotionTables
 from ...weights import (build_model, check_intra_pair, pair_identity, read_weights,
                         repo_weights_dir, save_weights)
 from ...pictures.av1 import CRF_MAX, CRF_MIN, Av1Settings
-from . import av1, decoder, encoder
+from . import av1, decoder
 from ..configs import check_codec_config
 from ..base import BackboneLevel, RateTarget, Span, Structure
-from ..intra import (ARCHITECTURE as INTRA_ARCHITECTURE, IntraCodec, build_tables, check_rate,
-                     default_backend)
 from ...stem_gop import (AV1, BACKBONES, MAX_GOP_FRAMES, SCALES, SYNTH_SCALES, BackboneConfig,
                          unpack_gop)
 from .backbone import frame_level, gop_levels
@@ -45,7 +41,11 @@ from ..common.rate import init_gop_rate, span_rate
 from .upsamplers import encoder_priors
 from .speed import speed_named
 
-ARCHITECTURE = "StemModel"
+if TYPE_CHECKING:  # the learned backbone's networks: torch, imported on first use
+    from ..intra import IntraCodec
+    from ...models.stem_model import StemModel
+
+ARCHITECTURE = STEM_ARCHITECTURE
 DEFAULT_BACKBONE = "av1"
 SYNTH_INTERVALS = (2, 4, 8, 16, 32)  # candidate backbone intervals of synthesised GOPs
 DEFAULT_KEYINT = 129  # frames: about 5 s at 25 fps, as SVT-AV1's default; 8 mini-GOPs of 16 + 1
@@ -53,7 +53,7 @@ DEFAULT_KEYINT = 129  # frames: about 5 s at 25 fps, as SVT-AV1's default; 8 min
 
 class StemCodec:  # listed in registry.py (imported on first use)
     codec_id = CodecId.STEM
-    stride = IntraCodec.stride
+    stride = STRIDE  # the learned backbone's (`IntraCodec.stride`)
 
     def __init__(self, cfg: StemConfig, tables: MotionTables,
                  networks: Callable[[], tuple[IntraCodec, StemModel]], stem_sha256: bytes,
@@ -63,7 +63,7 @@ class StemCodec:  # listed in registry.py (imported on first use)
         """`networks()` gives the learned backbone's intra codec and STEM model; it is called
         once, when they are first used (`intra`, `model`, `residual`): files of the av1
         backbone never use them, and building them imports compressai, which takes seconds."""
-        self.backend = backend or default_backend()
+        self.backend = backend or VgcRansCpu()  # as `intra.default_backend`
         self.cfg = cfg
         self.model_id = cfg.model_id
         self.motion_tables = tables
@@ -77,6 +77,8 @@ class StemCodec:  # listed in registry.py (imported on first use)
                                                    intra_legacy or intra_sha256)
 
     def _networks_built(self) -> tuple[IntraCodec, StemModel, IntraCodec]:
+        from ..intra import IntraCodec
+
         with self._lock:
             if self._built is None:
                 intra, model = self._networks()
@@ -129,6 +131,9 @@ class StemCodec:  # listed in registry.py (imported on first use)
         check_intra_pair(wdir, intra_dir, cfg.intra_sha256, intra.legacy)
 
         def networks():
+            from ..intra import IntraCodec
+            from ...models import stem_model  # noqa: F401  (registers the architecture)
+
             return IntraCodec.built(intra, device=device), build_model(stem)
 
         return cls(cfg, tables, networks, stem.identity, intra.identity, device=device,
@@ -137,6 +142,11 @@ class StemCodec:  # listed in registry.py (imported on first use)
     @classmethod
     def random(cls, seed: int = 0, **kw) -> "StemCodec":
         """Random weights with built tables: for tests and the conformance suite."""
+        from ..intra import IntraCodec, build_tables
+        from ...models.configs import IntraConfig
+        from ...models.stem_model import StemModel
+        from ...torch_env import torch
+
         intra = IntraCodec.random(seed)
         torch.manual_seed(seed + 1)
         cfg = StemConfig(residual=IntraConfig(N=8, M=12, model_id="stem-residual-random")
@@ -192,6 +202,9 @@ class StemCodec:  # listed in registry.py (imported on first use)
             mv_guess = 24 + 0.05 * (hp // plan.block) * (wp // plan.block)
             rate = span_rate(span, mv_guess) or init_gop_rate(
                 target.bpp, width, height, expected_frames, mv_guess)
+        from . import encoder
+        from ..intra import check_rate
+
         q = None
         if target.q is not None:
             q = check_rate(target.q, min(self.intra.cfg.levels, self.residual.cfg.levels))
@@ -295,30 +308,32 @@ class StemCodec:  # listed in registry.py (imported on first use)
             return BackboneConfig(AV1, st.settings).pack()
         return None
 
-    @torch.no_grad()
     def encode_frame(self, st, x):
         """x: (3,H',W') float in [0,1] padded to `stride`; or, where `takes_pictures`, the
-        HxWx3 uint8 frame itself."""
+        HxWx3 uint8 frame itself. (The av1 backbone needs no torch unless it codes motion
+        frames or runs the refiner; the learned backbone's `encoder` runs under no_grad.)"""
         if isinstance(st, av1.Av1EncoderState):
             return av1.encode_frame(self, st, x if isinstance(x, np.ndarray) else
                                     x.to(self.device))
+        from . import encoder
+
         return encoder.encode_frame(self, st, x.to(self.device))
 
     def takes_pictures(self, st) -> bool:
         """Whether encode_frame takes uint8 frames as read (the av1 backbone: no float copy)."""
         return isinstance(st, av1.Av1EncoderState)
 
-    @torch.no_grad()
     def flush(self, st):
         if isinstance(st, av1.Av1EncoderState):
             return av1.flush(self, st)
+        from . import encoder
+
         return encoder.flush(self, st)
 
     def new_decoder(self, config: bytes | None = None, width: int = 0, height: int = 0):
         return decoder.StemDecoderState(backbone=check_codec_config(CodecId.STEM, config),
                                         width=width, height=height)
 
-    @torch.no_grad()
     def decode_frame(self, st, payload, hp: int, wp: int, *, chunk: int | None = None):
         return decoder.decode_frame(self, st, payload, hp, wp, chunk)
 

@@ -13,29 +13,31 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
-
-import torch
+from typing import TYPE_CHECKING
 
 from ...bitstream import FramePayload
 from ...bitstream.ids import EntropyCoderId, FrameType
 from ...entropy.select import get_backend
 from ...errors import FormatError
-from ...frames import to_tensor
 from ...motion import bilateral, block_modes
 from ...motion.mv_coding import decode_field, decode_modes, peek_format
 from ...threads import map_threads
 from . import motion as sm
-from ..intra import Q_STEP
 from ...stem_gop import MOTION
 from .backbone import AV1, Av1BackboneDecoder, BackboneConfig, unpack_gop
 from .upsamplers import decoder_prior
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 
 @dataclass
 class StemDecoderState:
     t0: int = -1
-    b0: torch.Tensor | None = None
+    b0: "torch.Tensor | np.ndarray | None" = None  # av1 GOPs without motion frames: uint8
     next_t: int = 0  # display index of the next frame to output
     held: tuple | None = None  # (t1, b1, v1, fmt): a decoded P backbone not yet output
     prev_field: tuple | None = None  # (V, fmt, tp, t0) of the last P backbone
@@ -47,19 +49,29 @@ class StemDecoderState:
 
 def decode_frame(codec, st: StemDecoderState, payload: FramePayload, hp: int, wp: int,
                  chunk=None):
+    """Frames [(t, frame)] in display order: (1,3,hp,wp) float tensors, or hp x wp x 3 uint8
+    pictures from an av1 GOP without motion frames (no torch: `frames.picture` takes both)."""
     ftype = payload.frame_type
     if st.backbone.coder == AV1:
         if ftype != FrameType.I:
             raise FormatError("an av1-backbone stem file holds one I chunk per GOP",
                               chunk=chunk)
         return _decode_gop_av1(codec, st, payload, hp, wp, chunk)
-    if ftype == FrameType.I:
-        return _decode_i(codec, st, payload, hp, wp, chunk)
-    if ftype == FrameType.P:
-        return _decode_p(codec, st, payload, hp, wp, chunk)
-    if ftype == FrameType.M:
-        return _decode_m(codec, st, payload, hp, wp, chunk)
+    with _no_grad():
+        if ftype == FrameType.I:
+            return _decode_i(codec, st, payload, hp, wp, chunk)
+        if ftype == FrameType.P:
+            return _decode_p(codec, st, payload, hp, wp, chunk)
+        if ftype == FrameType.M:
+            return _decode_m(codec, st, payload, hp, wp, chunk)
     raise FormatError(f"stem does not use frame type {ftype}", chunk=chunk)
+
+
+def _no_grad():
+    """torch.no_grad(), torch imported here: the learned backbone's and motion frames' path."""
+    from ...torch_env import torch
+
+    return torch.no_grad()
 
 
 def flush(codec, st: StemDecoderState):
@@ -69,6 +81,8 @@ def flush(codec, st: StemDecoderState):
 
 
 def _decode_i(codec, st, payload, hp, wp, chunk):
+    from ..intra import Q_STEP
+
     t = payload.frame_index
     if st.held is not None or len(payload.streams) != 2 or (st.b0 is not None
                                                              and t != st.next_t):
@@ -82,31 +96,33 @@ def _decode_gop_av1(codec, st, payload, hp, wp, chunk):
     if st.held is not None or (st.b0 is not None and t != st.next_t):
         raise FormatError("misplaced av1 GOP chunk", chunk=chunk)
     head, frames = unpack_gop(payload, chunk=chunk)
+    # motion frames warp float backbones; without them the pictures stay uint8 (no torch)
+    motion = not head.synth and any(fp.frame_type == FrameType.M for fp in frames)
     av1 = Av1BackboneDecoder(head.scale, st.height, st.width, head.lanczos,
-                             decoder_prior(head, codec.device))
+                             decoder_prior(head, codec.device), tensors=motion)
     if head.synth:
         out = synthesise_gop(head, t, [av1.picture(fp.streams[0], hp, wp, chunk=chunk)
                                        for fp in frames if fp.frame_type != FrameType.M],
                              chunk=chunk)
         return out, replace(st, t0=out[-1][0], b0=out[-1][1], next_t=out[-1][0] + 1,
                             prev_field=None)
-    b = av1.decode(frames[0].streams[0], hp, wp, chunk=chunk)
-    out = [(t, b)]
-    st = replace(st, t0=t, b0=b, next_t=t + 1, prev_field=None, av1=av1)
-    for fp in frames[1:]:
-        step = _decode_p_av1 if fp.frame_type == FrameType.P else _decode_m
-        more, st = step(codec, st, fp, hp, wp, chunk)
-        out += more
+    with _no_grad() if motion else contextlib.nullcontext():
+        b = av1.frame(frames[0].streams[0], hp, wp, chunk=chunk)
+        out = [(t, b)]
+        st = replace(st, t0=t, b0=b, next_t=t + 1, prev_field=None, av1=av1)
+        for fp in frames[1:]:
+            step = _decode_p_av1 if fp.frame_type == FrameType.P else _decode_m
+            more, st = step(codec, st, fp, hp, wp, chunk)
+            out += more
     if st.held is not None:
         raise FormatError("av1 GOP chunk ends before its last backbone is output", chunk=chunk)
     return out, replace(st, av1=None)
 
 
 def synthesise_gop(head, t0: int, pics: list, *, chunk=None) -> list:
-    """A synthesised GOP's frames [(t, (1,3,hp,wp) frame)] in display order from its decoded
-    backbones (hp x wp x 3 uint8): `synthesised_frames`, as tensors."""
-    return [(t0 + i, to_tensor(f)) for i, f in enumerate(synthesised_frames(head, pics,
-                                                                            chunk=chunk))]
+    """A synthesised GOP's frames [(t, hp x wp x 3 uint8)] in display order from its decoded
+    backbones (hp x wp x 3 uint8): `synthesised_frames`."""
+    return list(enumerate(synthesised_frames(head, pics, chunk=chunk), t0))
 
 
 def synthesised_frames(head, pics: list, fields: list | None = None, *, chunk=None) -> list:
@@ -167,7 +183,7 @@ def _decode_p_av1(codec, st, payload, hp, wp, chunk):
     v1 = fmt = None
     if n == 2:
         v1, fmt = _p_field(codec, st, payload.streams[0], t1, hp, wp, chunk)
-    b1 = st.av1.decode(payload.streams[-1], hp, wp, chunk=chunk)
+    b1 = st.av1.frame(payload.streams[-1], hp, wp, chunk=chunk)
     st = replace(st, held=(t1, b1, v1, fmt))
     if t1 == st.t0 + 1:
         return _release(st)
@@ -193,6 +209,8 @@ def _decode_p(codec, st, payload, hp, wp, chunk):
     v1, fmt = _p_field(codec, st, payload.streams[0], t1, hp, wp, chunk)
     pred = sm.p_prediction(st.b0, v1, fmt)
     if len(payload.streams) == 3:
+        from ..intra import Q_STEP
+
         r_hat = codec.residual.decode_streams(payload.streams[1:], payload.rate_code * Q_STEP,
                                               hp, wp)
         b1 = sm.add_residual(pred, r_hat)
@@ -237,9 +255,9 @@ def _release(st: StemDecoderState):
     return [(t1, b1)], replace(st, t0=t1, b0=b1, held=None, next_t=t1 + 1, prev_field=prev)
 
 
-def decode_gop(codec, payload: FramePayload, st, hp: int, wp: int) -> list[torch.Tensor]:
-    """An av1 GOP chunk through the real decoder (the encoder's measure): (1,3,hp,wp) frames
-    in display order. `st`: the encoder state (its settings, frame size)."""
+def decode_gop(codec, payload: FramePayload, st, hp: int, wp: int) -> list:
+    """An av1 GOP chunk through the real decoder (the encoder's measure): its frames in display
+    order, as `decode_frame` gives them. `st`: the encoder state (its settings, frame size)."""
     ds = codec.new_decoder(BackboneConfig(AV1, st.settings).pack(), st.width, st.height)
     out, ds = decode_frame(codec, ds, payload, hp, wp)
     return [f for _, f in out]

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
-import torch
+from ...torch_env import torch
 
 from ...bitstream import FramePayload
 from ...bitstream.ids import ChunkType, FrameType
@@ -44,7 +44,8 @@ from ...motion.mv_coding import (BACKWARD, BLEND, FORWARD, FieldFormat, encode_f
 from ...motion.warp import warp
 from . import motion as sm
 from ..base import CodedChunk
-from ..common.chunks import Q_START, chunk_bytes, code_learned_i, fit_chunk
+from ...bitstream.framing import chunk_bytes
+from ..common.chunks import Q_START, code_learned_i, fit_chunk
 from ..dc_trim import trimmed
 from ..intra import rate_code, snap_q
 from .plan import StemPlan
@@ -71,6 +72,7 @@ class StemEncoderState:
     pending_i: tuple | None = None  # (t, x): a GOP's I-frame, held for its first segment
 
 
+@torch.no_grad()
 def encode_frame(codec, st: StemEncoderState, x: torch.Tensor):
     t = st.index
     st = replace(st, index=t + 1)
@@ -84,6 +86,7 @@ def encode_frame(codec, st: StemEncoderState, x: torch.Tensor):
     return [], st
 
 
+@torch.no_grad()
 def flush(codec, st: StemEncoderState):
     if st.pending:
         return _code_segment(codec, st)

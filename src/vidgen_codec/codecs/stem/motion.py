@@ -10,18 +10,21 @@ motion-compensated backbone predictions and the warped-and-blended MV frames.
                 BLEND 1 - a, FORWARD 1, BACKWARD 0, upsampled bilinearly (no seams)
 
 Scaled fields are rounded with integer arithmetic (half away from zero), so encoder and decoder
-agree exactly on every prediction.
+agree exactly on every prediction. The field arithmetic is numpy; the pictures' (warps, blends)
+import torch on first use, so an av1 GOP without motion frames never loads it.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ...motion.mv_coding import BACKWARD, BLEND, FORWARD, FieldFormat
-from ...motion.warp import dense_from_blocks, warp  # noqa: F401  (warp: used by callers)
+
+if TYPE_CHECKING:
+    import torch
 
 
 def scale_field(v: np.ndarray, num: int, den: int) -> np.ndarray:
@@ -38,6 +41,9 @@ def field_shape(fmt: FieldFormat, hp: int, wp: int) -> tuple[int, int, int]:
 
 def pixels(v: np.ndarray, fmt: FieldFormat, hp: int, wp: int, device) -> torch.Tensor:
     """Integer block field -> dense (1, 2, hp, wp) flow in pixels."""
+    from ...motion.warp import dense_from_blocks
+    from ...torch_env import torch
+
     f = torch.from_numpy(v.astype(np.float32) * fmt.step).to(device)
     return dense_from_blocks(f, hp, wp)
 
@@ -55,6 +61,13 @@ def predict_p_field(prev: tuple | None, t0: int, t1: int, fmt: FieldFormat,
 
 def predict_m_fields(v1: np.ndarray, t0: int, t: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
     return scale_field(v1, t - t0, t1 - t0), scale_field(v1, -(t1 - t), t1 - t0)
+
+
+def warp(reference: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """`motion.warp.warp` (torch)."""
+    from ...motion.warp import warp as warped
+
+    return warped(reference, flow)
 
 
 def p_prediction(b0: torch.Tensor, v1: np.ndarray, fmt: FieldFormat) -> torch.Tensor:
@@ -83,6 +96,8 @@ def mode_weights(modes: np.ndarray, alpha: float) -> np.ndarray:
 
 def blend(w0: torch.Tensor, w1: torch.Tensor, modes: np.ndarray, alpha: float) -> torch.Tensor:
     """The MV frame from the two warps (see module docstring)."""
+    from ...torch_env import torch
+
     hp, wp = w0.shape[-2:]
     wb = torch.from_numpy(mode_weights(modes, alpha))[None, None].to(w0.device)
     w = torch.nn.functional.interpolate(wb, size=(hp, wp), mode="bilinear", align_corners=False)
