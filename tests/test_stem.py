@@ -16,6 +16,7 @@ from vidgen_codec.codecs.base import RateTarget, Structure
 from vidgen_codec.codecs.common.rate import GopRate
 from vidgen_codec.codecs.stem import StemCodec
 from vidgen_codec.codecs.stem import encoder as stem_encoder
+from vidgen_codec.codecs.stem import mv_budget
 from vidgen_codec.codecs.stem.motion import predict_m_fields, scale_field
 from vidgen_codec.codecs.stem.plan import choose_plan
 from vidgen_codec.entropy import CompressaiRans, VgcRansCpu
@@ -199,9 +200,9 @@ def test_motion_reserve_leaves_the_backbone_half_the_gop_above_the_floor():
     """What a backbone's budget leaves for motion: what the MV frames want, at most half the
     GOP's bytes left, and never under what they cost at least."""
     rate = GopRate(per_frame=100.0, gop_budget=1000.0)
-    assert stem_encoder._mv_reserve(rate, 300.0, 0.0) == 300.0
-    assert stem_encoder._mv_reserve(rate, 5000.0, 0.0) == stem_encoder.MV_MAX_SHARE * 1000.0
-    assert stem_encoder._mv_reserve(rate, 5000.0, 800.0) == 800.0
+    assert mv_budget.reserve(rate, 300.0, 0.0) == 300.0
+    assert mv_budget.reserve(rate, 5000.0, 0.0) == mv_budget.MV_MAX_SHARE * 1000.0
+    assert mv_budget.reserve(rate, 5000.0, 800.0) == 800.0
 
 
 # -- bad streams -------------------------------------------------------------------------------

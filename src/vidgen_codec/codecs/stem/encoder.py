@@ -13,8 +13,8 @@ Rate control (issue 31): before a backbone is coded, the MV frames of its segmen
 trial (`_trial_motion`: against the P-frame's motion-compensated prediction in place of its
 decoded picture). What a P-frame's budget leaves for motion is the trial's bytes plus the
 clip's mean MV frame for the rest of the GOP (before any, the trial's mean); an I-frame's
-leaves that mean for each MV frame of its GOP. Either is at most MV_MAX_SHARE of the GOP's
-bytes left and never less than the rest of the GOP at the trial's cheapest frame. A P-frame
+leaves that mean for each MV frame of its GOP. Either is at most MV_MAX_SHARE of the GOP's bytes
+left and never less than the rest of the GOP at the trial's cheapest frame (`mv_budget`). A P-frame
 whose residual does not fit (a scene change) tries smaller reserves: the clip's mean for every
 MV frame left (the same bounds), then the floor. The MV frames are coded at the lambda of the
 last P-frame's q (else the I-frame's), as the trial was, so that they spend about what it
@@ -43,16 +43,16 @@ from ...motion.mv_coding import (BACKWARD, BLEND, FORWARD, FieldFormat, encode_f
                                 encode_modes)
 from ...motion.warp import warp
 from . import motion as sm
+from . import mv_budget as mvb
 from ..base import CodedChunk
 from ...bitstream.framing import chunk_bytes
-from ..common.chunks import Q_START, code_learned_i, fit_chunk
+from ..common.chunks import code_learned_i, fit_chunk
 from ..dc_trim import trimmed
 from ..intra import rate_code, snap_q
 from .plan import StemPlan
 from ..common.rate import GopRate, backbone_budget, open_gop, spend
 
 MODE_BITS = 3.0  # bits a non-blend mode is assumed to cost when choosing modes
-MV_MAX_SHARE = 0.5  # of a GOP's bytes left, the most its MV frames to come are given
 
 
 @dataclass
@@ -110,14 +110,15 @@ def _gop_shape(st: StemEncoderState, t: int) -> tuple[int, int, int]:
 
 def _code_i(codec, st: StemEncoderState, t: int, x: torch.Tensor,
             mv_mean: float | None = None, mv_floor: float = 0.0):
-    """`mv_mean`: the bytes an MV frame of this GOP is expected to take (`_mv_mean`), else
-    the running mean of the clip's MV frames; `mv_floor`: the fewest it can take."""
+    """`mv_mean`: the bytes an MV frame of this GOP is expected to take
+    (`mv_budget.mean_after`), else the running mean of the clip's MV frames; `mv_floor`: the
+    fewest it can take."""
     n, n_p, n_m = _gop_shape(st, t)
     rate, budget = st.rate, None
     if st.q_fixed is None:
         rate = open_gop(rate, n)
         w = st.plan.i_weight
-        budget = backbone_budget(rate, w, w + n_p, _mv_reserve(
+        budget = backbone_budget(rate, w, w + n_p, mvb.reserve(
             rate, n_m * (rate.mv_mean if mv_mean is None else mv_mean), n_m * mv_floor))
     pl, b0, q = code_learned_i(codec.intra, x, t, budget, st.q_fixed,
                                rate.q_i if rate else None)
@@ -144,7 +145,8 @@ def _code_segment(codec, st: StemEncoderState):
     flow = _FieldCache({st.t0: st.o0, t1: o1, **{t: _u8(x) for t, x in frames[:-1]}}, fmt)
     if held is not None:
         trial = _trial_motion(codec, st, frames, fmt, flow, None)
-        chunks, st = _code_i(codec, st, *held, _mv_mean(st.rate, trial), min(trial, default=0))
+        chunks, st = _code_i(codec, st, *held, mvb.mean_after(st.rate, trial),
+                             min(trial, default=0))
     v1 = flow(t1, st.t0)
     v1_pred = sm.predict_p_field(st.prev_field, st.t0, t1, fmt, sm.field_shape(fmt, hp, wp))
     mv = encode_field(v1, v1_pred, fmt, codec.backend, codec.motion_tables)
@@ -153,20 +155,20 @@ def _code_segment(codec, st: StemEncoderState):
     if st.rate is not None:
         if trial is None:  # (the I-frame's trial stands for the GOP's first segment)
             trial = _trial_motion(codec, st, frames, fmt, flow, pred)
-        wanted = sum(trial) + max(st.m_left - len(trial), 0) * _mv_mean(st.rate, trial)
+        wanted = sum(trial) + max(st.m_left - len(trial), 0) * mvb.mean_after(st.rate, trial)
         floor = st.m_left * min(trial, default=0)  # an MV frame takes its trial's fewest
-        reserves = (_mv_reserve(st.rate, wanted, floor),  # then: the clip's mean MV frame,
-                    _mv_reserve(st.rate, st.m_left * st.rate.mv_mean, floor), floor)  # floor
+        reserves = (mvb.reserve(st.rate, wanted, floor),  # then: the clip's mean MV frame,
+                    mvb.reserve(st.rate, st.m_left * st.rate.mv_mean, floor), floor)  # floor
     p_payload, b1, q, rate = _code_p_residual(codec, st, t1, x1, pred, mv, reserves)
     chunks.append(CodedChunk(ChunkType.BACKBONE_FRAME, p_payload, gop_start=False))
-    lam = _mv_lambda(codec, q if rate is None else _last_q(st.rate))
+    lam = _mv_lambda(codec, q if rate is None else mvb.last_q(st.rate))
     last = rate is not None and st.p_left <= 1
     if last:  # after the GOP's last P-frame, its MV frames may take all that is left of it,
         # and no more: the P-frames after the others take up what they over- or underspend
         allowed = rate.gop_budget
-    mu = _mv_pressure(rate, st.plan)
+    mu = mvb.pressure(rate, st.plan)
     for k, (t, x) in enumerate(frames[:-1]):
-        cap = _mv_cap(allowed, len(frames) - 1 - k) if last else None
+        cap = mvb.cap(allowed, len(frames) - 1 - k) if last else None
         payload = _code_m(codec, st, t, x, t1, o1, b1, v1, fmt, lam, mu, flow, cap)
         chunks.append(CodedChunk(ChunkType.MV_PAYLOAD, payload, gop_start=False))
         if rate is not None:
@@ -184,39 +186,16 @@ def _trial_motion(codec, st: StemEncoderState, frames, fmt: FieldFormat, flow,
     """Chunk bytes of the segment's MV frames coded on trial: against the backbone before
     (as decoded, or the I-frame's original before it is coded) and, for the one after, its
     motion-compensated prediction `pred` (without the residual; None: made from the backbone
-    before), at `_last_q`'s lambda and the pressure on motion bits now."""
+    before), at `mv_budget.last_q`'s lambda and the pressure on motion bits now."""
     t1 = frames[-1][0]
     v1 = flow(t1, st.t0)
     if pred is None:
         pred = sm.p_prediction(st.b0, v1, fmt)
-    lam = _mv_lambda(codec, _last_q(st.rate))
-    mu = _mv_pressure(st.rate, st.plan)
+    lam = _mv_lambda(codec, mvb.last_q(st.rate))
+    mu = mvb.pressure(st.rate, st.plan)
     o1 = flow.originals[t1]
     return [chunk_bytes(_code_m(codec, st, t, x, t1, o1, pred, v1, fmt, lam, mu, flow, None))
             for t, x in frames[:-1]]
-
-
-def _mv_reserve(rate: GopRate, wanted: float, floor: float) -> float:
-    """What a backbone's budget leaves for the GOP's MV frames still to come: what they are
-    expected to take, at most MV_MAX_SHARE of the GOP's bytes left (a scene change on mega
-    wanted more than all of them and would have left its backbone 37 bytes), and never less
-    than `floor`."""
-    return max(min(wanted, MV_MAX_SHARE * max(rate.gop_budget, 0.0)), floor)
-
-
-def _mv_mean(rate: GopRate, trial: list[int]) -> float:
-    """The bytes expected of each MV frame after this segment: the clip's mean so far, else
-    this segment's trial mean (one segment's motion says little of the next: on mega, segments
-    of 100 and of 6,600 bytes alternate)."""
-    if rate.mv_frames or not trial:
-        return rate.mv_mean
-    return sum(trial) / len(trial)
-
-
-def _last_q(rate: GopRate) -> float:
-    """The last P-frame's q, else the last I-frame's, else Q_START: the q of the trial's and,
-    so that they spend about what the trial said, the MV frames' lambda."""
-    return next((q for q in (rate.q_p, rate.q_i) if q is not None), Q_START)
 
 
 def _mv_lambda(codec, q: float) -> float:
@@ -276,15 +255,6 @@ def _code_p_residual(codec, st, t1, x1, pred, mv: bytes, mv_reserves: tuple | No
 
 
 # -- MV frames -----------------------------------------------------------------------------
-def _mv_pressure(rate: GopRate | None, plan: StemPlan) -> float:
-    """Price of a motion bit relative to a backbone bit: above 1 while MV frames cost more
-    than their share (plan.mv_share) of the per-frame budget, so they fall back on the
-    decoder's predictions."""
-    if rate is None or not rate.mv_frames:
-        return 1.0
-    return min(max(rate.mv_mean / max(plan.mv_share * rate.per_frame, 1.0), 1.0), 64.0)
-
-
 @dataclass(frozen=True)
 class MotionContext:
     """What an MV frame between backbones t0 and t1 is coded against: the decoded backbones
@@ -300,13 +270,6 @@ class MotionContext:
     v1: np.ndarray
     fmt: FieldFormat
     flow: object
-
-
-def _mv_cap(allowed: float, frames_left: int) -> float:
-    """Most bytes the next MV frame may take: its share of what its segment may still spend.
-    (Capping the other segments' MV frames at their trial's bytes cost 1.7 dB on mega at
-    0.02 bpp: there, motion is worth more than the P-frame after it.)"""
-    return max(allowed, 0.0) / max(frames_left, 1)
 
 
 def _code_m(codec, st, t, x, t1, o1, b1, v1, fmt: FieldFormat, lam: float,
