@@ -196,6 +196,32 @@ def test_motion_frame_keeps_within_its_cap():
     assert size(free, 1e6) == free  # a cap the free choice fits changes nothing
 
 
+def test_motion_after_the_last_p_frame_keeps_within_what_is_left(monkeypatch):
+    """End to end: the MV frames after a GOP's last P-frame are coded with a cap (what is left
+    of the GOP, shared over them) and keep within it, else take their smallest variant. At
+    0.05 bpp the cap binds."""
+    codec = StemCodec.random(seed=2)
+    code_m, capped = stem_encoder._code_m, []
+
+    def spy(codec, st, t, x, *args):
+        payload = code_m(codec, st, t, x, *args)
+        cap = args[-1]
+        if cap is not None:  # (cap, bytes, its smallest variant's, its choice without a cap)
+            sizes = [stem_encoder.chunk_bytes(code_m(codec, st, t, x, *args[:-1], c))
+                     for c in (0.0, None)]
+            capped.append((cap, stem_encoder.chunk_bytes(payload), *sizes))
+        return payload
+
+    monkeypatch.setattr(stem_encoder, "_code_m", spy)
+    st = codec.new_encoder(64, 64, RateTarget(bpp=0.05), 9, Structure(9, 4, "learned"))
+    for f in moving_frames(64, 64, 9):
+        _, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
+    codec.flush(st)
+    assert len(capped) == 3  # frames 5-7: the segment of the GOP's last P-frame (8)
+    assert all(got <= max(cap, smallest) for cap, got, smallest, _ in capped)
+    assert any(free > cap for cap, _, _, free in capped)  # the cap changed a choice
+
+
 def test_motion_reserve_leaves_the_backbone_half_the_gop_above_the_floor():
     """What a backbone's budget leaves for motion: what the MV frames want, at most half the
     GOP's bytes left, and never under what they cost at least."""
