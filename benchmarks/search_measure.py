@@ -29,7 +29,7 @@ from vidgen_codec import api, metrics
 from vidgen_codec.codecs.stem import av1 as stem_av1
 from vidgen_codec.codecs.stem import decoder as sd
 from vidgen_codec.eval.metrics_perceptual import cvvdp
-from vidgen_codec.frames import to_uint8
+from vidgen_codec.frames import picture
 from vidgen_codec.pictures import ssim
 from vidgen_codec.pictures.fit import BUDGET_SLACK
 from vidgen_codec.video_io import probe, read_frames
@@ -72,7 +72,7 @@ def capture(clip: str, bpp: float) -> list[dict]:
             cands.append({"interval": c.interval, "scale": c.scale, "synth": c.synth,
                           "crf": c.crf, "bytes": c.bytes, "score": c.score,
                           "failed": c.failed, "chosen": c is best,
-                          "frames": [to_uint8(d)[0][: st.height, : st.width] for d in dec]})
+                          "frames": [picture(d, st.height, st.width) for d in dec]})
         gops.append({"first": st.gop[0][0], "budget": budget, "candidates": cands})
         return best
 

@@ -176,6 +176,22 @@ def test_i_frame_waits_for_its_first_segment_at_a_byte_budget():
     assert _types_emitted(codec, RateTarget(bpp=0.3), n=3) == ["", "", "", "IPM"]
 
 
+def test_a_clip_of_unknown_length_budgets_its_last_gop_as_it_ends():
+    """A clip whose length was not known (a pipe) ends inside its first segment: the held
+    I-frame and that segment are budgeted as the GOP they are, as when the length is known."""
+    codec = StemCodec.random(seed=2)
+
+    def coded(expected):
+        st = codec.new_encoder(64, 64, RateTarget(bpp=0.05), expected, Structure(9, 4, "learned"))
+        out = []
+        for f in moving_frames(64, 64, 3):
+            chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
+            out += chunks
+        return [c.payload.pack() for c in out + codec.flush(st)[0]]
+
+    assert coded(None) == coded(3)
+
+
 def test_motion_frame_keeps_within_its_cap():
     """An MV frame takes the cheapest of its variants in bits + lambda * SSE among those
     within its byte cap, else the smallest: after a GOP's last P-frame, motion cannot take

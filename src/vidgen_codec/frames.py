@@ -50,6 +50,7 @@ def pad_to_multiple(frames: torch.Tensor, multiple: int) -> tuple[torch.Tensor, 
     h, w = frames.shape[-2:]
     pad_h, pad_w = (-h) % multiple, (-w) % multiple
     if pad_h or pad_w:
+        from .torch_env import torch  # noqa: F401  (numerics: thread-invariant settings)
         import torch.nn.functional as F
 
         frames = F.pad(frames, (0, pad_w, 0, pad_h), mode="replicate")

@@ -17,7 +17,8 @@ MS-SSIM uses 5 scales and an 11-tap window, which needs the short side to exceed
 Smaller frames get fewer scales (the largest count that fits, with the standard weights
 renormalised); below 11 px, single-scale SSIM with a smaller window. `ms_ssim_scales` tells
 how many were used: scores at different scale counts are not comparable. MS-SSIM needs the
-pytorch-msssim package (the `bench` extra); PSNR needs only torch.
+pytorch-msssim package (the `bench` extra) and torch; the PSNRs of numpy frames are computed in
+numpy (no torch: the av1 encoder's measures), of tensors in torch.
 """
 
 from __future__ import annotations
@@ -223,9 +224,8 @@ def _ms_ssim_batch(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return library_ms_ssim(x, y, data_range=255, size_average=False)
     # Too small for 5 scales: the same product of per-scale contrast-structure terms and the
     # coarsest SSIM, over fewer scales with the leading weights renormalised to sum to 1.
-    import torch.nn.functional as F
-
     from .torch_env import torch
+    import torch.nn.functional as F
 
     weights = torch.tensor(_MS_SSIM_WEIGHTS[:scales], dtype=x.dtype)
     weights = weights / weights.sum()

@@ -2,9 +2,11 @@
 and the workers of a parallel encode or decode (issue 16) all run under `thread_invariant`.
 
 torch is not imported here: an av1-backbone file is encoded and decoded without it (issue 31:
-importing torch costs a `vgc` command 1-3 s). A region entered before torch is loaded applies
-its settings when torch arrives, which is always through `torch_env` (every vgc module takes
-torch from there), and the outermost region puts torch's own settings back at its exit.
+importing torch costs a `vgc` command 1-3 s). The outermost region owns the settings: it applies
+them at its entry when torch is loaded, else when torch arrives through `torch_env` (every vgc
+module takes torch from there; an inner region's entry applies them too, if torch came another
+way), and it puts torch's own settings back at its exit. Regions are per process, entered by
+one thread at a time, as torch's settings are process-wide.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import functools
 import sys
 
-_regions: list[list] = []  # one entry per open region: [what to restore at its exit, or None]
+_depth = 0  # regions open
+_own: tuple | None = None  # torch's own settings, saved when the outermost region applied its
 
 
 def thread_invariant(fn):
@@ -30,22 +33,27 @@ def thread_invariant(fn):
     """
     @functools.wraps(fn)
     def run(*args, **kw):
-        torch = sys.modules.get("torch")
-        _regions.append([_apply(torch) if torch is not None else None])
+        global _depth, _own
+        _depth += 1
         try:
+            if "torch" in sys.modules:
+                torch_arrived(sys.modules["torch"])
             return fn(*args, **kw)
         finally:
-            saved = _regions.pop()[0]
-            if saved is not None:
-                _restore(sys.modules["torch"], saved)
+            _depth -= 1
+            if _depth == 0 and _own is not None:
+                _restore(sys.modules["torch"], _own)
+                _own = None
     return run
 
 
 def torch_arrived(torch) -> None:
-    """torch was just imported (`torch_env`): inside a region, apply its settings now; the
-    outermost region restores torch's own at its exit (the inner ones have nothing to undo)."""
-    if _regions:
-        _regions[0][0] = _apply(torch)
+    """torch is loaded (`torch_env` calls this on its import): inside a region whose settings
+    are not applied yet, apply them now; the outermost region restores torch's own at its
+    exit."""
+    global _own
+    if _depth and _own is None:
+        _own = _apply(torch)
 
 
 def _apply(torch) -> tuple[bool, int]:

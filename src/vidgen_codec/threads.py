@@ -23,8 +23,9 @@ R = TypeVar("R")
 
 def thread_count() -> int:
     """torch's thread count where torch is loaded (`numerics.thread_invariant` may have
-    lowered it); else what torch would take: OMP_NUM_THREADS (`--threads` sets it), or the
-    CPUs this process may run on (an av1 file's decode never loads torch)."""
+    lowered it); else OMP_NUM_THREADS (`--threads` sets it), or the CPUs this process may run
+    on (torch's own default counts physical cores: this only changes the speed, never the
+    result; an av1 file's decode may not load torch)."""
     torch = sys.modules.get("torch")
     if torch is not None:
         return torch.get_num_threads()

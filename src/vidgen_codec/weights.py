@@ -120,6 +120,7 @@ def load_state(weights_dir: Path, meta: dict, *, arrays: bool = False) -> tuple[
                 return load_arrays(str(st)), digest
             except TypeError:  # a dtype numpy does not have (bfloat16): tensors
                 pass
+        from .torch_env import torch  # noqa: F401  (numerics: thread-invariant settings)
         from safetensors.torch import load_file
 
         return load_file(str(st)), digest

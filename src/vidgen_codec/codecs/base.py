@@ -103,7 +103,8 @@ class VideoCodec(Protocol):
 
     def refines(self, st: Any) -> bool: ...  # files from this state are refined
 
-    # decoding: chunks in file order -> [(frame index, (1,3,Hp,Wp) frame)] in display order
+    # decoding: chunks in file order -> [(frame index, (1,3,Hp,Wp) float frame, or HpxWpx3 uint8
+    # picture)] in display order (`frames.picture` and `frames.as_tensor` take either)
     def new_decoder(self, config: bytes | None = None, width: int = 0,
                     height: int = 0) -> Any: ...
 

@@ -8,13 +8,11 @@
         -> crop -> (frame index, HxWx3 uint8)
 
 An av1 file's frames stay uint8 pictures from dav1d to the writer; torch is imported only for
-what needs it (learned frames, motion frames, the refiner, `--device cuda`).
+what needs it (learned frames, motion frames, a pretrained upsampler prior, the refiner,
+`--device cuda` or `auto`).
 """
 
 from __future__ import annotations
-
-import os
-import sys
 
 from ..bitstream import ContainerReader, SequenceHeader
 from ..bitstream.headers import RefineRecord
@@ -174,10 +172,11 @@ def load_file_refiner(record: RefineRecord | None, refine: bool, refiner, model_
 
 
 def resolve_device(device: str) -> str:
-    """"cpu" or "cuda" for --device cpu, cuda or auto (cuda where torch can use it)."""
+    """"cpu" or "cuda" for --device cpu, cuda or auto (cuda where torch can use it; only
+    "cpu" answers without importing torch)."""
     if device not in ("cpu", "cuda", "auto"):
         raise InputError(f"unknown device {device!r} (cpu, cuda or auto)")
-    if device == "cpu" or (device == "auto" and not _may_have_cuda()):
+    if device == "cpu":
         return "cpu"
     from ..torch_env import torch
 
@@ -187,15 +186,6 @@ def resolve_device(device: str) -> str:
         raise InputError("--device cuda requested but no CUDA device is available")
     return device
 
-
-def _may_have_cuda() -> bool:
-    """False only where CUDA surely is not: a Linux machine without the device nodes of an
-    NVIDIA driver (or of WSL's or ROCm's, which torch.cuda also drives), and torch not loaded.
-    Then "auto" is the CPU without importing torch (1-3 s of a short `vgc` command)."""
-    if "torch" in sys.modules or not sys.platform.startswith("linux"):
-        return True
-    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg",
-                                            "/dev/kfd"))
 
 
 def padded(n: int, stride: int) -> int:

@@ -109,6 +109,7 @@ def run_window(ref: Refiner, window: list, seed: int) -> list[torch.Tensor]:
     """Refine a window [WindowItem] (or plain tuples of its fields): list of (1,3,H,W) frames
     in [0,1]."""
     window = [WindowItem(*item) for item in window]
+    window = [item._replace(frame=as_tensor(item.frame)) for item in window]
     frames = torch.cat([item.frame for item in window]).transpose(0, 1)[None]  # (1,3,W,H,W)
     h, w = frames.shape[-2:]
     m = ref.spatial_multiple

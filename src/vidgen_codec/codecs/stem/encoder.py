@@ -88,6 +88,9 @@ def encode_frame(codec, st: StemEncoderState, x: torch.Tensor):
 
 @torch.no_grad()
 def flush(codec, st: StemEncoderState):
+    if st.expected_frames is None:  # the clip's length is known now: a GOP still to be
+        # budgeted (its I-frame held) ends here, not a whole GOP later
+        st = replace(st, expected_frames=st.index)
     if st.pending:
         return _code_segment(codec, st)
     if st.pending_i is not None:
