@@ -176,20 +176,20 @@ def test_i_frame_waits_for_its_first_segment_at_a_byte_budget():
     assert _types_emitted(codec, RateTarget(bpp=0.3), n=3) == ["", "", "", "IPM"]
 
 
-def test_a_clip_of_unknown_length_budgets_its_last_gop_as_it_ends():
+def test_a_clip_of_unknown_length_budgets_its_last_gop_as_it_ends(monkeypatch):
     """A clip whose length was not known (a pipe) ends inside its first segment: the held
-    I-frame and that segment are budgeted as the GOP they are, as when the length is known."""
+    I-frame is budgeted for the GOP as it ends (3 frames: I, P, one MV frame), not for a whole
+    GOP of 9."""
     codec = StemCodec.random(seed=2)
-
-    def coded(expected):
-        st = codec.new_encoder(64, 64, RateTarget(bpp=0.05), expected, Structure(9, 4, "learned"))
-        out = []
-        for f in moving_frames(64, 64, 3):
-            chunks, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
-            out += chunks
-        return [c.payload.pack() for c in out + codec.flush(st)[0]]
-
-    assert coded(None) == coded(3)
+    shapes, gop_shape = [], stem_encoder._gop_shape
+    monkeypatch.setattr(stem_encoder, "_gop_shape",
+                        lambda st, t: shapes.append(gop_shape(st, t)) or shapes[-1])
+    st = codec.new_encoder(64, 64, RateTarget(bpp=0.05), None, Structure(9, 4, "learned"))
+    for f in moving_frames(64, 64, 3):
+        _, st = codec.encode_frame(st, pad_to_multiple(to_tensor(f), 64)[0])
+    assert shapes == [(9, 2, 6)]  # while frames come, the GOP may be whole
+    codec.flush(st)
+    assert shapes[1:] == [(3, 1, 1)]  # the I-frame's budget, at the flush
 
 
 def test_motion_frame_keeps_within_its_cap():
