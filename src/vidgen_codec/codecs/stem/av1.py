@@ -562,11 +562,6 @@ def _code_motion_frames(codec, st, frames, originals, pos, recon, fields, flows,
     from . import encoder as se  # the learned backbone's motion coder (torch)
     from ...torch_env import torch
 
-    with torch.no_grad():
-        return _motion_payloads(codec, se, frames, originals, pos, recon, fields, flows, fmt)
-
-
-def _motion_payloads(codec, se, frames, originals, pos, recon, fields, flows, fmt):
     out = {}
     lam = _lambda(recon, originals)
     for k in range(1, len(pos)):
@@ -580,8 +575,8 @@ def _motion_payloads(codec, se, frames, originals, pos, recon, fields, flows, fm
                                                         j - frames[0][0], fmt))
         for i in range(i0 + 1, i1):
             x = to_tensor(originals[i]).to(codec.device)
-            pl = se.code_motion_frame(codec, ctx, frames[i][0], x, lam, 1.0)
-            out[i] = pl
+            with torch.no_grad():
+                out[i] = se.code_motion_frame(codec, ctx, frames[i][0], x, lam, 1.0)
     return out
 
 

@@ -21,8 +21,9 @@ import numpy as np
 
 from ...bitstream.framing import chunk_size
 from ...bitstream.headers import codec_config_size
-from ...bitstream.ids import CodecId
-from ...entropy import EntropyBackend, VgcRansCpu
+from ...bitstream.ids import CodecId, EntropyCoderId
+from ...entropy import EntropyBackend
+from ...entropy.select import get_backend
 from ...errors import InputError, OptionError, WeightsError
 from ...models.configs import INTRA_ARCHITECTURE, STEM_ARCHITECTURE, STRIDE, StemConfig
 from ...motion.mv_coding import MotionTables
@@ -63,7 +64,7 @@ class StemCodec:  # listed in registry.py (imported on first use)
         """`networks()` gives the learned backbone's intra codec and STEM model; it is called
         once, when they are first used (`intra`, `model`, `residual`): files of the av1
         backbone never use them, and building them imports compressai, which takes seconds."""
-        self.backend = backend or VgcRansCpu()  # as `intra.default_backend`
+        self.backend = backend or get_backend(EntropyCoderId.VGC_RANS)  # on the CPU
         self.cfg = cfg
         self.model_id = cfg.model_id
         self.motion_tables = tables
