@@ -190,6 +190,27 @@ def test_av1_files_encode_and_decode_without_compressai_or_torch(make_clip, tmp_
     assert all((tmp_path / f"{bpp}.mkv").stat().st_size > 0 for bpp in (0.2, 0.01))
 
 
+def test_a_short_av1_job_never_imports_numba(make_clip, tmp_path):
+    """Numba is imported at a kernel's first call (`jit.njit`), and the colour conversions
+    run in numpy until a process has converted `yuv420.TIER_PIXELS` pixels: so encoding and
+    decoding a short clip whose GOP is all AV1 frames never pays Numba's start (about 1 s,
+    issue 31). A kernel that calls another compiles both once it is called."""
+    clip = make_clip("c.mkv", width=128, height=96, count=12)
+    out, dec = tmp_path / "c.vgc", tmp_path / "c.mkv"
+    code = ("import sys\nimport numpy as np\nfrom vidgen_codec import api\n"
+            f"api.encode({clip.path!r}, {str(out)!r}, bpp=0.2, progress=False)\n"
+            f"api.decode({str(out)!r}, {str(dec)!r}, progress=False)\n"
+            "assert 'numba' not in sys.modules, 'numba imported'\n"
+            "from vidgen_codec import jit\nfrom vidgen_codec.pictures import yuv420\n"
+            "c = np.arange(12, dtype=np.int32).reshape(3, 4)\n"
+            "up = yuv420.upsample2x(c, compiled=True)\n"  # upsample2x_kernel calls _tap
+            "assert (up == yuv420.upsample2x(c, compiled=False)).all()\n"
+            "assert ('numba' in sys.modules) == jit.AVAILABLE\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert dec.stat().st_size > 0
+
+
 def test_modules_take_torch_from_torch_env():
     """A thread-invariant region entered before torch is loaded applies its settings when
     torch arrives through `torch_env`: so every module that imports torch imports it too."""

@@ -4,6 +4,8 @@ scene cuts, rate control and refusing malformed files."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from fractions import Fraction
 
 import numpy as np
@@ -47,16 +49,42 @@ def test_yuv420_flat_colours_round_trip_exactly():
 
 def test_yuv420_compiled_path_gives_the_numpy_samples():
     rng = np.random.default_rng(0)
-    for h, w in [(2, 2), (6, 10), (36, 64)]:
-        planes = rng.integers(0, 256, (h * 3 // 2, w), dtype=np.uint8)
-        np.testing.assert_array_equal(yuv420_to_rgb(planes, h, w),
-                                      yuv420_to_rgb(planes, h, w, compiled=False))
-        c = rng.integers(0, 256, (h, w)).astype(np.int32)
-        np.testing.assert_array_equal(upsample2x(c), upsample2x(c, compiled=False))
-        rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-        rgb[0, 0] = (255, 0, 255)  # the clipped corners of the chroma range
-        rgb[-1, -1] = (0, 255, 0)
-        np.testing.assert_array_equal(rgb_to_yuv420(rgb), rgb_to_yuv420(rgb, compiled=False))
+    for h, w in [(2, 2), (6, 10), (36, 64), (98, 130)]:
+        for extreme in (False, True):  # extreme: only 0 and 255, the ends of every sum
+            draw = ((lambda shape: rng.choice(np.array([0, 255], np.uint8), shape)) if extreme
+                    else (lambda shape: rng.integers(0, 256, shape, dtype=np.uint8)))
+            planes = draw((h * 3 // 2, w))
+            np.testing.assert_array_equal(yuv420_to_rgb(planes, h, w, compiled=True),
+                                          yuv420_to_rgb(planes, h, w, compiled=False))
+            c = draw((h, w)).astype(np.int32)
+            np.testing.assert_array_equal(upsample2x(c, compiled=True),
+                                          upsample2x(c, compiled=False))
+            rgb = draw((h, w, 3))
+            rgb[0, 0] = (255, 0, 255)  # the clipped corners of the chroma range
+            rgb[-1, -1] = (0, 255, 0)
+            np.testing.assert_array_equal(rgb_to_yuv420(rgb, compiled=True),
+                                          rgb_to_yuv420(rgb, compiled=False))
+
+
+def test_yuv420_tier_converts_with_numpy_then_compiled():
+    """A process converts with numpy until TIER_PIXELS pixels (here 3 frames' worth), then
+    with the kernels; in a fresh process, so that no other kernel has loaded Numba."""
+    code = """
+import sys
+import numpy as np
+from vidgen_codec import jit
+from vidgen_codec.pictures import yuv420, yuv420_jit
+calls = []
+real = yuv420_jit.yuv420_to_rgb_kernel
+yuv420_jit.yuv420_to_rgb_kernel = lambda *a: calls.append(1) or real(*a)
+yuv420._TIER = jit.Tier(3 * 36 * 64)
+planes = np.random.default_rng(1).integers(0, 256, (54, 64), dtype=np.uint8)
+outs = [yuv420.yuv420_to_rgb(planes, 36, 64) for _ in range(5)]
+assert len(calls) == (2 if jit.AVAILABLE else 0), calls  # the 4th and 5th conversions
+assert all((o == outs[0]).all() for o in outs)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 def test_yuv420_chroma_upsampling_is_centre_sited():

@@ -32,6 +32,7 @@ from .numerics import thread_invariant
 from .pipeline.encode import EncodeJob, code_spans, load_encoder
 from .parallel.plan import first_pass, with_budgets
 from .parallel.pool import check_pool
+from .pictures import yuv420
 from .ratecontrol import FILE_OVERHEAD
 from .pipeline.decode import decoder_models, frame_stream, resolve_device
 from .registry import codec_by_id, get_codec
@@ -92,6 +93,8 @@ def encode(src: str, dst: str, *, codec: str = "stem", bpp: float | None = None,
     refine_record = _refine_record(spec, refine, refiner, model_dir, seed)
     dev = resolve_device(device)
     expected = _expected_frames(info.frame_count, start, frames)
+    if expected:  # the colour conversions: numpy for a short clip, compiled for a long one
+        yuv420.expect(expected * w * h)
     given = (gop, backbone_interval, backbone, backbone_scale, preset, speed,
              keyint) != (None,) * 7 or fast or not prior
     structure = (Structure(gop, backbone_interval, backbone, backbone_scale, not fast, preset,
@@ -224,6 +227,7 @@ def decode(src: str, dst: str, *, start: int = 0, frames: int | None = None,
         if start < 0 or start >= hdr.frame_count:
             raise InputError(f"--start {start} outside the file's {hdr.frame_count} frames")
         count = hdr.frame_count - start if frames is None else min(frames, hdr.frame_count - start)
+        yuv420.expect(count * hdr.width * hdr.height)  # numpy or compiled colour conversions
         from .parallel.decode import DecodeJob, decode_ranges, ranges
 
         if (workers > 1 or ray_address is not None) and \

@@ -16,73 +16,138 @@ by 2^16 and rounded:
 
 Chroma is sited at the centre of each 2x2 block (box filter down); up, each output sample is
 (9 a + 3 b + 3 c + d + 8) >> 4 of its four nearest chroma samples, edges replicated.
-Frame sides must be even (callers pad). The decoder side runs compiled by Numba when it is
-installed (`yuv420_jit`, the same integers), and so does the encoder's (3.3 -> 0.5 ms a
-640x360 frame); the numpy code here is the fallback and the reference the tests compare it
-with.
+Frame sides must be even (callers pad).
+
+Two paths give the same samples: the numpy code here, in int16 and int32 (every intermediate is below
+2^26 in magnitude), the fallback and the reference the tests compare with; and `yuv420_jit`,
+the same integers compiled by Numba. At 640x360 numpy takes 3.6 and 4.9 ms a frame (RGB to
+4:2:0, and back), the kernels 0.8 and 1.8 ms; but a fresh process spends about 0.4 s importing
+Numba and loading the cached kernels (`benchmarks/colour.py`), which a 60-frame command would
+wait for (issue 31). So a process converts with numpy until it has converted TIER_PIXELS
+pixels, about where the kernels would have paid for their start, or until another kernel has
+loaded Numba, and with the kernels from then on (`jit.Tier`); a job that knows its size says
+it first (`expect`: `api.encode` and `api.decode`), so a long one starts with the kernels.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import jit
 from . import yuv420_jit
 
+TIER_PIXELS = 30_000_000  # about 130 frames of 640x360 or 32 of 1280x720, then compiled
+_TIER = jit.Tier(TIER_PIXELS)
+_Y = ((16829, 33039, 6416),)
+_UV = ((-9714, -19071, 28784), (28784, -24103, -4681))
+_RGB = ((0, 104597), (-25675, -53279), (132201, 0))  # (D, E) coefficients of R, G, B
 
-def rgb_to_yuv420(rgb: np.ndarray, compiled: bool = True) -> np.ndarray:
-    """HxWx3 uint8 (H, W even) -> (3H/2)xW uint8 planes Y, then U, then V (PyAV's yuv420p)."""
+
+def rgb_to_yuv420(rgb: np.ndarray, compiled: bool | None = None) -> np.ndarray:
+    """HxWx3 uint8 (H, W even) -> (3H/2)xW uint8 planes Y, then U, then V (PyAV's yuv420p).
+    `compiled`: True the Numba kernel (when installed), False numpy, None as the tier says."""
     h, w = rgb.shape[:2]
     if h % 2 or w % 2:
         raise ValueError(f"yuv420 needs even sides, got {w}x{h}")
-    if compiled and yuv420_jit.AVAILABLE and rgb.dtype == np.uint8:
+    if _compiled(compiled, h * w) and rgb.dtype == np.uint8:
         return yuv420_jit.rgb_to_yuv420_kernel(rgb)
-    r, g, b = (rgb[..., i].astype(np.int64) for i in range(3))
-    y = ((16829 * r + 33039 * g + 6416 * b + (1 << 15)) >> 16) + 16
-    u = _down(-9714 * r - 19071 * g + 28784 * b)
-    v = _down(28784 * r - 24103 * g - 4681 * b)
     out = np.empty((h * 3 // 2, w), np.uint8)
-    out[:h] = np.clip(y, 0, 255)
+    out[:h] = _weighted(rgb, _Y, 1 << 15, 16, 16)[0]
+    # the 2x2 sums of R, G and B (at most 1020): the chroma rows are linear, so summing
+    # before weighting is exact
+    sums = rgb[0::2, 0::2].astype(np.int16)
+    for dy, dx in ((1, 0), (0, 1), (1, 1)):
+        sums += rgb[dy::2, dx::2]
+    u, v = _weighted(sums, _UV, 1 << 17, 18, 128)
     out[h:] = np.concatenate([u.reshape(-1), v.reshape(-1)]).reshape(h // 2, w)
     return out
 
 
-def _down(c: np.ndarray) -> np.ndarray:
-    s = c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2]
-    return np.clip(((s + (1 << 17)) >> 18) + 128, 0, 255).astype(np.uint8)
+def _weighted(pix: np.ndarray, rows, half: int, shift: int, offset: int) -> list[np.ndarray]:
+    """For each row (kr, kg, kb) of weights: clip(((kr R + kg G + kb B + half) >> shift) +
+    offset, 0, 255) as uint8, R, G, B the last axis of `pix`, summed in int32."""
+    acc = np.empty(pix.shape[:2], np.int32)
+    term = np.empty_like(acc)
+    out = []
+    for weights in rows:
+        np.multiply(pix[..., 0], weights[0], out=acc, dtype=np.int32)
+        for c in (1, 2):
+            np.multiply(pix[..., c], weights[c], out=term, dtype=np.int32)
+            acc += term
+        out.append(_clip(acc, half, shift, offset))
+    return out
 
 
-def yuv420_to_rgb(planes: np.ndarray, h: int, w: int, compiled: bool = True) -> np.ndarray:
-    """(3H/2)xW planes (as `rgb_to_yuv420` writes them) -> HxWx3 uint8, exact."""
+def _clip(acc: np.ndarray, half: int, shift: int, offset: int) -> np.ndarray:
+    """clip(((acc + half) >> shift) + offset, 0, 255) as uint8 (`acc` is changed)."""
+    acc += half
+    acc >>= shift
+    acc += offset
+    return np.clip(acc, 0, 255, out=acc).astype(np.uint8)
+
+
+def yuv420_to_rgb(planes: np.ndarray, h: int, w: int, compiled: bool | None = None) -> np.ndarray:
+    """(3H/2)xW planes (as `rgb_to_yuv420` writes them) -> HxWx3 uint8, exact. `compiled` as
+    for `rgb_to_yuv420`."""
     chroma = planes[h:].reshape(-1)
     n = (h // 2) * (w // 2)
     u = chroma[:n].reshape(h // 2, w // 2)
     v = chroma[n:2 * n].reshape(h // 2, w // 2)
-    if compiled and yuv420_jit.AVAILABLE:
+    if _compiled(compiled, h * w):
         return yuv420_jit.yuv420_to_rgb_kernel(np.ascontiguousarray(planes[:h]), u, v)
-    y, u, v = planes[:h].astype(np.int64), u.astype(np.int64), v.astype(np.int64)
-    d, e = upsample2x(u) - 128, upsample2x(v) - 128
-    c = 76309 * (y - 16)
-    half = 1 << 15
-    rgb = np.stack([(c + 104597 * e + half) >> 16,
-                    (c - 25675 * d - 53279 * e + half) >> 16,
-                    (c + 132201 * d + half) >> 16], axis=-1)
-    return np.clip(rgb, 0, 255).astype(np.uint8)
+    d = _up16(u)
+    d -= 128
+    e = _up16(v)
+    e -= 128
+    c = planes[:h].astype(np.int32)
+    c -= 16
+    c *= 76309
+    rgb = np.empty((h, w, 3), np.uint8)
+    acc = np.empty_like(c)
+    term = np.empty_like(c)
+    for i, (kd, ke) in enumerate(_RGB):
+        np.copyto(acc, c)
+        for k, x in ((kd, d), (ke, e)):
+            if k:
+                np.multiply(x, k, out=term, dtype=np.int32)
+                acc += term
+        rgb[..., i] = _clip(acc, 1 << 15, 16, 0)
+    return rgb
 
 
-def upsample2x(c: np.ndarray, compiled: bool = True) -> np.ndarray:
-    """2x upsampling of a plane (integers 0..255), centre-sited, (3/4, 1/4) taps in each
-    direction."""
-    if compiled and yuv420_jit.AVAILABLE:
+def upsample2x(c: np.ndarray, compiled: bool | None = None) -> np.ndarray:
+    """2x upsampling of a plane (integers 0..255) to int32, centre-sited, (3/4, 1/4) taps in
+    each direction. `compiled` as for `rgb_to_yuv420`."""
+    if _compiled(compiled, 4 * c.size):
         return yuv420_jit.upsample2x_kernel(np.ascontiguousarray(c))
-    c = c.astype(np.int64)
-    p = np.pad(c, 1, mode="edge")
+    return _up16(c).astype(np.int32)
+
+
+def _up16(c: np.ndarray) -> np.ndarray:
+    """`upsample2x` in int16 (every sum is at most 16 x 255 + 8): 16 x an output sample is
+    9 a + 3 b + 3 c + d, the (3, 1) taps down the columns, then the same along the rows."""
+    p = np.pad(c.astype(np.int16), 1, mode="edge")
     hc, wc = c.shape
-    out = np.empty((2 * hc, 2 * wc), np.int64)
-    mid = p[1:-1, 1:-1]
-    for dy in (0, 1):
-        ny = p[2 * dy:2 * dy + hc, 1:-1]  # the row above (dy = 0) or below (dy = 1)
-        for dx in (0, 1):
-            nx = p[1:-1, 2 * dx:2 * dx + wc]
-            nd = p[2 * dy:2 * dy + hc, 2 * dx:2 * dx + wc]
-            out[dy::2, dx::2] = (9 * mid + 3 * ny + 3 * nx + nd + 8) >> 4
+    out = np.empty((2 * hc, 2 * wc), np.int16)
+    mid = 3 * p[1:-1]
+    for dy, near in ((0, p[:-2]), (1, p[2:])):  # toward the row above, then below
+        col = mid + near  # every column of the padding
+        col_mid = 3 * col[:, 1:-1]
+        rows = out[dy::2]
+        np.add(col_mid, col[:, :-2], out=rows[:, 0::2])
+        np.add(col_mid, col[:, 2:], out=rows[:, 1::2])
+    out += 8
+    out >>= 4
     return out
+
+
+def expect(pixels: int) -> None:
+    """A job that will convert about `pixels` pixels says so before its first frame, so that a
+    long one uses the kernels from the start (`jit.Tier.expect`)."""
+    _TIER.expect(pixels)
+
+
+def _compiled(asked: bool | None, pixels: int) -> bool:
+    if asked is None:
+        return _TIER.compiled(pixels)
+    return asked and yuv420_jit.AVAILABLE
