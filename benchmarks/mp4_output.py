@@ -2,10 +2,11 @@
 
     python benchmarks/mp4_output.py cup720.mkv vtest360.mkv tree.mkv --frames 60
 
-Writes each clip's frames (RGB, standing in for what the decoder hands `video_writer`) to H.264 at
-several (preset, crf) pairs, the writer's through PyAV with the same stream settings, and
-prints seconds to write, bytes, and the RGB PSNR of the read-back frames against the frames
-written (4:2:0 chroma included, which caps it).
+Writes each clip's frames (RGB, standing in for what the decoder hands `video_writer`) to
+H.264 at several (preset, crf) pairs, the first the writer's old setting and the third its
+new one, through PyAV with the writer's stream settings, and prints seconds to write, bytes,
+and the RGB PSNR of the read-back frames against the frames written (4:2:0 chroma included,
+which caps it).
 """
 
 from __future__ import annotations
