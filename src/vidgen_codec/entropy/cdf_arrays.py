@@ -5,6 +5,7 @@
            cdf[row_start[k] + v]                     CDF of value v in table k (tables back to back)
            freq[row_start[k] + v]                    its frequency (cdf[.. + 1] - cdf[..])
            map_symbols(symbols, indexes) -> Coded    start/freq per symbol, escapes, size estimate
+           costs16(symbols)                          that size estimate under each table at once
            decode_lut(), values_of_slots()           slot -> (freq, slot - start) and value, decoding
 
 Table k codes values v = symbol - offsets[k] in [0, cdf_lengths[k] - 2); index
@@ -82,6 +83,21 @@ class CdfArrays:
         freq = self.freq[pos]
         cost16 = int(cost16_table()[freq].sum()) + 16 * int(escape_bits(raw).sum())
         return Coded(self.cdf[pos], freq, raw, cost16)
+
+    def costs16(self, symbols: np.ndarray) -> np.ndarray:
+        """int64 [n_tables]: `map_symbols(symbols, k).cost16` for every table k, in one pass
+        over a tables x symbols array (the motion coder picks the cheapest table of each
+        field: one call instead of one per table)."""
+        sym = np.asarray(symbols).reshape(1, -1).astype(np.int64)
+        esc = (self.lengths - 2)[:, None]
+        v = sym - self.offsets[:, None]
+        out = (v < 0) | (v >= esc)
+        pos = self.row_start[:, None] + np.where(out, esc, v)
+        cost = cost16_table()[self.freq[pos]].sum(axis=1)
+        if out.any():
+            raw = np.where(out, escape_raw(v, esc), 0)
+            cost += 16 * np.where(out, escape_bits(raw), 0).sum(axis=1)
+        return cost
 
     # -- decoder side ---------------------------------------------------------------------
     def decode_lut(self) -> np.ndarray:

@@ -199,7 +199,4 @@ def decode_modes(data: bytes, shape: tuple[int, int], backend: EntropyBackend,
 def _best_table(symbols: np.ndarray, table: CdfTable) -> int:
     """Index of the table that codes these symbols in the fewest bits (the entropy engine's
     integer size estimate, escapes included)."""
-    s = symbols.reshape(-1)
-    arrays = table.arrays
-    costs = [arrays.map_symbols(s, np.full(s.size, i)).cost16 for i in range(arrays.n_tables)]
-    return int(np.argmin(costs))
+    return int(np.argmin(table.arrays.costs16(symbols)))
