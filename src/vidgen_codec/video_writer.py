@@ -147,8 +147,8 @@ class VideoWriter:
         else:
             odd = self.width % 2 or self.height % 2
             codec, pix_fmt = "libx264", "yuv444p" if odd else "yuv420p"
-            # crf 6 veryfast: 2.1-2.6x faster than crf 10 medium, 0.2-0.7 dB closer to the
-            # frames, files 43-62 % larger (benchmarks/RESULTS.md, issue 31)
+            # crf 6 veryfast: 1.2-2.8x faster than crf 10 medium, 0.2-0.7 dB closer to the
+            # frames, files 22-62 % larger (benchmarks/mp4_output.py, issue 31)
             options = {"crf": "6", "preset": "veryfast"}
         stream = self._container.add_stream(codec, rate=self.fps)
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, pix_fmt
