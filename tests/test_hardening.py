@@ -211,6 +211,41 @@ def test_a_short_av1_job_never_imports_numba(make_clip, tmp_path):
     assert dec.stat().st_size > 0
 
 
+def test_kernels_compile_once_when_threads_call_them_first(tmp_path):
+    """Threads that call a kernel for the first time at once (the decoder's `map_threads`)
+    wait for one compile, which swaps the module's other kernels first: with a cold cache,
+    `upsample2x_kernel` calls `_tap`, which must be compiled by then."""
+    code = ("import threading\nimport numpy as np\nfrom vidgen_codec.pictures import yuv420\n"
+            "c = np.arange(30, dtype=np.int32).reshape(5, 6) % 256\n"
+            "want = yuv420.upsample2x(c, compiled=False)\nok = []\n"
+            "def run():\n    ok.append((yuv420.upsample2x(c, compiled=True) == want).all())\n"
+            "ts = [threading.Thread(target=run) for _ in range(4)]\n"
+            "[t.start() for t in ts]\n[t.join() for t in ts]\n"
+            "assert ok == [True] * 4, ok\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))  # a cold cache: a real compile
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_a_numba_that_fails_to_import_leaves_the_results_alone():
+    """Numba installed but broken (here: its import raises): one warning, kernels run as
+    Python with the same results, and the colour conversions' tier stays on numpy."""
+    pytest.importorskip("numba")
+    code = ("import sys, warnings\nimport numpy as np\n"
+            "from vidgen_codec import jit\nfrom vidgen_codec.pictures import yuv420\n"
+            "assert jit.AVAILABLE\nsys.modules['numba'] = None\n"  # found, but its import fails
+
+            "c = np.arange(12, dtype=np.int32).reshape(3, 4)\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    up = yuv420.upsample2x(c, compiled=True)\n"
+            "assert (up == yuv420.upsample2x(c, compiled=False)).all()\n"
+            "assert len(w) == 1 and 'numba failed to import' in str(w[0].message)\n"
+            "assert not jit.usable() and not jit.Tier(0).compiled(10)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
 def test_modules_take_torch_from_torch_env():
     """A thread-invariant region entered before torch is loaded applies its settings when
     torch arrives through `torch_env`: so every module that imports torch imports it too."""

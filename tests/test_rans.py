@@ -264,13 +264,19 @@ def test_quantize_masses():
         quantize_masses(np.full(70000, 1 / 70000))
 
 
-def test_costs16_is_map_symbols_cost_under_each_table():
+def test_costs16_is_map_symbols_cost_under_each_table(monkeypatch):
     """The motion coder's table choice (`costs16`, all tables at once) prices symbols exactly
-    as `map_symbols` does one table at a time: in range, escaped on both sides, none."""
+    as `map_symbols` does one table at a time: in range, escaped on both sides, none; in one
+    step or in several (COST_CHUNK)."""
+    from vidgen_codec.entropy import cdf_arrays
+
     arrays = laplace_table([0.5, 2.0, 9.0]).arrays
     rng = np.random.default_rng(3)
-    for scale in (0, 1, 4, 40, 3000):
-        for n in (0, 1, 57):
-            s = rng.integers(-scale, scale + 1, n)
-            want = [arrays.map_symbols(s, np.full(n, k)).cost16 for k in range(arrays.n_tables)]
-            assert arrays.costs16(s).tolist() == want
+    for chunk in (cdf_arrays.COST_CHUNK, 7):
+        monkeypatch.setattr(cdf_arrays, "COST_CHUNK", chunk)
+        for scale in (0, 1, 4, 40, 3000):
+            for n in (0, 1, 57):
+                s = rng.integers(-scale, scale + 1, n)
+                want = [arrays.map_symbols(s, np.full(n, k)).cost16
+                        for k in range(arrays.n_tables)]
+                assert arrays.costs16(s).tolist() == want

@@ -23,6 +23,7 @@ import numpy as np
 from .rans_format import TOTAL, escape_bits, escape_raw
 
 _I32 = (-(1 << 31), (1 << 31) - 1)
+COST_CHUNK = 1 << 20  # tables x symbols entries per step of `costs16` (its memory)
 
 
 @dataclass(frozen=True)
@@ -87,16 +88,19 @@ class CdfArrays:
     def costs16(self, symbols: np.ndarray) -> np.ndarray:
         """int64 [n_tables]: `map_symbols(symbols, k).cost16` for every table k, in one pass
         over a tables x symbols array (the motion coder picks the cheapest table of each
-        field: one call instead of one per table)."""
-        sym = np.asarray(symbols).reshape(1, -1).astype(np.int64)
+        field: one call instead of one per table), COST_CHUNK entries at a time."""
+        sym = np.asarray(symbols).reshape(-1).astype(np.int64)
+        step = max(COST_CHUNK // self.n_tables, 1)
+        cost = np.zeros(self.n_tables, np.int64)
         esc = (self.lengths - 2)[:, None]
-        v = sym - self.offsets[:, None]
-        out = (v < 0) | (v >= esc)
-        pos = self.row_start[:, None] + np.where(out, esc, v)
-        cost = cost16_table()[self.freq[pos]].sum(axis=1)
-        if out.any():
-            raw = np.where(out, escape_raw(v, esc), 0)
-            cost += 16 * np.where(out, escape_bits(raw), 0).sum(axis=1)
+        for i in range(0, sym.size, step):
+            v = sym[None, i:i + step] - self.offsets[:, None]
+            out = (v < 0) | (v >= esc)
+            pos = self.row_start[:, None] + np.where(out, esc, v)
+            cost += cost16_table()[self.freq[pos]].sum(axis=1)
+            if out.any():
+                raw = np.where(out, escape_raw(v, esc), 0)
+                cost += 16 * np.where(out, escape_bits(raw), 0).sum(axis=1)
         return cost
 
     # -- decoder side ---------------------------------------------------------------------

@@ -18,15 +18,18 @@ Chroma is sited at the centre of each 2x2 block (box filter down); up, each outp
 (9 a + 3 b + 3 c + d + 8) >> 4 of its four nearest chroma samples, edges replicated.
 Frame sides must be even (callers pad).
 
-Two paths give the same samples: the numpy code here, in int16 and int32 (every intermediate is below
-2^26 in magnitude), the fallback and the reference the tests compare with; and `yuv420_jit`,
-the same integers compiled by Numba. At 640x360 numpy takes 3.6 and 4.9 ms a frame (RGB to
-4:2:0, and back), the kernels 0.8 and 1.8 ms; but a fresh process spends about 0.4 s importing
-Numba and loading the cached kernels (`benchmarks/colour.py`), which a 60-frame command would
-wait for (issue 31). So a process converts with numpy until it has converted TIER_PIXELS
-pixels, about where the kernels would have paid for their start, or until another kernel has
-loaded Numba, and with the kernels from then on (`jit.Tier`); a job that knows its size says
-it first (`expect`: `api.encode` and `api.decode`), so a long one starts with the kernels.
+Two paths give the same samples: the numpy code here, in int16 and int32 (every intermediate
+is below 2^26 in magnitude), the fallback and the reference the tests compare with; and
+`yuv420_jit`, the same integers compiled by Numba. At 640x360 numpy takes 1.7-3.6 and 1.5-4.9 ms a frame
+(RGB to 4:2:0, and back; this machine's speed drifts 2x), the kernels 0.8 and 1.8 ms; but a
+fresh process spends 0.4-1 s importing Numba and loading the cached kernels
+(`benchmarks/colour.py`), which a 60-frame command would wait for (issue 31). So a process
+converts with numpy until it has converted TIER_PIXELS pixels, about where the kernels would
+have paid for their start on the slower measurement, or until another kernel has loaded
+Numba, and with the kernels from then on (`jit.Tier`, process-wide state that only ever
+changes speed). A job that knows its size says it first (`expect`: `api.encode` counts its
+frames at full size, `api.decode` the frames it decodes), so a long one starts with the
+kernels; worker processes (`--workers`) count their own conversions.
 """
 
 from __future__ import annotations
@@ -116,8 +119,9 @@ def yuv420_to_rgb(planes: np.ndarray, h: int, w: int, compiled: bool | None = No
 
 
 def upsample2x(c: np.ndarray, compiled: bool | None = None) -> np.ndarray:
-    """2x upsampling of a plane (integers 0..255) to int32, centre-sited, (3/4, 1/4) taps in
-    each direction. `compiled` as for `rgb_to_yuv420`."""
+    """2x upsampling of a plane (integers 0..255: the int16 numpy path wraps outside them, so
+    the two paths agree only there) to int32, centre-sited, (3/4, 1/4) taps in each
+    direction. `compiled` as for `rgb_to_yuv420`."""
     if _compiled(compiled, 4 * c.size):
         return yuv420_jit.upsample2x_kernel(np.ascontiguousarray(c))
     return _up16(c).astype(np.int32)
