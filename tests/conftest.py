@@ -11,6 +11,7 @@ do not depend on the writer under test.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from fractions import Fraction
@@ -214,3 +215,11 @@ def decoded_digests(path, dst, threads=(1, 2, 3, 1), **decode_kw) -> list[list[s
     finally:
         torch.set_num_threads(saved)
     return digests
+
+
+def run_python(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -c code` in a fresh process, text output captured; the test fails with the tail
+    of its stderr unless it exits 0."""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import vgc
+from conftest import run_python, vgc
 from vidgen_codec import api
 from vidgen_codec.bitstream import ChunkType, ContainerReader, ContainerWriter, FramePayload
 from vidgen_codec.bitstream.ids import FrameType
@@ -166,7 +166,7 @@ def test_fast_start_without_torch():
             "    try:\n        main(args, standalone_mode=False)\n"
             "    except Exception:\n        pass\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    run_python(code)
 
 
 def test_av1_files_encode_and_decode_without_compressai_or_torch(make_clip, tmp_path):
@@ -182,8 +182,7 @@ def test_av1_files_encode_and_decode_without_compressai_or_torch(make_clip, tmp_
                  f"print(describe({str(out)!r})['av1_gops'])\n")
     code += ("assert 'compressai' not in sys.modules, 'compressai imported'\n"
              "assert 'torch' not in sys.modules, 'torch imported'\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-2000:]
+    run = run_python(code)
     full, synth = run.stdout.splitlines()[-2:]
     assert "'interval': 1, 'scale': 1, 'synthesised': False" in full
     assert "'synthesised': True" in synth  # (with or without block maps: PyAV's SVT-AV1)
@@ -206,8 +205,7 @@ def test_a_short_av1_job_never_imports_numba(make_clip, tmp_path):
             "up = yuv420.upsample2x(c, compiled=True)\n"  # upsample2x_kernel calls _tap
             "assert (up == yuv420.upsample2x(c, compiled=False)).all()\n"
             "assert ('numba' in sys.modules) == jit.AVAILABLE\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-2000:]
+    run_python(code)
     assert dec.stat().st_size > 0
 
 
@@ -223,8 +221,7 @@ def test_kernels_compile_once_when_threads_call_them_first(tmp_path):
             "[t.start() for t in ts]\n[t.join() for t in ts]\n"
             "assert ok == [True] * 4, ok\n")
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))  # a cold cache: a real compile
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert run.returncode == 0, run.stderr[-2000:]
+    run_python(code, env)
 
 
 def test_a_numba_that_fails_to_import_leaves_the_results_alone():
@@ -234,7 +231,6 @@ def test_a_numba_that_fails_to_import_leaves_the_results_alone():
     code = ("import sys, warnings\nimport numpy as np\n"
             "from vidgen_codec import jit\nfrom vidgen_codec.pictures import yuv420\n"
             "assert jit.AVAILABLE\nsys.modules['numba'] = None\n"  # found, but its import fails
-
             "c = np.arange(12, dtype=np.int32).reshape(3, 4)\n"
             "with warnings.catch_warnings(record=True) as w:\n"
             "    warnings.simplefilter('always')\n"
@@ -242,8 +238,7 @@ def test_a_numba_that_fails_to_import_leaves_the_results_alone():
             "assert (up == yuv420.upsample2x(c, compiled=False)).all()\n"
             "assert len(w) == 1 and 'numba failed to import' in str(w[0].message)\n"
             "assert not jit.usable() and not jit.Tier(0).compiled(10)\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-2000:]
+    run_python(code)
 
 
 def test_modules_take_torch_from_torch_env():
@@ -272,8 +267,7 @@ def test_region_applies_its_settings_when_torch_arrives():
     own = subprocess.run([sys.executable, "-c", "import torch\nprint(torch.get_num_threads())"],
                          capture_output=True, text=True, env=env)
     n = int(own.stdout)  # torch's own count (3, or fewer on a machine with fewer cores)
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert run.returncode == 0, run.stderr[-2000:]
+    run = run_python(code, env)
     assert run.stdout.split("\n")[:2] == [f"(False, {1 << (n.bit_length() - 1)})",
                                           f"(True, {n})"]
     # torch loaded before the region (its settings saved at entry), torch_env first imported
@@ -286,8 +280,7 @@ def test_region_applies_its_settings_when_torch_arrives():
             "@thread_invariant\ndef outer():\n"
             "    return inner(), (torch.backends.mkldnn.enabled, torch.get_num_threads())\n"
             "print(outer())\nprint((torch.backends.mkldnn.enabled, torch.get_num_threads()))\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-2000:]
+    run = run_python(code)
     assert run.stdout.split("\n")[:2] == ["((False, 2), (False, 2))", "(True, 3)"]
 
 

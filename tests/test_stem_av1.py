@@ -4,15 +4,13 @@ scene cuts, rate control and refusing malformed files."""
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import synthetic_frames, write_clip
+from conftest import run_python, synthetic_frames, write_clip
 from vidgen_codec import api, metrics
 from vidgen_codec.bitstream import ContainerReader, ContainerWriter, FramePayload
 from vidgen_codec.bitstream.ids import ChunkType, FrameType
@@ -83,8 +81,7 @@ outs = [yuv420.yuv420_to_rgb(planes, 36, 64) for _ in range(5)]
 assert len(calls) == (2 if jit.AVAILABLE else 0), calls  # the 4th and 5th conversions
 assert all((o == outs[0]).all() for o in outs)
 """
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-2000:]
+    run_python(code)
 
 
 def test_yuv420_chroma_upsampling_is_centre_sited():

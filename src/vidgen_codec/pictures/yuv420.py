@@ -20,9 +20,9 @@ Frame sides must be even (callers pad).
 
 Two paths give the same samples: the numpy code here, in int16 and int32 (every intermediate
 is below 2^26 in magnitude), the fallback and the reference the tests compare with; and
-`yuv420_jit`, the same integers compiled by Numba. At 640x360 numpy takes 1.7-3.6 and 1.5-4.9 ms a frame
-(RGB to 4:2:0, and back; this machine's speed drifts 2x), the kernels 0.8 and 1.8 ms; but a
-fresh process spends 0.4-1 s importing Numba and loading the cached kernels
+`yuv420_jit`, the same integers compiled by Numba. At 640x360 numpy takes 1.7-3.6 and 1.5-4.9
+ms a frame (RGB to 4:2:0, and back; this machine's speed drifts 2x), the kernels 0.8 and 1.8
+ms; but a fresh process spends 0.4-1 s importing Numba and loading the cached kernels
 (`benchmarks/colour.py`), which a 60-frame command would wait for (issue 31). So a process
 converts with numpy until it has converted TIER_PIXELS pixels, about where the kernels would
 have paid for their start on the slower measurement, or until another kernel has loaded
@@ -77,16 +77,16 @@ def _weighted(pix: np.ndarray, rows, half: int, shift: int, offset: int) -> list
         for c in (1, 2):
             np.multiply(pix[..., c], weights[c], out=term, dtype=np.int32)
             acc += term
-        out.append(_clip(acc, half, shift, offset))
+        out.append(_clip(acc, half, shift, offset).astype(np.uint8))  # acc is reused
     return out
 
 
 def _clip(acc: np.ndarray, half: int, shift: int, offset: int) -> np.ndarray:
-    """clip(((acc + half) >> shift) + offset, 0, 255) as uint8 (`acc` is changed)."""
+    """clip(((acc + half) >> shift) + offset, 0, 255), in place in `acc` (returned)."""
     acc += half
     acc >>= shift
     acc += offset
-    return np.clip(acc, 0, 255, out=acc).astype(np.uint8)
+    return np.clip(acc, 0, 255, out=acc)
 
 
 def yuv420_to_rgb(planes: np.ndarray, h: int, w: int, compiled: bool | None = None) -> np.ndarray:
