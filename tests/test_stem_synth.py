@@ -140,7 +140,8 @@ def test_synthesised_gop_layout_round_trips_and_refuses_malformed_modes():
         with pytest.raises(FormatError, match=why):
             unpack_gop(FramePayload(0, FrameType.I, 0, [gop.streams[0], gop.streams[1],
                                                          bad_modes]))
-    for byte0 in (0x02, 0x03, 0x10, 0x80):  # quarter scale without SYNTH, scale 8, unknown bits
+    for byte0 in (0x02, 0x03, 0x10, 0x80):  # quarter scale without SYNTH, scale 8, PRIOR
+        # without a tag, EXTRA without SYNTH (and without its list)
         bad = bytes([byte0]) + gop.streams[0][1:]
         with pytest.raises(FormatError, match="GOP header"):
             unpack_gop(FramePayload(0, FrameType.I, 0, [bad] + gop.streams[1:]))
@@ -160,17 +161,21 @@ def synth_file(tmp_path_factory):
 def test_quarter_scale_encodes_a_synthesised_gop_that_decodes_bit_exactly(synth_file):
     d, clip, out = synth_file
     info = describe(str(out))
-    maps = info["av1_gops"][0]["block_maps"]  # the encoder's call, either way a valid file
+    # block mode maps and extra backbones are the encoder's call, either way a valid file
+    got = info["av1_gops"][0]
     assert info["av1_gops"] == [{"interval": 4, "scale": 4, "synthesised": True,
-                                 "upsampler": "lanczos", "block_maps": maps,
-                                 "block_map_bytes": info["av1_gops"][0]["block_map_bytes"],
-                                 "gops": 1}]
-    assert info["frame_types"] == "IMMMPMMMPMMMP"
+                                 "upsampler": "lanczos", "block_maps": got["block_maps"],
+                                 "block_map_bytes": got["block_map_bytes"],
+                                 "extra_backbones": got["extra_backbones"], "gops": 1}]
     with ContainerReader(str(out)) as rd:
         chunk = next(c for c in rd.iter_frames())
     head, _ = unpack_gop(chunk.payload)
-    assert head.synth and head.lanczos and len(head.modes) == 3
-    assert len(chunk.payload.streams[2]) == 1 + len(head.maps)  # three modes: one byte
+    assert len(head.extra) == got["extra_backbones"]
+    assert info["frame_types"] == "".join(
+        "I" if i == 0 else "P" if i in head.positions() else "M" for i in range(13))
+    assert {0, 4, 8, 12} <= set(head.positions())
+    assert head.synth and head.lanczos and len(head.modes) == head.gaps() >= 2
+    assert len(chunk.payload.streams[2]) == 1 + len(head.maps)  # 2 or 3 modes: one byte
     digests = decoded_digests(out, d, weights=str(d / "w"))
     assert all(x == digests[0] for x in digests) and len(digests[0]) == 13
     api.decode(str(out), str(d / "d.mkv"), weights=str(d / "w"), progress=False)

@@ -26,6 +26,7 @@ BACKBONES = {"learned": LEARNED, "av1": AV1}
 SCALES = (1, 2)  # backbone scales of GOPs with motion frames: 1 full, 2 half per side
 SYNTH_SCALES = (1, 2, 4)  # of synthesised GOPs: also 4, a quarter per side
 SYNTH, LANCZOS = 0x04, 0x08  # GOP header byte 0, beside scale_log2 (bits 0-1)
+EXTRA = 0x80  # GOP header byte 0: a synthesised GOP's backbones off the interval's grid follow
 PRIOR_SHIFT, PRIOR_BITS = 4, 0x70  # bits 4-6: the upsampler prior of a reduced-scale GOP
 # (0: none); its names (`vidgen_codec.priors`), fixed by the spec (section 15, "Upsamplers")
 PRIORS = {1: "waifu2x-photo-noise0", 2: "waifu2x-photo-noise1", 3: "waifu2x-photo-noise2",
@@ -77,7 +78,8 @@ class GopHeader:
     (a key of PRIORS, 0: none): by that pretrained network instead (each 2x step), whose
     weights' SHA-256 starts with `prior_tag`. `maps`: empty, or the block mode maps section
     that follows the mode bits in stream 2 (`motion.block_modes`: per block of each interval,
-    the rebuild it takes)."""
+    the rebuild it takes). `extra`: a synthesised GOP's backbones besides those of the
+    interval (offsets, ascending): frames the encoder found too hard to rebuild."""
 
     scale: int
     frames: int
@@ -89,11 +91,13 @@ class GopHeader:
     prior: int = 0
     prior_tag: bytes = b""
     maps: bytes = b""
+    extra: tuple[int, ...] = ()
 
     def positions(self) -> list[int]:
         if self.frames == 1:
             return [0]
-        return sorted(set(range(0, self.frames - 1, self.interval)) | {self.frames - 1})
+        return sorted(set(range(0, self.frames - 1, self.interval)) | {self.frames - 1}
+                      | set(self.extra))
 
     def gaps(self) -> int:
         """Backbone intervals with frames between their backbones (one mode each)."""
@@ -107,9 +111,23 @@ class GopHeader:
             raise ValueError("a prior upsamples a reduced-scale GOP, without Lanczos, and "
                              f"carries {PRIOR_TAG} bytes of its SHA-256")
         flags |= self.prior << PRIOR_SHIFT
+        extra = b""
+        if self.extra:
+            if not (self.synth and _extra_ok(self.extra, self.frames, self.interval)):
+                raise ValueError("extra backbones belong to a synthesised GOP, ascending, "
+                                 "inside it and off the interval's grid")
+            flags |= EXTRA
+            steps = [b - a for a, b in zip((0,) + self.extra, self.extra)]
+            extra = encode_uvarint(len(steps)) + b"".join(map(encode_uvarint, steps))
         return bytes([(self.scale.bit_length() - 1) | flags]) + encode_uvarint(self.frames) \
             + encode_uvarint(self.interval) + encode_uvarint(self.refine_mask, bits=64) \
-            + (self.prior_tag if self.prior else b"")
+            + extra + (self.prior_tag if self.prior else b"")
+
+
+def _extra_ok(extra: tuple[int, ...], n: int, b: int) -> bool:
+    """Extra backbones: ascending offsets in 1 .. n - 2, none a multiple of the interval."""
+    return all(0 < x < n - 1 and x % b for x in extra) \
+        and all(x < y for x, y in zip(extra, extra[1:]))
 
 
 def pack_modes(modes: tuple[int, ...]) -> bytes:
@@ -269,11 +287,19 @@ def split_units(data: bytes, *, chunk=None) -> list[bytes]:
 
 def _parse_gop_header(data: bytes, chunk) -> GopHeader:
     try:
-        if not data or data[0] & ~(3 | SYNTH | LANCZOS | PRIOR_BITS) or data[0] & 3 == 3:
+        if not data or data[0] & 3 == 3:
             raise ValueError
         n, at = decode_uvarint(data, 1, bits=32)
         b, at = decode_uvarint(data, at, bits=32)
         mask, at = decode_uvarint(data, at, bits=64)
+        extra: list[int] = []
+        if data[0] & EXTRA:
+            k, at = decode_uvarint(data, at, bits=32)
+            if not 1 <= k <= min(n, MAX_GOP_FRAMES):
+                raise ValueError
+            for _ in range(k):
+                step, at = decode_uvarint(data, at, bits=32)
+                extra.append(step + (extra[-1] if extra else 0))
     except (ValueError, IndexError, FormatError):
         raise FormatError("malformed av1 GOP header", chunk=chunk) from None
     prior = (data[0] & PRIOR_BITS) >> PRIOR_SHIFT
@@ -285,8 +311,11 @@ def _parse_gop_header(data: bytes, chunk) -> GopHeader:
     scale = 1 << (data[0] & 3)
     if scale == 4 and not data[0] & SYNTH:
         raise FormatError("malformed av1 GOP header (quarter scale needs SYNTH)", chunk=chunk)
+    if extra and not (data[0] & SYNTH and _extra_ok(tuple(extra), n, b)):
+        raise FormatError("malformed av1 GOP header (extra backbones need SYNTH, ascending "
+                          "offsets inside the GOP and off the interval's grid)", chunk=chunk)
     if prior and (prior not in PRIORS or scale == 1 or data[0] & LANCZOS):
         raise FormatError(f"av1 GOP header names upsampler prior {prior}, which this vgc does "
                           "not know, or on a full-scale or Lanczos GOP", chunk=chunk)
     return GopHeader(scale, n, b, mask, bool(data[0] & SYNTH), bool(data[0] & LANCZOS),
-                     prior=prior, prior_tag=tag)
+                     prior=prior, prior_tag=tag, extra=tuple(extra))

@@ -8,7 +8,8 @@
         the candidate's chunks are decoded by the real decoder, measured against the originals
     and synthesised GOPs (backbones every 2 .. 32 frames at scale 1, 2 or 4, nothing sent
     between them but one mode bit per interval: `_synth_candidates`, `decoder.synthesise_gop`;
-    the chosen one may add block mode maps where they pay: `_mapped`)
+    the chosen one may add a backbone at each interval's worst rebuilt frame (`_split`), then
+    block mode maps, where they pay: `_mapped`)
     keep the candidate with the best `score` (a fast luma SSIM over the GOP, in dB) among
     those within the budget whose predictions did not fail (no frame > FAIL_DB below the mean
     of its backbones, in luma PSNR); B = 1 (every frame an AV1 frame, no motion frames) is
@@ -63,6 +64,8 @@ from .speed import FULL_AV1_CRF, Speed, speed_named
 log = logging.getLogger(__name__)
 
 FAIL_DB = 4.0  # a motion frame this far below its backbones' mean (luma PSNR) has failed
+SPLIT_DB = 3.0  # a rebuilt frame this far below its two backbones' mean (luma PSNR) is tried
+# as a backbone (`_split`)
 MOTION_SLOPE = 0.03  # see _lambda
 REFIT = 0.02  # refit the backbones when the motion bytes miss their estimate by this share
 FULL_MARGIN = 0.1  # dB of `score`: a frame-by-frame measure, blind to what synthesised
@@ -98,6 +101,8 @@ class Av1EncoderState:
     complexity: float | None = None  # the first pass's measure of the span (first CRF guess)
     codings: int = 0  # AV1 codings made so far (the tests count them)
     priors: tuple = ()  # ((id, module, tag), ..): pretrained upsamplers to try (`upsamplers`)
+    split: bool = True  # extra backbones may join a synthesised GOP's interval (`_split`);
+    # not when the user fixed the interval
 
 
 def encode_frame(codec, st: Av1EncoderState, x):
@@ -169,7 +174,8 @@ def _code_gop(codec, st: Av1EncoderState):
         # structure's upsampler, so a file with priors has the structure and bytes of one
         # without (issue 33: a prior's candidate chosen across structures lost 0.53 JOD on
         # the talking head at 0.0025 bpp)
-        best = _mapped(codec, st, _choose(results, budget), frames, originals, budget, ledger)
+        best = _split(codec, st, _choose(results, budget), frames, originals, budget, ledger)
+        best = _mapped(codec, st, best, frames, originals, budget, ledger)
         best = _upsampled(st, best, originals)
         if gate:
             best = _gated(codec, st, best, frames, originals, budget, flows, ledger)
@@ -195,7 +201,7 @@ def _gated(codec, st, best, frames, originals, budget, flows, ledger):
         # its bytes, so that the file still meets its target (only the first span of a
         # chunked encode pays for it: refine_bytes is 0 in the others)
         again = (_synth_candidate(codec, st, frames, originals, best.interval, best.scale,
-                                  budget - st.refine_bytes, ledger) if best.synth else
+                                  budget - st.refine_bytes, ledger, best.extra) if best.synth else
                  _candidate(codec, st, frames, originals, best.interval, best.scale,
                             budget - st.refine_bytes, flows, ledger))
         again = _mapped(codec, st, again, frames, originals, budget - st.refine_bytes, ledger)
@@ -221,6 +227,8 @@ class _Candidate:
     refine_mask: int = 0  # set by _gate
     synth: bool = False  # frames between backbones rebuilt by the decoder
     upsampled: bool = False  # the priors were tried on it (`_upsampled`)
+    extra: tuple[int, ...] = ()  # a synthesised GOP's backbones off its interval's grid
+    frame_db: tuple[float, ...] = ()  # a synthesised GOP's luma PSNR per frame (`_split`)
 
 
 def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _Candidate:
@@ -384,12 +392,13 @@ def _synth_candidates(codec, st, frames, originals, budget, ledger) -> list[_Can
 
 
 def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
-                     ledger) -> _Candidate:
-    """Backbones every b frames at scale s, the frames between them rebuilt by the decoder;
-    per interval the encoder signals the rebuild (BLEND or MOTION) nearer the originals."""
+                     ledger, extra: tuple[int, ...] = ()) -> _Candidate:
+    """Backbones every b frames at scale s (and at the offsets `extra`), the frames between
+    them rebuilt by the decoder; per interval the encoder signals the rebuild (BLEND or
+    MOTION) nearer the originals."""
     n = len(frames)
     t0 = frames[0][0]
-    head = bb.GopHeader(s, n, b, synth=True, lanczos=s > 1)
+    head = bb.GopHeader(s, n, b, synth=True, lanczos=s > 1, extra=extra)
     pos = head.positions()
     head = replace(head, modes=(BLEND,) * head.gaps())  # the mode bits' size is fixed
     pics = [bb.downscale(originals[i][: bb.even(st.height), : bb.even(st.width)], s)
@@ -412,8 +421,9 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
 
     if st.crf_fixed is not None:
         crf, (units, parts) = st.crf_fixed, code(st.crf_fixed)
-    else:
-        crf, (units, parts) = fit_backbones(st, code, size, budget, pics, s, ledger, b)
+    else:  # the fit's guess takes the backbones' mean spacing
+        spacing = b if not extra else (n - 1) / max(len(pos) - 1, 1)
+        crf, (units, parts) = fit_backbones(st, code, size, budget, pics, s, ledger, spacing)
     backs = bb.backbone_pictures(units, s, st, hp, wp, head.lanczos)
     modes, rec = _rebuild(st, backs, pos, originals)
     head = replace(head, modes=modes)
@@ -421,8 +431,45 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
     real = [o[: st.height, : st.width] for o in originals]
     # never "failed": the motion frames' 4 dB rule, tried here, cost 0.14 JOD on cup at 0.0025
     # bpp (it threw out the interval-2 GOP that ColorVideoVDP prefers) and 0.01 on cut at 0.01
+    frame_db = tuple(min(metrics.psnr_y(r[None], o[None]), 99.0) for r, o in zip(rec, real))
     return _Candidate(b, s, crf, payload, chunk_bytes(payload), score(rec, real), False,
-                      synth=True)
+                      synth=True, extra=extra, frame_db=frame_db)
+
+
+def split_points(frame_db, pos: list[int]) -> list[int]:
+    """The worst rebuilt frame of each interval between backbones `pos` where it is more than
+    SPLIT_DB below the mean of the interval's two backbones (`frame_db`: luma PSNR per frame)."""
+    out = []
+    for a, e in zip(pos, pos[1:]):
+        if e - a > 1:
+            worst = min(range(a + 1, e), key=frame_db.__getitem__)
+            if (frame_db[a] + frame_db[e]) / 2 - frame_db[worst] > SPLIT_DB:
+                out.append(worst)
+    return out
+
+
+def _split(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _Candidate:
+    """A synthesised candidate with one more backbone in each interval whose worst rebuilt
+    frame is SPLIT_DB below its two backbones' mean (luma PSNR): that frame, coded by AV1 with
+    the others (the interval's grid stays; the header lists the extra backbones). Kept when it
+    is within the budget and scores better by the search's measure. Once: a second and third
+    round, kept while the score rose, added 4 more backbones on vtest360 at 0.005 bpp for
+    +2.2 dB of PSNR and -0.005 JOD, and cost a fit each (benchmarks/RESULTS.md, issue 30,
+    "Extra backbones")."""
+    if not (st.split and st.speed.maps and best.synth and best.frame_db):
+        return best
+    pos = bb.GopHeader(best.scale, len(best.frame_db), best.interval, synth=True,
+                       extra=best.extra).positions()
+    add = split_points(best.frame_db, pos)
+    if not add:
+        return best
+    got = _synth_candidate(codec, st, frames, originals, best.interval, best.scale, budget,
+                           ledger, tuple(sorted(set(best.extra) | set(add))))
+    log.debug("GOP at %d: split %s: %s against %s", frames[0][0], add,
+              (got.bytes, round(got.score, 3)), (best.bytes, round(best.score, 3)))
+    if budget is not None and got.bytes > BUDGET_SLACK * budget:
+        return best
+    return got if got.score > best.score else best
 
 
 def _rebuild(st, backs: list, pos: list[int], originals) -> tuple[tuple[int, ...], list]:
@@ -497,7 +544,7 @@ def _mapped(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _
         got = None
         if room > budget / 2:  # maps worth half the budget never pay
             again = _synth_candidate(codec, st, frames, originals, best.interval, best.scale,
-                                     room, ledger)
+                                     room, ledger, best.extra)
             got = _with_maps(st, again, originals)
             if got is not None and got.bytes > BUDGET_SLACK * budget:
                 got = None

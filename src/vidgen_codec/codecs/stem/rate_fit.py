@@ -33,7 +33,7 @@ class Ledger:
 class Fitted:
     """A candidate's fit that landed near its budget: what `predicted` starts others from."""
 
-    interval: int
+    interval: float  # backbones' mean spacing, frames
     scale: int
     backbones: int
     pixels: int  # per backbone, as coded
@@ -45,7 +45,7 @@ SPACING = 0.5  # a backbone's bytes at one CRF grow as (frames since the last on
 # (vtest360 at 0.005 bpp, intervals 32 .. 2 at full scale: 0.26-0.73, mean 0.47)
 
 
-def predicted(known: list, interval: int, scale: int, backbones: int, pixels: int,
+def predicted(known: list, interval: float, scale: int, backbones: int, pixels: int,
                budget: float) -> float | None:
     """The CRF at which a candidate's backbones should take `budget` bytes, from the nearest
     fit of the GOP (the same scale first, then the nearest interval): each backbone's bytes at
@@ -59,7 +59,7 @@ def predicted(known: list, interval: int, scale: int, backbones: int, pixels: in
     return k.crf + (grow - math.log(max(budget, 1.0) / k.bytes)) / slope(k.crf)
 
 
-def fit_backbones(st, code, size, budget, pics, s: int, ledger: Ledger, interval: int, *,
+def fit_backbones(st, code, size, budget, pics, s: int, ledger: Ledger, interval: float, *,
                   carry: bool = True):
     """(crf, coding) of the backbone pictures `pics` (scale s, one every `interval` frames) at
     the budget: from a guess with the speed's number of codings, or by bisection. The guess:

@@ -23,13 +23,16 @@ search runs (`av1._code_gop`). The gate runs the refiner at the encoder on every
 searched GOP; it gained +0.01 JOD in the issue 30 runs, so only the slow speeds pay for it.
 "priors": the chosen synthesised GOP, when at half or quarter scale, is rebuilt once more with
 each installed pretrained upsampler the encoder tries (`upsamplers.TRIED`, issue 33: three
-waifu2x priors with the wheel, else vgc's own), about 1.1 s per 320x180 backbone each on 2 cores, and the header names one where it scores above Lanczos. "maps": the chosen
-synthesised GOP is tried with block mode maps (`av1._mapped`): one more pass over its
-intervals, and, when the maps' bytes put it over its budget, one more rate fit. "Pruned":
-the search leaves out the GOPs whose frames between backbones carry motion (`av1._candidate`)
-and every-frame AV1 at half scale, and it goes to a coarser scale of synthesised GOPs only
-while each scale's best scores above the finer one's (`av1._synth_candidates`): none of
-those won a GOP in the searches of benchmarks/RESULTS.md (issue 31, "A pruned search").
+waifu2x priors with the wheel, else vgc's own), about 1.1 s per 320x180 backbone each on 2
+cores, and the header names one where it scores above Lanczos. "maps": the chosen
+synthesised GOP is tried with a backbone added at each interval's worst rebuilt frame where
+it is 3 dB below its backbones (`av1._split`: one more rate fit), then with block mode maps
+(`av1._mapped`): one more pass over its intervals, and, when the maps' bytes put it over its
+budget, one more rate fit. "Pruned": the search leaves out the GOPs whose frames between
+backbones carry motion (`av1._candidate`) and every-frame AV1 at half scale, and it goes to a
+coarser scale of synthesised GOPs only while each scale's best scores above the finer one's
+(`av1._synth_candidates`): none of those won a GOP in the searches of benchmarks/RESULTS.md
+(issue 31, "A pruned search").
 `--preset` overrides the speed's SVT-AV1 preset; `--fast` is "no search, no gate" at the
 preset given (8 by default).
 """
@@ -47,7 +50,8 @@ class Speed:
     gate: bool  # the refinement gate
     fit_codes: int  # AV1 codings per rate fit (0: bisection, `pictures.fit.fit_to_budget`)
     prior: bool = False  # try the pretrained upsamplers on a reduced-scale GOP (`upsamplers`)
-    maps: bool = False  # try block mode maps on a chosen synthesised GOP (`av1._mapped`)
+    maps: bool = False  # try extra backbones, then block mode maps, on a chosen synthesised
+    # GOP (`av1._split`, `av1._mapped`)
     pruned: bool = False  # the search leaves out what never won (see the module's docstring)
 
 

@@ -1,0 +1,124 @@
+"""Extra backbones of a synthesised av1 GOP (bitstream_spec.md, stem, GOP header bit 7 EXTRA):
+the frames the encoder found too hard to rebuild are coded by AV1 with the interval's
+backbones, and the header lists them."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import decoded_digests, synthetic_frames, write_clip
+from vidgen_codec import api, metrics
+from vidgen_codec.bitstream import FramePayload
+from vidgen_codec.bitstream.ids import FrameType
+from vidgen_codec.codecs.stem import StemCodec
+from vidgen_codec.codecs.stem import av1
+from vidgen_codec.errors import FormatError
+from vidgen_codec.info import describe
+from vidgen_codec.stem_gop import BLEND, MOTION, GopHeader, pack_gop, unpack_gop
+from vidgen_codec.video_io import read_frames
+
+HEAD = GopHeader(1, 9, 4, synth=True, modes=(MOTION, BLEND, MOTION), extra=(2, 5))
+
+
+def _gop(head: GopHeader) -> FramePayload:
+    """A GOP chunk of `head` with stand-in AV1 units (one temporal unit per backbone)."""
+    pos = head.positions()
+    units = [b"\x12\x00" + bytes([0x32, 1, k]) for k in range(len(pos))]
+    parts = [FramePayload(0, FrameType.I, 0, [units[0]])]
+    for k, (a, b) in enumerate(zip(pos, pos[1:])):
+        parts += [FramePayload(i, FrameType.M, 0, []) for i in range(a + 1, b)]
+        parts.append(FramePayload(b, FrameType.P, 0, [units[k + 1]]))
+    return pack_gop(0, head, parts)
+
+
+def test_extra_backbones_join_the_grid_and_round_trip():
+    assert HEAD.positions() == [0, 2, 4, 5, 8] and HEAD.gaps() == 3
+    gop = _gop(HEAD)
+    # flags SYNTH | EXTRA, n 9, B 4, refine_mask 0, k 2, steps 2 and 3 (offsets 2, 5)
+    assert gop.streams[0] == bytes([0x84, 9, 4, 0, 2, 2, 3])
+    back_head, back = unpack_gop(gop)
+    assert back_head == HEAD
+    assert sorted(p.frame_index for p in back if p.frame_type != FrameType.M) == [0, 2, 4, 5, 8]
+    assert len(back) == 9
+
+
+@pytest.mark.parametrize("head", [
+    GopHeader(1, 9, 4, synth=True, extra=(4,)),  # on the grid
+    GopHeader(1, 9, 4, synth=True, extra=(5, 2)),  # not ascending
+    GopHeader(1, 9, 4, synth=True, extra=(2, 2)),
+    GopHeader(1, 9, 4, synth=True, extra=(0,)),  # the first frame
+    GopHeader(1, 9, 4, synth=True, extra=(8,)),  # the last frame
+    GopHeader(1, 9, 4, extra=(2,)),  # not synthesised
+])
+def test_the_writer_refuses_extra_backbones_the_spec_forbids(head):
+    with pytest.raises(ValueError, match="extra backbones"):
+        head.pack()
+
+
+@pytest.mark.parametrize("header", [
+    bytes([0x80, 9, 4, 0, 1, 2]),  # EXTRA without SYNTH
+    bytes([0x84, 9, 4, 0, 0]),  # k = 0
+    bytes([0x84, 9, 4, 0, 2, 2, 0]),  # a step of 0: offset 2 twice
+    bytes([0x84, 9, 4, 0, 1, 4]),  # on the grid
+    bytes([0x84, 9, 4, 0, 1, 8]),  # the last frame
+    bytes([0x84, 9, 4, 0, 2, 2]),  # cut short
+    bytes([0x84, 9, 4, 0, 1, 2, 7]),  # a byte left over
+])
+def test_the_reader_refuses_malformed_extra_backbones(header):
+    streams = list(_gop(HEAD).streams)
+    with pytest.raises(FormatError, match="GOP header"):
+        unpack_gop(FramePayload(0, FrameType.I, 0, [header] + streams[1:]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2), st.integers(0, 40), st.integers(0, 255), st.booleans())
+def test_fuzzed_gop_chunks_with_extra_backbones_parse_or_raise_format_errors(stream, at, value,
+                                                                             cut):
+    streams = list(_gop(HEAD).streams)
+    data = bytearray(streams[stream])
+    if cut:
+        data = data[:at % (len(data) + 1)]
+    elif data:
+        data[at % len(data)] = value
+    streams[stream] = bytes(data)
+    try:
+        h, frames = unpack_gop(FramePayload(0, FrameType.I, 0, streams))
+    except FormatError:
+        return
+    assert len(frames) == h.frames and len(h.modes) == (h.gaps() if h.synth else 0)
+
+
+def test_split_points_are_each_intervals_worst_frame_far_below_its_backbones():
+    q = [40, 30, 40, 39, 38, 39.5, 20, 41, 40]
+    # (0, 2): frame 1 is 10 dB under; (2, 4): 0 dB; (4, 8): frame 6 is 19 dB under
+    assert av1.split_points(q, [0, 2, 4, 8]) == [1, 6]
+    assert av1.split_points([40.0] * 9, [0, 2, 4, 8]) == []
+    assert av1.split_points(q, [0, 1, 2]) == [] == av1.split_points(q, [0])
+
+
+def test_a_gop_with_extra_backbones_encodes_and_decodes_bit_exactly(tmp_path, monkeypatch):
+    """The encoder's split forced onto frames 1 and 6 of a quarter-scale synthesised GOP."""
+
+    def forced(codec, st, best, frames, originals, budget, ledger):
+        return av1._synth_candidate(codec, st, frames, originals, best.interval, best.scale,
+                                    budget, ledger, (1, 6))
+
+    monkeypatch.setattr(av1, "_split", forced)
+    StemCodec.random(seed=5).save(tmp_path / "w")
+    clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(96, 64, 13), Fraction(25))
+    out = tmp_path / "x.vgc"
+    api.encode(clip, str(out), bpp=0.05, weights=str(tmp_path / "w"), refine=False,
+               progress=False, backbone_interval=4, backbone_scale=4)
+    info = describe(str(out))
+    assert info["frame_types"] == "IPMMPMPMPMMMP"  # backbones 0, 4, 8, 12 and 1, 6
+    assert [g["extra_backbones"] for g in info["av1_gops"]] == [2]
+    digests = decoded_digests(out, tmp_path, weights=str(tmp_path / "w"))
+    assert all(x == digests[0] for x in digests) and len(digests[0]) == 13
+    api.decode(str(out), str(tmp_path / "d.mkv"), weights=str(tmp_path / "w"), progress=False)
+    dec = np.stack(list(read_frames(str(tmp_path / "d.mkv"))))
+    assert metrics.psnr(dec, np.stack(list(read_frames(clip)))) > 15
