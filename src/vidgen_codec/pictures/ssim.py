@@ -55,7 +55,7 @@ def scale_terms(a: np.ndarray, b: np.ndarray, m: int | None = None) -> list[tupl
     if a.shape != b.shape or a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"need two HxWx3 frames of one shape, got {a.shape} and {b.shape}")
     m = min(scales(*a.shape[:2]), m or len(WEIGHTS))
-    x, y = _luma(np.ascontiguousarray(a)), _luma(np.ascontiguousarray(b))
+    x, y = luma(a), luma(b)
     out = []
     for k in range(m):
         out.append(_windows(x, y, float((0.01 * 255 * 4 ** k) ** 2),
@@ -106,6 +106,12 @@ def _mean(measure, rec, real) -> float:
 def db(value: float, cap: float = 99.0) -> float:
     """-10 log10(1 - value), capped: (MS-)SSIM on a scale that reads like PSNR."""
     return cap if value >= 1.0 else min(-10.0 * math.log10(1.0 - value), cap)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """The measures' luma of an HxWx3 uint8 RGB frame: (16829 R + 33039 G + 6416 B + 2^15) >> 16
+    (BT.601 limited-range weights, without the offset of 16), int64."""
+    return _luma(np.ascontiguousarray(rgb))
 
 
 @njit
