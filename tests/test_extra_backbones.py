@@ -4,7 +4,9 @@ backbones, and the header lists them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from vidgen_codec.bitstream import FramePayload
 from vidgen_codec.bitstream.ids import FrameType
 from vidgen_codec.codecs.stem import StemCodec
 from vidgen_codec.codecs.stem import av1
+from vidgen_codec.codecs.stem.speed import speed_named
 from vidgen_codec.errors import FormatError
 from vidgen_codec.info import describe
 from vidgen_codec.stem_gop import BLEND, MOTION, GopHeader, pack_gop, unpack_gop
@@ -47,6 +50,14 @@ def test_extra_backbones_join_the_grid_and_round_trip():
     assert len(back) == 9
 
 
+def test_extra_backbones_come_before_a_priors_tag():
+    head = GopHeader(2, 9, 4, synth=True, modes=(0, 1, 0), prior=4, prior_tag=b"\xab" * 8,
+                     extra=(2, 5))
+    gop = _gop(head)
+    assert gop.streams[0] == bytes([0x80 | 0x40 | 0x04 | 1, 9, 4, 0, 2, 2, 3]) + b"\xab" * 8
+    assert unpack_gop(gop)[0] == head
+
+
 @pytest.mark.parametrize("head", [
     GopHeader(1, 9, 4, synth=True, extra=(4,)),  # on the grid
     GopHeader(1, 9, 4, synth=True, extra=(5, 2)),  # not ascending
@@ -68,6 +79,9 @@ def test_the_writer_refuses_extra_backbones_the_spec_forbids(head):
     bytes([0x84, 9, 4, 0, 1, 8]),  # the last frame
     bytes([0x84, 9, 4, 0, 2, 2]),  # cut short
     bytes([0x84, 9, 4, 0, 1, 2, 7]),  # a byte left over
+    bytes([0x84, 9, 4, 0, 8, 1, 1, 1, 1, 1, 1, 1, 1]),  # more than n - 2
+    bytes([0x84, 9, 4, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 2]),  # k = 2^32 - 1
+    bytes([0x84, 9, 4, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x7f]),  # a step past 32 bits
 ])
 def test_the_reader_refuses_malformed_extra_backbones(header):
     streams = list(_gop(HEAD).streams)
@@ -99,6 +113,63 @@ def test_split_points_are_each_intervals_worst_frame_far_below_its_backbones():
     assert av1.split_points(q, [0, 2, 4, 8]) == [1, 6]
     assert av1.split_points([40.0] * 9, [0, 2, 4, 8]) == []
     assert av1.split_points(q, [0, 1, 2]) == [] == av1.split_points(q, [0])
+
+
+def _cand(score: float, size: int = 100, extra: tuple = ()) -> av1._Candidate:
+    """A synthesised candidate of 5 frames, interval 2 (backbones 0, 2, 4), whose frame 1 is
+    10 dB under its backbones."""
+    return av1._Candidate(2, 1, 50.0, None, size, score, False, synth=True, extra=extra,
+                          frame_db=(40.0, 30.0, 40.0, 40.0, 40.0))
+
+
+@pytest.fixture
+def coder(monkeypatch):
+    """`av1._synth_candidate` stubbed: it records the extra backbones asked for and answers
+    with `coder.score` and `coder.size`."""
+    stub = SimpleNamespace(calls=[], score=11.0, size=100)
+
+    def fake(codec, st, frames, originals, b, s, budget, ledger, extra=()):
+        stub.calls.append((budget, extra))
+        return _cand(stub.score, stub.size, extra)
+
+    monkeypatch.setattr(av1, "_synth_candidate", fake)
+    return stub
+
+
+def test_split_keeps_extra_backbones_that_score_higher_within_the_budget(coder):
+    st = SimpleNamespace(split=True, speed=speed_named("medium"))
+    got = av1._split(None, st, _cand(10.0), [(0, None)], None, 100, None)
+    assert coder.calls == [(100, (1,))] and got.extra == (1,) and got.score == 11.0
+    coder.score = 9.0  # scores lower: the GOP stays as it was
+    assert av1._split(None, st, _cand(10.0), [(0, None)], None, 100, None).extra == ()
+    coder.score, coder.size = 11.0, 104  # over the budget's slack (3 %)
+    assert av1._split(None, st, _cand(10.0), [(0, None)], None, 100, None).extra == ()
+
+
+@pytest.mark.parametrize("st", [SimpleNamespace(split=False, speed=speed_named("medium")),
+                                SimpleNamespace(split=True, speed=speed_named("fast"))])
+def test_split_is_not_tried_on_a_users_interval_or_at_the_fast_speeds(coder, st):
+    assert av1._split(None, st, _cand(10.0), [(0, None)], None, 100, None).extra == ()
+    assert coder.calls == []
+
+
+def test_a_coding_again_keeps_the_extra_backbones(coder, monkeypatch):
+    """`_mapped` codes the GOP again when the maps' bytes put it over its budget, `_gated`
+    when the first refined GOP pays for the REFINE chunk: both keep the extra backbones."""
+    best = _cand(10.0, 100, (1,))
+    frames = [(0, None)]
+    maps = iter([replace(best, bytes=130), replace(best, bytes=95, score=10.5)])
+    monkeypatch.setattr(av1, "_with_maps", lambda st, c, originals: next(maps))
+    st = SimpleNamespace(speed=speed_named("medium"))
+    assert av1._mapped(None, st, best, frames, None, 100, None).score == 10.5
+    assert coder.calls == [(70, (1,))]  # the budget less the maps' 30 bytes
+    coder.calls.clear()
+    monkeypatch.setattr(av1, "_gate", lambda codec, st, c, t0, o: replace(c, refine_mask=1))
+    monkeypatch.setattr(av1, "_mapped", lambda codec, st, c, *a: c)
+    monkeypatch.setattr(av1, "_upsampled", lambda st, c, originals: c)
+    st = SimpleNamespace(refine_bytes=20, refined=False)
+    av1._gated(None, st, best, frames, None, 100, None, None)
+    assert coder.calls == [(80, (1,))]
 
 
 def test_the_split_measures_luma_psnr():

@@ -137,19 +137,19 @@ def _frame_entries(fc, backbone: str | None) -> tuple[list[dict], GopHeader | No
 def _gop_structures(gops: list[GopHeader]) -> list[dict] | None:
     """What the av1 encoder chose per GOP (the SEQUENCE_HEADER's gop_size and
     backbone_interval are the plan's, informative): counts of (interval, scale, synthesised,
-    upsampler, block mode maps sent), the maps' bytes and the extra backbones."""
+    upsampler, block mode maps sent, extra backbones sent), the maps' bytes and the extra
+    backbones' count."""
     count, map_bytes, extra = Counter(), Counter(), Counter()
     for g in gops:
-        key = (g.interval, g.scale, g.synth, _upsampler(g), bool(g.maps))
+        key = (g.interval, g.scale, g.synth, _upsampler(g), bool(g.maps), bool(g.extra))
         count[key] += 1
         map_bytes[key] += len(g.maps)
         extra[key] += len(g.extra)
     if not count:
         return None
     return [{"interval": b, "scale": s, "synthesised": y, "upsampler": u, "block_maps": m,
-             "block_map_bytes": map_bytes[(b, s, y, u, m)],
-             "extra_backbones": extra[(b, s, y, u, m)], "gops": n}
-            for (b, s, y, u, m), n in sorted(count.items())]
+             "block_map_bytes": map_bytes[key], "extra_backbones": extra[key], "gops": n}
+            for key, n in sorted(count.items()) for b, s, y, u, m, _ in [key]]
 
 
 def _upsampler(g: GopHeader) -> str | None:
@@ -202,7 +202,8 @@ def format_text(d: dict, *, per_frame: bool = False) -> str:
             + (f" (upsampled by {g['upsampler']})" if g["upsampler"] else "")
             + (", frames between backbones synthesised" if g["synthesised"] else "")
             + (f", block mode maps ({g['block_map_bytes']} bytes)" if g["block_maps"] else "")
-            + (f", {g['extra_backbones']} extra backbones" if g["extra_backbones"] else "")
+            + (f", {g['extra_backbones']} extra backbone{'s' if g['extra_backbones'] > 1 else ''}"
+               if g["extra_backbones"] else "")
             for g in d["av1_gops"]))
     q = d.get("av1_qindex")
     if q:

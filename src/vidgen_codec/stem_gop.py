@@ -67,9 +67,10 @@ MAX_GOP_FRAMES = 255
 
 @dataclass(frozen=True)
 class GopHeader:
-    """An av1 GOP: its frame count n, backbone interval b (backbones at 0, b, 2b, .. and the
-    last frame), backbone scale, and which of its refiner windows the decoder refines (bit k:
-    window k; the encoder's choice, see `refine/gate.py`).
+    """An av1 GOP: its frame count n, backbone interval b (backbones at 0, b, 2b, .., the
+    last frame and, in a synthesised GOP, the offsets `extra`), backbone scale, and which of
+    its refiner windows the decoder refines (bit k: window k; the encoder's choice, see
+    `refine/gate.py`).
 
     `synth`: the frames between backbones send nothing; the decoder rebuilds each interval's
     by `modes[k]` (BLEND or MOTION, one per interval with frames between its backbones, in
@@ -94,6 +95,7 @@ class GopHeader:
     extra: tuple[int, ...] = ()
 
     def positions(self) -> list[int]:
+        """The backbones' offsets in the GOP, ascending (backbone k is the k-th AV1 unit)."""
         if self.frames == 1:
             return [0]
         return sorted(set(range(0, self.frames - 1, self.interval)) | {self.frames - 1}
@@ -113,11 +115,11 @@ class GopHeader:
         flags |= self.prior << PRIOR_SHIFT
         extra = b""
         if self.extra:
-            if not (self.synth and _extra_ok(self.extra, self.frames, self.interval)):
+            if not (self.synth and _extra_ok(tuple(self.extra), self.frames, self.interval)):
                 raise ValueError("extra backbones belong to a synthesised GOP, ascending, "
                                  "inside it and off the interval's grid")
             flags |= EXTRA
-            steps = [b - a for a, b in zip((0,) + self.extra, self.extra)]
+            steps = [b - a for a, b in zip((0, *self.extra), self.extra)]
             extra = encode_uvarint(len(steps)) + b"".join(map(encode_uvarint, steps))
         return bytes([(self.scale.bit_length() - 1) | flags]) + encode_uvarint(self.frames) \
             + encode_uvarint(self.interval) + encode_uvarint(self.refine_mask, bits=64) \
@@ -126,7 +128,7 @@ class GopHeader:
 
 def _extra_ok(extra: tuple[int, ...], n: int, b: int) -> bool:
     """Extra backbones: ascending offsets in 1 .. n - 2, none a multiple of the interval."""
-    return all(0 < x < n - 1 and x % b for x in extra) \
+    return b >= 1 and all(0 < x < n - 1 and x % b for x in extra) \
         and all(x < y for x, y in zip(extra, extra[1:]))
 
 
@@ -295,7 +297,7 @@ def _parse_gop_header(data: bytes, chunk) -> GopHeader:
         extra: list[int] = []
         if data[0] & EXTRA:
             k, at = decode_uvarint(data, at, bits=32)
-            if not 1 <= k <= min(n, MAX_GOP_FRAMES):
+            if not 1 <= k <= n - 2:
                 raise ValueError
             for _ in range(k):
                 step, at = decode_uvarint(data, at, bits=32)

@@ -421,8 +421,9 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
 
     if st.crf_fixed is not None:
         crf, (units, parts) = st.crf_fixed, code(st.crf_fixed)
-    else:  # the fit's guess takes the backbones' mean spacing
-        spacing = b if not extra else (n - 1) / max(len(pos) - 1, 1)
+    else:  # extra backbones shorten the interval the fit's guess assumes, in proportion
+        grid = len(bb.GopHeader(s, n, b).positions())
+        spacing = b * (grid - 1) / max(len(pos) - 1, 1)
         crf, (units, parts) = fit_backbones(st, code, size, budget, pics, s, ledger, spacing)
     backs = bb.backbone_pictures(units, s, st, hp, wp, head.lanczos)
     modes, rec = _rebuild(st, backs, pos, originals)
@@ -431,7 +432,7 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
     real = [o[: st.height, : st.width] for o in originals]
     # never "failed": the motion frames' 4 dB rule, tried here, cost 0.14 JOD on cup at 0.0025
     # bpp (it threw out the interval-2 GOP that ColorVideoVDP prefers) and 0.01 on cut at 0.01
-    frame_db = tuple(map(_luma_psnr, rec, real))
+    frame_db = tuple(map(_luma_psnr, rec, real)) if st.split and st.speed.split else ()
     return _Candidate(b, s, crf, payload, chunk_bytes(payload), score(rec, real), False,
                       synth=True, extra=extra, frame_db=frame_db)
 
@@ -452,11 +453,12 @@ def _split(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _C
     """A synthesised candidate with one more backbone in each interval whose worst rebuilt
     frame is SPLIT_DB below its two backbones' mean (luma PSNR): that frame, coded by AV1 with
     the others (the interval's grid stays; the header lists the extra backbones). Kept when it
-    is within the budget and scores better by the search's measure. Once: a second and third
+    is within the budget and scores better by the search's measure (with no budget, a fixed
+    CRF, any rise in score: as `_choose`). Once: a second and third
     round, kept while the score rose, added 4 more backbones on vtest360 at 0.005 bpp for
     +2.2 dB of PSNR and -0.005 JOD, and cost a fit each (benchmarks/RESULTS.md, issue 30,
     "Extra backbones")."""
-    if not (st.split and st.speed.maps and best.synth and best.frame_db):
+    if not (st.split and st.speed.split and best.synth and best.frame_db):
         return best
     pos = bb.GopHeader(best.scale, len(best.frame_db), best.interval, synth=True,
                        extra=best.extra).positions()

@@ -1,14 +1,16 @@
 """`--speed`: what the av1 backbone's encoder spends its time on (issue 31).
 
-    speed     SVT-AV1  structure search          refinement gate   AV1 codings per fit  priors  maps
-    ultrafast   8      none (every frame AV1)    off               1                    no      no
-    veryfast    8      none (every frame AV1)    off               2                    no      no
-    faster      8      below the floor, pruned   off               1                    no      no
-    fast        8      below the floor, pruned   off               2                    no      no
-    medium      8      below the floor, pruned   off               3   (the default)    no      yes
-    slow        6      below the floor           on                3                    yes     yes
-    slower      4      below the floor           on                3                    yes     yes
-    veryslow    2      every GOP                 on                bisection            yes     yes
+    speed     SVT-AV1  structure search          gate  AV1 codings per fit  priors  split, maps
+    ultrafast   8      none (every frame AV1)    off   1                    no      no
+    veryfast    8      none (every frame AV1)    off   2                    no      no
+    faster      8      below the floor, pruned   off   1                    no      no
+    fast        8      below the floor, pruned   off   2                    no      no
+    medium      8      below the floor, pruned   off   3   (the default)    no      yes
+    slow        6      below the floor           on    3                    yes     yes
+    slower      4      below the floor           on    3                    yes     yes
+    veryslow    2      every GOP                 on    bisection            yes     yes
+
+("gate": the refinement gate.)
 
 Names follow x265's presets; numbers 0 (ultrafast) .. 7 (veryslow) name them too. The two
 fastest code at preset 8, not 12 and 10 as they first did: vgc's own fixed costs (the first
@@ -24,11 +26,12 @@ searched GOP; it gained +0.01 JOD in the issue 30 runs, so only the slow speeds 
 "priors": the chosen synthesised GOP, when at half or quarter scale, is rebuilt once more with
 each installed pretrained upsampler the encoder tries (`upsamplers.TRIED`, issue 33: three
 waifu2x priors with the wheel, else vgc's own), about 1.1 s per 320x180 backbone each on 2
-cores, and the header names one where it scores above Lanczos. "maps": the chosen
+cores, and the header names one where it scores above Lanczos. "split": the chosen
 synthesised GOP is tried with a backbone added at each interval's worst rebuilt frame where
-it is 3 dB below its backbones (`av1._split`: one more rate fit), then with block mode maps
-(`av1._mapped`): one more pass over its intervals, and, when the maps' bytes put it over its
-budget, one more rate fit. "Pruned": the search leaves out the GOPs whose frames between
+it is more than 3 dB below its backbones (`av1._split`: one more rate fit, 13-29 % more
+encode time below the floor at 640x360); "maps": then with block mode maps (`av1._mapped`):
+one more pass over its intervals, and, when the maps' bytes put it over its budget, one more
+rate fit. "Pruned": the search leaves out the GOPs whose frames between
 backbones carry motion (`av1._candidate`) and every-frame AV1 at half scale, and it goes to a
 coarser scale of synthesised GOPs only while each scale's best scores above the finer one's
 (`av1._synth_candidates`): none of those won a GOP in the searches of benchmarks/RESULTS.md
@@ -50,9 +53,9 @@ class Speed:
     gate: bool  # the refinement gate
     fit_codes: int  # AV1 codings per rate fit (0: bisection, `pictures.fit.fit_to_budget`)
     prior: bool = False  # try the pretrained upsamplers on a reduced-scale GOP (`upsamplers`)
-    maps: bool = False  # try extra backbones, then block mode maps, on a chosen synthesised
-    # GOP (`av1._split`, `av1._mapped`)
+    maps: bool = False  # try block mode maps on a chosen synthesised GOP (`av1._mapped`)
     pruned: bool = False  # the search leaves out what never won (see the module's docstring)
+    split: bool = False  # try extra backbones on a chosen synthesised GOP (`av1._split`)
 
 
 SPEEDS = (
@@ -60,10 +63,10 @@ SPEEDS = (
     Speed("veryfast", 8, "none", False, 2),
     Speed("faster", 8, "below", False, 1, pruned=True),
     Speed("fast", 8, "below", False, 2, pruned=True),
-    Speed("medium", 8, "below", False, 3, maps=True, pruned=True),
-    Speed("slow", 6, "below", True, 3, True, True),
-    Speed("slower", 4, "below", True, 3, True, True),
-    Speed("veryslow", 2, "always", True, 0, True, True),
+    Speed("medium", 8, "below", False, 3, maps=True, pruned=True, split=True),
+    Speed("slow", 6, "below", True, 3, True, True, split=True),
+    Speed("slower", 4, "below", True, 3, True, True, split=True),
+    Speed("veryslow", 2, "always", True, 0, True, True, split=True),
 )
 DEFAULT_SPEED = "medium"
 FULL_AV1_CRF = 60.0  # see the module's docstring
