@@ -223,3 +223,41 @@ def run_python(code: str, env: dict | None = None) -> subprocess.CompletedProces
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     return run
+
+
+def stand_in_gop(head):
+    """An av1 GOP chunk of `head` (a `stem_gop.GopHeader` of a synthesised GOP) with stand-in
+    AV1 units, one per backbone: what the layout tests and the fuzzers mutate."""
+    from vidgen_codec.bitstream import FramePayload
+    from vidgen_codec.bitstream.ids import FrameType
+    from vidgen_codec.stem_gop import pack_gop
+
+    pos = head.positions()
+    units = [b"\x12\x00" + bytes([0x32, 1, k]) for k in range(len(pos))]
+    parts = [FramePayload(0, FrameType.I, 0, [units[0]])]
+    for k, (a, b) in enumerate(zip(pos, pos[1:])):
+        parts += [FramePayload(i, FrameType.M, 0, []) for i in range(a + 1, b)]
+        parts.append(FramePayload(b, FrameType.P, 0, [units[k + 1]]))
+    return pack_gop(0, head, parts)
+
+
+def check_mutated_gop(gop, stream: int, at: int, value: int, cut: bool) -> None:
+    """One stream of a GOP chunk mutated (byte `at` set to `value`, or the stream cut at `at`)
+    parses, to the frame count its header claims, or raises FormatError, never anything else."""
+    from vidgen_codec.bitstream import FramePayload
+    from vidgen_codec.bitstream.ids import FrameType
+    from vidgen_codec.errors import FormatError
+    from vidgen_codec.stem_gop import unpack_gop
+
+    streams = list(gop.streams)
+    data = bytearray(streams[stream])
+    if cut:
+        data = data[:at % (len(data) + 1)]
+    elif data:
+        data[at % len(data)] = value
+    streams[stream] = bytes(data)
+    try:
+        h, frames = unpack_gop(FramePayload(0, FrameType.I, 0, streams))
+    except FormatError:
+        return
+    assert len(frames) == h.frames and len(h.modes) == (h.gaps() if h.synth else 0)

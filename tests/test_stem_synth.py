@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import decoded_digests, synthetic_frames, write_clip
+from conftest import (check_mutated_gop, decoded_digests, stand_in_gop, synthetic_frames,
+                      write_clip)
 from vidgen_codec import api, metrics
 from vidgen_codec.bitstream import ContainerReader, FramePayload
 from vidgen_codec.bitstream.ids import FrameType
@@ -195,23 +196,7 @@ def test_fuzzed_synthesised_gop_chunks_parse_or_raise_format_errors(stream, at, 
     """A mutated synthesised GOP chunk parses (then to the frame count its header claims) or
     raises FormatError, never anything else."""
     head = GopHeader(2, 11, 4, synth=True, lanczos=True, modes=(MOTION, BLEND, MOTION))
-    units = [b"\x12\x00" + bytes([0x32, 1, k]) for k in range(4)]
-    parts = [FramePayload(0, FrameType.I, 0, [units[0]])]
-    for k, (a, b) in enumerate([(0, 4), (4, 8), (8, 10)]):
-        parts += [FramePayload(i, FrameType.M, 0, []) for i in range(a + 1, b)]
-        parts.append(FramePayload(b, FrameType.P, 0, [units[k + 1]]))
-    streams = list(pack_gop(0, head, parts).streams)
-    data = bytearray(streams[stream])
-    if cut:
-        data = data[:at % (len(data) + 1)]
-    elif data:
-        data[at % len(data)] = value
-    streams[stream] = bytes(data)
-    try:
-        h, frames = unpack_gop(FramePayload(0, FrameType.I, 0, streams))
-    except FormatError:
-        return
-    assert len(frames) == h.frames and len(h.modes) == (h.gaps() if h.synth else 0)
+    check_mutated_gop(stand_in_gop(head), stream, at, value, cut)
 
 
 def test_gate_keeps_the_whole_budget_coding_when_the_smaller_one_is_not_refined(monkeypatch):
