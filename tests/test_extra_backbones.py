@@ -19,7 +19,7 @@ from vidgen_codec import api, metrics
 from vidgen_codec.bitstream import FramePayload
 from vidgen_codec.bitstream.ids import FrameType
 from vidgen_codec.codecs.stem import StemCodec
-from vidgen_codec.codecs.stem import av1
+from vidgen_codec.codecs.stem import av1, extra_backbones
 from vidgen_codec.codecs.stem.speed import speed_named
 from vidgen_codec.errors import FormatError
 from vidgen_codec.info import describe
@@ -89,9 +89,9 @@ def test_fuzzed_gop_chunks_with_extra_backbones_parse_or_raise_format_errors(str
 def test_split_points_are_each_intervals_worst_frame_far_below_its_backbones():
     q = [40, 30, 40, 39, 38, 39.5, 20, 41, 40]
     # (0, 2): frame 1 is 10 dB under; (2, 4): 0 dB; (4, 8): frame 6 is 19 dB under
-    assert av1.split_points(q, [0, 2, 4, 8]) == [1, 6]
-    assert av1.split_points([40.0] * 9, [0, 2, 4, 8]) == []
-    assert av1.split_points(q, [0, 1, 2]) == [] == av1.split_points(q, [0])
+    assert extra_backbones.split_points(q, [0, 2, 4, 8]) == [1, 6]
+    assert extra_backbones.split_points([40.0] * 9, [0, 2, 4, 8]) == []
+    assert extra_backbones.split_points(q, [0, 1, 2]) == [] == extra_backbones.split_points(q, [0])
 
 
 def _cand(score: float, size: int = 100, extra: tuple = ()) -> av1._Candidate:
@@ -156,8 +156,8 @@ def test_the_split_measures_luma_psnr():
     a = rng.integers(0, 256, (36, 64, 3), dtype=np.uint8)
     b = np.clip(a.astype(int) + rng.integers(-9, 10, a.shape), 0, 255).astype(np.uint8)
     # integer luma: rounding moves a 38 dB PSNR by under 0.15 dB
-    assert abs(av1._luma_psnr(a, b) - metrics.psnr_y(a[None], b[None])) < 0.15
-    assert av1._luma_psnr(a, a) == 99.0
+    assert abs(extra_backbones.luma_psnr(a, b) - metrics.psnr_y(a[None], b[None])) < 0.15
+    assert extra_backbones.luma_psnr(a, a) == 99.0
 
 
 def test_a_gop_with_extra_backbones_encodes_and_decodes_bit_exactly(tmp_path, monkeypatch):

@@ -49,6 +49,7 @@ from ...pictures.yuv420 import rgb_to_yuv420
 from ...pictures.fit import BUDGET_SLACK, choose_within_budget
 from . import backbone as bb
 from . import block_maps
+from . import extra_backbones
 from . import decoder as sd
 from . import motion as sm
 from ..base import CodedChunk
@@ -64,8 +65,6 @@ from .speed import FULL_AV1_CRF, Speed, speed_named
 log = logging.getLogger(__name__)
 
 FAIL_DB = 4.0  # a motion frame this far below its backbones' mean (luma PSNR) has failed
-SPLIT_DB = 3.0  # a rebuilt frame this far below its two backbones' mean (luma PSNR) is tried
-# as a backbone (`_split`)
 MOTION_SLOPE = 0.03  # see _lambda
 REFIT = 0.02  # refit the backbones when the motion bytes miss their estimate by this share
 FULL_MARGIN = 0.1  # dB of `score`: a frame-by-frame measure, blind to what synthesised
@@ -432,26 +431,14 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
     real = [o[: st.height, : st.width] for o in originals]
     # never "failed": the motion frames' 4 dB rule, tried here, cost 0.14 JOD on cup at 0.0025
     # bpp (it threw out the interval-2 GOP that ColorVideoVDP prefers) and 0.01 on cut at 0.01
-    frame_db = tuple(map(_luma_psnr, rec, real)) if st.split and st.speed.split else ()
+    frame_db = tuple(map(extra_backbones.luma_psnr, rec, real)) if st.split and st.speed.split else ()
     return _Candidate(b, s, crf, payload, chunk_bytes(payload), score(rec, real), False,
                       synth=True, extra=extra, frame_db=frame_db)
 
 
-def split_points(frame_db, pos: list[int]) -> list[int]:
-    """The worst rebuilt frame of each interval between backbones `pos` where it is more than
-    SPLIT_DB below the mean of the interval's two backbones (`frame_db`: luma PSNR per frame)."""
-    out = []
-    for a, e in zip(pos, pos[1:]):
-        if e - a > 1:
-            worst = min(range(a + 1, e), key=frame_db.__getitem__)
-            if (frame_db[a] + frame_db[e]) / 2 - frame_db[worst] > SPLIT_DB:
-                out.append(worst)
-    return out
-
-
 def _split(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _Candidate:
     """A synthesised candidate with one more backbone in each interval whose worst rebuilt
-    frame is SPLIT_DB below its two backbones' mean (luma PSNR): that frame, coded by AV1 with
+    frame is `extra_backbones.SPLIT_DB` below its two backbones' mean (luma PSNR): that frame, coded by AV1 with
     the others (the interval's grid stays; the header lists the extra backbones). Kept when it
     is within the budget and scores better by the search's measure (with no budget, a fixed
     CRF, any rise in score: as `_choose`). Once: a second and third
@@ -462,7 +449,7 @@ def _split(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _C
         return best
     pos = bb.GopHeader(best.scale, len(best.frame_db), best.interval, synth=True,
                        extra=best.extra).positions()
-    add = split_points(best.frame_db, pos)
+    add = extra_backbones.split_points(best.frame_db, pos)
     if not add:
         return best
     got = _synth_candidate(codec, st, frames, originals, best.interval, best.scale, budget,
@@ -648,14 +635,6 @@ def score(rec: list[np.ndarray], real: list[np.ndarray]) -> float:
     if min(h, w) < ssim.WINDOW:
         return min(metrics.psnr_y(np.stack(rec), np.stack(real)), 99.0)
     return ssim.db(ssim.mean_ssim_y(rec, real))
-
-
-def _luma_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Luma PSNR of two uint8 RGB frames on `pictures.ssim`'s integer luma, capped at 99 dB:
-    `_split`'s per-frame measure (a tenth of `metrics.psnr_y`'s cost)."""
-    d = ssim.luma(a) - ssim.luma(b)
-    mse = float(np.mean(d * d))
-    return 99.0 if mse == 0 else min(10 * math.log10(255.0 ** 2 / mse), 99.0)
 
 
 def _failed(rec, real, pos) -> bool:
