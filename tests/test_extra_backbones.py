@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from conftest import (check_mutated_gop, decoded_digests, stand_in_gop, synthetic_frames,
                       write_clip)
 from vidgen_codec import api, metrics
-from vidgen_codec.bitstream import FramePayload
+from vidgen_codec.bitstream import ContainerReader, FramePayload
 from vidgen_codec.bitstream.ids import FrameType
 from vidgen_codec.codecs.stem import StemCodec
 from vidgen_codec.codecs.stem import av1, extra_backbones
@@ -69,8 +69,8 @@ def test_the_writer_refuses_extra_backbones_the_spec_forbids(head):
     bytes([0x84, 9, 4, 0, 1, 8]),  # the last frame
     bytes([0x84, 9, 4, 0, 2, 2]),  # cut short
     bytes([0x84, 9, 4, 0, 1, 2, 7]),  # a byte left over
-    bytes([0x84, 9, 4, 0, 8, 1, 1, 1, 1, 1, 1, 1, 1]),  # more than n - 2
-    bytes([0x84, 9, 4, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 2]),  # k = 2^32 - 1
+    bytes([0x84, 9, 4, 0, 8, 1, 1, 1, 1, 1, 1, 1, 1]),  # k over n - 2 (refused before its list)
+    bytes([0x84, 9, 4, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 2]),  # k = 2^32 - 1 (the same)
     bytes([0x84, 9, 4, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x7f]),  # a step past 32 bits
 ])
 def test_the_reader_refuses_malformed_extra_backbones(header):
@@ -115,39 +115,37 @@ def coder(monkeypatch):
     return stub
 
 
+FIVE = [(t, None) for t in range(5)]  # the frames' (index, picture) as `_split` gets them
+
+
 def test_split_keeps_extra_backbones_that_score_higher_within_the_budget(coder):
-    st = SimpleNamespace(split=True, speed=speed_named("medium"))
-    got = av1._split(None, st, _cand(10.0), [(0, None)], None, 100, None)
+    state = SimpleNamespace(split=True)
+    got = av1._split(None, state, _cand(10.0), FIVE, None, 100, None)
     assert coder.calls == [(100, (1,))] and got.extra == (1,) and got.score == 11.0
     coder.score = 9.0  # scores lower: the GOP stays as it was
-    assert av1._split(None, st, _cand(10.0), [(0, None)], None, 100, None).extra == ()
+    assert av1._split(None, state, _cand(10.0), FIVE, None, 100, None).extra == ()
     coder.score, coder.size = 11.0, 104  # over the budget's slack (3 %)
-    assert av1._split(None, st, _cand(10.0), [(0, None)], None, 100, None).extra == ()
-
-
-@pytest.mark.parametrize("st", [SimpleNamespace(split=False, speed=speed_named("medium")),
-                                SimpleNamespace(split=True, speed=speed_named("fast"))])
-def test_split_is_not_tried_on_a_users_interval_or_at_the_fast_speeds(coder, st):
-    assert av1._split(None, st, _cand(10.0), [(0, None)], None, 100, None).extra == ()
-    assert coder.calls == []
+    assert av1._split(None, state, _cand(10.0), FIVE, None, 100, None).extra == ()
+    state.split = False  # the speed's choice, or the user's interval
+    assert av1._split(None, state, _cand(10.0), FIVE, None, 100, None).extra == ()
+    assert len(coder.calls) == 3
 
 
 def test_a_coding_again_keeps_the_extra_backbones(coder, monkeypatch):
     """`_mapped` codes the GOP again when the maps' bytes put it over its budget, `_gated`
     when the first refined GOP pays for the REFINE chunk: both keep the extra backbones."""
     best = _cand(10.0, 100, (1,))
-    frames = [(0, None)]
     maps = iter([replace(best, bytes=130), replace(best, bytes=95, score=10.5)])
-    monkeypatch.setattr(av1, "_with_maps", lambda st, c, originals: next(maps))
-    st = SimpleNamespace(speed=speed_named("medium"))
-    assert av1._mapped(None, st, best, frames, None, 100, None).score == 10.5
+    monkeypatch.setattr(av1, "_with_maps", lambda state, c, originals: next(maps))
+    state = SimpleNamespace(speed=speed_named("medium"))
+    assert av1._mapped(None, state, best, FIVE, None, 100, None).score == 10.5
     assert coder.calls == [(70, (1,))]  # the budget less the maps' 30 bytes
     coder.calls.clear()
-    monkeypatch.setattr(av1, "_gate", lambda codec, st, c, t0, o: replace(c, refine_mask=1))
-    monkeypatch.setattr(av1, "_mapped", lambda codec, st, c, *a: c)
-    monkeypatch.setattr(av1, "_upsampled", lambda st, c, originals: c)
-    st = SimpleNamespace(refine_bytes=20, refined=False)
-    av1._gated(None, st, best, frames, None, 100, None, None)
+    monkeypatch.setattr(av1, "_gate", lambda codec, state, c, t0, o: replace(c, refine_mask=1))
+    monkeypatch.setattr(av1, "_mapped", lambda codec, state, c, *a: c)
+    monkeypatch.setattr(av1, "_upsampled", lambda state, c, originals: c)
+    state = SimpleNamespace(refine_bytes=20, refined=False)
+    av1._gated(None, state, best, FIVE, None, 100, None, None)
     assert coder.calls == [(80, (1,))]
 
 
@@ -160,22 +158,43 @@ def test_the_split_measures_luma_psnr():
     assert extra_backbones.luma_psnr(a, a) == 99.0
 
 
+def test_the_split_is_off_for_a_users_interval(tmp_path, monkeypatch):
+    seen = []
+    real = av1._split
+    monkeypatch.setattr(av1, "_split", lambda codec, st, best, *a: seen.append(
+        (st.split, best.frame_db)) or real(codec, st, best, *a))
+    StemCodec.random(seed=5).save(tmp_path / "w")
+    clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(96, 64, 13), Fraction(25))
+    api.encode(clip, str(tmp_path / "x.vgc"), bpp=0.05, weights=str(tmp_path / "w"),
+               refine=False, progress=False, backbone_interval=4, backbone_scale=4)
+    assert seen == [(False, ())]
+
+
 def test_a_gop_with_extra_backbones_encodes_and_decodes_bit_exactly(tmp_path, monkeypatch):
-    """The encoder's split forced onto frames 1 and 6 of a quarter-scale synthesised GOP."""
+    """The encoder's split forced onto the first two frames off the searched interval's grid
+    of a quarter-scale synthesised GOP, which the search measured frame by frame."""
+    seen = []
 
     def forced(codec, st, best, frames, originals, budget, ledger):
+        seen.append((st.split, len(best.frame_db)))
+        extra = tuple(i for i in range(1, len(frames) - 1) if i % best.interval)[:2]
         return av1._synth_candidate(codec, st, frames, originals, best.interval, best.scale,
-                                    budget, ledger, (1, 6))
+                                    budget, ledger, extra)
 
     monkeypatch.setattr(av1, "_split", forced)
     StemCodec.random(seed=5).save(tmp_path / "w")
     clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(96, 64, 13), Fraction(25))
     out = tmp_path / "x.vgc"
     api.encode(clip, str(out), bpp=0.05, weights=str(tmp_path / "w"), refine=False,
-               progress=False, backbone_interval=4, backbone_scale=4)
+               progress=False, backbone_scale=4)
+    assert seen == [(True, 13)]
     info = describe(str(out))
-    assert info["frame_types"] == "IPMMPMPMPMMMP"  # backbones 0, 4, 8, 12 and 1, 6
     assert [g["extra_backbones"] for g in info["av1_gops"]] == [2]
+    with ContainerReader(str(out)) as rd:
+        head, _ = unpack_gop(next(c for c in rd.iter_frames()).payload)
+    assert len(head.extra) == 2 and set(head.extra) < set(head.positions())
+    assert info["frame_types"] == "".join(
+        "I" if i == 0 else "P" if i in head.positions() else "M" for i in range(13))
     digests = decoded_digests(out, tmp_path, weights=str(tmp_path / "w"))
     assert all(x == digests[0] for x in digests) and len(digests[0]) == 13
     api.decode(str(out), str(tmp_path / "d.mkv"), weights=str(tmp_path / "w"), progress=False)

@@ -141,8 +141,8 @@ def test_synthesised_gop_layout_round_trips_and_refuses_malformed_modes():
         with pytest.raises(FormatError, match=why):
             unpack_gop(FramePayload(0, FrameType.I, 0, [gop.streams[0], gop.streams[1],
                                                          bad_modes]))
-    for byte0 in (0x02, 0x03, 0x10, 0x80):  # quarter scale without SYNTH, scale 8, PRIOR
-        # without a tag, EXTRA without SYNTH (and without its list)
+    for byte0 in (0x02, 0x03, 0x10):  # quarter scale without SYNTH, scale 8, PRIOR without
+        # a tag (EXTRA: tests/test_extra_backbones.py)
         bad = bytes([byte0]) + gop.streams[0][1:]
         with pytest.raises(FormatError, match="GOP header"):
             unpack_gop(FramePayload(0, FrameType.I, 0, [bad] + gop.streams[1:]))

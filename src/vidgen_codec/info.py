@@ -147,9 +147,9 @@ def _gop_structures(gops: list[GopHeader]) -> list[dict] | None:
         extra[key] += len(g.extra)
     if not count:
         return None
-    return [{"interval": b, "scale": s, "synthesised": y, "upsampler": u, "block_maps": m,
-             "block_map_bytes": map_bytes[key], "extra_backbones": extra[key], "gops": n}
-            for key, n in sorted(count.items()) for b, s, y, u, m, _ in [key]]
+    return [{"interval": key[0], "scale": key[1], "synthesised": key[2], "upsampler": key[3],
+             "block_maps": key[4], "block_map_bytes": map_bytes[key],
+             "extra_backbones": extra[key], "gops": n} for key, n in sorted(count.items())]
 
 
 def _upsampler(g: GopHeader) -> str | None:

@@ -100,8 +100,8 @@ class Av1EncoderState:
     complexity: float | None = None  # the first pass's measure of the span (first CRF guess)
     codings: int = 0  # AV1 codings made so far (the tests count them)
     priors: tuple = ()  # ((id, module, tag), ..): pretrained upsamplers to try (`upsamplers`)
-    split: bool = True  # extra backbones may join a synthesised GOP's interval (`_split`);
-    # not when the user fixed the interval
+    split: bool = True  # extra backbones may join a synthesised GOP's interval (`_split`):
+    # the speed's choice, and never when the user fixed the interval
 
 
 def encode_frame(codec, st: Av1EncoderState, x):
@@ -422,7 +422,7 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
         crf, (units, parts) = st.crf_fixed, code(st.crf_fixed)
     else:  # extra backbones shorten the interval the fit's guess assumes, in proportion
         grid = len(bb.GopHeader(s, n, b).positions())
-        spacing = b * (grid - 1) / max(len(pos) - 1, 1)
+        spacing = b * (grid - 1) / (len(pos) - 1) if extra else b
         crf, (units, parts) = fit_backbones(st, code, size, budget, pics, s, ledger, spacing)
     backs = bb.backbone_pictures(units, s, st, hp, wp, head.lanczos)
     modes, rec = _rebuild(st, backs, pos, originals)
@@ -431,29 +431,30 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
     real = [o[: st.height, : st.width] for o in originals]
     # never "failed": the motion frames' 4 dB rule, tried here, cost 0.14 JOD on cup at 0.0025
     # bpp (it threw out the interval-2 GOP that ColorVideoVDP prefers) and 0.01 on cut at 0.01
-    frame_db = tuple(map(extra_backbones.luma_psnr, rec, real)) if st.split and st.speed.split else ()
+    # what `_split` measures, on the candidates of the search only
+    frame_db = tuple(map(extra_backbones.luma_psnr, rec, real)) if st.split and not extra \
+        else ()
     return _Candidate(b, s, crf, payload, chunk_bytes(payload), score(rec, real), False,
                       synth=True, extra=extra, frame_db=frame_db)
 
 
 def _split(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _Candidate:
-    """A synthesised candidate with one more backbone in each interval whose worst rebuilt
-    frame is `extra_backbones.SPLIT_DB` below its two backbones' mean (luma PSNR): that frame, coded by AV1 with
-    the others (the interval's grid stays; the header lists the extra backbones). Kept when it
-    is within the budget and scores better by the search's measure (with no budget, a fixed
-    CRF, any rise in score: as `_choose`). Once: a second and third
-    round, kept while the score rose, added 4 more backbones on vtest360 at 0.005 bpp for
-    +2.2 dB of PSNR and -0.005 JOD, and cost a fit each (benchmarks/RESULTS.md, issue 30,
-    "Extra backbones")."""
-    if not (st.split and st.speed.split and best.synth and best.frame_db):
+    """The chosen synthesised candidate with one more backbone in each interval whose worst
+    rebuilt frame is more than `extra_backbones.SPLIT_DB` under its two backbones' mean (luma
+    PSNR): that frame, coded by AV1 with the others (the interval's grid stays; the header
+    lists the extra backbones). Kept when it is within the budget and scores better by the
+    search's measure (with no budget, a fixed CRF: any rise in score, as `_choose`). Once: a
+    second and third round, kept while the score rose, added 4 more backbones on vtest360 at
+    0.005 bpp for +2.2 dB of PSNR and -0.005 JOD, and cost a fit each (benchmarks/RESULTS.md,
+    tenth session)."""
+    if not (st.split and best.synth and best.frame_db):
         return best
-    pos = bb.GopHeader(best.scale, len(best.frame_db), best.interval, synth=True,
-                       extra=best.extra).positions()
+    pos = bb.GopHeader(best.scale, len(frames), best.interval).positions()
     add = extra_backbones.split_points(best.frame_db, pos)
     if not add:
         return best
     got = _synth_candidate(codec, st, frames, originals, best.interval, best.scale, budget,
-                           ledger, tuple(sorted(set(best.extra) | set(add))))
+                           ledger, tuple(add))
     log.debug("GOP at %d: split %s: %s against %s", frames[0][0], add,
               (got.bytes, round(got.score, 3)), (best.bytes, round(best.score, 3)))
     if budget is not None and got.bytes > BUDGET_SLACK * budget:

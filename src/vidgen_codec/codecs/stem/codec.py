@@ -266,7 +266,8 @@ class StemCodec:  # listed in registry.py (imported on first use)
                                    span.end if span else expected_frames, intervals, scales,
                                    None if span else CutDetector(), refiner, seed,
                                    index=span.first if span else 0, refine_bytes=refine_bytes,
-                                   synth=synth, speed=speed, split=not fixed,
+                                   synth=synth, speed=speed,
+                                   split=speed.split and not fixed,
                                    keyint=keyint,
                                    complexity=span.complexity if span else None,
                                    priors=encoder_priors() if speed.prior and s.prior else ())

@@ -33,7 +33,8 @@ class Ledger:
 class Fitted:
     """A candidate's fit that landed near its budget: what `predicted` starts others from."""
 
-    interval: float  # backbones' mean spacing, frames
+    interval: float  # the backbone interval (with extra backbones, scaled by the count of
+    # intervals: `av1._synth_candidate`)
     scale: int
     backbones: int
     pixels: int  # per backbone, as coded

@@ -28,8 +28,8 @@ each installed pretrained upsampler the encoder tries (`upsamplers.TRIED`, issue
 waifu2x priors with the wheel, else vgc's own), about 1.1 s per 320x180 backbone each on 2
 cores, and the header names one where it scores above Lanczos. "split": the chosen
 synthesised GOP is tried with a backbone added at each interval's worst rebuilt frame where
-it is more than 3 dB below its backbones (`av1._split`: one more rate fit, 13-29 % more
-encode time below the floor at 640x360); "maps": then with block mode maps (`av1._mapped`):
+it is more than 3 dB below its backbones (`av1._split`: one more rate fit, 14-29 % more
+encode time below the floor, 18-29 % at 640x360); "maps": then with block mode maps (`av1._mapped`):
 one more pass over its intervals, and, when the maps' bytes put it over its budget, one more
 rate fit. "Pruned": the search leaves out the GOPs whose frames between
 backbones carry motion (`av1._candidate`) and every-frame AV1 at half scale, and it goes to a
