@@ -442,8 +442,8 @@ def _split(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _C
     """The chosen synthesised candidate with one more backbone in each interval whose worst
     rebuilt frame is more than `extra_backbones.SPLIT_DB` under its two backbones' mean (luma
     PSNR): that frame, coded by AV1 with the others (the interval's grid stays; the header
-    lists the extra backbones). Kept when it is within the budget and scores better by the
-    search's measure (with no budget, a fixed CRF: any rise in score, as `_choose`). Once: a
+    lists the extra backbones). Kept as the search keeps a coding
+    (`pictures.fit.choose_within_budget`: the better score within the budget). Once: a
     second and third round, kept while the score rose, added 4 more backbones on vtest360 at
     0.005 bpp for +2.2 dB of PSNR and -0.005 JOD, and cost a fit each (benchmarks/RESULTS.md,
     tenth session)."""
@@ -457,9 +457,7 @@ def _split(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _C
                            ledger, tuple(add))
     log.debug("GOP at %d: split %s: %s against %s", frames[0][0], add,
               (got.bytes, round(got.score, 3)), (best.bytes, round(best.score, 3)))
-    if budget is not None and got.bytes > BUDGET_SLACK * budget:
-        return best
-    return got if got.score > best.score else best
+    return choose_within_budget([best, got], budget, lambda c: c.score, lambda c: c.bytes)
 
 
 def _rebuild(st, backs: list, pos: list[int], originals) -> tuple[tuple[int, ...], list]:
