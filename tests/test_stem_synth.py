@@ -102,6 +102,78 @@ def test_compiled_kernels_give_their_python_definitions():
     assert lanczos.upsample2x_rgb(f0)[2 * i + 1, 2 * j, 1] == want
 
 
+def _spec_search(a, b, centres, pred, radius, lam):
+    """The block search as bitstream_spec.md states it: every candidate costed in order, every
+    coordinate clamped, the first minimum kept (no skipped repeats, no early stop)."""
+    h, w = a.shape
+    out = np.empty_like(pred)
+    for i in range(pred.shape[1]):
+        for j in range(pred.shape[2]):
+            best = None
+            for cx, cy in centres[:, :, i, j]:
+                offs = [(0, 0)] + [(ox, oy) for oy in range(-radius, radius + 1)
+                                   for ox in range(-radius, radius + 1) if (ox, oy) != (0, 0)]
+                for ox, oy in offs:
+                    dx, dy = int(cx) + ox, int(cy) + oy
+                    ys = np.arange(i * 8 - 4, i * 8 + 12)[:, None]
+                    xs = np.arange(j * 8 - 4, j * 8 + 12)[None, :]
+                    sad = np.abs(a[np.clip(ys - dy, 0, h - 1), np.clip(xs - dx, 0, w - 1)]
+                                 - b[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)]).sum()
+                    cost = lam * (abs(dx - pred[0, i, j]) + abs(dy - pred[1, i, j])) + sad
+                    if best is None or cost < best[0]:
+                        best = (cost, dx, dy)
+            out[0, i, j], out[1, i, j] = best[1], best[2]
+    return out
+
+
+def test_block_search_kernel_equals_the_spec_search():
+    """The kernel skips a vector it has already costed for the block and sums windows that
+    need no clamping without clamps: only faster, so it must agree with the literal search,
+    with centres that repeat and vectors that reach past the picture's edges."""
+    f0, f1 = textured(40, 56, 3), textured(40, 56, 4)
+    a, b = bilateral.luma(f0), bilateral.luma(f1)
+    rng = np.random.default_rng(5)
+    for pred in (np.zeros((2, 5, 7), np.int32),
+                 rng.integers(-3, 4, (2, 5, 7)).astype(np.int32),  # neighbours often repeat
+                 rng.integers(-30, 31, (2, 5, 7)).astype(np.int32)):  # windows off the edges
+        cen = bilateral._centres(pred)
+        for radius in (1, 2):
+            got = np.empty_like(pred)
+            bilateral._search(a, b, cen, pred, radius, bilateral.LAMBDA, got)
+            np.testing.assert_array_equal(got, _spec_search(a, b, cen, pred, radius,
+                                                            bilateral.LAMBDA))
+
+
+def test_smooth_sum_equals_the_box_sum_of_the_spread_field():
+    rng = np.random.default_rng(6)
+    for h, w in ((40, 56), (37, 50), (9, 17)):
+        field = rng.integers(-40, 41, (2, -(-h // 8) + 1, -(-w // 8) + 2)).astype(np.int32)
+        ys = np.clip(np.arange(-4, h + 4), 0, field.shape[1] * 8 - 1) >> 3
+        xs = np.clip(np.arange(-4, w + 4), 0, field.shape[2] * 8 - 1) >> 3
+        dense = field[:, ys][:, :, xs].astype(np.int64)  # (2, h + 8, w + 8)
+        want = np.stack([[[dense[c, y:y + 8, x:x + 8].sum() for x in range(w)]
+                          for y in range(h)] for c in range(2)])
+        np.testing.assert_array_equal(bilateral.smooth_sum(field, h, w), want)
+
+
+def test_division_by_the_interval_as_a_multiplication_is_exact():
+    """(v * exact_recip(n)) >> 32 == v // n for 0 <= v <= 256 n, n < 4096 (every n up to 600
+    and the top 2,000 numerators of every n up to 4095); 0 (plain division) from 4096."""
+    recip = getattr(bilateral.exact_recip, "py_func", bilateral.exact_recip)
+    for n in range(1, 4096):
+        inv = int(recip(n))
+        assert inv == int(bilateral.exact_recip(n))
+        v = np.arange(0 if n <= 600 else 256 * n - 2000, 256 * n + 1, dtype=np.int64)
+        np.testing.assert_array_equal((v * inv) >> 32, v // n)
+    assert recip(4096) == 0 and bilateral.exact_recip(5000) == 0
+    # and the interpolation over a long interval, which divides plainly, still blends
+    f0, f1 = textured(16, 24, 1), textured(16, 24, 2)
+    s = np.zeros((2, 16, 24), np.int64)
+    for m, n in ((1, 3), (1700, 5000)):
+        np.testing.assert_array_equal(bilateral.interpolate(f0, f1, s, m, n),
+                                      bilateral.blend(f0, f1, m, n))
+
+
 def test_bilinear_sample_is_the_spec_formula():
     img = np.arange(48, dtype=np.uint8).reshape(4, 4, 3) * 5
     taps, at = (getattr(f, "py_func", f) for f in (bilateral._taps, bilateral._at))

@@ -61,10 +61,15 @@ def _search(a, b, centres, pred, radius, lam, out):
     8i-4 .. 8i+11, columns likewise) of a(p - d) against b(p + d), plus lam |d - pred[i, j]|_1,
     among c + o for each centre c of centres[:, i, j] in order and each |o| <= radius per
     component (o = 0 first, then oy outer, ox inner, each from -radius up); the first minimum
-    wins. Coordinates clamp to the picture."""
+    wins. Coordinates clamp to the picture.
+
+    A d already tried for the block is not costed again (its cost would be the same, so it
+    could not be a first minimum), and a window that needs no clamping is summed without it:
+    neither changes the result, only the time."""
     h, w = a.shape
     hb, wb = out.shape[1], out.shape[2]
     side = 2 * radius + 1
+    tried = np.empty((centres.shape[0] * side * side, 2), np.int64)
     for i in range(hb):
         for j in range(wb):
             px = pred[0, i, j]
@@ -72,6 +77,7 @@ def _search(a, b, centres, pred, radius, lam, out):
             best = -1
             bx = px
             by = py
+            ntried = 0
             for ci in range(centres.shape[0]):
                 cx = centres[ci, 0, i, j]
                 cy = centres[ci, 1, i, j]
@@ -84,16 +90,35 @@ def _search(a, b, centres, pred, radius, lam, out):
                         if ox == 0 and oy == 0:
                             continue
                         dx, dy = cx + ox, cy + oy
-                    cost = lam * (abs(dx - px) + abs(dy - py))
-                    for yy in range(i * 8 - 4, i * 8 + 12):
-                        ya = min(max(yy - dy, 0), h - 1)
-                        yb = min(max(yy + dy, 0), h - 1)
-                        for xx in range(j * 8 - 4, j * 8 + 12):
-                            xa = min(max(xx - dx, 0), w - 1)
-                            xb = min(max(xx + dx, 0), w - 1)
-                            cost += abs(a[ya, xa] - b[yb, xb])
-                        if best >= 0 and cost >= best:
+                    seen = False
+                    for q in range(ntried):
+                        if tried[q, 0] == dx and tried[q, 1] == dy:
+                            seen = True
                             break
+                    if seen:
+                        continue
+                    tried[ntried, 0] = dx
+                    tried[ntried, 1] = dy
+                    ntried += 1
+                    cost = lam * (abs(dx - px) + abs(dy - py))
+                    y0, x0 = i * 8 - 4, j * 8 - 4
+                    if (y0 - abs(dy) >= 0 and y0 + 15 + abs(dy) < h and x0 - abs(dx) >= 0
+                            and x0 + 15 + abs(dx) < w):
+                        for yy in range(y0, y0 + 16):
+                            for xx in range(x0, x0 + 16):
+                                cost += abs(a[yy - dy, xx - dx] - b[yy + dy, xx + dx])
+                            if best >= 0 and cost >= best:
+                                break
+                    else:
+                        for yy in range(y0, y0 + 16):
+                            ya = min(max(yy - dy, 0), h - 1)
+                            yb = min(max(yy + dy, 0), h - 1)
+                            for xx in range(x0, x0 + 16):
+                                xa = min(max(xx - dx, 0), w - 1)
+                                xb = min(max(xx + dx, 0), w - 1)
+                                cost += abs(a[ya, xa] - b[yb, xb])
+                            if best >= 0 and cost >= best:
+                                break
                     if best < 0 or cost < best:
                         best = cost
                         bx = dx
@@ -146,16 +171,36 @@ def smooth_sum(field: np.ndarray, h: int, w: int) -> np.ndarray:
     """S (2, h, w) int64: each pixel's 8x8 box sum (rows y-4..y+3, columns x-4..x+3, clamped
     to the field's pixel grid) of the block vectors spread to pixels (pixel (y, x) takes block
     (y >> 3, x >> 3)). S / 64 is a bilinear-like interpolation of D between block centres."""
+    out = np.empty((2, h, w), np.int64)
+    _box8(np.ascontiguousarray(field, np.int64), h, w, out)
+    return out
+
+
+@njit
+def _box8(field, h, w, out):
+    """`smooth_sum`'s box sums, as running sums along the rows and then down the columns
+    (integers, so any order of the additions gives the same S)."""
     hq, wq = field.shape[1] * BLOCK, field.shape[2] * BLOCK
-    ys = np.clip(np.arange(-4, h + 4), 0, hq - 1) >> 3
-    xs = np.clip(np.arange(-4, w + 4), 0, wq - 1) >> 3
-    out = []
+    rows = np.empty((h + 8, w), np.int64)  # rows[r, x]: sum over columns x-4..x+3, row r-4
     for c in range(2):
-        dense = field[c][ys][:, xs].astype(np.int64)  # (h+8, w+8)
-        cs = np.zeros((h + 9, w + 9), np.int64)
-        cs[1:, 1:] = dense.cumsum(0).cumsum(1)
-        out.append(cs[8:, 8:][:h, :w] - cs[:h, 8:][:, :w] - cs[8:, :w][:h] + cs[:h, :w])
-    return np.stack(out)
+        for r in range(h + 8):
+            by = min(max(r - 4, 0), hq - 1) >> 3
+            acc = np.int64(0)
+            for k in range(-4, 4):
+                acc += field[c, by, min(max(k, 0), wq - 1) >> 3]
+            rows[r, 0] = acc
+            for x in range(1, w):
+                acc += (field[c, by, min(max(x + 3, 0), wq - 1) >> 3]
+                        - field[c, by, min(max(x - 5, 0), wq - 1) >> 3])
+                rows[r, x] = acc
+        for x in range(w):
+            acc = np.int64(0)
+            for r in range(8):
+                acc += rows[r, x]
+            out[c, 0, x] = acc
+        for y in range(1, h):
+            for x in range(w):
+                out[c, y, x] = out[c, y - 1, x] + rows[y + 7, x] - rows[y - 1, x]
 
 
 def offsets(s: np.ndarray, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,14 +211,26 @@ def offsets(s: np.ndarray, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 @njit
 def _interp(b0, b1, o0, o1, m, n, out):
+    """`interpolate`'s samples; the final // n is done as a multiplication by `exact_recip(n)`
+    and a shift (the same integers, in less time)."""
     h, w = out.shape[0], out.shape[1]
     half = n >> 1
+    inv = exact_recip(n)
     for y in range(h):
         for x in range(w):
             t0 = _taps(y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], h, w)
             t1 = _taps(y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], h, w)
             for c in range(3):
-                out[y, x, c] = ((n - m) * _at(b0, t0, c) + m * _at(b1, t1, c) + half) // n
+                v = (n - m) * _at(b0, t0, c) + m * _at(b1, t1, c) + half
+                out[y, x, c] = (v * inv) >> 32 if inv else v // n
+
+
+@njit
+def exact_recip(n):
+    """2^32 // n + 1, with which (v * it) >> 32 == v // n for 0 <= v <= 256 n when n < 4096
+    (v = q n + r: v * it / 2^32 = v / n + v e / (n 2^32) with 0 < e <= n, and v n < 2^32);
+    0 for larger n (the caller divides)."""
+    return (np.int64(1) << 32) // n + 1 if n < 4096 else np.int64(0)
 
 
 @njit
@@ -233,17 +290,19 @@ def block_errors(b0: np.ndarray, b1: np.ndarray, s: np.ndarray, m: int, n: int,
 
 
 @njit
-def _four(b0, b1, o0, o1, m, n, y, x, vals):
+def _four(b0, b1, o0, o1, m, n, inv, y, x, vals):
     """The four rebuilds of pixel (y, x) of frame m, per channel, into vals (4, 3): BLEND,
-    MOTION, EARLIER (V0), LATER (V1)."""
+    MOTION, EARLIER (V0), LATER (V1); inv = `exact_recip(n)`."""
     h, w = b0.shape[0], b0.shape[1]
     half = n >> 1
     t0 = _taps(y * 16 + o0[1, y, x], x * 16 + o0[0, y, x], h, w)
     t1 = _taps(y * 16 + o1[1, y, x], x * 16 + o1[0, y, x], h, w)
     for c in range(3):
         v0, v1 = _at(b0, t0, c), _at(b1, t1, c)
-        vals[0, c] = ((n - m) * np.int64(b0[y, x, c]) + m * np.int64(b1[y, x, c]) + half) // n
-        vals[1, c] = ((n - m) * v0 + m * v1 + half) // n
+        vb = (n - m) * np.int64(b0[y, x, c]) + m * np.int64(b1[y, x, c]) + half
+        vm = (n - m) * v0 + m * v1 + half
+        vals[0, c] = (vb * inv) >> 32 if inv else vb // n
+        vals[1, c] = (vm * inv) >> 32 if inv else vm // n
         vals[2, c] = v0
         vals[3, c] = v1
 
@@ -251,9 +310,10 @@ def _four(b0, b1, o0, o1, m, n, y, x, vals):
 @njit
 def _errors(b0, b1, o0, o1, m, n, real, block, out):
     vals = np.empty((4, 3), np.int64)
+    inv = exact_recip(n)
     for y in range(real.shape[0]):
         for x in range(real.shape[1]):
-            _four(b0, b1, o0, o1, m, n, y, x, vals)
+            _four(b0, b1, o0, o1, m, n, inv, y, x, vals)
             i, j = y // block, x // block
             for k in range(4):
                 for c in range(3):
@@ -271,6 +331,10 @@ def _interp_overlapped(b0, b1, o0, o1, m, n, modes, block, out):
     hb, wb = modes.shape[0], modes.shape[1]
     z2 = 2 * block
     total = z2 * z2
+    shift = 0  # total is a power of 2 (block 16, 32 or 64): // total as a shift
+    while (1 << shift) < total:
+        shift += 1
+    inv = exact_recip(n)
     vals = np.empty((4, 3), np.int64)
     for y in range(h):
         ty = 2 * y + 1 - block
@@ -282,12 +346,13 @@ def _interp_overlapped(b0, b1, o0, o1, m, n, modes, block, out):
             j0 = tx // z2
             rx = tx - z2 * j0
             ja, jb = min(max(j0, 0), wb - 1), min(max(j0 + 1, 0), wb - 1)
-            _four(b0, b1, o0, o1, m, n, y, x, vals)
+            _four(b0, b1, o0, o1, m, n, inv, y, x, vals)
             ka, kb, kc, kd = modes[ia, ja], modes[ia, jb], modes[ib, ja], modes[ib, jb]
             wa = (z2 - ry) * (z2 - rx)
             wb_ = (z2 - ry) * rx
             wc = ry * (z2 - rx)
             wd = ry * rx
             for c in range(3):
-                out[y, x, c] = (wa * vals[ka, c] + wb_ * vals[kb, c] + wc * vals[kc, c]
-                                + wd * vals[kd, c] + (total >> 1)) // total
+                v = (wa * vals[ka, c] + wb_ * vals[kb, c] + wc * vals[kc, c]
+                     + wd * vals[kd, c] + (total >> 1))
+                out[y, x, c] = v >> shift if (1 << shift) == total else v // total
