@@ -23,6 +23,7 @@ from vidgen_codec.codecs.stem import av1, extra_backbones
 from vidgen_codec.codecs.stem.speed import speed_named
 from vidgen_codec.errors import FormatError
 from vidgen_codec.info import describe
+from vidgen_codec.pictures.av1 import Av1Settings
 from vidgen_codec.stem_gop import BLEND, MOTION, GopHeader, unpack_gop
 from vidgen_codec.video_io import read_frames
 
@@ -107,9 +108,9 @@ def coder(monkeypatch):
     with `coder.score` and `coder.size`."""
     stub = SimpleNamespace(calls=[], score=11.0, size=100)
 
-    def fake(codec, st, frames, originals, b, s, budget, ledger, extra=()):
-        stub.calls.append((budget, extra))
-        return _cand(stub.score, stub.size, extra)
+    def fake(codec, st, frames, originals, b, s, budget, ledger, extra=(), slower=False):
+        stub.calls.append((budget, extra) + ((True,) if slower else ()))
+        return replace(_cand(stub.score, stub.size, extra), interval=b, slower=slower)
 
     monkeypatch.setattr(av1, "_synth_candidate", fake)
     return stub
@@ -133,20 +134,72 @@ def test_split_keeps_extra_backbones_that_score_higher_within_the_budget(coder):
 
 def test_a_coding_again_keeps_the_extra_backbones(coder, monkeypatch):
     """`_mapped` codes the GOP again when the maps' bytes put it over its budget, `_gated`
-    when the first refined GOP pays for the REFINE chunk: both keep the extra backbones."""
-    best = _cand(10.0, 100, (1,))
+    when the first refined GOP pays for the REFINE chunk: both keep the extra backbones and
+    the slower preset (`_slower`)."""
+    best = replace(_cand(10.0, 100, (1,)), slower=True)
     maps = iter([replace(best, bytes=130), replace(best, bytes=95, score=10.5)])
     monkeypatch.setattr(av1, "_with_maps", lambda state, c, originals: next(maps))
     state = SimpleNamespace(speed=speed_named("medium"))
     assert av1._mapped(None, state, best, FIVE, None, 100, None).score == 10.5
-    assert coder.calls == [(70, (1,))]  # the budget less the maps' 30 bytes
+    assert coder.calls == [(70, (1,), True)]  # the budget less the maps' 30 bytes
     coder.calls.clear()
     monkeypatch.setattr(av1, "_gate", lambda codec, state, c, t0, o: replace(c, refine_mask=1))
     monkeypatch.setattr(av1, "_mapped", lambda codec, state, c, *a: c)
     monkeypatch.setattr(av1, "_upsampled", lambda state, c, originals: c)
     state = SimpleNamespace(refine_bytes=20, refined=False)
     av1._gated(None, state, best, FIVE, None, 100, None, None)
-    assert coder.calls == [(80, (1,))]
+    assert coder.calls == [(80, (1,), True)]
+
+
+def test_a_short_interval_is_tried_at_the_slower_preset(coder):
+    """`_slower`: a chosen synthesised GOP whose interval is under SLOWER_FROM is coded again
+    with its backbones at the preset longer intervals get, and kept where it scores higher
+    within the budget."""
+    state = SimpleNamespace(speed=speed_named("medium"), settings=Av1Settings(preset=8))
+    got = av1._slower(None, state, _cand(10.0, 100, (1,)), FIVE, None, 100, None)
+    assert coder.calls == [(100, (1,), True)] and got.slower and got.extra == (1,)
+    assert av1.synth_settings(state.settings, av1.SLOWER_FROM).preset == 4
+    coder.score = 9.0  # scores lower: the first coding stays
+    assert not av1._slower(None, state, _cand(10.0), FIVE, None, 100, None).slower
+    coder.score, coder.size = 11.0, 104  # over the budget's slack
+    assert not av1._slower(None, state, _cand(10.0), FIVE, None, 100, None).slower
+    assert len(coder.calls) == 3
+    # not tried: an interval already at the slower preset, a file at preset 4 already, a
+    # speed without it, a GOP that is not synthesised
+    long = replace(_cand(10.0), interval=av1.SLOWER_FROM)
+    assert av1._slower(None, state, long, FIVE, None, 100, None) is long
+    for st_ in (SimpleNamespace(speed=speed_named("slower"), settings=Av1Settings(preset=4)),
+                SimpleNamespace(speed=speed_named("fast"), settings=Av1Settings(preset=8))):
+        assert av1._slower(None, st_, _cand(10.0), FIVE, None, 100, None).interval == 2
+    plain = replace(_cand(10.0), synth=False)
+    assert av1._slower(None, state, plain, FIVE, None, 100, None) is plain
+    assert len(coder.calls) == 3
+
+
+def test_a_gop_at_the_slower_preset_encodes_and_decodes_bit_exactly(tmp_path, monkeypatch):
+    """The user's interval 2 at quarter scale: `_slower` codes its backbones at preset 4 (the
+    file's is 8), the GOP keeps whichever coding scores higher, and decodes the same at any
+    thread count."""
+    presets, kept = [], []
+    real_code, real_slower = av1.encode_sequence, av1._slower
+    monkeypatch.setattr(av1, "encode_sequence", lambda planes, crf, settings: presets.append(
+        settings.preset) or real_code(planes, crf, settings))
+
+    def slower(codec, st, best, *a):
+        got = real_slower(codec, st, best, *a)
+        kept.append((best.interval, got.slower))
+        return got
+
+    monkeypatch.setattr(av1, "_slower", slower)
+    StemCodec.random(seed=5).save(tmp_path / "w")
+    clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(96, 64, 13), Fraction(25))
+    out = tmp_path / "x.vgc"
+    api.encode(clip, str(out), bpp=0.05, weights=str(tmp_path / "w"), refine=False,
+               progress=False, backbone_scale=4, backbone_interval=2)
+    assert len(kept) == 1 and kept[0][0] == 2
+    assert 8 in presets and 4 in presets  # the search's codings, then the slower preset's
+    digests = decoded_digests(out, tmp_path, weights=str(tmp_path / "w"))
+    assert all(x == digests[0] for x in digests) and len(digests[0]) == 13
 
 
 def test_the_split_measures_luma_psnr():

@@ -174,6 +174,7 @@ def _code_gop(codec, st: Av1EncoderState):
         # without (issue 33: a prior's candidate chosen across structures lost 0.53 JOD on
         # the talking head at 0.0025 bpp)
         best = _split(codec, st, _choose(results, budget), frames, originals, budget, ledger)
+        best = _slower(codec, st, best, frames, originals, budget, ledger)
         best = _mapped(codec, st, best, frames, originals, budget, ledger)
         best = _upsampled(st, best, originals)
         if gate:
@@ -200,7 +201,8 @@ def _gated(codec, st, best, frames, originals, budget, flows, ledger):
         # its bytes, so that the file still meets its target (only the first span of a
         # chunked encode pays for it: refine_bytes is 0 in the others)
         again = (_synth_candidate(codec, st, frames, originals, best.interval, best.scale,
-                                  budget - st.refine_bytes, ledger, best.extra) if best.synth else
+                                  budget - st.refine_bytes, ledger, best.extra, best.slower)
+                 if best.synth else
                  _candidate(codec, st, frames, originals, best.interval, best.scale,
                             budget - st.refine_bytes, flows, ledger))
         again = _mapped(codec, st, again, frames, originals, budget - st.refine_bytes, ledger)
@@ -228,6 +230,7 @@ class _Candidate:
     upsampled: bool = False  # the priors were tried on it (`_upsampled`)
     extra: tuple[int, ...] = ()  # a synthesised GOP's backbones off its interval's grid
     frame_db: tuple[float, ...] = ()  # a synthesised GOP's luma PSNR per frame (`_split`)
+    slower: bool = False  # its backbones at the slower preset whatever its interval (`_slower`)
 
 
 def _gate(codec, st: Av1EncoderState, best: _Candidate, t0: int, originals) -> _Candidate:
@@ -391,10 +394,11 @@ def _synth_candidates(codec, st, frames, originals, budget, ledger) -> list[_Can
 
 
 def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
-                     ledger, extra: tuple[int, ...] = ()) -> _Candidate:
+                     ledger, extra: tuple[int, ...] = (), slower: bool = False) -> _Candidate:
     """Backbones every b frames at scale s (and at the offsets `extra`), the frames between
     them rebuilt by the decoder; per interval the encoder signals the rebuild (BLEND or
-    MOTION) nearer the originals."""
+    MOTION) nearer the originals. `slower`: the backbones at the preset of intervals from
+    SLOWER_FROM (`synth_settings`) whatever b is."""
     n = len(frames)
     t0 = frames[0][0]
     head = bb.GopHeader(s, n, b, synth=True, lanczos=s > 1, extra=extra)
@@ -404,7 +408,7 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
             for i in pos]
     hp, wp = originals[0].shape[:2]
 
-    settings = synth_settings(st.settings, b)
+    settings = synth_settings(st.settings, max(b, SLOWER_FROM) if slower else b)
 
     planes = [rgb_to_yuv420(p) for p in pics]  # converted once for every CRF tried
 
@@ -432,10 +436,10 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
     # never "failed": the motion frames' 4 dB rule, tried here, cost 0.14 JOD on cup at 0.0025
     # bpp (it threw out the interval-2 GOP that ColorVideoVDP prefers) and 0.01 on cut at 0.01
     # what `_split` measures, on the candidates of the search only
-    frame_db = tuple(map(extra_backbones.luma_psnr, rec, real)) if st.split and not extra \
-        else ()
+    frame_db = tuple(map(extra_backbones.luma_psnr, rec, real)) \
+        if st.split and not extra and not slower else ()
     return _Candidate(b, s, crf, payload, chunk_bytes(payload), score(rec, real), False,
-                      synth=True, extra=extra, frame_db=frame_db)
+                      synth=True, extra=extra, frame_db=frame_db, slower=slower)
 
 
 def _split(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _Candidate:
@@ -456,6 +460,24 @@ def _split(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _C
     got = _synth_candidate(codec, st, frames, originals, best.interval, best.scale, budget,
                            ledger, tuple(add))
     log.debug("GOP at %d: split %s: %s against %s", frames[0][0], add,
+              (got.bytes, round(got.score, 3)), (best.bytes, round(best.score, 3)))
+    return choose_within_budget([best, got], budget, lambda c: c.score, lambda c: c.bytes)
+
+
+def _slower(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _Candidate:
+    """The chosen synthesised candidate coded again with its backbones at the preset that
+    intervals from SLOWER_FROM get (`synth_settings`: 4 below the file's, not below 4), where
+    its own interval is shorter; kept as the search keeps a coding (the better score within
+    the budget). One fit of the chosen structure, not every short interval's candidate: coding
+    the search's candidates of intervals 2 and 3 that way cost 12-30 % more encode time where
+    they were not chosen, and on cup360 at 0.0025 bpp the search then chose interval 2 at 0.12
+    JOD less (benchmarks/RESULTS.md, eleventh session)."""
+    if not (st.speed.slower and best.synth) or best.interval >= SLOWER_FROM \
+            or synth_settings(st.settings, SLOWER_FROM) == st.settings:
+        return best
+    got = _synth_candidate(codec, st, frames, originals, best.interval, best.scale, budget,
+                           ledger, best.extra, slower=True)
+    log.debug("GOP at %d: slower preset %s against %s", frames[0][0],
               (got.bytes, round(got.score, 3)), (best.bytes, round(best.score, 3)))
     return choose_within_budget([best, got], budget, lambda c: c.score, lambda c: c.bytes)
 
@@ -532,7 +554,7 @@ def _mapped(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _
         got = None
         if room > budget / 2:  # maps worth half the budget never pay
             again = _synth_candidate(codec, st, frames, originals, best.interval, best.scale,
-                                     room, ledger, best.extra)
+                                     room, ledger, best.extra, best.slower)
             got = _with_maps(st, again, originals)
             if got is not None and got.bytes > BUDGET_SLACK * budget:
                 got = None

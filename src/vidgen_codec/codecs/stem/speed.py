@@ -1,14 +1,14 @@
 """`--speed`: what the av1 backbone's encoder spends its time on (issue 31).
 
-    speed     SVT-AV1  structure search          gate  AV1 codings per fit  priors  split, maps
-    ultrafast   8      none (every frame AV1)    off   1                    no      no
-    veryfast    8      none (every frame AV1)    off   2                    no      no
-    faster      8      below the floor, pruned   off   1                    no      no
-    fast        8      below the floor, pruned   off   2                    no      no
-    medium      8      below the floor, pruned   off   3   (the default)    no      yes
-    slow        6      below the floor           on    3                    yes     yes
-    slower      4      below the floor           on    3                    yes     yes
-    veryslow    2      every GOP                 on    bisection            yes     yes
+    speed     SVT-AV1  structure search         gate  AV1 codings per fit  priors  split, maps  slower
+    ultrafast   8      none (every frame AV1)   off   1                    no      no           no
+    veryfast    8      none (every frame AV1)   off   2                    no      no           no
+    faster      8      below the floor, pruned  off   1                    no      no           no
+    fast        8      below the floor, pruned  off   2                    no      no           no
+    medium      8      below the floor, pruned  off   3 (the default)      no      yes          yes
+    slow        6      below the floor          on    3                    yes     yes          yes
+    slower      4      below the floor          on    3                    yes     yes          moot
+    veryslow    2      every GOP                on    bisection            yes     yes          moot
 
 ("gate": the refinement gate.)
 
@@ -31,7 +31,11 @@ synthesised GOP is tried with a backbone added at each interval's worst rebuilt 
 it is more than 3 dB below its backbones (`av1._split`: one more rate fit, 14-29 % more
 encode time below the floor, 18-29 % at 640x360); "maps": then with block mode maps (`av1._mapped`):
 one more pass over its intervals, and, when the maps' bytes put it over its budget, one more
-rate fit. "Pruned": the search leaves out the GOPs whose frames between
+rate fit. "slower": before the maps, a chosen synthesised GOP whose backbones are under
+`av1.SLOWER_FROM` frames apart is fitted once more with its backbones at the preset longer
+intervals get (`av1.synth_settings`: 4 below the file's, not below 4), and kept where it scores
+higher (`av1._slower`; cup360 at 0.005 bpp: +0.17 JOD, about 5 % more encode time; moot where
+the file's preset is 4 or lower). "Pruned": the search leaves out the GOPs whose frames between
 backbones carry motion (`av1._candidate`) and every-frame AV1 at half scale, and it goes to a
 coarser scale of synthesised GOPs only while each scale's best scores above the finer one's
 (`av1._synth_candidates`): none of those won a GOP in the searches of benchmarks/RESULTS.md
@@ -56,6 +60,8 @@ class Speed:
     maps: bool = False  # try block mode maps on a chosen synthesised GOP (`av1._mapped`)
     pruned: bool = False  # the search leaves out what never won (see the module's docstring)
     split: bool = False  # try extra backbones on a chosen synthesised GOP (`av1._split`)
+    slower: bool = False  # try a chosen synthesised GOP's backbones at a slower preset
+    # (`av1._slower`)
 
 
 SPEEDS = (
@@ -63,8 +69,8 @@ SPEEDS = (
     Speed("veryfast", 8, "none", False, 2),
     Speed("faster", 8, "below", False, 1, pruned=True),
     Speed("fast", 8, "below", False, 2, pruned=True),
-    Speed("medium", 8, "below", False, 3, maps=True, pruned=True, split=True),
-    Speed("slow", 6, "below", True, 3, True, True, split=True),
+    Speed("medium", 8, "below", False, 3, maps=True, pruned=True, split=True, slower=True),
+    Speed("slow", 6, "below", True, 3, True, True, split=True, slower=True),
     Speed("slower", 4, "below", True, 3, True, True, split=True),
     Speed("veryslow", 2, "always", True, 0, True, True, split=True),
 )
