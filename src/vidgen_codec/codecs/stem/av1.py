@@ -8,8 +8,9 @@
         the candidate's chunks are decoded by the real decoder, measured against the originals
     and synthesised GOPs (backbones every 2 .. 32 frames at scale 1, 2 or 4, nothing sent
     between them but one mode bit per interval: `_synth_candidates`, `decoder.synthesise_gop`;
-    the chosen one may add a backbone at each interval's worst rebuilt frame (`_split`), then
-    block mode maps, where they pay: `_mapped`)
+    the chosen one may add a backbone at each interval's worst rebuilt frame (`_split`), code
+    backbones under SLOWER_FROM apart at the slower preset (`_slower`), then block mode maps,
+    where they pay: `_mapped`)
     keep the candidate with the best `score` (a fast luma SSIM over the GOP, in dB) among
     those within the budget whose predictions did not fail (no frame > FAIL_DB below the mean
     of its backbones, in luma PSNR); B = 1 (every frame an AV1 frame, no motion frames) is
@@ -469,9 +470,10 @@ def _slower(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _
     intervals from SLOWER_FROM get (`synth_settings`: 4 below the file's, not below 4), where
     its own interval is shorter; kept as the search keeps a coding (the better score within
     the budget). One fit of the chosen structure, not every short interval's candidate: coding
-    the search's candidates of intervals 2 and 3 that way cost 12-30 % more encode time where
-    they were not chosen, and on cup360 at 0.0025 bpp the search then chose interval 2 at 0.12
-    JOD less (benchmarks/RESULTS.md, eleventh session)."""
+    the search's candidates of intervals 2 and 3 that way cost time where they were not chosen
+    (vtest360 at 0.005 bpp: the same file in 11.9 s in process, against 10.1 s for the whole
+    command), and on cup360 at 0.0025 bpp the search then chose interval 2 at 0.12 JOD less
+    (benchmarks/RESULTS.md, eleventh session)."""
     if not (st.speed.slower and best.synth) or best.interval >= SLOWER_FROM \
             or synth_settings(st.settings, SLOWER_FROM) == st.settings:
         return best
