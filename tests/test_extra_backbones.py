@@ -168,7 +168,7 @@ def test_a_short_interval_is_tried_at_the_slower_preset(coder):
     # speed without it, a GOP that is not synthesised
     long = replace(_cand(10.0), interval=av1.SLOWER_FROM)
     assert av1._slower(None, state, long, FIVE, None, 100, None) is long
-    for st_ in (SimpleNamespace(speed=speed_named("slower"), settings=Av1Settings(preset=4)),
+    for st_ in (SimpleNamespace(speed=speed_named("medium"), settings=Av1Settings(preset=4)),
                 SimpleNamespace(speed=speed_named("fast"), settings=Av1Settings(preset=8))):
         assert av1._slower(None, st_, _cand(10.0), FIVE, None, 100, None).interval == 2
     plain = replace(_cand(10.0), synth=False)
@@ -178,15 +178,17 @@ def test_a_short_interval_is_tried_at_the_slower_preset(coder):
 
 def test_a_gop_at_the_slower_preset_encodes_and_decodes_bit_exactly(tmp_path, monkeypatch):
     """The user's interval 2 at quarter scale: `_slower` codes its backbones at preset 4 (the
-    file's is 8), the GOP keeps whichever coding scores higher, and decodes the same at any
-    thread count."""
+    file's is 8); that coding, kept here whatever it scores, decodes the same at any thread
+    count."""
     presets, kept = [], []
     real_code, real_slower = av1.encode_sequence, av1._slower
     monkeypatch.setattr(av1, "encode_sequence", lambda planes, crf, settings: presets.append(
         settings.preset) or real_code(planes, crf, settings))
 
     def slower(codec, st, best, *a):
-        got = real_slower(codec, st, best, *a)
+        with monkeypatch.context() as m:  # the slower coding is kept
+            m.setattr(av1, "choose_within_budget", lambda cands, *rest: cands[-1])
+            got = real_slower(codec, st, best, *a)
         kept.append((best.interval, got.slower))
         return got
 
@@ -196,10 +198,27 @@ def test_a_gop_at_the_slower_preset_encodes_and_decodes_bit_exactly(tmp_path, mo
     out = tmp_path / "x.vgc"
     api.encode(clip, str(out), bpp=0.05, weights=str(tmp_path / "w"), refine=False,
                progress=False, backbone_scale=4, backbone_interval=2)
-    assert len(kept) == 1 and kept[0][0] == 2
+    assert kept == [(2, True)]
     assert 8 in presets and 4 in presets  # the search's codings, then the slower preset's
     digests = decoded_digests(out, tmp_path, weights=str(tmp_path / "w"))
     assert all(x == digests[0] for x in digests) and len(digests[0]) == 13
+
+
+def test_a_fit_starts_from_the_same_structures_fit_at_its_own_preset():
+    """`_slower` fits a structure at preset 4 that the search fitted at 8: each later fit of
+    that structure starts from the one at its own preset (the latest among equals before)."""
+    from vidgen_codec.codecs.stem.rate_fit import Fitted, predicted
+
+    at8 = Fitted(2, 1, 30, 1000, 50.0, 9000, 8)
+    at4 = Fitted(2, 1, 30, 1000, 44.0, 9000, 4)
+    assert predicted([at8, at4], 2, 1, 30, 1000, 9000, 8) == 50.0
+    assert predicted([at8, at4], 2, 1, 30, 1000, 9000, 4) == 44.0
+    near4 = Fitted(4, 1, 15, 1000, 40.0, 9000, 4)  # a nearer interval still comes first
+    assert predicted([at8, near4], 4, 1, 15, 1000, 9000, 8) == 40.0
+    # two other intervals equally near (1 and 4 for 2): the latest, whatever its preset
+    at1 = Fitted(1, 1, 60, 1000, 55.0, 9000, 8)
+    assert predicted([at1, near4], 2, 1, 30, 1000, 9000, 8) \
+        == predicted([near4], 2, 1, 30, 1000, 9000, 8) != predicted([at1], 2, 1, 30, 1000, 9000, 8)
 
 
 def test_the_split_measures_luma_psnr():

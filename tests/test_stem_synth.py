@@ -137,23 +137,41 @@ def test_block_search_kernel_equals_the_spec_search():
                  rng.integers(-3, 4, (2, 5, 7)).astype(np.int32),  # neighbours often repeat
                  rng.integers(-30, 31, (2, 5, 7)).astype(np.int32)):  # windows off the edges
         cen = bilateral._centres(pred)
-        for radius in (1, 2):
+        for radius in (1, 2, 4):  # 4: the coarsest level's
             got = np.empty_like(pred)
             bilateral._search(a, b, cen, pred, radius, bilateral.LAMBDA, got)
             np.testing.assert_array_equal(got, _spec_search(a, b, cen, pred, radius,
                                                             bilateral.LAMBDA))
+    # in plain Python a window read one past the edge unclamped raises, where compiled code
+    # would read a neighbouring row and match by chance
+    py = np.empty_like(pred)
+    getattr(bilateral._search, "py_func", bilateral._search)(a, b, cen, pred, 2,
+                                                             bilateral.LAMBDA, py)
+    np.testing.assert_array_equal(py, _spec_search(a, b, cen, pred, 2, bilateral.LAMBDA))
 
 
 def test_smooth_sum_equals_the_box_sum_of_the_spread_field():
+    """Fields larger than the picture, its own size (the decoder's: the clamp at the grid's
+    last row and column acts), smaller, and pictures under 8 pixels."""
     rng = np.random.default_rng(6)
-    for h, w in ((40, 56), (37, 50), (9, 17)):
-        field = rng.integers(-40, 41, (2, -(-h // 8) + 1, -(-w // 8) + 2)).astype(np.int32)
+    for h, w, more in ((40, 56, (1, 2)), (37, 50, (1, 2)), (9, 17, (1, 2)), (40, 56, (0, 0)),
+                       (37, 50, (0, 0)), (64, 32, (0, 0)), (40, 56, (-2, -3)), (3, 5, (0, 0)),
+                       (8, 8, (0, 0)), (1, 1, (0, 0))):
+        shape = (2, -(-h // 8) + more[0], -(-w // 8) + more[1])
+        field = rng.integers(-40, 41, shape).astype(np.int32)
         ys = np.clip(np.arange(-4, h + 4), 0, field.shape[1] * 8 - 1) >> 3
         xs = np.clip(np.arange(-4, w + 4), 0, field.shape[2] * 8 - 1) >> 3
         dense = field[:, ys][:, :, xs].astype(np.int64)  # (2, h + 8, w + 8)
         want = np.stack([[[dense[c, y:y + 8, x:x + 8].sum() for x in range(w)]
                           for y in range(h)] for c in range(2)])
         np.testing.assert_array_equal(bilateral.smooth_sum(field, h, w), want)
+
+
+def test_a_frame_outside_its_interval_is_refused():
+    s = np.zeros((2, 4, 4), np.int64)
+    for m, n in ((0, 4), (4, 4), (5, 4), (-1, 4)):
+        with pytest.raises(ValueError, match="0 < m < n"):
+            bilateral.offsets(s, m, n)
 
 
 def test_division_by_the_interval_as_a_multiplication_is_exact():

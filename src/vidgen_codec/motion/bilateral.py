@@ -205,7 +205,11 @@ def _box8(field, h, w, out):
 
 def offsets(s: np.ndarray, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """1/16-pixel offsets into b0 and b1 for frame m of n: floor((-m S + n) / 2n) and
-    floor(((n - m) S + n) / 2n) (round to nearest, ties up)."""
+    floor(((n - m) S + n) / 2n) (round to nearest, ties up). Every rebuild goes through here,
+    so here is where 0 < m < n is checked: the kernels' exact reciprocal (`exact_recip`) holds
+    for numerators 0 .. 256 n, which uint8 frames and such m give."""
+    if not 0 < m < n:
+        raise ValueError(f"frame {m} of an interval of {n}: need 0 < m < n")
     return (-m * s + n) // (2 * n), ((n - m) * s + n) // (2 * n)
 
 

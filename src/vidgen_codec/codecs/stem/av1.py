@@ -8,9 +8,9 @@
         the candidate's chunks are decoded by the real decoder, measured against the originals
     and synthesised GOPs (backbones every 2 .. 32 frames at scale 1, 2 or 4, nothing sent
     between them but one mode bit per interval: `_synth_candidates`, `decoder.synthesise_gop`;
-    the chosen one may add a backbone at each interval's worst rebuilt frame (`_split`), code
-    backbones under SLOWER_FROM apart at the slower preset (`_slower`), then block mode maps,
-    where they pay: `_mapped`)
+    the chosen one may add a backbone at each interval's worst rebuilt frame (`_split`), and
+    have backbones under SLOWER_FROM apart coded again at the slower preset (`_slower`), each
+    kept where it scores higher; then block mode maps, where they pay: `_mapped`)
     keep the candidate with the best `score` (a fast luma SSIM over the GOP, in dB) among
     those within the budget whose predictions did not fail (no frame > FAIL_DB below the mean
     of its backbones, in luma PSNR); B = 1 (every frame an AV1 frame, no motion frames) is
@@ -428,7 +428,8 @@ def _synth_candidate(codec, st, frames, originals, b: int, s: int, budget,
     else:  # extra backbones shorten the interval the fit's guess assumes, in proportion
         grid = len(bb.GopHeader(s, n, b).positions())
         spacing = b * (grid - 1) / (len(pos) - 1) if extra else b
-        crf, (units, parts) = fit_backbones(st, code, size, budget, pics, s, ledger, spacing)
+        crf, (units, parts) = fit_backbones(st, code, size, budget, pics, s, ledger, spacing,
+                                            preset=settings.preset)
     backs = bb.backbone_pictures(units, s, st, hp, wp, head.lanczos)
     modes, rec = _rebuild(st, backs, pos, originals)
     head = replace(head, modes=modes)
@@ -469,12 +470,12 @@ def _slower(codec, st, best: _Candidate, frames, originals, budget, ledger) -> _
     """The chosen synthesised candidate coded again with its backbones at the preset that
     intervals from SLOWER_FROM get (`synth_settings`: 4 below the file's, not below 4), where
     its own interval is shorter; kept as the search keeps a coding (the better score within
-    the budget). One fit of the chosen structure, not every short interval's candidate: coding
-    the search's candidates of intervals 2 and 3 that way cost time where they were not chosen
-    (vtest360 at 0.005 bpp: the same file in 11.9 s in process, against 10.1 s for the whole
-    command), and on cup360 at 0.0025 bpp the search then chose interval 2 at 0.12 JOD less
-    (benchmarks/RESULTS.md, eleventh session)."""
-    if not (st.speed.slower and best.synth) or best.interval >= SLOWER_FROM \
+    the budget; at a fixed CRF, with no budget, the better score whatever its bytes, as
+    `_split` keeps one). One fit of the chosen structure, not every short interval's candidate:
+    with the search's candidates of intervals 2 and 3 coded that way, cup360 at 0.0025 bpp
+    went from interval 4 to interval 2 at 0.12 JOD less, and at 0.005 it scored 0.03 JOD under
+    this re-code (benchmarks/RESULTS.md, eleventh session)."""
+    if not (st.speed.short_slower and best.synth) or best.interval >= SLOWER_FROM \
             or synth_settings(st.settings, SLOWER_FROM) == st.settings:
         return best
     got = _synth_candidate(codec, st, frames, originals, best.interval, best.scale, budget,
@@ -585,6 +586,7 @@ def _with_maps(st, c: _Candidate, originals) -> _Candidate | None:
 
 
 SLOWER_FROM = 4  # backbone interval from which a synthesised GOP codes at a slower preset
+# (a shorter one may be coded again at that preset once chosen: `_slower`)
 
 
 def synth_settings(settings: Av1Settings, interval: int) -> Av1Settings:
