@@ -227,7 +227,8 @@ def test_synthesised_gop_layout_round_trips_and_refuses_malformed_modes():
     assert back_head == head
     assert [p.frame_type for p in back] == [0, 1, 2, 2, 2, 1, 2, 2, 2]  # decode order
     for bad_modes, why in ((b"", "mode bits"), (b"\x05", "mode bits"),  # short, a bit past
-                           (b"\x01\x00", "")):  # a byte more: a block maps section, cut short
+                           (b"\x01\x00", "truncated")):  # a byte more: a block maps
+        # section, cut short
         with pytest.raises(FormatError, match=why):
             unpack_gop(FramePayload(0, FrameType.I, 0, [gop.streams[0], gop.streams[1],
                                                          bad_modes]))
