@@ -18,7 +18,6 @@ from test_stem_synth import textured
 from vidgen_codec import api
 from vidgen_codec.bitstream import ContainerReader, FramePayload
 from vidgen_codec.bitstream.ids import FrameType
-from vidgen_codec.codecs.stem import av1 as stem_av1
 from vidgen_codec.codecs.stem import block_maps
 from vidgen_codec.entropy.rans_cpu import VgcRansCpu
 from vidgen_codec.errors import FormatError
@@ -26,6 +25,7 @@ from vidgen_codec.info import describe
 from vidgen_codec.motion import bilateral, block_modes
 from vidgen_codec.stem_gop import BLEND, MOTION, GopHeader, pack_gop, unpack_gop
 from vidgen_codec.video_io import read_frames
+from vidgen_codec.codecs.stem import chosen_gop
 
 RANS = VgcRansCpu()
 
@@ -176,14 +176,14 @@ def mapped_file(tmp_path_factory):
         chosen.append((sym, backs[0].shape[:2]))
         return sym.astype(np.int32), None
 
-    with_maps = stem_av1._with_maps
+    with_maps = chosen_gop.with_maps
 
     def kept(st_, c, originals):
         got = with_maps(st_, c, originals)
         return None if got is None else replace(got, score=got.score + 100)
 
     mp.setattr(block_maps, "choose", pattern)
-    mp.setattr(stem_av1, "_with_maps", kept)
+    mp.setattr(chosen_gop, "with_maps", kept)
     kw = dict(bpp=0.05, refine=False, progress=False, backbone_interval=4, backbone_scale=2)
     try:
         api.encode(clip, str(d / "m.vgc"), **kw)

@@ -26,6 +26,7 @@ from vidgen_codec.info import describe
 from vidgen_codec.pictures.av1 import Av1Settings
 from vidgen_codec.stem_gop import BLEND, MOTION, GopHeader, unpack_gop
 from vidgen_codec.video_io import read_frames
+from vidgen_codec.codecs.stem import candidate, chosen_gop, synth_gop
 
 HEAD = GopHeader(1, 9, 4, synth=True, modes=(MOTION, BLEND, MOTION), extra=(2, 5))
 
@@ -95,16 +96,16 @@ def test_split_points_are_each_intervals_worst_frame_far_below_its_backbones():
     assert extra_backbones.split_points(q, [0, 1, 2]) == [] == extra_backbones.split_points(q, [0])
 
 
-def _cand(score: float, size: int = 100, extra: tuple = ()) -> av1._Candidate:
+def _cand(score: float, size: int = 100, extra: tuple = ()) -> candidate.Candidate:
     """A synthesised candidate of 5 frames, interval 2 (backbones 0, 2, 4), whose frame 1 is
     10 dB under its backbones."""
-    return av1._Candidate(2, 1, 50.0, None, size, score, False, synth=True, extra=extra,
+    return candidate.Candidate(2, 1, 50.0, None, size, score, False, synth=True, extra=extra,
                           frame_db=(40.0, 30.0, 40.0, 40.0, 40.0))
 
 
 @pytest.fixture
 def coder(monkeypatch):
-    """`av1._synth_candidate` stubbed: it records the extra backbones asked for and answers
+    """`synth_gop.candidate` stubbed: it records the extra backbones asked for and answers
     with `coder.score` and `coder.size`."""
     stub = SimpleNamespace(calls=[], score=11.0, size=100)
 
@@ -112,7 +113,7 @@ def coder(monkeypatch):
         stub.calls.append((budget, extra) + ((True,) if slower else ()))
         return replace(_cand(stub.score, stub.size, extra), interval=b, slower=slower)
 
-    monkeypatch.setattr(av1, "_synth_candidate", fake)
+    monkeypatch.setattr(synth_gop, "candidate", fake)
     return stub
 
 
@@ -121,14 +122,14 @@ FIVE = [(t, None) for t in range(5)]  # the frames' (index, picture) as `_split`
 
 def test_split_keeps_extra_backbones_that_score_higher_within_the_budget(coder):
     state = SimpleNamespace(split=True)
-    got = av1._split(None, state, _cand(10.0), FIVE, None, 100, None)
+    got = chosen_gop.split(None, state, _cand(10.0), FIVE, None, 100, None)
     assert coder.calls == [(100, (1,))] and got.extra == (1,) and got.score == 11.0
     coder.score = 9.0  # scores lower: the GOP stays as it was
-    assert av1._split(None, state, _cand(10.0), FIVE, None, 100, None).extra == ()
+    assert chosen_gop.split(None, state, _cand(10.0), FIVE, None, 100, None).extra == ()
     coder.score, coder.size = 11.0, 104  # over the budget's slack (3 %)
-    assert av1._split(None, state, _cand(10.0), FIVE, None, 100, None).extra == ()
+    assert chosen_gop.split(None, state, _cand(10.0), FIVE, None, 100, None).extra == ()
     state.split = False  # the speed's choice, or the user's interval
-    assert av1._split(None, state, _cand(10.0), FIVE, None, 100, None).extra == ()
+    assert chosen_gop.split(None, state, _cand(10.0), FIVE, None, 100, None).extra == ()
     assert len(coder.calls) == 3
 
 
@@ -138,14 +139,14 @@ def test_a_coding_again_keeps_the_extra_backbones(coder, monkeypatch):
     the slower preset (`_slower`)."""
     best = replace(_cand(10.0, 100, (1,)), slower=True)
     maps = iter([replace(best, bytes=130), replace(best, bytes=95, score=10.5)])
-    monkeypatch.setattr(av1, "_with_maps", lambda state, c, originals: next(maps))
+    monkeypatch.setattr(chosen_gop, "with_maps", lambda state, c, originals: next(maps))
     state = SimpleNamespace(speed=speed_named("medium"))
-    assert av1._mapped(None, state, best, FIVE, None, 100, None).score == 10.5
+    assert chosen_gop.mapped(None, state, best, FIVE, None, 100, None).score == 10.5
     assert coder.calls == [(70, (1,), True)]  # the budget less the maps' 30 bytes
     coder.calls.clear()
     monkeypatch.setattr(av1, "_gate", lambda codec, state, c, t0, o: replace(c, refine_mask=1))
-    monkeypatch.setattr(av1, "_mapped", lambda codec, state, c, *a: c)
-    monkeypatch.setattr(av1, "_upsampled", lambda state, c, originals: c)
+    monkeypatch.setattr(chosen_gop, "mapped", lambda codec, state, c, *a: c)
+    monkeypatch.setattr(chosen_gop, "upsampled", lambda state, c, originals: c)
     state = SimpleNamespace(refine_bytes=20, refined=False)
     av1._gated(None, state, best, FIVE, None, 100, None, None)
     assert coder.calls == [(80, (1,), True)]
@@ -156,23 +157,23 @@ def test_a_short_interval_is_tried_at_the_slower_preset(coder):
     with its backbones at the preset longer intervals get, and kept where it scores higher
     within the budget."""
     state = SimpleNamespace(speed=speed_named("medium"), settings=Av1Settings(preset=8))
-    got = av1._slower(None, state, _cand(10.0, 100, (1,)), FIVE, None, 100, None)
+    got = chosen_gop.slower(None, state, _cand(10.0, 100, (1,)), FIVE, None, 100, None)
     assert coder.calls == [(100, (1,), True)] and got.slower and got.extra == (1,)
-    assert av1.synth_settings(state.settings, av1.SLOWER_FROM).preset == 4
+    assert synth_gop.synth_settings(state.settings, synth_gop.SLOWER_FROM).preset == 4
     coder.score = 9.0  # scores lower: the first coding stays
-    assert not av1._slower(None, state, _cand(10.0), FIVE, None, 100, None).slower
+    assert not chosen_gop.slower(None, state, _cand(10.0), FIVE, None, 100, None).slower
     coder.score, coder.size = 11.0, 104  # over the budget's slack
-    assert not av1._slower(None, state, _cand(10.0), FIVE, None, 100, None).slower
+    assert not chosen_gop.slower(None, state, _cand(10.0), FIVE, None, 100, None).slower
     assert len(coder.calls) == 3
     # not tried: an interval already at the slower preset, a file at preset 4 already, a
     # speed without it, a GOP that is not synthesised
-    long = replace(_cand(10.0), interval=av1.SLOWER_FROM)
-    assert av1._slower(None, state, long, FIVE, None, 100, None) is long
+    long = replace(_cand(10.0), interval=synth_gop.SLOWER_FROM)
+    assert chosen_gop.slower(None, state, long, FIVE, None, 100, None) is long
     for st_ in (SimpleNamespace(speed=speed_named("medium"), settings=Av1Settings(preset=4)),
                 SimpleNamespace(speed=speed_named("fast"), settings=Av1Settings(preset=8))):
-        assert av1._slower(None, st_, _cand(10.0), FIVE, None, 100, None).interval == 2
+        assert chosen_gop.slower(None, st_, _cand(10.0), FIVE, None, 100, None).interval == 2
     plain = replace(_cand(10.0), synth=False)
-    assert av1._slower(None, state, plain, FIVE, None, 100, None) is plain
+    assert chosen_gop.slower(None, state, plain, FIVE, None, 100, None) is plain
     assert len(coder.calls) == 3
 
 
@@ -181,18 +182,18 @@ def test_a_gop_at_the_slower_preset_encodes_and_decodes_bit_exactly(tmp_path, mo
     file's is 8); that coding, kept here whatever it scores, decodes the same at any thread
     count."""
     presets, kept = [], []
-    real_code, real_slower = av1.encode_sequence, av1._slower
-    monkeypatch.setattr(av1, "encode_sequence", lambda planes, crf, settings: presets.append(
+    real_code, real_slower = synth_gop.encode_sequence, chosen_gop.slower
+    monkeypatch.setattr(synth_gop, "encode_sequence", lambda planes, crf, settings: presets.append(
         settings.preset) or real_code(planes, crf, settings))
 
     def slower(codec, st, best, *a):
         with monkeypatch.context() as m:  # the slower coding is kept
-            m.setattr(av1, "choose_within_budget", lambda cands, *rest: cands[-1])
+            m.setattr(chosen_gop, "choose_within_budget", lambda cands, *rest: cands[-1])
             got = real_slower(codec, st, best, *a)
         kept.append((best.interval, got.slower))
         return got
 
-    monkeypatch.setattr(av1, "_slower", slower)
+    monkeypatch.setattr(chosen_gop, "slower", slower)
     StemCodec.random(seed=5).save(tmp_path / "w")
     clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(96, 64, 13), Fraction(25))
     out = tmp_path / "x.vgc"
@@ -232,8 +233,8 @@ def test_the_split_measures_luma_psnr():
 
 def test_the_split_is_off_for_a_users_interval(tmp_path, monkeypatch):
     seen = []
-    real = av1._split
-    monkeypatch.setattr(av1, "_split", lambda codec, st, best, *a: seen.append(
+    real = chosen_gop.split
+    monkeypatch.setattr(chosen_gop, "split", lambda codec, st, best, *a: seen.append(
         (st.split, best.frame_db)) or real(codec, st, best, *a))
     StemCodec.random(seed=5).save(tmp_path / "w")
     clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(96, 64, 13), Fraction(25))
@@ -250,10 +251,10 @@ def test_a_gop_with_extra_backbones_encodes_and_decodes_bit_exactly(tmp_path, mo
     def forced(codec, st, best, frames, originals, budget, ledger):
         seen.append((st.split, len(best.frame_db)))
         extra = tuple(i for i in range(1, len(frames) - 1) if i % best.interval)[:2]
-        return av1._synth_candidate(codec, st, frames, originals, best.interval, best.scale,
+        return synth_gop.candidate(codec, st, frames, originals, best.interval, best.scale,
                                     budget, ledger, extra)
 
-    monkeypatch.setattr(av1, "_split", forced)
+    monkeypatch.setattr(chosen_gop, "split", forced)
     StemCodec.random(seed=5).save(tmp_path / "w")
     clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(96, 64, 13), Fraction(25))
     out = tmp_path / "x.vgc"

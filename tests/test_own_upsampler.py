@@ -16,6 +16,7 @@ from vidgen_codec.errors import WeightsError
 from vidgen_codec.priors import own, upscale2x
 from vidgen_codec.priors.upconv7 import UpConv7
 from vidgen_codec.train import upsampler
+from vidgen_codec.codecs.stem import chosen_gop
 
 
 def small_chain(seed: int = 0) -> dict:
@@ -159,15 +160,14 @@ def test_a_file_upsampled_by_vgcs_own_decodes_the_same_on_any_thread_count(tmp_p
     from conftest import decoded_digests
     from vidgen_codec import api
     from vidgen_codec.codecs.stem import StemCodec
-    from vidgen_codec.codecs.stem import av1 as stem_av1
     from vidgen_codec.info import describe
     from vidgen_codec.priors import loading
 
     if not own.own_available("vgc-upconv7-av1"):
         pytest.skip("weights/upsampler-av1 is not in this checkout")
     monkeypatch.setattr(loading.importlib.util, "find_spec", lambda name: None)  # no wheel
-    upsampled = stem_av1._upsampled
-    monkeypatch.setattr(stem_av1, "_upsampled", lambda st, best, o: upsampled(
+    upsampled = chosen_gop.upsampled
+    monkeypatch.setattr(chosen_gop, "upsampled", lambda st, best, o: upsampled(
         st, replace(best, score=-1.0), o))
     StemCodec.random(seed=3).save(tmp_path / "w")
     clip = write_clip(str(tmp_path / "c.mkv"), synthetic_frames(64, 48, 9), Fraction(25))

@@ -18,6 +18,7 @@ from vidgen_codec.errors import InputError
 from vidgen_codec.info import describe
 from vidgen_codec.pictures.av1_rate import DEFAULT_GUESS, guess_crf, slope
 from vidgen_codec.pictures.fit import fit_from_guess
+from vidgen_codec.codecs.stem import candidate, synth_gop
 
 
 def _sizes(k0=60.0, b0=1000.0, a=0.06, bend=0.12):
@@ -188,22 +189,22 @@ def test_a_pruned_search_stops_at_a_scale_that_scores_below_the_finer_one(monkey
     an unpruned search tries every scale."""
     from types import SimpleNamespace
 
-    from vidgen_codec.codecs.stem import av1, rate_fit
+    from vidgen_codec.codecs.stem import rate_fit
 
     scores = {1: 10.0, 2: s2_best, 4: 11.0}
     tried = []
 
     def fake(codec, st, frames, originals, b, s, budget, ledger):
         tried.append((b, s))
-        return av1._Candidate(b, s, 40.0, None, 100, scores[s] - b / 100, False, synth=True)
+        return candidate.Candidate(b, s, 40.0, None, 100, scores[s] - b / 100, False, synth=True)
 
-    monkeypatch.setattr(av1, "_synth_candidate", fake)
+    monkeypatch.setattr(synth_gop, "candidate", fake)
     for pruned in (True, False):
         tried.clear()
         st = SimpleNamespace(synth=((2, 4, 8), (1, 2, 4)), scales=(1,),
                              speed=speed_named("medium") if pruned else speed_named("slow"))
         assert st.speed.pruned == pruned
-        av1._synth_candidates(None, st, [None] * 20, [], 200.0, rate_fit.Ledger())
+        synth_gop.candidates(None, st, [None] * 20, [], 200.0, rate_fit.Ledger())
         assert {s for _, s in tried} == ({1, 2, 4} if tried_4 or not pruned else {1, 2})
 
 

@@ -24,6 +24,7 @@ from vidgen_codec.motion import bilateral
 from vidgen_codec.pictures import lanczos
 from vidgen_codec.stem_gop import BLEND, MOTION, GopHeader, pack_gop, unpack_gop
 from vidgen_codec.video_io import read_frames
+from vidgen_codec.codecs.stem import candidate, chosen_gop, synth_gop
 
 
 def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -254,7 +255,7 @@ def test_quarter_scale_encodes_a_synthesised_gop_that_decodes_bit_exactly(synth_
     d, clip, out = synth_file
     info = describe(str(out))
     # block mode maps are the encoder's call, either way a valid file; no extra backbones:
-    # the interval is the user's (`av1._split` keeps it exactly)
+    # the interval is the user's (`chosen_gop.split` keeps it exactly)
     got = info["av1_gops"][0]
     assert info["av1_gops"] == [{"interval": 4, "scale": 4, "synthesised": True,
                                  "upsampler": "lanczos", "block_maps": got["block_maps"],
@@ -298,14 +299,14 @@ def test_gate_keeps_the_whole_budget_coding_when_the_smaller_one_is_not_refined(
 
     from vidgen_codec.codecs.stem import av1, rate_fit
 
-    chosen = av1._Candidate(8, 2, 40.0, None, 400, 10.0, False, synth=True)
-    smaller = av1._Candidate(8, 2, 45.0, None, 330, 9.0, False, synth=True)
+    chosen = candidate.Candidate(8, 2, 40.0, None, 400, 10.0, False, synth=True)
+    smaller = candidate.Candidate(8, 2, 45.0, None, 330, 9.0, False, synth=True)
     masks = iter([1, 0])
     monkeypatch.setattr(av1, "_gate", lambda codec, st, c, t0, o: av1.replace(
         c, refine_mask=next(masks)))
-    monkeypatch.setattr(av1, "_synth_candidate", lambda *a, **k: smaller)
-    monkeypatch.setattr(av1, "_upsampled", lambda st, c, o: c)
-    monkeypatch.setattr(av1, "_mapped", lambda codec, st, c, *a: c)
+    monkeypatch.setattr(synth_gop, "candidate", lambda *a, **k: smaller)
+    monkeypatch.setattr(chosen_gop, "upsampled", lambda st, c, o: c)
+    monkeypatch.setattr(chosen_gop, "mapped", lambda codec, st, c, *a: c)
     st = SimpleNamespace(refine_bytes=70, refined=False)
     got = av1._gated(None, st, chosen, [(0, None)], [], 400.0, {}, rate_fit.Ledger())
     assert got is chosen and got.refine_mask == 0 and got.bytes == 400
@@ -321,7 +322,7 @@ def test_a_near_tie_of_the_search_goes_to_every_frame_av1_at_full_scale():
     from vidgen_codec.codecs.stem import av1 as stem_av1
 
     def cand(interval, scale, synth, nbytes, score):
-        return stem_av1._Candidate(interval, scale, 50.0, None, nbytes, score, False,
+        return candidate.Candidate(interval, scale, 50.0, None, nbytes, score, False,
                                    synth=synth)
 
     full = cand(1, 1, False, 1000, 18.05)

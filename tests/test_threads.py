@@ -7,6 +7,7 @@ import time
 import torch
 
 from vidgen_codec.threads import map_threads
+from vidgen_codec.codecs.stem import synth_gop
 
 
 def test_map_threads_keeps_order_for_any_thread_count():
@@ -30,7 +31,7 @@ def test_a_synthesised_gop_is_the_same_on_any_thread_count():
     from types import SimpleNamespace
 
     from test_stem_synth import textured
-    from vidgen_codec.codecs.stem import av1, block_maps
+    from vidgen_codec.codecs.stem import block_maps
     from vidgen_codec.codecs.stem.decoder import synthesise_gop
     from vidgen_codec.stem_gop import GopHeader
 
@@ -45,7 +46,7 @@ def test_a_synthesised_gop_is_the_same_on_any_thread_count():
     try:
         for n in (1, 2, 3):
             torch.set_num_threads(n)
-            modes, rec = av1._rebuild(st, backs, pos, frames)
+            modes, rec = synth_gop.rebuild(st, backs, pos, frames)
             sym, fields = block_maps.choose(backs, pos, modes, frames, h, w, gop_bytes=10**6)
             assert sym is not None
             mapped = GopHeader(1, 13, 4, synth=True, modes=modes, maps=block_maps.section(sym))

@@ -15,12 +15,12 @@ from vidgen_codec import api
 from vidgen_codec.bitstream import ContainerReader, FramePayload
 from vidgen_codec.bitstream.ids import FrameType
 from vidgen_codec.codecs.stem import StemCodec
-from vidgen_codec.codecs.stem import av1 as stem_av1
 from vidgen_codec.errors import FormatError, WeightsError
 from vidgen_codec.info import describe
 from vidgen_codec.priors import prior_unavailable_reason
 from vidgen_codec.stem_gop import PRIOR_TAG, PRIORS, GopHeader, pack_gop, unpack_gop
 from vidgen_codec.video_io import read_frames
+from vidgen_codec.codecs.stem import chosen_gop
 
 needs_prior = pytest.mark.skipif(prior_unavailable_reason() is not None,
                                  reason=prior_unavailable_reason() or "")
@@ -101,13 +101,13 @@ def prior_files(tmp_path_factory):
     clip = write_clip(str(d / "c.mkv"), synthetic_frames(64, 48, 9), Fraction(25))
     kw = dict(bpp=0.05, weights=str(d / "w"), refine=False, progress=False, speed="slow",
               backbone_interval=4, backbone_scale=2)
-    upsampled = stem_av1._upsampled
+    upsampled = chosen_gop.upsampled
 
     def lanczos_hopeless(st, best, originals):
         return upsampled(st, replace(best, score=-1.0), originals)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(stem_av1, "_upsampled", lanczos_hopeless)
+    mp.setattr(chosen_gop, "upsampled", lanczos_hopeless)
     try:
         api.encode(clip, str(d / "p.vgc"), **kw)
     finally:
@@ -148,13 +148,13 @@ def test_the_priors_do_not_change_the_searched_structure(tmp_path, monkeypatch):
     kw = dict(bpp=0.01, refine=False, progress=False, speed="slow", backbone_scale=2)
     api.encode(clip, str(tmp_path / "l.vgc"), prior=False, **kw)
     tried = []
-    upsampled = stem_av1._upsampled
+    upsampled = chosen_gop.upsampled
 
     def lanczos_hopeless(st, best, originals):
         tried.append((best.interval, best.scale, best.synth))
         return upsampled(st, replace(best, score=-1.0), originals)
 
-    monkeypatch.setattr(stem_av1, "_upsampled", lanczos_hopeless)
+    monkeypatch.setattr(chosen_gop, "upsampled", lanczos_hopeless)
     api.encode(clip, str(tmp_path / "p.vgc"), **kw)
     assert len(tried) == 1  # the chosen candidate alone, not one a scale before the choice
     lanczos, prior = (describe(str(tmp_path / n))["av1_gops"] for n in ("l.vgc", "p.vgc"))
@@ -182,14 +182,14 @@ def test_a_prior_keeps_the_block_maps_chosen_with_lanczos(tmp_path, monkeypatch)
         return (np.arange(len(modes) * hb * wb) % 4).reshape(len(modes), hb, wb).astype(
             np.int32), None
 
-    with_maps, upsampled = stem_av1._with_maps, stem_av1._upsampled
+    with_maps, upsampled = chosen_gop.with_maps, chosen_gop.upsampled
     monkeypatch.setattr(block_maps, "choose", pattern)
-    monkeypatch.setattr(stem_av1, "_with_maps", lambda st, c, o: replace(
+    monkeypatch.setattr(chosen_gop, "with_maps", lambda st, c, o: replace(
         with_maps(st, c, o), score=c.score + 100))
     kw = dict(bpp=0.3, refine=False, progress=False, speed="slow", backbone_interval=4,
               backbone_scale=2)  # room in the budget for a map of every symbol
     api.encode(clip, str(tmp_path / "l.vgc"), prior=False, **kw)
-    monkeypatch.setattr(stem_av1, "_upsampled", lambda st, best, o: upsampled(
+    monkeypatch.setattr(chosen_gop, "upsampled", lambda st, best, o: upsampled(
         st, replace(best, score=-1.0), o))
     api.encode(clip, str(tmp_path / "p.vgc"), **kw)
     with ContainerReader(str(tmp_path / "l.vgc")) as a, \

@@ -82,7 +82,7 @@ def ms_ssim_y(a: np.ndarray, b: np.ndarray) -> float:
 
 def ssim_y(a: np.ndarray, b: np.ndarray) -> float:
     """Single-scale SSIM of two HxWx3 uint8 RGB frames' luma: the mean of l * cs over the
-    finest scale's 8x8 windows (the search's measure, `codecs/stem/av1.score`)."""
+    finest scale's 8x8 windows (the search's measure, `codecs/stem/candidate.score`)."""
     return float(scale_terms(a, b, 1)[0][0])
 
 

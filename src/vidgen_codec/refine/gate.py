@@ -4,7 +4,7 @@ The encoder has the originals, so it runs the decoder's refiner on each window o
 (`windows.window_spans`, `windows.run_window`: the same windows, noise and frames as the
 decoder) and sets bit k of the GOP's refine mask when window k's refined frames score higher
 than its unrefined ones on the structure search's measure (a fast luma SSIM against the
-originals, `codecs/stem/av1.py` score). A refined window is so never worse than the unrefined one on its
+originals, `codecs/stem/candidate.py` score). A refined window is so never worse than the unrefined one on its
 own frames; a frame shared by two windows is the mean of their versions (`windows`).
 """
 

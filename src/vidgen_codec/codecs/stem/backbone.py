@@ -39,7 +39,7 @@ def backbone_pictures(units: list[bytes], scale: int, st, hp: int, wp: int,
 
 def coded_pictures(units: list[bytes], scale: int, st) -> list[np.ndarray]:
     """A GOP's backbones as coded (at `scale`, before any upsampling): decoded once, for a
-    caller that upsamples them several ways (`av1._upsampled`)."""
+    caller that upsamples them several ways (`chosen_gop.upsampled`)."""
     dec = Av1BackboneDecoder(scale, st.height, st.width)
     return [dec.coded(u) for u in units]
 

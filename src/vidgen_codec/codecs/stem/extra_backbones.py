@@ -1,5 +1,5 @@
 """Where a synthesised av1 GOP gets extra backbones (issue 30, part 1): the frames rebuilt
-worst between their two backbones (`av1._split` codes them, bitstream_spec.md, stem, GOP
+worst between their two backbones (`chosen_gop.split` codes them, bitstream_spec.md, stem, GOP
 header bit 7 EXTRA).
 
 A backbone interval's rebuilt frames fail where the motion between its backbones is fast or
@@ -35,7 +35,7 @@ def split_points(frame_db, pos: list[int]) -> list[int]:
 
 def luma_psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Luma PSNR of two uint8 RGB frames on `pictures.ssim`'s integer luma, capped at 99 dB:
-    `av1._split`'s per-frame measure, 11x cheaper than `metrics.psnr_y`."""
+    `chosen_gop.split`'s per-frame measure, 11x cheaper than `metrics.psnr_y`."""
     ya = ssim.luma(a)
     mse = metrics.sse(ya, ssim.luma(b)) / ya.size
     return 99.0 if mse == 0 else min(10 * math.log10(255.0 ** 2 / mse), 99.0)

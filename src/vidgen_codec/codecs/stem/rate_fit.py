@@ -34,14 +34,14 @@ class Fitted:
     """A candidate's fit that landed near its budget: what `predicted` starts others from."""
 
     interval: float  # the backbone interval (with extra backbones, scaled by the count of
-    # intervals: `av1._synth_candidate`)
+    # intervals: `synth_gop.candidate`)
     scale: int
     backbones: int
     pixels: int  # per backbone, as coded
     crf: float
     bytes: int
     preset: int = 8  # SVT-AV1's: a GOP's fits at one structure may be at two presets
-    # (`av1._slower`)
+    # (`chosen_gop.slower`)
 
 
 SPACING = 0.5  # a backbone's bytes at one CRF grow as (frames since the last one) ** SPACING

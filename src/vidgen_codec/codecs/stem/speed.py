@@ -27,17 +27,17 @@ quarter scale, is rebuilt once more with each installed pretrained upsampler the
 (`upsamplers.TRIED`, issue 33: three waifu2x priors with the wheel, else vgc's own), about 1.1 s
 per 320x180 backbone each on 2 cores, and the header names one where it scores above Lanczos.
 "split": the chosen synthesised GOP is tried with a backbone added at each interval's worst
-rebuilt frame where it is more than 3 dB below its backbones (`av1._split`: one more rate fit,
+rebuilt frame where it is more than 3 dB below its backbones (`chosen_gop.split`: one more rate fit,
 14-29 % more encode time below the floor, 18-29 % at 640x360); "maps": then with block mode maps
-(`av1._mapped`): one more pass over its intervals, and, when the maps' bytes put it over its
+(`chosen_gop.mapped`): one more pass over its intervals, and, when the maps' bytes put it over its
 budget, one more rate fit. "short": before the maps, a chosen synthesised GOP whose backbones
-are under `av1.SLOWER_FROM` frames apart is fitted once more with its backbones at the preset
-longer intervals get (`av1.synth_settings`: 4 below the file's, not below 4), and kept where it
-scores higher (`av1._slower`; cup360 and Megamind at 0.005 bpp: +0.17 JOD for 5-10 % more encode
+are under `synth_gop.SLOWER_FROM` frames apart is fitted once more with its backbones at the preset
+longer intervals get (`synth_gop.synth_settings`: 4 below the file's, not below 4), and kept where it
+scores higher (`chosen_gop.slower`; cup360 and Megamind at 0.005 bpp: +0.17 JOD for 5-10 % more encode
 time; moot where the file's preset is 4 or lower). "Pruned": the search leaves out the GOPs
 whose frames between backbones carry motion (`av1._candidate`) and every-frame AV1 at half
 scale, and it goes to a coarser scale of synthesised GOPs only while each scale's best scores
-above the finer one's (`av1._synth_candidates`): none of those won a GOP in the searches of
+above the finer one's (`synth_gop.candidates`): none of those won a GOP in the searches of
 benchmarks/RESULTS.md (issue 31, "A pruned search").
 `--preset` overrides the speed's SVT-AV1 preset; `--fast` is "no search, no gate" at the
 preset given (8 by default).
@@ -56,11 +56,11 @@ class Speed:
     gate: bool  # the refinement gate
     fit_codes: int  # AV1 codings per rate fit (0: bisection, `pictures.fit.fit_to_budget`)
     prior: bool = False  # try the pretrained upsamplers on a reduced-scale GOP (`upsamplers`)
-    maps: bool = False  # try block mode maps on a chosen synthesised GOP (`av1._mapped`)
+    maps: bool = False  # try block mode maps on a chosen synthesised GOP (`chosen_gop.mapped`)
     pruned: bool = False  # the search leaves out what never won (see the module's docstring)
-    split: bool = False  # try extra backbones on a chosen synthesised GOP (`av1._split`)
+    split: bool = False  # try extra backbones on a chosen synthesised GOP (`chosen_gop.split`)
     short_slower: bool = False  # try a chosen synthesised GOP's backbones under
-    # `av1.SLOWER_FROM` apart at the slower preset (`av1._slower`)
+    # `synth_gop.SLOWER_FROM` apart at the slower preset (`chosen_gop.slower`)
 
 
 SPEEDS = (

@@ -8,7 +8,7 @@ bytes of the identity the GOP header carries
              decoder's device (`--device cuda`: the prior's arithmetic is exact integers,
              `priors/exact.py`, so a GPU gives the CPU's samples)
     encoder: the TRIED priors that are installed (else vgc's own, FALLBACK), on the structure
-             the search chose on Lanczos alone (`av1._upsampled`)
+             the search chose on Lanczos alone (`chosen_gop.upsampled`)
 """
 
 from __future__ import annotations
