@@ -3,7 +3,7 @@
     python benchmarks/block_maps.py vtest360.mkv small.mkv --bpp 0.0025,0.005,0.01
 
 Per clip and rate, three kinds of real files at the default speed, no refiner: the shipped
-encoder (maps where the search keeps them), the same encoder with maps off (`av1._mapped`
+encoder (maps where the search keeps them), the same encoder with maps off (`chosen_gop.mapped`
 patched out), and maps off at --above x the rate (default 1.04 and 1.1), so that the JOD of
 a file without maps at the maps file's bytes can be read off by interpolation in ln(bytes).
 Prints bytes, the maps' bytes, ColorVideoVDP (JOD), RGB PSNR, the worst frame's PSNR and
@@ -21,7 +21,7 @@ import numpy as np
 
 from vidgen_codec import api, metrics
 from vidgen_codec.bitstream import ContainerReader
-from vidgen_codec.codecs.stem import av1
+from vidgen_codec.codecs.stem import chosen_gop
 from vidgen_codec.eval.metrics_perceptual import cvvdp
 from vidgen_codec.eval.warp_error import reference_flow, warping_error
 from vidgen_codec.stem_gop import unpack_gop
@@ -29,9 +29,9 @@ from vidgen_codec.video_io import probe, read_frames
 
 
 def measure(clip: str, bpp: float, maps: bool, ref: np.ndarray, flow, fps: float) -> dict:
-    mapped = av1._mapped
+    mapped = chosen_gop.mapped
     if not maps:
-        av1._mapped = lambda codec, st, best, *a: best
+        chosen_gop.mapped = lambda codec, st, best, *a: best
     try:
         with tempfile.TemporaryDirectory() as d:
             api.encode(clip, d + "/a.vgc", bpp=bpp, refine=False, progress=False)
@@ -41,7 +41,7 @@ def measure(clip: str, bpp: float, maps: bool, ref: np.ndarray, flow, fps: float
             dec = np.stack(list(read_frames(d + "/a.mkv")))
             size = os.path.getsize(d + "/a.vgc")
     finally:
-        av1._mapped = mapped
+        chosen_gop.mapped = mapped
     per = [metrics.psnr(dec[i:i + 1], ref[i:i + 1]) for i in range(len(ref))]
     return {"bytes": size, "maps": map_bytes, "jod": cvvdp(ref, dec, fps=fps),
             "psnr": metrics.psnr(dec, ref), "worst": min(per), "ewarp": warping_error(dec, flow)}

@@ -7,7 +7,7 @@
 Each clip is encoded with the full search (`--speed veryslow` at SVT-AV1 preset 8, no
 refiner), and every candidate structure of every GOP the search scores (every frame AV1,
 backbones with sent motion, synthesised GOPs at each interval and scale) is decoded by the real
-decoder and measured twice: by the search's own measure (`codecs/stem/av1.score`: luma PSNR
+decoder and measured twice: by the search's own measure (`codecs/stem/candidate.score`: luma PSNR
 over the GOP until 2026-12-07, a fast luma SSIM since; the runs record it as "score", older
 ones as "psnr_y") and by ColorVideoVDP (JOD, over the GOP's frames). Per GOP it prints
 the candidates within the budget, the Spearman rank correlation of the two measures over them,

@@ -18,13 +18,14 @@ import time
 from dataclasses import replace
 
 from vidgen_codec import api
-from vidgen_codec.codecs.stem import av1, codec as stem_codec
+from vidgen_codec.codecs.stem import av1, codec as stem_codec, synth_gop
 
 
 def encode(clip: str, bpp: float, speed: str, pruned: bool) -> tuple[list, int, int, float]:
     """(chosen (interval, scale) per searched GOP, candidates, AV1 codings, seconds)."""
     chosen, count, codings = [], [0], [0]
     choose, named, sequence = av1._choose, stem_codec.speed_named, av1.encode_sequence
+    # full-AV1 and motion-frame candidates code in av1, synthesised ones in synth_gop
 
     def counted(*a, **k):
         codings[0] += 1
@@ -36,7 +37,7 @@ def encode(clip: str, bpp: float, speed: str, pruned: bool) -> tuple[list, int, 
         count[0] += len(results)
         return best
 
-    av1._choose, av1.encode_sequence = hooked, counted
+    av1._choose, av1.encode_sequence, synth_gop.encode_sequence = hooked, counted, counted
     stem_codec.speed_named = lambda name: replace(named(name), pruned=pruned and
                                                   named(name).pruned)
     try:
@@ -47,6 +48,7 @@ def encode(clip: str, bpp: float, speed: str, pruned: bool) -> tuple[list, int, 
             secs = time.perf_counter() - t
     finally:
         av1._choose, stem_codec.speed_named, av1.encode_sequence = choose, named, sequence
+        synth_gop.encode_sequence = sequence
     return chosen, count[0], codings[0], secs
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from vidgen_codec import api, metrics
 from vidgen_codec.codecs.stem import av1 as stem_av1
+from vidgen_codec.codecs.stem import synth_gop
 from vidgen_codec.codecs.stem import backbone as bb
 from vidgen_codec.motion import bilateral
 from vidgen_codec.video_io import read_frames
@@ -90,7 +91,7 @@ def analyse(clip: str, bpp: float, dst: str) -> tuple:
     """Encode at the default speed (no refiner) to `dst`; per GOP whose chosen structure is
     synthesised: (scale, positions, the modes sent, decoded backbones, originals, h, w)."""
     calls, scale, chosen = {}, {}, []
-    pictures, rebuild, choose = bb.backbone_pictures, stem_av1._rebuild, stem_av1._choose
+    pictures, rebuild, choose = bb.backbone_pictures, synth_gop.rebuild, stem_av1._choose
 
     def pictures_spy(units, s, *a, **k):
         scale["s"] = s
@@ -109,12 +110,12 @@ def analyse(clip: str, bpp: float, dst: str) -> tuple:
             chosen.append((best.payload.frame_index, best.scale, tuple(head.positions())))
         return best
 
-    bb.backbone_pictures, stem_av1._rebuild, stem_av1._choose = (pictures_spy, rebuild_spy,
+    bb.backbone_pictures, synth_gop.rebuild, stem_av1._choose = (pictures_spy, rebuild_spy,
                                                                  choose_spy)
     try:
         report = api.encode(clip, dst, bpp=bpp, refine=False, progress=False)
     finally:
-        bb.backbone_pictures, stem_av1._rebuild, stem_av1._choose = pictures, rebuild, choose
+        bb.backbone_pictures, synth_gop.rebuild, stem_av1._choose = pictures, rebuild, choose
     return report, [(s, pos) + calls[(t0, s, pos)] for t0, s, pos in chosen]
 
 

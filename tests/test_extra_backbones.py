@@ -100,7 +100,7 @@ def _cand(score: float, size: int = 100, extra: tuple = ()) -> candidate.Candida
     """A synthesised candidate of 5 frames, interval 2 (backbones 0, 2, 4), whose frame 1 is
     10 dB under its backbones."""
     return candidate.Candidate(2, 1, 50.0, None, size, score, False, synth=True, extra=extra,
-                          frame_db=(40.0, 30.0, 40.0, 40.0, 40.0))
+                               frame_db=(40.0, 30.0, 40.0, 40.0, 40.0))
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def coder(monkeypatch):
     return stub
 
 
-FIVE = [(t, None) for t in range(5)]  # the frames' (index, picture) as `_split` gets them
+FIVE = [(t, None) for t in range(5)]  # the frames' (index, picture) as `chosen_gop.split` gets them
 
 
 def test_split_keeps_extra_backbones_that_score_higher_within_the_budget(coder):
@@ -134,9 +134,9 @@ def test_split_keeps_extra_backbones_that_score_higher_within_the_budget(coder):
 
 
 def test_a_coding_again_keeps_the_extra_backbones(coder, monkeypatch):
-    """`_mapped` codes the GOP again when the maps' bytes put it over its budget, `_gated`
+    """`chosen_gop.mapped` codes the GOP again when the maps' bytes put it over its budget, `_gated`
     when the first refined GOP pays for the REFINE chunk: both keep the extra backbones and
-    the slower preset (`_slower`)."""
+    the slower preset (`chosen_gop.slower`)."""
     best = replace(_cand(10.0, 100, (1,)), slower=True)
     maps = iter([replace(best, bytes=130), replace(best, bytes=95, score=10.5)])
     monkeypatch.setattr(chosen_gop, "with_maps", lambda state, c, originals: next(maps))
@@ -153,9 +153,9 @@ def test_a_coding_again_keeps_the_extra_backbones(coder, monkeypatch):
 
 
 def test_a_short_interval_is_tried_at_the_slower_preset(coder):
-    """`_slower`: a chosen synthesised GOP whose interval is under SLOWER_FROM is coded again
-    with its backbones at the preset longer intervals get, and kept where it scores higher
-    within the budget."""
+    """`chosen_gop.slower`: a chosen synthesised GOP whose interval is under SLOWER_FROM is
+    coded again with its backbones at the preset longer intervals get, and kept where it
+    scores higher within the budget."""
     state = SimpleNamespace(speed=speed_named("medium"), settings=Av1Settings(preset=8))
     got = chosen_gop.slower(None, state, _cand(10.0, 100, (1,)), FIVE, None, 100, None)
     assert coder.calls == [(100, (1,), True)] and got.slower and got.extra == (1,)
@@ -178,9 +178,9 @@ def test_a_short_interval_is_tried_at_the_slower_preset(coder):
 
 
 def test_a_gop_at_the_slower_preset_encodes_and_decodes_bit_exactly(tmp_path, monkeypatch):
-    """The user's interval 2 at quarter scale: `_slower` codes its backbones at preset 4 (the
-    file's is 8); that coding, kept here whatever it scores, decodes the same at any thread
-    count."""
+    """The user's interval 2 at quarter scale: `chosen_gop.slower` codes its backbones at
+    preset 4 (the file's is 8); that coding, kept here whatever it scores, decodes the same at
+    any thread count."""
     presets, kept = [], []
     real_code, real_slower = synth_gop.encode_sequence, chosen_gop.slower
     monkeypatch.setattr(synth_gop, "encode_sequence", lambda planes, crf, settings: presets.append(
@@ -206,8 +206,9 @@ def test_a_gop_at_the_slower_preset_encodes_and_decodes_bit_exactly(tmp_path, mo
 
 
 def test_a_fit_starts_from_the_same_structures_fit_at_its_own_preset():
-    """`_slower` fits a structure at preset 4 that the search fitted at 8: each later fit of
-    that structure starts from the one at its own preset (the latest among equals before)."""
+    """`chosen_gop.slower` fits a structure at preset 4 that the search fitted at 8: each
+    later fit of that structure starts from the one at its own preset (the latest among
+    equals before)."""
     from vidgen_codec.codecs.stem.rate_fit import Fitted, predicted
 
     at8 = Fitted(2, 1, 30, 1000, 50.0, 9000, 8)
@@ -252,7 +253,7 @@ def test_a_gop_with_extra_backbones_encodes_and_decodes_bit_exactly(tmp_path, mo
         seen.append((st.split, len(best.frame_db)))
         extra = tuple(i for i in range(1, len(frames) - 1) if i % best.interval)[:2]
         return synth_gop.candidate(codec, st, frames, originals, best.interval, best.scale,
-                                    budget, ledger, extra)
+                                   budget, ledger, extra)
 
     monkeypatch.setattr(chosen_gop, "split", forced)
     StemCodec.random(seed=5).save(tmp_path / "w")

@@ -5,6 +5,10 @@
     ../common   rate control, chunk fitting, AV1 backbone pictures (shared with s2vc)
     encoder.py   learned backbones: I/P frames through the intra and residual models, motion
     av1.py       AV1 backbones: one SVT-AV1 sequence per GOP, structure search, refine gate
+    candidate.py a candidate coding of a GOP and the search's measure (`score`)
+    synth_gop.py the search's synthesised GOPs (frames between backbones rebuilt)
+    chosen_gop.py  what is tried on the chosen synthesised GOP: extra backbones
+                 (extra_backbones.py), a slower preset, block mode maps, pretrained upsamplers
     rate_fit.py  a candidate structure's CRF fit to the GOP's budget
     block_maps.py, upsamplers.py   a synthesised GOP's block mode maps and pretrained upsamplers
     speed.py     --speed: what the av1 encoder spends its time on

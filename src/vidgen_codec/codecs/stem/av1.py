@@ -99,8 +99,8 @@ class Av1EncoderState:
     complexity: float | None = None  # the first pass's measure of the span (first CRF guess)
     codings: int = 0  # AV1 codings made so far (the tests count them)
     priors: tuple = ()  # ((id, module, tag), ..): pretrained upsamplers to try (`upsamplers`)
-    split: bool = True  # extra backbones may join a synthesised GOP's interval (`chosen_gop.split`):
-    # the speed's choice, and never when the user fixed the interval
+    split: bool = True  # extra backbones may join a synthesised GOP's interval
+    # (`chosen_gop.split`): the speed's choice, and never when the user fixed the interval
 
 
 def encode_frame(codec, st: Av1EncoderState, x):
@@ -340,8 +340,6 @@ def _measured(codec, st, c: Candidate, originals) -> Candidate:
     rec = [picture(d, st.height, st.width) for d in decoded]
     pos = bb.GopHeader(c.scale, len(originals), c.interval).positions()
     return replace(c, score=score(rec, real), failed=_failed(rec, real, pos))
-
-
 
 
 def _field(flows: dict, originals, i: int, j: int, fmt: FieldFormat) -> np.ndarray:

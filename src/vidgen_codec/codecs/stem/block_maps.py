@@ -8,10 +8,10 @@ mode maps"), chosen for rate and distortion against the originals.
         per block: the symbol of least error + LAMBDA x its code length (`block_modes.choose`)
         --> the section's bytes, or None when no block leaves its interval's mode
 
-The price of a bit: spending the map's bytes on the backbones instead would raise the GOP's
-PSNR by about KAPPA dB per unit of ln(bytes) (vtest360 at 0.005 bpp: +0.20 dB for 10 % more
-bytes, benchmarks/side_info.py --rd), so a bit is worth KAPPA ln(10) / 10 x SSE / (8 bytes) of
-squared error. Whether the GOP keeps its maps is the search's call (`chosen_gop.mapped`): it codes the
+The price of a bit: spending the map's bytes on the backbones instead would raise the GOP's PSNR
+by about KAPPA dB per unit of ln(bytes) (vtest360 at 0.005 bpp: +0.20 dB for 10 % more bytes,
+benchmarks/side_info.py --rd), so a bit is worth KAPPA ln(10) / 10 x SSE / (8 bytes) of squared
+error. Whether the GOP keeps its maps is the search's call (`chosen_gop.mapped`): it codes the
 backbones again with the maps' bytes taken from the budget and keeps what scores better.
 """
 

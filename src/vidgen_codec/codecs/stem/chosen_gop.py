@@ -53,8 +53,8 @@ def split(codec, st, best: Candidate, frames, originals, budget, ledger) -> Cand
 def slower(codec, st, best: Candidate, frames, originals, budget, ledger) -> Candidate:
     """The chosen synthesised candidate coded again with its backbones at the preset that
     intervals from SLOWER_FROM get (`synth_gop.synth_settings`: 4 below the file's, not below
-    4), where its own interval is shorter; kept as the search keeps a coding (the better score within
-    the budget; at a fixed CRF, with no budget, the better score whatever its bytes, as
+    4), where its own interval is shorter; kept as the search keeps a coding (the better score
+    within the budget; at a fixed CRF, with no budget, the better score whatever its bytes, as
     `split` keeps one). One fit of the chosen structure, not every short interval's candidate:
     with the search's candidates of intervals 2 and 3 coded that way, cup360 at 0.0025 bpp
     went from interval 4 to interval 2 at 0.12 JOD less, and at 0.005 it scored 0.03 JOD under

@@ -7,8 +7,8 @@
     fast        8      below the floor, pruned  off   2                no      no           no
     medium      8      below the floor, pruned  off   3 (the default)  no      yes          yes
     slow        6      below the floor          on    3                yes     yes          yes
-    slower      4      below the floor          on    3                yes     yes          moot
-    veryslow    2      every GOP                on    bisection        yes     yes          moot
+    slower      4      below the floor          on    3                yes     yes          yes
+    veryslow    2      every GOP                on    bisection        yes     yes          yes
 
 ("gate": the refinement gate.)
 
@@ -27,18 +27,18 @@ quarter scale, is rebuilt once more with each installed pretrained upsampler the
 (`upsamplers.TRIED`, issue 33: three waifu2x priors with the wheel, else vgc's own), about 1.1 s
 per 320x180 backbone each on 2 cores, and the header names one where it scores above Lanczos.
 "split": the chosen synthesised GOP is tried with a backbone added at each interval's worst
-rebuilt frame where it is more than 3 dB below its backbones (`chosen_gop.split`: one more rate fit,
-14-29 % more encode time below the floor, 18-29 % at 640x360); "maps": then with block mode maps
-(`chosen_gop.mapped`): one more pass over its intervals, and, when the maps' bytes put it over its
-budget, one more rate fit. "short": before the maps, a chosen synthesised GOP whose backbones
-are under `synth_gop.SLOWER_FROM` frames apart is fitted once more with its backbones at the preset
-longer intervals get (`synth_gop.synth_settings`: 4 below the file's, not below 4), and kept where it
-scores higher (`chosen_gop.slower`; cup360 and Megamind at 0.005 bpp: +0.17 JOD for 5-10 % more encode
-time; moot where the file's preset is 4 or lower). "Pruned": the search leaves out the GOPs
-whose frames between backbones carry motion (`av1._candidate`) and every-frame AV1 at half
-scale, and it goes to a coarser scale of synthesised GOPs only while each scale's best scores
-above the finer one's (`synth_gop.candidates`): none of those won a GOP in the searches of
-benchmarks/RESULTS.md (issue 31, "A pruned search").
+rebuilt frame where it is more than 3 dB below its backbones (`chosen_gop.split`: one more rate
+fit, 14-29 % more encode time below the floor, 18-29 % at 640x360); "maps": then with block mode
+maps (`chosen_gop.mapped`): one more pass over its intervals, and, when the maps' bytes put it
+over its budget, one more rate fit. "short": before the maps, a chosen synthesised GOP whose
+backbones are under `synth_gop.SLOWER_FROM` frames apart is fitted once more with its backbones
+at the preset longer intervals get (`synth_gop.synth_settings`: 4 below the file's, not below
+4), and kept where it scores higher (`chosen_gop.slower`; cup360 and Megamind at 0.005 bpp:
++0.17 JOD for 5-10 % more encode time; moot where the file's preset is 4 or lower). "Pruned":
+the search leaves out the GOPs whose frames between backbones carry motion (`av1._candidate`)
+and every-frame AV1 at half scale, and it goes to a coarser scale of synthesised GOPs only while
+each scale's best scores above the finer one's (`synth_gop.candidates`): none of those won a GOP
+in the searches of benchmarks/RESULTS.md (issue 31, "A pruned search").
 `--preset` overrides the speed's SVT-AV1 preset; `--fast` is "no search, no gate" at the
 preset given (8 by default).
 """
@@ -71,8 +71,8 @@ SPEEDS = (
     Speed("medium", 8, "below", False, 3, maps=True, pruned=True, split=True,
           short_slower=True),
     Speed("slow", 6, "below", True, 3, True, True, split=True, short_slower=True),
-    Speed("slower", 4, "below", True, 3, True, True, split=True),
-    Speed("veryslow", 2, "always", True, 0, True, True, split=True),
+    Speed("slower", 4, "below", True, 3, True, True, split=True, short_slower=True),
+    Speed("veryslow", 2, "always", True, 0, True, True, split=True, short_slower=True),
 )
 DEFAULT_SPEED = "medium"
 FULL_AV1_CRF = 60.0  # see the module's docstring

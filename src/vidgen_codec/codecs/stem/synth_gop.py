@@ -115,7 +115,7 @@ def candidate(codec, st, frames, originals, b: int, s: int, budget, ledger,
     frame_db = tuple(map(extra_backbones.luma_psnr, rec, real)) \
         if st.split and not extra and not slower else ()
     return Candidate(b, s, crf, payload, chunk_bytes(payload), score(rec, real), False,
-                      synth=True, extra=extra, frame_db=frame_db, slower=slower)
+                     synth=True, extra=extra, frame_db=frame_db, slower=slower)
 
 
 def rebuild(st, backs: list, pos: list[int], originals) -> tuple[tuple[int, ...], list]:
