@@ -23,6 +23,7 @@ from vidgen_codec.codecs.stem import av1, extra_backbones
 from vidgen_codec.codecs.stem.speed import speed_named
 from vidgen_codec.errors import FormatError
 from vidgen_codec.info import describe
+from vidgen_codec.pictures import ssim
 from vidgen_codec.pictures.av1 import Av1Settings
 from vidgen_codec.stem_gop import BLEND, MOTION, GopHeader, unpack_gop
 from vidgen_codec.video_io import read_frames
@@ -228,8 +229,20 @@ def test_the_split_measures_luma_psnr():
     a = rng.integers(0, 256, (36, 64, 3), dtype=np.uint8)
     b = np.clip(a.astype(int) + rng.integers(-9, 10, a.shape), 0, 255).astype(np.uint8)
     # integer luma: rounding moves a 38 dB PSNR by under 0.15 dB
-    assert abs(extra_backbones.luma_psnr(a, b) - metrics.psnr_y(a[None], b[None])) < 0.15
-    assert extra_backbones.luma_psnr(a, a) == 99.0
+    ya, yb = ssim.luma(a), ssim.luma(b)
+    assert abs(extra_backbones.luma_psnr(ya, yb) - metrics.psnr_y(a[None], b[None])) < 0.15
+    assert extra_backbones.luma_psnr(ya, ya) == 99.0
+
+
+def test_the_score_from_luma_planes_is_the_score():
+    """`synth_gop.candidate` scores from the luma planes it also measures the split with."""
+    rng = np.random.default_rng(1)
+    rec = [rng.integers(0, 256, (36, 64, 3), dtype=np.uint8) for _ in range(3)]
+    real = [np.clip(r.astype(int) + rng.integers(-20, 21, r.shape), 0, 255).astype(np.uint8)
+            for r in rec]
+    lumas = [(ssim.luma(r), ssim.luma(o)) for r, o in zip(rec, real)]
+    assert candidate.score(rec, real, lumas) == candidate.score(rec, real)
+    assert ssim.ssim_luma(*lumas[0]) == ssim.ssim_y(rec[0], real[0])
 
 
 def test_the_split_is_off_for_a_users_interval(tmp_path, monkeypatch):

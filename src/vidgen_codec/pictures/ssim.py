@@ -86,6 +86,12 @@ def ssim_y(a: np.ndarray, b: np.ndarray) -> float:
     return float(scale_terms(a, b, 1)[0][0])
 
 
+def ssim_luma(x: np.ndarray, y: np.ndarray) -> float:
+    """`ssim_y` of two frames given as their `luma` planes (a caller that measures them
+    otherwise too computes each plane once)."""
+    return float(_windows(x, y, float((0.01 * 255) ** 2), float((0.03 * 255) ** 2))[0])
+
+
 def mean_ssim_y(rec, real) -> float:
     """The mean over frames of `ssim_y` (two sequences of HxWx3 uint8 frames)."""
     return _mean(ssim_y, rec, real)

@@ -15,7 +15,6 @@ import math
 import numpy as np
 
 from ... import metrics
-from ...pictures import ssim
 
 SPLIT_DB = 3.0  # a rebuilt frame this far below its two backbones' mean (luma PSNR) is tried
 # as a backbone (2 and 1.5 were measured: benchmarks/RESULTS.md, tenth session)
@@ -33,9 +32,9 @@ def split_points(frame_db, pos: list[int]) -> list[int]:
     return out
 
 
-def luma_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Luma PSNR of two uint8 RGB frames on `pictures.ssim`'s integer luma, capped at 99 dB:
-    `chosen_gop.split`'s per-frame measure, 11x cheaper than `metrics.psnr_y`."""
-    ya = ssim.luma(a)
-    mse = metrics.sse(ya, ssim.luma(b)) / ya.size
+def luma_psnr(ya: np.ndarray, yb: np.ndarray) -> float:
+    """Luma PSNR of two frames given as `pictures.ssim.luma` planes (the search's score
+    computes them anyway: `synth_gop.candidate`), capped at 99 dB: `chosen_gop.split`'s
+    per-frame measure, 11x cheaper than `metrics.psnr_y`."""
+    mse = metrics.sse(ya, yb) / ya.size
     return 99.0 if mse == 0 else min(10 * math.log10(255.0 ** 2 / mse), 99.0)

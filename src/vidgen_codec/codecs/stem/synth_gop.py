@@ -19,6 +19,7 @@ from ...bitstream import FramePayload
 from ...bitstream.framing import chunk_bytes
 from ...bitstream.ids import FrameType
 from ...pictures.av1 import Av1Settings, encode_sequence
+from ...pictures import ssim
 from ...pictures.fit import BUDGET_SLACK
 from ...pictures.yuv420 import rgb_to_yuv420
 from ...stem_gop import BLEND, MOTION
@@ -112,9 +113,10 @@ def candidate(codec, st, frames, originals, b: int, s: int, budget, ledger,
     # never "failed": the motion frames' 4 dB rule, tried here, cost 0.14 JOD on cup at 0.0025
     # bpp (it threw out the interval-2 GOP that ColorVideoVDP prefers) and 0.01 on cut at 0.01
     # what `chosen_gop.split` measures, on the candidates of the search only
-    frame_db = tuple(map(extra_backbones.luma_psnr, rec, real)) \
+    lumas = [(ssim.luma(r), ssim.luma(o)) for r, o in zip(rec, real)]  # each plane once
+    frame_db = tuple(extra_backbones.luma_psnr(x, y) for x, y in lumas) \
         if st.split and not extra and not slower else ()
-    return Candidate(b, s, crf, payload, chunk_bytes(payload), score(rec, real), False,
+    return Candidate(b, s, crf, payload, chunk_bytes(payload), score(rec, real, lumas), False,
                      synth=True, extra=extra, frame_db=frame_db, slower=slower)
 
 
