@@ -128,9 +128,9 @@ def _spec_search(a, b, centres, pred, radius, lam):
 
 
 def test_block_search_kernel_equals_the_spec_search():
-    """The kernel skips a vector it has already costed for the block and sums windows that
-    need no clamping without clamps: only faster, so it must agree with the literal search,
-    with centres that repeat and vectors that reach past the picture's edges."""
+    """The kernel skips a vector it has already costed for the block: only faster, so it must
+    agree with the literal search, with centres that repeat and vectors that reach past the
+    picture's edges."""
     f0, f1 = textured(40, 56, 3), textured(40, 56, 4)
     a, b = bilateral.luma(f0), bilateral.luma(f1)
     rng = np.random.default_rng(5)
@@ -143,8 +143,7 @@ def test_block_search_kernel_equals_the_spec_search():
             bilateral._search(a, b, cen, pred, radius, bilateral.LAMBDA, got)
             np.testing.assert_array_equal(got, _spec_search(a, b, cen, pred, radius,
                                                             bilateral.LAMBDA))
-    # in plain Python a window read one past the edge unclamped raises, where compiled code
-    # would read a neighbouring row and match by chance
+    # and the plain Python definition, where a read past the far edge would raise
     py = np.empty_like(pred)
     getattr(bilateral._search, "py_func", bilateral._search)(a, b, cen, pred, 2,
                                                              bilateral.LAMBDA, py)

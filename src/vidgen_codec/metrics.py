@@ -48,7 +48,7 @@ def sse(a: np.ndarray, b: np.ndarray) -> int:
 
 def psnr(a, b) -> float:
     """RGB PSNR in dB, peak 255, over all pixels of all frames; inf when a == b."""
-    return _psnr_from_mse(_mse(_as_255(a), _as_255(b)))
+    return psnr_from_mse(_mse(_as_255(a), _as_255(b)))
 
 
 def psnr_capped(a, b, cap: float = PSNR_CAP) -> float:
@@ -59,14 +59,14 @@ def psnr_capped(a, b, cap: float = PSNR_CAP) -> float:
 def psnr_per_frame(a, b) -> list[float]:
     """RGB PSNR of each frame (inf for identical frames)."""
     x, y = _check_pair(_as_255(a), _as_255(b))
-    return [_psnr_from_mse(_mse(x[i], y[i])) for i in range(x.shape[0])]
+    return [psnr_from_mse(_mse(x[i], y[i])) for i in range(x.shape[0])]
 
 
 def psnr_y(a, b) -> float:
     """PSNR of BT.601 luma, Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 for R, G, B in
     [0, 255] (limited range, Y in [16, 235], as ffmpeg converts to yuv420p), peak 255."""
     x, y = _check_pair(_as_255(a), _as_255(b))
-    return _psnr_from_mse(_mse(_luma(x), _luma(y)))
+    return psnr_from_mse(_mse(_luma(x), _luma(y)))
 
 
 def psnr_yuv(a, b) -> float:
@@ -92,7 +92,7 @@ def psnr_yuv_from_sse(sse: tuple[float, float, float], count: int) -> float:
     """`psnr_yuv` from `ycbcr_sse`'s sums (added up over parts of a clip)."""
     if count <= 0:
         raise ValueError("no pixels to compare")
-    py, pb, pr = (min(_psnr_from_mse(e / count), PSNR_CAP) for e in sse)
+    py, pb, pr = (min(psnr_from_mse(e / count), PSNR_CAP) for e in sse)
     return (6 * py + pb + pr) / 8
 
 
@@ -185,7 +185,8 @@ def _mse(x, y) -> float:
     return float(((x - y) ** 2).mean())
 
 
-def _psnr_from_mse(mse: float) -> float:
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error of 0..255 samples; inf at 0."""
     return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
 
 

@@ -63,9 +63,8 @@ def _search(a, b, centres, pred, radius, lam, out):
     component (o = 0 first, then oy outer, ox inner, each from -radius up); the first minimum
     wins. Coordinates clamp to the picture.
 
-    A d already tried for the block is not costed again (its cost would be the same, so it
-    could not be a first minimum), and a window that needs no clamping is summed without it:
-    neither changes the result, only the time."""
+    A d already tried for the block is not costed again: its cost would be the same, so it
+    could not be a first minimum (only the time changes)."""
     h, w = a.shape
     hb, wb = out.shape[1], out.shape[2]
     side = 2 * radius + 1
@@ -101,24 +100,15 @@ def _search(a, b, centres, pred, radius, lam, out):
                     tried[ntried, 1] = dy
                     ntried += 1
                     cost = lam * (abs(dx - px) + abs(dy - py))
-                    y0, x0 = i * 8 - 4, j * 8 - 4
-                    if (y0 - abs(dy) >= 0 and y0 + 15 + abs(dy) < h and x0 - abs(dx) >= 0
-                            and x0 + 15 + abs(dx) < w):
-                        for yy in range(y0, y0 + 16):
-                            for xx in range(x0, x0 + 16):
-                                cost += abs(a[yy - dy, xx - dx] - b[yy + dy, xx + dx])
-                            if best >= 0 and cost >= best:
-                                break
-                    else:
-                        for yy in range(y0, y0 + 16):
-                            ya = min(max(yy - dy, 0), h - 1)
-                            yb = min(max(yy + dy, 0), h - 1)
-                            for xx in range(x0, x0 + 16):
-                                xa = min(max(xx - dx, 0), w - 1)
-                                xb = min(max(xx + dx, 0), w - 1)
-                                cost += abs(a[ya, xa] - b[yb, xb])
-                            if best >= 0 and cost >= best:
-                                break
+                    for yy in range(i * 8 - 4, i * 8 + 12):
+                        ya = min(max(yy - dy, 0), h - 1)
+                        yb = min(max(yy + dy, 0), h - 1)
+                        for xx in range(j * 8 - 4, j * 8 + 12):
+                            xa = min(max(xx - dx, 0), w - 1)
+                            xb = min(max(xx + dx, 0), w - 1)
+                            cost += abs(a[ya, xa] - b[yb, xb])
+                        if best >= 0 and cost >= best:
+                            break
                     if best < 0 or cost < best:
                         best = cost
                         bx = dx

@@ -54,8 +54,11 @@ def scale_terms(a: np.ndarray, b: np.ndarray, m: int | None = None) -> list[tupl
     frame's scales (`scales`), or the first m."""
     if a.shape != b.shape or a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"need two HxWx3 frames of one shape, got {a.shape} and {b.shape}")
-    m = min(scales(*a.shape[:2]), m or len(WEIGHTS))
-    x, y = luma(a), luma(b)
+    return _luma_terms(luma(a), luma(b), min(scales(*a.shape[:2]), m or len(WEIGHTS)))
+
+
+def _luma_terms(x: np.ndarray, y: np.ndarray, m: int) -> list[tuple[float, float]]:
+    """`scale_terms` of two frames' `luma` planes, its first m scales."""
     out = []
     for k in range(m):
         out.append(_windows(x, y, float((0.01 * 255 * 4 ** k) ** 2),
@@ -89,7 +92,7 @@ def ssim_y(a: np.ndarray, b: np.ndarray) -> float:
 def ssim_luma(x: np.ndarray, y: np.ndarray) -> float:
     """`ssim_y` of two frames given as their `luma` planes (a caller that measures them
     otherwise too computes each plane once)."""
-    return float(_windows(x, y, float((0.01 * 255) ** 2), float((0.03 * 255) ** 2))[0])
+    return float(_luma_terms(x, y, 1)[0][0])
 
 
 def mean_ssim_y(rec, real) -> float:

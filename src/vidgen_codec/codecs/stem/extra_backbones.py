@@ -10,8 +10,6 @@ and tries the worst frame of each such interval as a backbone.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ... import metrics
@@ -36,5 +34,4 @@ def luma_psnr(ya: np.ndarray, yb: np.ndarray) -> float:
     """Luma PSNR of two frames given as `pictures.ssim.luma` planes (the search's score
     computes them anyway: `synth_gop.candidate`), capped at 99 dB: `chosen_gop.split`'s
     per-frame measure, 11x cheaper than `metrics.psnr_y`."""
-    mse = metrics.sse(ya, yb) / ya.size
-    return 99.0 if mse == 0 else min(10 * math.log10(255.0 ** 2 / mse), 99.0)
+    return min(metrics.psnr_from_mse(metrics.sse(ya, yb) / ya.size), 99.0)
